@@ -1,0 +1,76 @@
+"""A KMS key for CloudWatch log groups, with rotation and a key policy scoped to named groups."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from .cdk import Construct, DataAwsCallerIdentity, DataAwsPartition, DataAwsRegion, KmsAlias, KmsKey
+
+
+class LogEncryptionKey(Construct):
+    """A customer-managed key that CloudWatch Logs may use for the given log groups only.
+
+    The account root keeps full control (without it a key can become unmanageable);
+    the CloudWatch Logs service of this region may use the key only when the
+    encryption context names one of ``log_group_names``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        alias: str,
+        log_group_names: Sequence[str],
+        tags: Mapping[str, str],
+        deletion_window_in_days: int = 30,
+    ) -> None:
+        super().__init__(scope, id_)
+        account = DataAwsCallerIdentity(self, "account").account_id
+        partition = DataAwsPartition(self, "partition").partition
+        region = DataAwsRegion(self, "region").region
+        log_group_arns = [
+            f"arn:{partition}:logs:{region}:{account}:log-group:{name}" for name in log_group_names
+        ]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministration",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                    "Action": "kms:*",
+                    # In a key policy "*" means this key and nothing else.
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchLogsForTheseGroups",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
+                },
+            ],
+        }
+        self.key = KmsKey(
+            self,
+            "key",
+            description=f"Encrypts the CloudWatch logs of {alias}",
+            enable_key_rotation=True,
+            deletion_window_in_days=deletion_window_in_days,
+            policy=json.dumps(policy),
+            tags=dict(tags),
+        )
+        KmsAlias(self, "alias", name=f"alias/{alias}-logs", target_key_id=self.key.key_id)
+
+    @property
+    def arn(self) -> str:
+        return self.key.arn

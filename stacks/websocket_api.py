@@ -1,0 +1,254 @@
+"""The WebSocket API construct: what the Terraform websocket module built, and a bit more.
+
+    from stacks.websocket_api import WebSocketApi, WebSocketApiProps, LambdaTarget
+
+One API (``protocol_type = WEBSOCKET``), its routes, one ``AWS_PROXY`` integration per
+distinct function (routes sharing a function share it), the invoke permission of every
+route scoped to this API, stage and route, an auto-deployed stage with throttling,
+metrics and logging, two log groups with retention, a two-way ``$default`` route and
+the outputs the module had.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from .cdk import (
+    Apigatewayv2Api,
+    Apigatewayv2Integration,
+    Apigatewayv2Route,
+    Apigatewayv2RouteResponse,
+    Apigatewayv2Stage,
+    Apigatewayv2StageAccessLogSettings,
+    Apigatewayv2StageDefaultRouteSettings,
+    CloudwatchLogGroup,
+    Construct,
+    DataAwsIamPolicyDocument,
+    DataAwsIamPolicyDocumentStatement,
+    Fn,
+    IamRolePolicy,
+    LambdaPermission,
+    TerraformOutput,
+)
+from .log_encryption_key import LogEncryptionKey
+from .websocket_api_props import LambdaTarget, WebSocketApiProps
+
+__all__ = ["LambdaTarget", "WebSocketApi", "WebSocketApiProps", "ACCESS_LOG_FORMAT"]
+
+#: One JSON object per request; ``$context`` variables of WebSocket APIs. No message bodies.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "extendedRequestId": "$context.extendedRequestId",
+        "requestTime": "$context.requestTimeEpoch",
+        "connectionId": "$context.connectionId",
+        "routeKey": "$context.routeKey",
+        "eventType": "$context.eventType",
+        "messageId": "$context.messageId",
+        "status": "$context.status",
+        "integrationStatus": "$context.integration.status",
+        "integrationError": "$context.integration.error",
+        "integrationLatency": "$context.integration.latency",
+        "authorizerError": "$context.authorizer.error",
+        "error": "$context.error.message",
+        "sourceIp": "$context.identity.sourceIp",
+    },
+    separators=(",", ":"),
+)
+
+
+def route_id(route_key: str) -> str:
+    """A stable construct id for a route key: ``$connect`` -> ``connect``, ``chat.send`` -> ``chat_send``."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", route_key.lstrip("$"))
+
+
+class WebSocketApi(Construct):
+    """An API Gateway WebSocket API bound to Lambda, with its stage, logs and outputs."""
+
+    def __init__(self, scope: Construct, id_: str, props: WebSocketApiProps) -> None:
+        super().__init__(scope, id_)
+        self.props = props
+        tags = dict(props.tags)
+
+        self.api = Apigatewayv2Api(
+            self,
+            "api",
+            name=props.name,
+            description=props.description,
+            protocol_type="WEBSOCKET",
+            route_selection_expression=props.route_selection_expression,
+            tags=tags,
+        )
+
+        # Both groups exist before the stage, so API Gateway never creates the
+        # execution group itself (it would, with no expiry and no key).
+        access_log_name = f"/aws/apigateway/{props.name}/{props.stage_name}/access"
+        execution_log_name = f"API-Gateway-Execution-Logs_{self.api.id}/{props.stage_name}"
+        self.log_key: LogEncryptionKey | None = None
+        kms_key_arn = props.log_kms_key_arn
+        if kms_key_arn is None:
+            self.log_key = LogEncryptionKey(
+                self,
+                "log_key",
+                alias=f"{props.name}-{props.stage_name}",
+                log_group_names=[access_log_name, execution_log_name],
+                tags=tags,
+            )
+            kms_key_arn = self.log_key.arn
+        self.access_log_group = CloudwatchLogGroup(
+            self,
+            "access_logs",
+            name=access_log_name,
+            retention_in_days=props.log_retention_days,
+            kms_key_id=kms_key_arn,
+            tags=tags,
+        )
+        self.execution_log_group = CloudwatchLogGroup(
+            self,
+            "execution_logs",
+            name=execution_log_name,
+            retention_in_days=props.log_retention_days,
+            kms_key_id=kms_key_arn,
+            tags=tags,
+        )
+
+        self.integrations: dict[str, Apigatewayv2Integration] = {}
+        self.routes: dict[str, Apigatewayv2Route] = {}
+        self.permissions: dict[str, LambdaPermission] = {}
+        for route_key, target in props.route_targets().items():
+            self._add_route(route_key, target)
+
+        # Two-way $default: the Lambda's response body goes back to the client on the
+        # same connection, no @connections call needed for replies.
+        self.default_route_response = Apigatewayv2RouteResponse(
+            self,
+            "route_response_default",
+            api_id=self.api.id,
+            route_id=self.routes["$default"].id,
+            route_response_key="$default",
+        )
+
+        self.stage = Apigatewayv2Stage(
+            self,
+            "stage",
+            api_id=self.api.id,
+            name=props.stage_name,
+            auto_deploy=True,
+            default_route_settings=Apigatewayv2StageDefaultRouteSettings(
+                throttling_rate_limit=props.throttling_rate_limit,
+                throttling_burst_limit=props.throttling_burst_limit,
+                detailed_metrics_enabled=props.detailed_metrics_enabled,
+                logging_level=props.logging_level,
+                data_trace_enabled=props.data_trace_enabled,
+            ),
+            access_log_settings=Apigatewayv2StageAccessLogSettings(
+                destination_arn=self.access_log_group.arn,
+                format=ACCESS_LOG_FORMAT,
+            ),
+            tags=tags,
+            depends_on=[self.execution_log_group, *self.routes.values(), self.default_route_response],
+        )
+
+        self.manage_connections_policy = DataAwsIamPolicyDocument(
+            self,
+            "manage_connections_policy",
+            statement=[
+                DataAwsIamPolicyDocumentStatement(
+                    sid="ManageWebSocketConnections",
+                    effect="Allow",
+                    actions=["execute-api:ManageConnections"],
+                    resources=[self.connections_arn],
+                )
+            ],
+        )
+        if props.backend_role_name:
+            IamRolePolicy(
+                self,
+                "backend_manage_connections",
+                name=f"{props.name}-manage-connections",
+                role=props.backend_role_name,
+                policy=self.manage_connections_policy.json,
+            )
+
+        self._add_outputs()
+
+    # -- attributes other stacks use ----------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """``wss://{api_id}.execute-api.{region}.amazonaws.com/{stage}``: what clients connect to."""
+        return self.stage.invoke_url
+
+    @property
+    def management_endpoint(self) -> str:
+        """``https://{api_id}.execute-api.{region}.amazonaws.com/{stage}``: the @connections API."""
+        return "{}/{}".format(Fn.replace(self.api.api_endpoint, "wss://", "https://"), self.props.stage_name)
+
+    @property
+    def execution_arn(self) -> str:
+        return self.api.execution_arn
+
+    @property
+    def connections_arn(self) -> str:
+        """ARN pattern of this stage's ``@connections`` (any verb, any connection)."""
+        return f"{self.api.execution_arn}/{self.props.stage_name}/*/@connections/*"
+
+    # -- internals ------------------------------------------------------------------
+
+    def _add_route(self, route_key: str, target: LambdaTarget) -> None:
+        rid = route_id(route_key)
+        integration = self.integrations.get(target.invoke_arn)
+        if integration is None:
+            # Named after the first route that uses it, so ids stay stable across refactors.
+            integration = Apigatewayv2Integration(
+                self,
+                f"integration_{rid}",
+                api_id=self.api.id,
+                integration_type="AWS_PROXY",
+                integration_uri=target.invoke_arn,
+                integration_method="POST",
+                content_handling_strategy="CONVERT_TO_TEXT",
+                passthrough_behavior="WHEN_NO_MATCH",
+            )
+            self.integrations[target.invoke_arn] = integration
+        route_args = {}
+        if route_key == "$default":
+            route_args["route_response_selection_expression"] = "$default"
+        self.routes[route_key] = Apigatewayv2Route(
+            self,
+            f"route_{rid}",
+            api_id=self.api.id,
+            route_key=route_key,
+            target=f"integrations/{integration.id}",
+            **route_args,
+        )
+        # The permission goes with the route: a route can never exist without the
+        # right to invoke its function, and the right covers only this API, stage and route.
+        self.permissions[route_key] = LambdaPermission(
+            self,
+            f"permission_{rid}",
+            action="lambda:InvokeFunction",
+            function_name=target.function_name,
+            principal="apigateway.amazonaws.com",
+            source_arn=f"{self.api.execution_arn}/{self.props.stage_name}/{route_key}",
+        )
+
+    def _add_outputs(self) -> None:
+        p = self.props.output_prefix
+        outputs = {
+            "websocket_api_endpoint": (self.endpoint, "WebSocket URL clients connect to (wss://)"),
+            "websocket_management_endpoint": (
+                self.management_endpoint,
+                "Management API endpoint for @connections (set AWS_WEBSOCKET_API_GATEWAY_ENDPOINT to it)",
+            ),
+            "websocket_api_id": (self.api.id, "API ID"),
+            "websocket_api_execution_arn": (self.api.execution_arn, "Execution ARN for Lambda permissions"),
+            "websocket_manage_connections_policy": (
+                self.manage_connections_policy.json,
+                "IAM policy (JSON) granting execute-api:ManageConnections on this stage's @connections",
+            ),
+        }
+        for name, (value, description) in outputs.items():
+            out = TerraformOutput(self, name, value=value, description=description)
+            out.override_logical_id(f"{p}{name}")

@@ -1,0 +1,179 @@
+"""Props of the WebSocket API construct: typed, documented, defaults stated once.
+
+The defaults are the Terraform module's (stage ``prod``, 100 req/s, burst 500,
+detailed metrics on) and come from :data:`careconnect_ws.limits.LIMITS`, the
+settings object the local gateway reads too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from careconnect_ws.limits import LIMITS
+
+from .errors import InvalidPropsError
+
+#: Retention periods CloudWatch Logs accepts, in days.
+LOG_RETENTION_DAYS_ALLOWED = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+LOGGING_LEVELS = ("OFF", "ERROR", "INFO")
+BUILT_IN_ROUTES = ("$connect", "$disconnect", "$default")
+
+_STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_ROUTE_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LambdaTarget:
+    """A Lambda function a route invokes (the Terraform module's name + invoke ARN pair)."""
+
+    function_name: str
+    """Function name (or ARN), used for the invoke permission."""
+
+    invoke_arn: str
+    """The function's invoke ARN (``aws_lambda_function.x.invoke_arn``), used for the integration."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebSocketApiProps:
+    """Everything the :class:`~stacks.websocket_api.WebSocketApi` construct can be told."""
+
+    name: str
+    """Name of the API Gateway API. Required."""
+
+    backend: LambdaTarget | None = None
+    """The function behind every route that has no target of its own. Default: none
+    (then ``connect``, ``disconnect`` and ``default`` must each be given)."""
+
+    connect: LambdaTarget | None = None
+    """Target of ``$connect``. Default: ``backend``."""
+
+    disconnect: LambdaTarget | None = None
+    """Target of ``$disconnect``. Default: ``backend``."""
+
+    default: LambdaTarget | None = None
+    """Target of ``$default``. Default: ``backend``."""
+
+    custom_routes: Mapping[str, LambdaTarget] = field(default_factory=dict)
+    """Extra routes by route key (not starting with ``$``). Default: none."""
+
+    description: str = "CareConnect real-time notifications (WebSocket)"
+    """Description of the API. Default: as shown."""
+
+    stage_name: str = LIMITS.stage_name
+    """Stage name. Default: ``prod``."""
+
+    route_selection_expression: str = LIMITS.route_selection_expression
+    """Default: ``$request.body.action``."""
+
+    throttling_rate_limit: float = LIMITS.throttling_rate_limit
+    """Stage steady-state requests per second. Default: 100."""
+
+    throttling_burst_limit: int = LIMITS.throttling_burst_limit
+    """Stage burst. Default: 500. Must not be below the rate."""
+
+    detailed_metrics_enabled: bool = True
+    """Per-route CloudWatch metrics. Default: on."""
+
+    logging_level: str = "INFO"
+    """Execution logging level: ``OFF``, ``ERROR`` or ``INFO``. Default: ``INFO``.
+    Anything but ``OFF`` needs the account's API Gateway CloudWatch role."""
+
+    data_trace_enabled: bool = False
+    """Log full message bodies in execution logs. Default: off, because bodies can carry
+    health data."""
+
+    log_retention_days: int = 365
+    """Retention of the access and execution log groups, in days (a CloudWatch value).
+    Default: 365."""
+
+    log_kms_key_arn: str | None = None
+    """KMS key that encrypts both log groups. Default: a key created by the construct, with
+    yearly rotation and a key policy that lets CloudWatch Logs use it for these two groups only."""
+
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable resource (the module's ``default_tags``). Default: none."""
+
+    backend_role_name: str | None = None
+    """IAM role of the backend; when given, the ``@connections`` policy is attached to it.
+    Default: none (the policy is only an output)."""
+
+    output_prefix: str = ""
+    """Prefix for the output names, for two APIs in one stack. Default: none, so the
+    outputs keep the Terraform module's names."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def route_targets(self) -> dict[str, LambdaTarget]:
+        """Every route key with the function it invokes, built-in routes first."""
+        targets = {
+            "$connect": self.connect or self.backend,
+            "$disconnect": self.disconnect or self.backend,
+            "$default": self.default or self.backend,
+        }
+        return {**targets, **self.custom_routes}  # type: ignore[dict-item]
+
+
+def validate(props: WebSocketApiProps) -> None:
+    """Fail at synth, naming the prop, for anything API Gateway or CloudWatch would reject later."""
+    if not props.name or not props.name.strip():
+        raise InvalidPropsError("name", props.name, "the API needs a non-empty name")
+    if not _STAGE_NAME.match(props.stage_name or ""):
+        raise InvalidPropsError(
+            "stage_name", props.stage_name, "use 1-128 letters, digits, '-' or '_' (e.g. 'prod')"
+        )
+    if not props.route_selection_expression:
+        raise InvalidPropsError(
+            "route_selection_expression", props.route_selection_expression,
+            "give an expression such as '$request.body.action'",
+        )
+    if not props.throttling_rate_limit > 0:
+        raise InvalidPropsError(
+            "throttling_rate_limit", props.throttling_rate_limit, "the rate must be above 0 requests/s"
+        )
+    if props.throttling_burst_limit < props.throttling_rate_limit:
+        raise InvalidPropsError(
+            "throttling_burst_limit", props.throttling_burst_limit,
+            f"the burst must be at least the rate (throttling_rate_limit={props.throttling_rate_limit})",
+        )
+    if props.logging_level not in LOGGING_LEVELS:
+        raise InvalidPropsError(
+            "logging_level", props.logging_level, f"use one of {', '.join(LOGGING_LEVELS)}"
+        )
+    if props.log_retention_days not in LOG_RETENTION_DAYS_ALLOWED:
+        raise InvalidPropsError(
+            "log_retention_days", props.log_retention_days,
+            "use a retention CloudWatch Logs accepts: "
+            + ", ".join(str(d) for d in LOG_RETENTION_DAYS_ALLOWED),
+        )
+    for key in props.custom_routes:
+        if key.startswith("$"):
+            raise InvalidPropsError(
+                "custom_routes", key,
+                "route keys starting with '$' are reserved for $connect, $disconnect and $default;"
+                " set those with connect/disconnect/default",
+            )
+        if not _ROUTE_KEY.match(key):
+            raise InvalidPropsError(
+                "custom_routes", key, "use 1-128 letters, digits, '.', ':', '-' or '_'"
+            )
+    for route, prop in (("$connect", "connect"), ("$disconnect", "disconnect"), ("$default", "default")):
+        target = getattr(props, prop) or props.backend
+        if target is None:
+            raise InvalidPropsError(
+                prop, None, f"{route} needs a function: set backend (one for all routes) or {prop}"
+            )
+        if not target.function_name or not target.invoke_arn:
+            raise InvalidPropsError(
+                prop if getattr(props, prop) else "backend", target,
+                "a LambdaTarget needs both function_name and invoke_arn",
+            )
+    if props.output_prefix and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", props.output_prefix):
+        raise InvalidPropsError(
+            "output_prefix", props.output_prefix, "use letters, digits and '_' (a Terraform name)"
+        )

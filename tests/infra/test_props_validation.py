@@ -1,0 +1,75 @@
+"""Invalid props fail at synth with a message naming the prop, its value and the rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from stacks.errors import InvalidPropsError
+from stacks.stack_config import load_stack_config
+from stacks.websocket_api_props import LambdaTarget, WebSocketApiProps
+
+BACKEND = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "prop", "message"),
+    [
+        ({"stage_name": ""}, "stage_name", "1-128 letters"),
+        ({"stage_name": "has space"}, "stage_name", "1-128 letters"),
+        ({"throttling_rate_limit": 100, "throttling_burst_limit": 50}, "throttling_burst_limit", "at least the rate"),
+        ({"throttling_rate_limit": 0}, "throttling_rate_limit", "above 0"),
+        ({"log_retention_days": -1}, "log_retention_days", "retention CloudWatch Logs accepts"),
+        ({"log_retention_days": 42}, "log_retention_days", "retention CloudWatch Logs accepts"),
+        ({"logging_level": "DEBUG"}, "logging_level", "OFF, ERROR, INFO"),
+        ({"custom_routes": {"$custom": BACKEND}}, "custom_routes", "reserved for $connect"),
+        ({"custom_routes": {"bad key!": BACKEND}}, "custom_routes", "letters, digits"),
+        ({"name": " "}, "name", "non-empty name"),
+        ({"backend": None}, "connect", "$connect needs a function"),
+        ({"backend": None, "connect": BACKEND, "disconnect": BACKEND}, "default", "$default needs a function"),
+        ({"backend": LambdaTarget(function_name="fn", invoke_arn="")}, "backend", "both function_name and invoke_arn"),
+        ({"output_prefix": "a-b"}, "output_prefix", "Terraform name"),
+    ],
+)
+def test_invalid_props_name_the_prop_and_the_rule(overrides, prop, message):
+    kwargs = {"name": "api", "backend": BACKEND, **overrides}
+    with pytest.raises(InvalidPropsError) as err:
+        WebSocketApiProps(**kwargs)
+    assert err.value.prop == prop
+    assert str(err.value).startswith(f"{prop}=")
+    assert message in str(err.value)
+
+
+def test_valid_props_resolve_each_route_to_its_target():
+    other = LambdaTarget(function_name="other", invoke_arn="arn:other/invocations")
+    props = WebSocketApiProps(name="api", backend=BACKEND, default=other, custom_routes={"chat": other})
+    assert props.route_targets() == {"$connect": BACKEND, "$disconnect": BACKEND, "$default": other, "chat": other}
+
+
+def test_stack_config_defaults_need_no_configuration():
+    config = load_stack_config({}, environ={})
+    assert (config.stack_name, config.stage_name, config.region) == ("careconnect-ws", "prod", "us-east-1")
+
+
+def test_stack_config_environment_beats_context():
+    config = load_stack_config(
+        {"stage": "ctx", "region": "eu-west-1", "tags": {"A": "b"}},
+        environ={"CARECONNECT_WS_STAGE": "env", "CARECONNECT_WS_LOG_RETENTION_DAYS": "731"},
+    )
+    assert (config.stage_name, config.region, config.log_retention_days, dict(config.tags)) == (
+        "env", "eu-west-1", 731, {"A": "b"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CARECONNECT_WS_TAGS": "not json"}, "JSON object"),
+        ({"CARECONNECT_WS_TAGS": '{"A": 1}'}, "string values"),
+        ({"CARECONNECT_WS_LOG_RETENTION_DAYS": "year"}, "whole number"),
+    ],
+)
+def test_stack_config_bad_values_name_the_variable(environ, message):
+    with pytest.raises(InvalidPropsError) as err:
+        load_stack_config({}, environ=environ)
+    assert next(iter(environ)) in str(err.value)
+    assert message in str(err.value)
