@@ -1,0 +1,61 @@
+"""Cleanup of the registry: ``$disconnect`` is best effort, so a periodic sweep is required.
+
+One set-based statement deactivates connections past their TTL or idle beyond the
+limit (returning them), the Management API optionally closes them, and rows
+inactive longer than the retention period are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .errors import ManagementApiError
+from .services import Services, get_services
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CleanupResult:
+    deactivated: dict[str, str] = field(default_factory=dict)
+    """connection id -> reason (``ttl-expired`` or ``idle-timeout``)."""
+    closed: int = 0
+    close_failed: int = 0
+    purged: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "deactivated": len(self.deactivated),
+            "ttlExpired": sum(1 for r in self.deactivated.values() if r == "ttl-expired"),
+            "idleTimeout": sum(1 for r in self.deactivated.values() if r == "idle-timeout"),
+            "closed": self.closed,
+            "closeFailed": self.close_failed,
+            "purged": self.purged,
+        }
+
+
+def run_cleanup(*, close_connections: bool = True, purge: bool = True, services: Services | None = None) -> CleanupResult:
+    services = services or get_services()
+    settings = services.settings
+    result = CleanupResult()
+    expired = services.registry.expire(idle_seconds=settings.idle_timeout_seconds)
+    result.deactivated = {e.connection_id: e.disconnect_reason for e in expired}
+    if close_connections and expired:
+        def close(e) -> bool:
+            try:
+                services.management.close(settings.management_endpoint or e.callback_url, e.connection_id)
+                return True
+            except ManagementApiError as err:
+                logger.warning("could not close an expired connection", extra={"connectionId": e.connection_id, "error": str(err)})
+                return False
+
+        with ThreadPoolExecutor(max_workers=min(16, len(expired))) as pool:
+            outcomes = list(pool.map(close, expired))
+        result.closed = sum(outcomes)
+        result.close_failed = len(outcomes) - result.closed
+    if purge:
+        result.purged = services.registry.purge(older_than_days=settings.inactive_retention_days)
+    logger.info("cleanup finished", extra=result.as_dict())
+    return result

@@ -1,0 +1,167 @@
+"""A throwaway PostgreSQL server: for the local gateway and the test suite.
+
+Finds the server binaries (``PG_BIN``, ``pg_config --bindir``, ``initdb`` on PATH or
+``/usr/lib/postgresql/*/bin``), initialises a cluster in a temporary directory,
+listens on 127.0.0.1 only, and removes everything on :meth:`stop`. PostgreSQL
+refuses to run as root, so as root it runs the server as the ``postgres`` user
+(or ``nobody``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class PostgresNotFound(RuntimeError):
+    pass
+
+
+def find_bindir() -> Path:
+    explicit = os.environ.get("PG_BIN")
+    if explicit:
+        if (Path(explicit) / "initdb").exists():
+            return Path(explicit)
+        raise PostgresNotFound(f"PG_BIN={explicit} has no initdb")
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            candidates.append(Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True).stdout.strip()))
+        except (subprocess.CalledProcessError, OSError):
+            pass
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(Path(os.path.realpath(initdb)).parent)
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True)
+    candidates += versions
+    for path in candidates:
+        if (path / "initdb").exists() and (path / "pg_ctl").exists():
+            return path
+    raise PostgresNotFound(
+        "PostgreSQL server binaries not found: install them (Debian/Ubuntu: apt-get install postgresql; "
+        "macOS: brew install postgresql) or set PG_BIN to the directory holding initdb and pg_ctl"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TemporaryPostgres:
+    """``with TemporaryPostgres() as pg: psycopg.connect(pg.url)``."""
+
+    def __init__(self, *, port: int | None = None, fsync: bool = False) -> None:
+        self.bindir = find_bindir()
+        self.port = port
+        self.fsync = fsync
+        self.root: Path | None = None
+        self._run_as: tuple[int, int] | None = None
+        self._started = False
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _user(self) -> tuple[int, int] | None:
+        if os.geteuid() != 0:
+            return None
+        for name in ("postgres", "nobody"):
+            try:
+                entry = pwd.getpwnam(name)
+                return entry.pw_uid, entry.pw_gid
+            except KeyError:
+                continue
+        raise PostgresNotFound("running as root, and there is no 'postgres' or 'nobody' user to run PostgreSQL as")
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        kwargs = {}
+        if self._run_as:
+            kwargs = {"user": self._run_as[0], "group": self._run_as[1], "extra_groups": []}
+        return subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]], capture_output=True, text=True, check=check, cwd=self.root, **kwargs
+        )
+
+    def start(self) -> TemporaryPostgres:
+        self._run_as = self._user()
+        self.root = Path(tempfile.mkdtemp(prefix="careconnect-pg-"))
+        if self._run_as:
+            os.chown(self.root, *self._run_as)
+        data = self.root / "data"
+        try:
+            self._run("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync")
+        except subprocess.CalledProcessError as err:
+            self._remove()
+            raise RuntimeError(f"initdb failed: {err.stderr.strip()[-2000:]}") from None
+        last_error = ""
+        for _ in range(5):  # a port picked as free can be taken before the server binds it
+            port = self.port or _free_port()
+            options = (
+                f"-p {port} -c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=400 "
+                f"-c fsync={'on' if self.fsync else 'off'} -c synchronous_commit={'on' if self.fsync else 'off'} "
+                "-c full_page_writes=off -c shared_buffers=64MB"
+            )
+            proc = self._run("pg_ctl", "-D", str(data), "-l", str(self.root / "server.log"), "-o", options, "-w", "-t", "60", "start", check=False)
+            if proc.returncode == 0:
+                self.port = port
+                self._started = True
+                atexit.register(self.stop)
+                return self
+            last_error = (self.root / "server.log").read_text(errors="replace")[-2000:] if (self.root / "server.log").exists() else proc.stderr
+            if self.port:
+                break
+        self._remove()
+        raise RuntimeError(f"PostgreSQL did not start: {last_error}")
+
+    def stop(self) -> None:
+        if self._started and self.root:
+            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "-t", "30", "stop", check=False)
+            self._started = False
+        self._remove()
+
+    def kill(self) -> None:
+        """Stop the server immediately (for tests of a database going away), keeping its files."""
+        if self._started and self.root:
+            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop", check=False)
+            self._started = False
+
+    def restart(self) -> None:
+        """Start again on the same port after :meth:`kill`."""
+        assert self.root
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=400 -c fsync=off")
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "server.log"), "-o", options, "-w", "start")
+        self._started = True
+
+    def _remove(self) -> None:
+        if self.root and self.root.exists():
+            shutil.rmtree(self.root, ignore_errors=True)
+        self.root = None
+
+    def __enter__(self) -> TemporaryPostgres:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_until_ready(url: str, timeout_s: float = 10.0) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

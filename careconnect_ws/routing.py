@@ -1,0 +1,153 @@
+"""Message routing for ``$default``: ``{"action": ...}`` dispatched to registered actions.
+
+An action is a function ``(MessageContext) -> dict`` whose return value is the reply
+(the route response carries it back to the client). Client mistakes raise
+:class:`ClientError`, which becomes ``{"type": "error", "code": ..., "message": ...}``
+with a stable ``code``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .limits import LIMITS
+from .registry import ActiveConnection, Registry
+from .topics import get_topic, topic_names
+
+MAX_FIELD_CHARS = 256
+
+
+class ClientError(Exception):
+    """A problem with what the client sent; never raised out of the handler."""
+
+    def __init__(self, code: str, message: str, *, status: int = 400) -> None:
+        self.code = code
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    connection: ActiveConnection
+    message: Mapping[str, Any]
+    registry: Registry
+
+    @property
+    def user_id(self) -> str:
+        return self.connection.user_id
+
+    def string(self, name: str, *, required: bool = True, default: str | None = None) -> str | None:
+        """A string field, checked: right type, not empty, not too long, storable as UTF-8 text."""
+        value = self.message.get(name)
+        if value is None:
+            if required:
+                raise ClientError("missing_field", f"'{name}' is required")
+            return default
+        if not isinstance(value, str):
+            raise ClientError("invalid_field", f"'{name}' must be a string")
+        if not value or len(value) > MAX_FIELD_CHARS:
+            raise ClientError("invalid_field", f"'{name}' must be 1 to {MAX_FIELD_CHARS} characters")
+        if "\x00" in value or not _is_valid_unicode(value):
+            raise ClientError("invalid_field", f"'{name}' contains characters that cannot be stored (NUL or lone surrogates)")
+        return value
+
+
+Action = Callable[[MessageContext], dict]
+
+
+class Router:
+    def __init__(self) -> None:
+        self._actions: dict[str, Action] = {}
+
+    def action(self, name: str) -> Callable[[Action], Action]:
+        """Register the decorated function for ``{"action": name}``; returns it unchanged."""
+        def register(fn: Action) -> Action:
+            if name in self._actions:
+                raise ValueError(f"action {name!r} is already registered to {self._actions[name].__name__}")
+            self._actions[name] = fn
+            return fn
+
+        return register
+
+    def names(self) -> list[str]:
+        return sorted(self._actions)
+
+    def dispatch(self, ctx: MessageContext) -> dict:
+        action = ctx.message.get("action")
+        if action is None:
+            raise ClientError("missing_field", "'action' is required, e.g. {\"action\": \"ping\"}")
+        if not isinstance(action, str):
+            raise ClientError("invalid_field", "'action' must be a string")
+        fn = self._actions.get(action)
+        if fn is None:
+            shown = action[:64].encode("utf-8", "replace").decode("utf-8")
+            raise ClientError(
+                "unknown_action", f"unknown action {shown!r}; known actions: {', '.join(self.names())}"
+            )
+        return fn(ctx)
+
+
+def parse_message(body: bytes | None, *, max_bytes: int = LIMITS.max_message_bytes) -> dict:
+    """Bytes of a message -> a JSON object, or a ClientError with a stable code."""
+    if body is None or not body.strip():
+        raise ClientError("empty_message", "send a JSON object such as {\"action\": \"ping\"}")
+    if len(body) > max_bytes:
+        raise ClientError("message_too_large", f"messages are limited to {max_bytes} bytes", status=413)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ClientError("invalid_encoding", "messages must be UTF-8 text") from None
+    try:
+        message = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise ClientError("invalid_json", "the message is not valid JSON") from None
+    if not isinstance(message, dict):
+        raise ClientError("invalid_message", "the message must be a JSON object with an 'action'")
+    return message
+
+
+def _is_valid_unicode(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# -- the built-in actions ------------------------------------------------------------
+
+router = Router()
+
+
+@router.action("ping")
+def ping(ctx: MessageContext) -> dict:
+    return {"type": "pong"}
+
+
+def _topic_and_subject(ctx: MessageContext) -> tuple[str, str]:
+    topic_name = ctx.string("topic")
+    topic = get_topic(topic_name)
+    if topic is None:
+        raise ClientError("unknown_topic", f"unknown topic; known topics: {', '.join(topic_names())}", status=404)
+    subject = ctx.string("subject", required=False, default=ctx.user_id)
+    if not topic.may_subscribe(ctx.user_id, subject):
+        raise ClientError("forbidden", f"this connection may not subscribe to {topic.name} for that subject", status=403)
+    return topic.name, subject
+
+
+@router.action("subscribe")
+def subscribe(ctx: MessageContext) -> dict:
+    topic, subject = _topic_and_subject(ctx)
+    if not ctx.registry.subscribe(ctx.connection.connection_id, topic, subject):
+        raise ClientError("not_connected", "this connection is no longer registered: reconnect", status=410)
+    return {"type": "subscribed", "topic": topic, "subject": subject}
+
+
+@router.action("unsubscribe")
+def unsubscribe(ctx: MessageContext) -> dict:
+    topic, subject = _topic_and_subject(ctx)
+    removed = ctx.registry.unsubscribe(ctx.connection.connection_id, topic, subject)
+    return {"type": "unsubscribed", "topic": topic, "subject": subject, "wasSubscribed": removed}

@@ -1,0 +1,26 @@
+"""Wiring: the registry, the management client and delivery for this container (or thread)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .db import get_database
+from .delivery import Delivery
+from .management import ManagementApi, get_management_api
+from .registry import Registry
+from .settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    registry: Registry
+    management: ManagementApi
+    delivery: Delivery
+
+
+def get_services() -> Services:
+    settings = get_settings()
+    registry = Registry(get_database())
+    management = get_management_api()
+    return Services(settings, registry, management, Delivery(registry, management, endpoint_override=settings.management_endpoint))

@@ -1,0 +1,149 @@
+"""Configuration from the environment, validated once per Lambda container.
+
+Every problem names the variable to fix. Limits default from :data:`careconnect_ws.limits.LIMITS`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .limits import LIMITS
+
+_PG_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE")
+_MIN_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """What the runtime needs; build with :meth:`from_env` or directly in tests."""
+
+    database_url: str = ""
+    """``DATABASE_URL``; empty means libpq's ``PG*`` variables decide."""
+
+    management_endpoint: str | None = None
+    """``AWS_WEBSOCKET_API_GATEWAY_ENDPOINT``: overrides the endpoint derived from each connection."""
+
+    region: str | None = None
+    """``AWS_REGION`` (set by Lambda): used to derive the management endpoint."""
+
+    connection_ttl_seconds: int = LIMITS.connection_ttl_seconds
+    """``CONNECTION_TTL_SECONDS``: how long a connection is valid. Default: 7200."""
+
+    idle_timeout_seconds: int = LIMITS.idle_timeout_seconds
+    """``CONNECTION_IDLE_SECONDS``: cleanup deactivates connections idle this long. Default: 600."""
+
+    inactive_retention_days: int = 30
+    """``INACTIVE_RETENTION_DAYS``: cleanup deletes rows inactive this long. Default: 30."""
+
+    jwt_secret: str | None = None
+    """``WS_JWT_SECRET``: HS256 key (at least 32 bytes)."""
+
+    jwt_public_key: str | None = None
+    """``WS_JWT_PUBLIC_KEY``: RS256 public key (PEM)."""
+
+    jwt_issuer: str | None = None
+    """``WS_JWT_ISSUER``: required ``iss`` when set."""
+
+    jwt_audience: str | None = None
+    """``WS_JWT_AUDIENCE``: required ``aud`` when set."""
+
+    db_connect_timeout_seconds: int = 3
+    """``DB_CONNECT_TIMEOUT_SECONDS``: a dead database fails fast instead of eating the Lambda timeout."""
+
+    db_statement_timeout_ms: int = 5000
+    """``DB_STATEMENT_TIMEOUT_MS``: per statement."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        database_url = env.get("DATABASE_URL", "").strip()
+        if not database_url and not any(env.get(v) for v in _PG_VARIABLES):
+            raise ConfigError(
+                "DATABASE_URL",
+                "not set: give a PostgreSQL URL (postgresql://user:pass@host:5432/db) "
+                "or the standard PGHOST/PGDATABASE/PGUSER/PGPASSWORD variables",
+            )
+        if database_url and not database_url.startswith(("postgresql://", "postgres://")) and "=" not in database_url:
+            raise ConfigError("DATABASE_URL", "must be a postgresql:// URL or a libpq key=value string")
+
+        secret = env.get("WS_JWT_SECRET") or None
+        public_key = env.get("WS_JWT_PUBLIC_KEY") or None
+        if secret and public_key:
+            raise ConfigError("WS_JWT_SECRET", "set either WS_JWT_SECRET (HS256) or WS_JWT_PUBLIC_KEY (RS256), not both")
+        if not secret and not public_key:
+            raise ConfigError(
+                "WS_JWT_SECRET", "not set: set WS_JWT_SECRET (HS256) or WS_JWT_PUBLIC_KEY (RS256, PEM) to verify tokens"
+            )
+        if secret and len(secret.encode()) < _MIN_SECRET_BYTES:
+            raise ConfigError("WS_JWT_SECRET", f"too short: HS256 needs at least {_MIN_SECRET_BYTES} bytes")
+        if public_key:
+            public_key = public_key.replace("\\n", "\n")
+            _check_public_key(public_key)
+
+        endpoint = env.get("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", "").strip() or None
+        if endpoint and not endpoint.startswith(("https://", "http://")):
+            raise ConfigError(
+                "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT",
+                "must be the https:// management endpoint (the stack output websocket_management_endpoint)",
+            )
+        return cls(
+            database_url=database_url,
+            management_endpoint=endpoint.rstrip("/") if endpoint else None,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            connection_ttl_seconds=_int(env, "CONNECTION_TTL_SECONDS", LIMITS.connection_ttl_seconds, 1, LIMITS.connection_ttl_seconds),
+            idle_timeout_seconds=_int(env, "CONNECTION_IDLE_SECONDS", LIMITS.idle_timeout_seconds, 1, LIMITS.idle_timeout_seconds),
+            inactive_retention_days=_int(env, "INACTIVE_RETENTION_DAYS", 30, 0, 3650),
+            jwt_secret=secret,
+            jwt_public_key=public_key,
+            jwt_issuer=env.get("WS_JWT_ISSUER") or None,
+            jwt_audience=env.get("WS_JWT_AUDIENCE") or None,
+            db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1, 60),
+            db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"{value} is out of range: use {low} to {high}")
+    return value
+
+
+def _check_public_key(pem: str) -> None:
+    from jwt.algorithms import RSAAlgorithm
+
+    try:
+        RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(pem)
+    except Exception as err:  # PyJWT raises several types for a bad key
+        raise ConfigError("WS_JWT_PUBLIC_KEY", f"not a usable RSA public key in PEM form ({err})") from None
+
+
+_lock = threading.Lock()
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The container's settings, read and validated on first use."""
+    global _cached
+    if _cached is None:
+        with _lock:
+            if _cached is None:
+                _cached = Settings.from_env()
+    return _cached
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Replace (or, with ``None``, forget) the cached settings: for the local gateway and tests."""
+    global _cached
+    with _lock:
+        _cached = settings

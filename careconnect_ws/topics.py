@@ -1,0 +1,49 @@
+"""Topics a connection may subscribe to, each with the rule of who may subscribe to what.
+
+A subscription is ``(topic, subject)``. For ``email-verification`` the subject is a
+user id, and a connection may only subscribe to its own user's verification. Add a
+topic with :func:`register_topic` (for example at import of your own module)::
+
+    from careconnect_ws.topics import Topic, register_topic
+    register_topic(Topic("care-plan", may_subscribe=lambda user_id, subject: is_care_team(user_id, subject)))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+EMAIL_VERIFICATION = "email-verification"
+
+
+def own_subject_only(user_id: str, subject: str) -> bool:
+    return user_id == subject
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    may_subscribe: Callable[[str, str], bool] = own_subject_only
+    """``(user_id, subject) -> bool``. Default: only the user's own subject."""
+    description: str = ""
+
+
+_TOPICS: dict[str, Topic] = {}
+
+
+def register_topic(topic: Topic) -> Topic:
+    if topic.name in _TOPICS:
+        raise ValueError(f"topic {topic.name!r} is already registered; topic names must be unique")
+    _TOPICS[topic.name] = topic
+    return topic
+
+
+def get_topic(name: str) -> Topic | None:
+    return _TOPICS.get(name)
+
+
+def topic_names() -> list[str]:
+    return sorted(_TOPICS)
+
+
+register_topic(Topic(EMAIL_VERIFICATION, own_subject_only, "Tells the user's connections when their email is verified."))

@@ -1,0 +1,157 @@
+"""Every route with events shaped like the real captures; registry state checked in SQL after each step."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from careconnect_ws.handler import lambda_handler
+from tests.conftest import load_event, make_event, token_for
+
+CID = "BFHPhfCWIAMCKlQ="
+
+
+def row(sql, cid=CID):
+    return sql.execute(
+        "SELECT user_id, callback_url, is_active, disconnect_status_code, disconnect_reason, source_ip, user_agent,"
+        " expires_at - connected_at AS ttl, last_activity_at FROM websocket_connections WHERE connection_id = %s",
+        [cid],
+    ).fetchone()
+
+
+def connect(user="user-1", cid=CID, **kw):
+    return lambda_handler(make_event("connect", connection_id=cid, query={"token": token_for(user)}, **kw))
+
+
+def send(body, cid=CID):
+    response = lambda_handler(make_event("message", connection_id=cid, body=body))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_connect_registers_the_connection(runtime, sql):
+    assert connect() == {"statusCode": 200}
+    user, callback, active, code, reason, ip, ua, ttl, _ = row(sql)
+    assert (user, active, code, reason, ip, ua) == ("user-1", True, None, None, "166.90.225.1", "Mozilla/5.0 (test)")
+    # Derived from apiId, region and stage, not domainName (custom domains do not serve @connections).
+    assert callback == "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod"
+    assert ttl.total_seconds() == 7200
+
+
+def test_connect_is_an_idempotent_upsert(runtime, sql):
+    assert connect()["statusCode"] == 200
+    assert connect()["statusCode"] == 200
+    assert sql.execute("SELECT count(*) FROM websocket_connections").fetchone()[0] == 1
+
+
+def test_connect_without_query_string_is_refused_and_stores_nothing(runtime, sql):
+    event = load_event("connect")
+    assert "queryStringParameters" not in event  # as AWS sends it: absent, not empty
+    response = lambda_handler(event)
+    assert response["statusCode"] == 401
+    assert json.loads(response["body"])["code"] == "missing_token"
+    assert sql.execute("SELECT count(*) FROM websocket_connections").fetchone()[0] == 0
+
+
+def test_connect_with_null_headers_and_query(runtime, sql):
+    event = make_event("connect", query={"token": token_for("u")})
+    event["headers"] = None
+    event["multiValueHeaders"] = None
+    assert lambda_handler(event)["statusCode"] == 200
+    assert row(sql)[6] is None
+
+
+def test_connect_takes_identity_from_the_authorizer_context(runtime, sql):
+    response = lambda_handler(make_event("connect", authorizer={"userId": "from-authorizer", "principalId": "from-authorizer"}))
+    assert response["statusCode"] == 200
+    assert row(sql)[0] == "from-authorizer"
+
+
+def test_management_endpoint_override_is_stored(runtime, sql):
+    from careconnect_ws.settings import set_settings
+    from tests.conftest import make_settings
+
+    set_settings(make_settings(runtime.database_url, management_endpoint="https://custom.example/prod"))
+    assert connect()["statusCode"] == 200
+    assert row(sql)[1] == "https://custom.example/prod"
+
+
+def test_ping_gets_pong_through_the_route_response_and_touches_activity(runtime, sql):
+    connect()
+    before = row(sql)[8]
+    status, body = send({"action": "ping", "id": "req-1"})
+    assert (status, body) == (200, {"type": "pong", "id": "req-1"})
+    assert row(sql)[8] > before
+
+
+def test_subscribe_and_unsubscribe_email_verification(runtime, sql):
+    connect("user-1")
+    assert send({"action": "subscribe", "topic": "email-verification"}) == (
+        200, {"type": "subscribed", "topic": "email-verification", "subject": "user-1"},
+    )
+    # Subscribing twice is fine and stores one row.
+    assert send({"action": "subscribe", "topic": "email-verification", "subject": "user-1"})[0] == 200
+    assert sql.execute("SELECT topic, subject FROM websocket_subscriptions WHERE connection_id = %s", [CID]).fetchall() == [
+        ("email-verification", "user-1")
+    ]
+    status, body = send({"action": "unsubscribe", "topic": "email-verification"})
+    assert (status, body["type"], body["wasSubscribed"]) == (200, "unsubscribed", True)
+    assert sql.execute("SELECT count(*) FROM websocket_subscriptions").fetchone()[0] == 0
+
+
+def test_disconnect_deactivates_with_code_and_reason(runtime, sql):
+    connect()
+    send({"action": "subscribe", "topic": "email-verification"})
+    assert lambda_handler(make_event("disconnect"))["statusCode"] == 200
+    _, _, active, code, reason, *_ = row(sql)
+    assert (active, code, reason) == (False, 1001, "Going away")
+    # Idempotent: a second $disconnect changes nothing.
+    assert lambda_handler(make_event("disconnect", disconnectStatusCode=1006))["statusCode"] == 200
+    assert row(sql)[3] == 1001
+
+
+def test_disconnect_with_empty_reason_records_a_default(runtime, sql):
+    connect()
+    lambda_handler(make_event("disconnect", disconnectReason="", disconnectStatusCode=1000))
+    assert row(sql)[3:5] == (1000, "client-disconnect")
+
+
+def test_message_after_disconnect_is_not_connected(runtime, sql):
+    connect()
+    lambda_handler(make_event("disconnect"))
+    status, body = send({"action": "ping"})
+    assert (status, body["code"]) == (410, "not_connected")
+
+
+def test_custom_route_key_messages_are_routed_by_action(runtime, sql):
+    connect()
+    event = make_event("message", body={"action": "ping"}, routeKey="ping")
+    assert json.loads(lambda_handler(event)["body"]) == {"type": "pong"}
+
+
+def test_scheduled_event_runs_cleanup_and_closes_through_management_api(connections_endpoint, sql):
+    connect()
+    connections_endpoint.open.add(CID)
+    sql.execute("UPDATE websocket_connections SET expires_at = now() - interval '1 second'")
+    response = lambda_handler(load_event("scheduled"))
+    assert response["statusCode"] == 200
+    result = json.loads(response["body"])
+    assert (result["deactivated"], result["ttlExpired"], result["closed"]) == (1, 1, 1)
+    assert connections_endpoint.deleted == [CID]
+    assert row(sql)[2:5] == (False, 1001, "ttl-expired")
+
+
+@pytest.mark.parametrize(
+    ("event", "code"),
+    [
+        ([], "invalid_event"),
+        ({"hello": "world"}, "unknown_event"),
+        ({"careconnect_ws": {"command": "explode"}}, "unknown_command"),
+        ({"careconnect_ws": {"command": "notify", "notification": "sms"}}, "unknown_notification"),
+        ({"careconnect_ws": {"command": "notify", "notification": "email-verified", "userId": 7}}, "invalid_field"),
+    ],
+)
+def test_unknown_events_are_answered_not_raised(runtime, event, code):
+    response = lambda_handler(event)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["code"] == code
