@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-BENCHMARKS = ["synth"]
+BENCHMARKS = ["synth", "handler"]
 
 
 def main(argv: list[str]) -> int:

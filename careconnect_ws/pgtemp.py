@@ -105,12 +105,7 @@ class TemporaryPostgres:
         last_error = ""
         for _ in range(5):  # a port picked as free can be taken before the server binds it
             port = self.port or _free_port()
-            options = (
-                f"-p {port} -c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=400 "
-                f"-c fsync={'on' if self.fsync else 'off'} -c synchronous_commit={'on' if self.fsync else 'off'} "
-                "-c full_page_writes=off -c shared_buffers=64MB"
-            )
-            proc = self._run("pg_ctl", "-D", str(data), "-l", str(self.root / "server.log"), "-o", options, "-w", "-t", "60", "start", check=False)
+            proc = self._pg_ctl_start(port)
             if proc.returncode == 0:
                 self.port = port
                 self._started = True
@@ -121,6 +116,18 @@ class TemporaryPostgres:
                 break
         self._remove()
         raise RuntimeError(f"PostgreSQL did not start: {last_error}")
+
+    def _pg_ctl_start(self, port: int) -> subprocess.CompletedProcess:
+        assert self.root
+        durable = "on" if self.fsync else "off"
+        options = (
+            f"-p {port} -c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=400 "
+            f"-c fsync={durable} -c synchronous_commit={durable} -c full_page_writes={durable} -c shared_buffers=64MB"
+        )
+        return self._run(
+            "pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "server.log"),
+            "-o", options, "-w", "-t", "60", "start", check=False,
+        )
 
     def stop(self) -> None:
         if self._started and self.root:
@@ -136,9 +143,10 @@ class TemporaryPostgres:
 
     def restart(self) -> None:
         """Start again on the same port after :meth:`kill`."""
-        assert self.root
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=400 -c fsync=off")
-        self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "server.log"), "-o", options, "-w", "start")
+        assert self.root and self.port
+        proc = self._pg_ctl_start(self.port)
+        if proc.returncode != 0:
+            raise RuntimeError(f"PostgreSQL did not restart: {proc.stderr.strip()[-2000:]}")
         self._started = True
 
     def _remove(self) -> None:

@@ -1,0 +1,100 @@
+"""Handler events per second against a real PostgreSQL, each as a ratio to the floor of one
+psycopg round trip (``SELECT 1``) per event on the same server in the same run.
+Also: import time of ``careconnect_ws.handler`` against ``import boto3, psycopg``."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+import psycopg
+
+from careconnect_ws import db as db_module
+from careconnect_ws.handler import lambda_handler
+from careconnect_ws.logs import configure_logging
+from careconnect_ws.migrations import migrate
+from careconnect_ws.pgtemp import TemporaryPostgres
+from careconnect_ws.settings import Settings, set_settings
+from careconnect_ws.tokens import issue_token
+
+SECRET = "bench-secret-that-is-at-least-32-bytes!!"
+N = 1000
+REPEAT = 5
+FSYNC = True
+
+
+def _event(kind: str, cid: str, **extra) -> dict:
+    ctx = {
+        "routeKey": {"CONNECT": "$connect", "MESSAGE": "$default", "DISCONNECT": "$disconnect"}[kind],
+        "eventType": kind, "stage": "prod", "apiId": "benchapi", "connectionId": cid, "requestId": "r",
+        "domainName": "benchapi.execute-api.us-east-1.amazonaws.com", "connectedAt": 0, "requestTimeEpoch": 0,
+        "identity": {"sourceIp": "127.0.0.1"},
+    }
+    if kind == "DISCONNECT":
+        ctx.update(disconnectStatusCode=1000, disconnectReason="bye")
+    return {"requestContext": ctx, "isBase64Encoded": False, **extra}
+
+
+def _rate(fn, n: int) -> float:
+    started = time.perf_counter()
+    for i in range(n):
+        fn(i)
+    return n / (time.perf_counter() - started)
+
+
+def _import_time(code: str, repeat: int = 7) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run() -> str:
+    import logging
+
+    configure_logging(level=logging.WARNING)  # one log line per event would measure stderr, not the handler
+    lines = [f"### Handler throughput (events/s, median of {REPEAT} runs of {N} events, one thread)", ""]
+    with TemporaryPostgres(fsync=FSYNC) as pg:
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            migrate(conn)
+        set_settings(Settings(database_url=pg.url, jwt_secret=SECRET, region="us-east-1"))
+        db_module.reset_database()
+        token = issue_token("bench-user", Settings(jwt_secret=SECRET))
+        results: dict[str, list[float]] = {"floor": [], "bare": [], "connect": [], "message": [], "disconnect": []}
+        lambda_handler(_event("CONNECT", "bare", queryStringParameters={"token": token}))
+        touch = ("UPDATE websocket_connections SET last_activity_at = now() WHERE connection_id = %s"
+                 " AND is_active AND expires_at > now() RETURNING connection_id, user_id, callback_url")
+        with psycopg.connect(pg.url, autocommit=True) as floor_conn:
+            for r in range(REPEAT):
+                results["floor"].append(_rate(lambda i: floor_conn.execute("SELECT 1").fetchone(), N))
+                results["bare"].append(_rate(lambda i: floor_conn.execute(touch, ["bare"]).fetchone(), N))
+                results["connect"].append(_rate(
+                    lambda i: lambda_handler(_event("CONNECT", f"c{r}-{i}", queryStringParameters={"token": token})), N))
+                results["message"].append(_rate(
+                    lambda i: lambda_handler(_event("MESSAGE", f"c{r}-{i}", body='{"action":"ping"}')), N))
+                results["disconnect"].append(_rate(lambda i: lambda_handler(_event("DISCONNECT", f"c{r}-{i}")), N))
+        db_module.reset_database()
+        set_settings(None)
+    floor = statistics.median(results["floor"])
+    lines += ["| event | events/s | ratio to floor |", "|---|---:|---:|",
+              f"| floor: one psycopg round trip (`SELECT 1`) | {floor:,.0f} | 1.00 |",
+              f"| reference: the message path's one statement, bare (durable commit) | "
+              f"{statistics.median(results['bare']):,.0f} | {statistics.median(results['bare']) / floor:.2f} |"]
+    for kind, what in (("connect", "`$connect` (JWT verify + upsert)"), ("message", "message `ping` (touch + route + reply)"),
+                       ("disconnect", "`$disconnect` (soft delete)")):
+        rate = statistics.median(results[kind])
+        lines.append(f"| {what} | {rate:,.0f} | {rate / floor:.2f} |")
+
+    base = _import_time("pass")
+    floor_import = _import_time("import boto3, psycopg")
+    handler_import = _import_time("import careconnect_ws.handler")
+    lines += ["", "### Cold import (median of 7 fresh interpreters, interpreter start-up subtracted)", "",
+              "| import | ms | ratio to floor |", "|---|---:|---:|",
+              f"| floor: `import boto3, psycopg` | {(floor_import - base) * 1000:.0f} | 1.00 |",
+              f"| `import careconnect_ws.handler` | {(handler_import - base) * 1000:.0f} | "
+              f"{(handler_import - base) / (floor_import - base):.2f} |"]
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""Configuration: every missing or malformed setting names its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from careconnect_ws.errors import ConfigError
+from careconnect_ws.handler import lambda_handler
+from careconnect_ws.settings import Settings, set_settings
+
+GOOD = {"DATABASE_URL": "postgresql://u@localhost/db", "WS_JWT_SECRET": "s" * 32}
+
+
+def test_defaults():
+    s = Settings.from_env(GOOD)
+    assert (s.connection_ttl_seconds, s.idle_timeout_seconds, s.management_endpoint) == (7200, 600, None)
+
+
+def test_pg_variables_instead_of_database_url():
+    s = Settings.from_env({"PGHOST": "db", "PGDATABASE": "care", "WS_JWT_SECRET": "s" * 32})
+    assert s.database_url == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "words"),
+    [
+        ({"WS_JWT_SECRET": "s" * 32}, "DATABASE_URL", "not set"),
+        ({**GOOD, "DATABASE_URL": "mysql-ish"}, "DATABASE_URL", "postgresql://"),
+        ({"DATABASE_URL": "postgresql://x"}, "WS_JWT_SECRET", "not set"),
+        ({**GOOD, "WS_JWT_SECRET": "short"}, "WS_JWT_SECRET", "at least 32 bytes"),
+        ({**GOOD, "WS_JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----"}, "WS_JWT_SECRET", "not both"),
+        ({"DATABASE_URL": "postgresql://x", "WS_JWT_PUBLIC_KEY": "not a key"}, "WS_JWT_PUBLIC_KEY", "PEM"),
+        ({**GOOD, "CONNECTION_TTL_SECONDS": "two hours"}, "CONNECTION_TTL_SECONDS", "whole number"),
+        ({**GOOD, "CONNECTION_TTL_SECONDS": "0"}, "CONNECTION_TTL_SECONDS", "out of range"),
+        ({**GOOD, "CONNECTION_TTL_SECONDS": "9000"}, "CONNECTION_TTL_SECONDS", "out of range"),
+        ({**GOOD, "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": "wss://x/prod"}, "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", "https://"),
+    ],
+)
+def test_bad_settings_name_the_variable(env, variable, words):
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env)
+    assert err.value.variable == variable
+    assert str(err.value).startswith(variable) and words in str(err.value)
+
+
+def test_rs256_public_key_is_accepted_and_verifies(runtime):
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from careconnect_ws.tokens import verify_token
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    s = Settings.from_env({"DATABASE_URL": "postgresql://x", "WS_JWT_PUBLIC_KEY": pem.replace("\n", "\\n"),
+                           "WS_JWT_ISSUER": "https://idp.example", "WS_JWT_AUDIENCE": "careconnect-ws"})
+    claims = {"sub": "alice", "exp": 4_000_000_000, "iss": "https://idp.example", "aud": "careconnect-ws"}
+    assert verify_token(jwt.encode(claims, key, algorithm="RS256"), s) == "alice"
+    # A token for another audience is refused.
+    from careconnect_ws.errors import TokenError
+
+    with pytest.raises(TokenError):
+        verify_token(jwt.encode({**claims, "aud": "other"}, key, algorithm="RS256"), s)
+
+
+def test_misconfiguration_answers_500_and_does_not_raise(monkeypatch):
+    from tests.conftest import make_event
+
+    set_settings(None)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    for name in ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        response = lambda_handler(make_event("connect", query={"token": "x"}))
+    finally:
+        set_settings(None)
+    assert response["statusCode"] == 500
+    assert '"misconfigured"' in response["body"]
