@@ -86,9 +86,9 @@ def authorize(event: AuthorizerEvent, log: dict[str, Any]) -> dict:
     try:
         user_id = verify_token(event.token, get_settings())
     except TokenError as err:
-        log["outcome"] = f"deny:{err.code}"
+        log.update(outcome=f"deny:{err.code}", status=403)
         return _policy("anonymous", "Deny", event.method_arn, context={"reason": err.code})
-    log["outcome"] = "allow"
+    log.update(outcome="allow", status=200)
     return _policy(user_id, "Allow", event.method_arn, context={"userId": user_id})
 
 

@@ -1,0 +1,63 @@
+"""`careconnect-ws serve` as a newcomer runs it: embedded PostgreSQL, env file, a second terminal, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+
+def cli(*args, env):
+    return subprocess.run([sys.executable, "-m", "careconnect_ws", *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_serve_end_to_end_with_embedded_postgres(tmp_path: Path):
+    env_file = tmp_path / "local.env"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "WS_JWT", "AWS_WEBSOCKET"))}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", "--env-file", str(env_file)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT=") for line in lines):
+            assert time.monotonic() < deadline and server.poll() is None, server.stderr.read() if server.poll() is not None else "timeout"
+            lines.append(server.stdout.readline().rstrip("\n"))
+        while not env_file.exists():
+            time.sleep(0.05)
+        printed = dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))
+        written = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        assert written == {**printed, **written} and set(written) >= {"DATABASE_URL", "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", "WS_JWT_SECRET"}
+        assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+        ws_url = next(re.search(r"ws://\S+?(?=\?)", line)[0] for line in lines if "ws://" in line)
+
+        terminal2 = {**env, **written}
+        token = cli("token", "--user", "dana", env=terminal2).stdout.strip()
+        with connect(f"{ws_url}?token={token}") as ws:
+            ws.send(json.dumps({"action": "subscribe", "topic": "email-verification"}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+            notified = cli("notify", "email-verified", "--user", "dana", env=terminal2)
+            assert notified.returncode == 0, notified.stderr
+            assert json.loads(notified.stdout)["reached"] == 1
+            assert json.loads(ws.recv(timeout=10))["status"] == "verified"
+            server.send_signal(signal.SIGINT)  # Ctrl-C
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=20)
+            assert closed.value.rcvd.code == 1001
+        assert server.wait(timeout=60) == 0
+        log = server.stderr.read()
+        assert '"route": "$disconnect"' in log and '"outcome": "disconnected"' in log
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
