@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-BENCHMARKS = ["synth", "handler"]
+BENCHMARKS = ["synth", "handler", "gateway"]
 
 
 def main(argv: list[str]) -> int:
