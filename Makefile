@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: synth test bench lint clean
+.PHONY: synth lambda test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,15 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install -q 'checkov==3.3.30'
 	touch $@
 
-## Synthesize the stack into cdktf.out/stacks/<stack>/cdk.tf.json (no AWS account needed).
+## Build the Lambda zip (dist/lambda/careconnect-ws-lambda-<arch>.zip) from this package.
+LAMBDA_ARCH ?= arm64
+lambda: $(VENV)/.installed
+	$(PY) -m stacks.lambda_artifact --arch $(LAMBDA_ARCH)
+
+## Build the Lambda zip and synthesize the complete stack into cdktf.out/stacks/<stack>/cdk.tf.json
+## (no AWS account needed). With CARECONNECT_WS_BACKEND_FUNCTION_NAME set, the zip is not needed.
 synth: $(VENV)/.installed
+	@if [ -z "$$CARECONNECT_WS_BACKEND_FUNCTION_NAME" ]; then $(PY) -m stacks.lambda_artifact --arch $(LAMBDA_ARCH); fi
 	$(PY) main.py
 	@ls cdktf.out/stacks/*/cdk.tf.json
 
@@ -33,4 +40,4 @@ bench: $(VENV)/.installed
 	$(PY) -m bench
 
 clean:
-	rm -rf cdktf.out .pytest_cache
+	rm -rf cdktf.out .pytest_cache dist

@@ -2,7 +2,8 @@
 """Synthesize the careconnect-ws stack: ``python main.py`` or ``cdktf synth``.
 
 Writes ``cdktf.out/stacks/<stack_name>/cdk.tf.json``. Configuration comes from the
-environment or cdktf context (see ``stacks/stack_config.py``); nothing is required.
+environment or cdktf context (see ``stacks/stack_config.py``); nothing is required,
+but the default (complete) system needs the Lambda zip: ``make lambda``.
 """
 
 from __future__ import annotations
@@ -11,19 +12,13 @@ import sys
 
 from stacks.cdk import App
 from stacks.errors import InvalidPropsError
-from stacks.stack_config import load_stack_config
+from stacks.stack_config import CONTEXT_KEYS, load_stack_config
 from stacks.websocket_stack import WebSocketStack
 
 
 def build_app() -> App:
     app = App()
-    context = {
-        key: app.node.try_get_context(key)
-        for key in (
-            "stack_name", "region", "api_name", "stage", "backend_function_name",
-            "backend_invoke_arn", "backend_role_name", "logging_level", "log_retention_days", "tags",
-        )
-    }
+    context = {key: app.node.try_get_context(key) for key in CONTEXT_KEYS}
     WebSocketStack(app, load_stack_config(context))
     return app
 
@@ -32,7 +27,7 @@ def main() -> int:
     try:
         app = build_app()
     except InvalidPropsError as err:
-        print(f"careconnect-ws: invalid configuration: {err}", file=sys.stderr)
+        print(f"careconnect-ws: {err}", file=sys.stderr)
         return 2
     app.synth()
     return 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 from .limits import LIMITS
+from .secrets import SecretReader, boto3_secret_reader, database_url_from_secret, jwt_secret_from_secret, read_secret
 
 _PG_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE")
 _MIN_SECRET_BYTES = 32
@@ -58,13 +59,25 @@ class Settings:
     """``DB_STATEMENT_TIMEOUT_MS``: per statement."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, secret_reader: SecretReader | None = None) -> Settings:
+        """Read and validate; ``*_SECRET_ARN`` variables are fetched from Secrets Manager (once per container)."""
+        env = dict(os.environ if environ is None else environ)
+        for arn_variable in ("DATABASE_SECRET_ARN", "WS_JWT_SECRET_ARN"):
+            arn = env.get(arn_variable, "").strip()
+            if not arn:
+                continue
+            if not arn.startswith("arn:"):
+                raise ConfigError(arn_variable, "must be a Secrets Manager ARN (arn:aws:secretsmanager:...)")
+            value = read_secret(arn_variable, arn, secret_reader or boto3_secret_reader())
+            if arn_variable == "DATABASE_SECRET_ARN":
+                env["DATABASE_URL"] = database_url_from_secret(value)
+            else:
+                env["WS_JWT_SECRET"] = jwt_secret_from_secret(value)
         database_url = env.get("DATABASE_URL", "").strip()
         if not database_url and not any(env.get(v) for v in _PG_VARIABLES):
             raise ConfigError(
                 "DATABASE_URL",
-                "not set: give a PostgreSQL URL (postgresql://user:pass@host:5432/db) "
+                "not set: give a PostgreSQL URL (postgresql://user:pass@host:5432/db), DATABASE_SECRET_ARN, "
                 "or the standard PGHOST/PGDATABASE/PGUSER/PGPASSWORD variables",
             )
         if database_url and not database_url.startswith(("postgresql://", "postgres://")) and "=" not in database_url:

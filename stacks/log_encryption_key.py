@@ -11,9 +11,11 @@ from .cdk import Construct, DataAwsCallerIdentity, DataAwsPartition, DataAwsRegi
 class LogEncryptionKey(Construct):
     """A customer-managed key that CloudWatch Logs may use for the given log groups only.
 
-    The account root keeps full control (without it a key can become unmanageable);
-    the CloudWatch Logs service of this region may use the key only when the
-    encryption context names one of ``log_group_names``.
+    The account root keeps full control and delegates to IAM (without it a key can become
+    unmanageable; the backend's role gets ``kms:Decrypt`` through its own policy); the
+    CloudWatch Logs service of this region may use the key only when the encryption
+    context names one of ``log_group_names`` (``*`` allowed where a name holds a token
+    that is not known before the key, e.g. the execution log group's API id).
     """
 
     def __init__(
@@ -56,7 +58,7 @@ class LogEncryptionKey(Construct):
                         "kms:Describe*",
                     ],
                     "Resource": "*",
-                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
+                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
                 },
             ],
         }

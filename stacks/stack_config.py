@@ -1,16 +1,17 @@
 """Configuration of the default stack, read from cdktf context or the environment.
 
-Precedence: environment variable, then cdktf context (``cdktf.json`` ``context`` or
-``App(context=...)``), then the default. Every value has a working default, so
-``python main.py`` synthesizes with no configuration at all.
+Precedence: environment variable ``CARECONNECT_WS_<NAME>``, then cdktf context ``<name>``
+(``cdktf.json`` ``context`` or ``App(context=...)``), then the default. Every value has a
+working default, so ``python main.py`` synthesizes the complete system with no configuration.
+Setting ``backend_function_name`` switches to binding an existing function (mode a).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from careconnect_ws.limits import LIMITS
@@ -20,91 +21,131 @@ from .errors import InvalidPropsError
 
 @dataclass(frozen=True, kw_only=True)
 class StackConfig:
-    """What ``main.py`` needs to build the default stack."""
+    """What ``main.py`` needs to build the default stack. Field docs name the context key;
+    the environment variable is ``CARECONNECT_WS_`` + the key in upper case."""
 
+    # -- the stack ----------------------------------------------------------------------
     stack_name: str = "careconnect-ws"
-    """Stack name; the output is ``cdktf.out/stacks/<stack_name>/cdk.tf.json``. Default: ``careconnect-ws``.
-    Env ``CARECONNECT_WS_STACK_NAME``, context ``stack_name``."""
-
+    """Output in ``cdktf.out/stacks/<stack_name>/``. Default: ``careconnect-ws``."""
     region: str = "us-east-1"
-    """AWS region. Default: ``us-east-1``. Env ``CARECONNECT_WS_REGION`` (or ``AWS_REGION``), context ``region``."""
-
+    """Default: ``us-east-1`` (``AWS_REGION`` is read too)."""
     api_name: str = "careconnect-websocket"
-    """API Gateway name. Default: ``careconnect-websocket``. Env ``CARECONNECT_WS_API_NAME``."""
-
-    stage_name: str = LIMITS.stage_name
-    """Stage. Default: ``prod``. Env ``CARECONNECT_WS_STAGE``, context ``stage``."""
-
-    backend_function_name: str = "cc-backend-main"
-    """The existing backend Lambda. Default: ``cc-backend-main`` (the module's example).
-    Env ``CARECONNECT_WS_BACKEND_FUNCTION_NAME``, context ``backend_function_name``."""
-
-    backend_invoke_arn: str | None = None
-    """Its invoke ARN. Default: looked up by name with an ``aws_lambda_function`` data source.
-    Env ``CARECONNECT_WS_BACKEND_INVOKE_ARN``, context ``backend_invoke_arn``."""
-
-    backend_role_name: str | None = None
-    """The backend's IAM role; when set, the @connections policy is attached to it. Default: none.
-    Env ``CARECONNECT_WS_BACKEND_ROLE_NAME``, context ``backend_role_name``."""
-
+    stage: str = LIMITS.stage_name
     logging_level: str = "INFO"
-    """Execution logging level. Default: ``INFO``. Env ``CARECONNECT_WS_LOGGING_LEVEL``."""
-
-    log_retention_days: int = 365
-    """Log retention in days. Default: 365. Env ``CARECONNECT_WS_LOG_RETENTION_DAYS``."""
-
+    log_retention_days: int = 2192
+    """Default: 2192 days (6 years, HIPAA's retention period for security records)."""
     tags: Mapping[str, str] = field(
         default_factory=lambda: {"Project": "careconnect", "Component": "websocket", "ManagedBy": "cdktf"}
     )
-    """Tags on every taggable resource. Env ``CARECONNECT_WS_TAGS`` (a JSON object), context ``tags``."""
+    """A JSON object in the environment."""
+
+    # -- mode (a): an existing backend function ------------------------------------------
+    backend_function_name: str | None = None
+    """Bind this existing function instead of deploying one (mode a). Default: none (mode b)."""
+    backend_invoke_arn: str | None = None
+    """Mode a: its invoke ARN. Default: looked up with an ``aws_lambda_function`` data source."""
+    backend_role_name: str | None = None
+    """Mode a: attach the ``@connections`` policy to this role. Default: none."""
+
+    # -- mode (b): the function built from this package ----------------------------------
+    lambda_function_name: str = "careconnect-ws-backend"
+    lambda_artifact: str | None = None
+    """Default: ``dist/lambda/careconnect-ws-lambda-<arch>.zip`` (``make lambda``)."""
+    lambda_architecture: str = "arm64"
+    lambda_memory_mb: int = 512
+    lambda_timeout_seconds: int = 29
+    lambda_reserved_concurrency: int | None = 100
+    """``none`` for unreserved."""
+    database_secret_arn: str | None = None
+    """Default: a secret created by the stack, value set by you (never in state)."""
+    jwt_secret_arn: str | None = None
+    """Default: a secret created by the stack, value set by you."""
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    subnet_ids: Sequence[str] = ()
+    """Comma-separated in the environment. Default: no VPC."""
+    security_group_ids: Sequence[str] = ()
+    cleanup_schedule: str | None = "rate(15 minutes)"
+    """EventBridge schedule of the cleanup; ``off`` disables it."""
+
+    # -- options for both modes ----------------------------------------------------------
+    authorizer: bool | None = None
+    """``$connect`` REQUEST authorizer. Default: on in mode b, off in mode a."""
+    alarm_topic_arn: str | None = None
+    """SNS topic; setting it creates the alarms. Default: none."""
+    domain_name: str | None = None
+    certificate_arn: str | None = None
+    hosted_zone_id: str | None = None
+    manage_account_cloudwatch_role: bool = False
+    """Create the account's API Gateway CloudWatch role (a per-account-and-region singleton)."""
+
+    # -- remote state --------------------------------------------------------------------
+    state_bucket: str | None = None
+    """S3 bucket for Terraform state. Default: none (local state beside cdk.tf.json)."""
+    state_key: str | None = None
+    """Default: ``careconnect-ws/<stack_name>.tfstate``."""
+    state_region: str | None = None
+    """Default: ``region``."""
+    state_lock_table: str | None = None
+    """DynamoDB lock table. Default: none (S3 native locking, ``use_lockfile``)."""
+
+    @property
+    def existing_backend(self) -> bool:
+        return bool(self.backend_function_name)
+
+    @property
+    def authorizer_enabled(self) -> bool:
+        return self.authorizer if self.authorizer is not None else not self.existing_backend
 
 
-_KEYS: dict[str, tuple[str, ...]] = {
-    "stack_name": ("CARECONNECT_WS_STACK_NAME",),
-    "region": ("CARECONNECT_WS_REGION", "AWS_REGION"),
-    "api_name": ("CARECONNECT_WS_API_NAME",),
-    "stage_name": ("CARECONNECT_WS_STAGE",),
-    "backend_function_name": ("CARECONNECT_WS_BACKEND_FUNCTION_NAME",),
-    "backend_invoke_arn": ("CARECONNECT_WS_BACKEND_INVOKE_ARN",),
-    "backend_role_name": ("CARECONNECT_WS_BACKEND_ROLE_NAME",),
-    "logging_level": ("CARECONNECT_WS_LOGGING_LEVEL",),
-    "log_retention_days": ("CARECONNECT_WS_LOG_RETENTION_DAYS",),
-    "tags": ("CARECONNECT_WS_TAGS",),
-}
-_CONTEXT_ALIASES = {"stage_name": "stage"}
+CONTEXT_KEYS = tuple(f.name for f in fields(StackConfig))
+_ALIASES = {"region": ("AWS_REGION",)}
+_BOOLS = {"authorizer", "manage_account_cloudwatch_role"}
+_INTS = {"log_retention_days", "lambda_memory_mb", "lambda_timeout_seconds", "lambda_reserved_concurrency"}
+_LISTS = {"subnet_ids", "security_group_ids"}
 
 
-def load_stack_config(
-    context: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-) -> StackConfig:
+def load_stack_config(context: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> StackConfig:
     """Build a :class:`StackConfig` from the environment and cdktf context."""
     context = context or {}
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for name, env_names in _KEYS.items():
-        raw: Any = None
-        for env_name in env_names:
+    for name in CONTEXT_KEYS:
+        raw, source = None, ""
+        for env_name in (f"CARECONNECT_WS_{name.upper()}", *_ALIASES.get(name, ())):
             if environ.get(env_name):
-                raw = environ[env_name]
-                source = env_name
+                raw, source = environ[env_name], env_name
                 break
         else:
-            ctx_key = _CONTEXT_ALIASES.get(name, name)
-            if context.get(ctx_key) not in (None, ""):
-                raw = context[ctx_key]
-                source = f"context {ctx_key}"
-        if raw is None:
-            continue
-        values[name] = _convert(name, raw, source)
+            if context.get(name) not in (None, ""):
+                raw, source = context[name], f"context {name}"
+        if raw is not None:
+            values[name] = _convert(name, raw, source)
     return StackConfig(**values)
 
 
 def _convert(name: str, raw: Any, source: str) -> Any:
-    if name == "log_retention_days":
+    if name in _INTS:
+        if name == "lambda_reserved_concurrency" and str(raw).lower() == "none":
+            return None
         try:
             return int(raw)
         except (TypeError, ValueError):
-            raise InvalidPropsError(source, raw, "give a whole number of days, e.g. 365") from None
+            raise InvalidPropsError(source, raw, "give a whole number") from None
+    if name in _BOOLS:
+        if isinstance(raw, bool):
+            return raw
+        lowered = str(raw).strip().lower()
+        if lowered in ("1", "true", "on", "yes"):
+            return True
+        if lowered in ("0", "false", "off", "no"):
+            return False
+        raise InvalidPropsError(source, raw, "use on or off")
+    if name in _LISTS:
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        return tuple(str(i).strip() for i in items if str(i).strip())
+    if name == "cleanup_schedule" and str(raw).strip().lower() == "off":
+        return None
     if name == "tags":
         if isinstance(raw, str):
             try:

@@ -16,6 +16,9 @@ import re
 
 from .cdk import (
     Apigatewayv2Api,
+    Apigatewayv2ApiMapping,
+    Apigatewayv2Authorizer,
+    Apigatewayv2DomainName,
     Apigatewayv2Integration,
     Apigatewayv2Route,
     Apigatewayv2RouteResponse,
@@ -29,6 +32,7 @@ from .cdk import (
     Fn,
     IamRolePolicy,
     LambdaPermission,
+    Route53Record,
     TerraformOutput,
 )
 from .log_encryption_key import LogEncryptionKey
@@ -113,6 +117,28 @@ class WebSocketApi(Construct):
             tags=tags,
         )
 
+        self.authorizer: Apigatewayv2Authorizer | None = None
+        if props.connect_authorizer is not None:
+            self.authorizer = Apigatewayv2Authorizer(
+                self,
+                "connect_authorizer",
+                api_id=self.api.id,
+                name=f"{props.name}-connect",
+                authorizer_type="REQUEST",
+                authorizer_uri=props.connect_authorizer.invoke_arn,
+                # API Gateway answers 401 itself, without invoking anything, when the token is missing.
+                identity_sources=["route.request.querystring.token"],
+            )
+            # Scoped to this authorizer of this API: nothing else may invoke the function through it.
+            self.authorizer_permission = LambdaPermission(
+                self,
+                "permission_authorizer",
+                action="lambda:InvokeFunction",
+                function_name=props.connect_authorizer.function_name,
+                principal="apigateway.amazonaws.com",
+                source_arn=f"{self.api.execution_arn}/authorizers/{self.authorizer.id}",
+            )
+
         self.integrations: dict[str, Apigatewayv2Integration] = {}
         self.routes: dict[str, Apigatewayv2Route] = {}
         self.permissions: dict[str, LambdaPermission] = {}
@@ -150,6 +176,10 @@ class WebSocketApi(Construct):
             depends_on=[self.execution_log_group, *self.routes.values(), self.default_route_response],
         )
 
+        self.domain_name: Apigatewayv2DomainName | None = None
+        if props.domain is not None:
+            self._add_domain()
+
         self.manage_connections_policy = DataAwsIamPolicyDocument(
             self,
             "manage_connections_policy",
@@ -177,7 +207,9 @@ class WebSocketApi(Construct):
 
     @property
     def endpoint(self) -> str:
-        """``wss://{api_id}.execute-api.{region}.amazonaws.com/{stage}``: what clients connect to."""
+        """What clients connect to: ``wss://{custom domain}`` or ``wss://{api_id}.execute-api.{region}.amazonaws.com/{stage}``."""
+        if self.props.domain is not None:
+            return f"wss://{self.props.domain.domain_name}"
         return self.stage.invoke_url
 
     @property
@@ -212,9 +244,11 @@ class WebSocketApi(Construct):
                 passthrough_behavior="WHEN_NO_MATCH",
             )
             self.integrations[target.invoke_arn] = integration
-        route_args = {}
+        route_args: dict = {}
         if route_key == "$default":
             route_args["route_response_selection_expression"] = "$default"
+        if self.authorizer is not None and route_key in self.props.authorizer_routes:
+            route_args.update(authorization_type="CUSTOM", authorizer_id=self.authorizer.id)
         self.routes[route_key] = Apigatewayv2Route(
             self,
             f"route_{rid}",
@@ -233,6 +267,38 @@ class WebSocketApi(Construct):
             principal="apigateway.amazonaws.com",
             source_arn=f"{self.api.execution_arn}/{self.props.stage_name}/{route_key}",
         )
+
+    def _add_domain(self) -> None:
+        domain = self.props.domain
+        assert domain is not None
+        self.domain_name = Apigatewayv2DomainName(
+            self,
+            "domain",
+            domain_name=domain.domain_name,
+            domain_name_configuration={
+                "certificate_arn": domain.certificate_arn,
+                "endpoint_type": "REGIONAL",
+                "security_policy": "TLS_1_2",
+            },
+            tags=dict(self.props.tags),
+        )
+        Apigatewayv2ApiMapping(
+            self, "domain_mapping", api_id=self.api.id, domain_name=self.domain_name.id, stage=self.stage.id
+        )
+        if domain.hosted_zone_id:
+            config = self.domain_name.domain_name_configuration
+            Route53Record(
+                self,
+                "domain_record",
+                zone_id=domain.hosted_zone_id,
+                name=domain.domain_name,
+                type="A",
+                alias={
+                    "name": config.target_domain_name,
+                    "zone_id": config.hosted_zone_id,
+                    "evaluate_target_health": False,
+                },
+            )
 
     def _add_outputs(self) -> None:
         p = self.props.output_prefix

@@ -39,6 +39,20 @@ class LambdaTarget:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CustomDomain:
+    """A custom domain for clients (``wss://{domain_name}``); ``@connections`` stays on execute-api."""
+
+    domain_name: str
+    """e.g. ``ws.careconnect.example``. Required."""
+
+    certificate_arn: str
+    """ACM certificate for the name, in the API's region. Required."""
+
+    hosted_zone_id: str | None = None
+    """Route 53 zone to create an alias record in. Default: none (create the DNS record yourself)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class WebSocketApiProps:
     """Everything the :class:`~stacks.websocket_api.WebSocketApi` construct can be told."""
 
@@ -57,6 +71,16 @@ class WebSocketApiProps:
 
     default: LambdaTarget | None = None
     """Target of ``$default``. Default: ``backend``."""
+
+    connect_authorizer: LambdaTarget | None = None
+    """Lambda REQUEST authorizer for ``$connect``; identity source: the ``token`` query parameter.
+    Default: none (the ``$connect`` handler checks the token itself)."""
+
+    authorizer_routes: tuple[str, ...] = ("$connect",)
+    """Routes the authorizer guards. Default and only allowed value: ``("$connect",)``."""
+
+    domain: CustomDomain | None = None
+    """Custom domain for clients. Default: none (``wss://{api_id}.execute-api...``)."""
 
     custom_routes: Mapping[str, LambdaTarget] = field(default_factory=dict)
     """Extra routes by route key (not starting with ``$``). Default: none."""
@@ -87,9 +111,9 @@ class WebSocketApiProps:
     """Log full message bodies in execution logs. Default: off, because bodies can carry
     health data."""
 
-    log_retention_days: int = 365
+    log_retention_days: int = 2192
     """Retention of the access and execution log groups, in days (a CloudWatch value).
-    Default: 365."""
+    Default: 2192 (6 years, HIPAA's retention period for security records)."""
 
     log_kms_key_arn: str | None = None
     """KMS key that encrypts both log groups. Default: a key created by the construct, with
@@ -151,6 +175,21 @@ def validate(props: WebSocketApiProps) -> None:
             "use a retention CloudWatch Logs accepts: "
             + ", ".join(str(d) for d in LOG_RETENTION_DAYS_ALLOWED),
         )
+    for route in props.authorizer_routes:
+        if route != "$connect":
+            raise InvalidPropsError(
+                "authorizer_routes", route,
+                "WebSocket APIs accept an authorizer only on $connect: identity is decided once, when the client connects",
+            )
+    if props.connect_authorizer is not None and not (
+        props.connect_authorizer.function_name and props.connect_authorizer.invoke_arn
+    ):
+        raise InvalidPropsError("connect_authorizer", props.connect_authorizer, "needs both function_name and invoke_arn")
+    if props.domain is not None:
+        if not re.match(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$", props.domain.domain_name or ""):
+            raise InvalidPropsError("domain.domain_name", props.domain.domain_name, "use a lower-case DNS name such as ws.example.org")
+        if not (props.domain.certificate_arn or "").startswith("arn:"):
+            raise InvalidPropsError("domain.certificate_arn", props.domain.certificate_arn, "give the ACM certificate's ARN")
     for key in props.custom_routes:
         if key.startswith("$"):
             raise InvalidPropsError(

@@ -1,38 +1,215 @@
-"""The default stack: AWS provider, a relative local backend and the WebSocket API."""
+"""The default stack: the complete WebSocket system, or the API bound to an existing backend.
+
+Mode (b), the default: the backend Lambda built from this package (``make lambda``), its
+``$connect`` authorizer, least-privilege role, secrets, scheduled cleanup and KMS-encrypted logs.
+Mode (a), when ``backend_function_name`` is set: the API bound to that existing function,
+as the Terraform module did.
+"""
 
 from __future__ import annotations
 
-from .cdk import AwsProvider, Construct, DataAwsLambdaFunction, LocalBackend, TerraformStack
+import json
+from pathlib import Path
+
+from .account_logging_role import AccountLoggingRole
+from .alarms import Alarms
+from .backend_function import BackendFunction, BackendFunctionProps
+from .cdk import (
+    AwsProvider,
+    CloudwatchEventRule,
+    CloudwatchEventTarget,
+    Construct,
+    DataAwsLambdaFunction,
+    LambdaPermission,
+    LocalBackend,
+    S3Backend,
+    SecretsmanagerSecret,
+    TerraformOutput,
+    TerraformStack,
+)
+from .errors import InvalidPropsError
+from .lambda_artifact import artifact_path
+from .log_encryption_key import LogEncryptionKey
 from .stack_config import StackConfig
 from .websocket_api import LambdaTarget, WebSocketApi, WebSocketApiProps
+from .websocket_api_props import CustomDomain
+
+CLEANUP_EVENT = {"careconnect_ws": {"command": "cleanup"}}
+
+
+class ArtifactMissing(InvalidPropsError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            "lambda_artifact", str(path),
+            "the Lambda zip is not built: run `make lambda` (python -m stacks.lambda_artifact), "
+            "or set CARECONNECT_WS_BACKEND_FUNCTION_NAME to bind an existing function",
+        )
 
 
 class WebSocketStack(TerraformStack):
-    """One region's WebSocket API, bound to an existing backend Lambda."""
-
     def __init__(self, scope: Construct, config: StackConfig) -> None:
         super().__init__(scope, config.stack_name)
         self.config = config
-        # A relative path: cdktf's default backend would write this machine's absolute path.
-        LocalBackend(self, path=f"terraform.{config.stack_name}.tfstate")
+        tags = dict(config.tags)
+        self._backend(config)
         AwsProvider(self, "aws", region=config.region)
 
-        invoke_arn = config.backend_invoke_arn
-        if not invoke_arn:
-            invoke_arn = DataAwsLambdaFunction(
-                self, "backend_function", function_name=config.backend_function_name
-            ).invoke_arn
+        domain = None
+        if config.domain_name or config.certificate_arn:
+            if not (config.domain_name and config.certificate_arn):
+                raise InvalidPropsError("domain_name" if not config.domain_name else "certificate_arn", None,
+                                        "a custom domain needs both domain_name and certificate_arn")
+            domain = CustomDomain(domain_name=config.domain_name, certificate_arn=config.certificate_arn,
+                                  hosted_zone_id=config.hosted_zone_id)
+
+        self.function: BackendFunction | None = None
+        if config.existing_backend:
+            target, role_name, key_arn = self._existing_backend(config), config.backend_role_name, None
+        else:
+            target, role_name, key_arn = self._own_backend(config, tags)
 
         self.websocket = WebSocketApi(
             self,
             "websocket",
             WebSocketApiProps(
                 name=config.api_name,
-                backend=LambdaTarget(function_name=config.backend_function_name, invoke_arn=invoke_arn),
-                stage_name=config.stage_name,
+                backend=target,
+                connect_authorizer=target if config.authorizer_enabled else None,
+                stage_name=config.stage,
                 logging_level=config.logging_level,
                 log_retention_days=config.log_retention_days,
-                tags=config.tags,
-                backend_role_name=config.backend_role_name,
+                log_kms_key_arn=key_arn,
+                domain=domain,
+                tags=tags,
+                backend_role_name=role_name,
             ),
         )
+
+        rule_name = None
+        if self.function is not None and config.cleanup_schedule:
+            rule_name = self._cleanup_schedule(config, tags)
+        if config.alarm_topic_arn:
+            Alarms(
+                self,
+                "alarms",
+                name=config.api_name,
+                topic_arn=config.alarm_topic_arn,
+                api_id=self.websocket.api.id,
+                stage=config.stage,
+                function_name=self.function.function.function_name if self.function else config.backend_function_name,
+                function_log_group_name=self.function.log_group.name if self.function else None,
+                cleanup_rule_name=rule_name,
+                tags=tags,
+            )
+        if config.manage_account_cloudwatch_role:
+            AccountLoggingRole(self, "account_logging", name=f"{config.api_name}-apigateway-cloudwatch", tags=tags)
+
+    # -- pieces -------------------------------------------------------------------------------
+
+    def _backend(self, config: StackConfig) -> None:
+        if config.state_bucket:
+            backend = S3Backend(
+                self,
+                bucket=config.state_bucket,
+                key=config.state_key or f"careconnect-ws/{config.stack_name}.tfstate",
+                region=config.state_region or config.region,
+                encrypt=True,
+                dynamodb_table=config.state_lock_table,
+            )
+            if not config.state_lock_table:
+                # S3 native locking (Terraform 1.10+); DynamoDB locking is deprecated upstream.
+                backend.add_override("use_lockfile", True)
+        else:
+            # A relative path: cdktf's default backend would write this machine's absolute path.
+            LocalBackend(self, path=f"terraform.{config.stack_name}.tfstate")
+
+    def _existing_backend(self, config: StackConfig) -> LambdaTarget:
+        invoke_arn = config.backend_invoke_arn or DataAwsLambdaFunction(
+            self, "backend_function", function_name=config.backend_function_name
+        ).invoke_arn
+        return LambdaTarget(function_name=config.backend_function_name, invoke_arn=invoke_arn)
+
+    def _own_backend(self, config: StackConfig, tags: dict) -> tuple[LambdaTarget, str, str]:
+        path = Path(config.lambda_artifact) if config.lambda_artifact else artifact_path(config.lambda_architecture)
+        if not path.is_file():
+            raise ArtifactMissing(path)
+        function_log_group = f"/aws/lambda/{config.lambda_function_name}"
+        key = LogEncryptionKey(
+            self,
+            "key",
+            alias=f"{config.api_name}-{config.stage}",
+            log_group_names=[
+                f"/aws/apigateway/{config.api_name}/{config.stage}/access",
+                # The API id is not known before the key exists; the stage still narrows it.
+                f"API-Gateway-Execution-Logs_*/{config.stage}",
+                function_log_group,
+            ],
+            tags=tags,
+        )
+        database_secret_arn = config.database_secret_arn or self._secret(
+            "database_url", f"{config.api_name}/database-url", key.arn,
+            "PostgreSQL URL or RDS-style JSON for careconnect-ws (set the value outside Terraform)", tags)
+        jwt_secret_arn = config.jwt_secret_arn or self._secret(
+            "jwt_secret", f"{config.api_name}/jwt-secret", key.arn,
+            "HS256 key (32+ bytes) for careconnect-ws connection tokens (set the value outside Terraform)", tags)
+        self.function = BackendFunction(
+            self,
+            "backend_lambda",
+            BackendFunctionProps(
+                function_name=config.lambda_function_name,
+                artifact_path=str(path.resolve()),
+                kms_key_arn=key.arn,
+                database_secret_arn=database_secret_arn,
+                jwt_secret_arn=jwt_secret_arn,
+                jwt_issuer=config.jwt_issuer,
+                jwt_audience=config.jwt_audience,
+                architecture=config.lambda_architecture,
+                memory_mb=config.lambda_memory_mb,
+                timeout_seconds=config.lambda_timeout_seconds,
+                reserved_concurrency=config.lambda_reserved_concurrency,
+                subnet_ids=config.subnet_ids,
+                security_group_ids=config.security_group_ids,
+                log_retention_days=config.log_retention_days,
+                tags=tags,
+            ),
+        )
+        TerraformOutput(self, "backend_function_name", value=self.function.function.function_name,
+                        description="The backend Lambda built from this package")
+        TerraformOutput(self, "database_secret_arn", value=database_secret_arn,
+                        description="Put the database URL here: aws secretsmanager put-secret-value --secret-id <arn> --secret-string ...")
+        TerraformOutput(self, "jwt_secret_arn", value=jwt_secret_arn,
+                        description="Put the HS256 token key (32+ bytes) here")
+        return self.function.target, self.function.role.name, key.arn
+
+    def _secret(self, id_: str, name: str, key_arn: str, description: str, tags: dict) -> str:
+        # Only the container: its value is set out of band, so it never enters Terraform state.
+        return SecretsmanagerSecret(self, id_, name=name, description=description, kms_key_id=key_arn,
+                                    recovery_window_in_days=7, tags=tags).arn
+
+    def _cleanup_schedule(self, config: StackConfig, tags: dict) -> str:
+        assert self.function is not None
+        rule = CloudwatchEventRule(
+            self,
+            "cleanup_schedule",
+            name=f"{config.api_name}-cleanup",
+            description="Deactivates expired and idle WebSocket connections ($disconnect is best effort)",
+            schedule_expression=config.cleanup_schedule,
+            tags=tags,
+        )
+        CloudwatchEventTarget(
+            self,
+            "cleanup_target",
+            rule=rule.name,
+            arn=self.function.arn,
+            input=json.dumps(CLEANUP_EVENT),
+            retry_policy={"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 600},
+        )
+        LambdaPermission(
+            self,
+            "cleanup_permission",
+            action="lambda:InvokeFunction",
+            function_name=self.function.function.function_name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+        )
+        return rule.name

@@ -45,11 +45,71 @@ def synth_stack(build) -> Synth:
 
 
 @pytest.fixture(scope="session")
-def default_synth() -> Synth:
-    """The default stack exactly as main.py builds it with no configuration."""
+def fake_artifact(tmp_path_factory) -> str:
+    """A small deterministic zip standing in for the Lambda artifact (the real build is tested on its own):
+    same bytes every run, so the asset hash in the snapshot is stable."""
+    import zipfile
+
+    path = tmp_path_factory.mktemp("artifact") / "careconnect-ws-lambda-arm64.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("careconnect_ws/handler.py", (1980, 1, 1, 0, 0, 0)), "def lambda_handler(e, c): ...\n")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def default_synth(fake_artifact) -> Synth:
+    """The default stack as main.py builds it with no configuration: the complete system (mode b)."""
     from stacks.websocket_stack import WebSocketStack
 
-    return synth_stack(lambda app: WebSocketStack(app, StackConfig()))
+    return synth_stack(lambda app: WebSocketStack(app, StackConfig(lambda_artifact=fake_artifact)))
+
+
+@pytest.fixture(scope="session")
+def existing_synth() -> Synth:
+    """Mode (a): the API bound to an existing backend function, as the Terraform module did."""
+    from stacks.websocket_stack import WebSocketStack
+
+    return synth_stack(lambda app: WebSocketStack(app, StackConfig(backend_function_name="cc-backend-main",
+                                                                   log_retention_days=365)))
+
+
+FULL_CONFIG = dict(
+    stack_name="careconnect-ws-full",
+    subnet_ids=("subnet-aaa", "subnet-bbb"),
+    security_group_ids=("sg-123",),
+    alarm_topic_arn="arn:aws:sns:us-east-1:111122223333:oncall",
+    domain_name="ws.careconnect.example",
+    certificate_arn="arn:aws:acm:us-east-1:111122223333:certificate/abc",
+    hosted_zone_id="Z123EXAMPLE",
+    manage_account_cloudwatch_role=True,
+    state_bucket="careconnect-tfstate",
+    jwt_issuer="https://idp.careconnect.example",
+    jwt_audience="careconnect-ws",
+    lambda_architecture="arm64",
+    lambda_memory_mb=1024,
+)
+
+
+@pytest.fixture(scope="session")
+def full_synth(fake_artifact) -> Synth:
+    """Mode (b) with every option on."""
+    from stacks.websocket_stack import WebSocketStack
+
+    return synth_stack(lambda app: WebSocketStack(app, StackConfig(lambda_artifact=fake_artifact, **FULL_CONFIG)))
+
+
+@pytest.fixture(scope="session")
+def existing_full_synth() -> Synth:
+    """Mode (a) with its opt-ins: authorizer, alarms, custom domain without a zone, S3 state with a lock table."""
+    from stacks.websocket_stack import WebSocketStack
+
+    config = StackConfig(
+        stack_name="careconnect-ws-existing", backend_function_name="cc-backend-main", backend_role_name="cc-backend-role",
+        authorizer=True, alarm_topic_arn="arn:aws:sns:us-east-1:111122223333:oncall",
+        domain_name="ws.careconnect.example", certificate_arn="arn:aws:acm:us-east-1:111122223333:certificate/abc",
+        state_bucket="careconnect-tfstate", state_lock_table="tf-locks",
+    )
+    return synth_stack(lambda app: WebSocketStack(app, config))
 
 
 @pytest.fixture(scope="session")

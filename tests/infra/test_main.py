@@ -11,30 +11,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_main_writes_the_stack_without_absolute_paths(tmp_path):
-    env = {
-        **os.environ,
-        "CDKTF_OUTDIR": str(tmp_path / "out"),
-        "CARECONNECT_WS_STACK_NAME": "ws-ci",
-        "CARECONNECT_WS_STAGE": "staging",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-    }
-    proc = subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+def run_main(tmp_path, **env):
+    full_env = {**os.environ, "CDKTF_OUTDIR": str(tmp_path / "out"), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", **env}
+    return subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=300)
+
+
+def test_main_writes_the_complete_stack_with_its_asset_and_no_absolute_paths(tmp_path, fake_artifact):
+    proc = run_main(tmp_path, CARECONNECT_WS_STACK_NAME="ws-ci", CARECONNECT_WS_STAGE="staging",
+                    CARECONNECT_WS_LAMBDA_ARTIFACT=fake_artifact)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = tmp_path / "out" / "stacks" / "ws-ci" / "cdk.tf.json"
-    raw = out.read_text()
+    stack_dir = tmp_path / "out" / "stacks" / "ws-ci"
+    raw = (stack_dir / "cdk.tf.json").read_text()
     for marker in (str(ROOT), str(tmp_path), "/home/", "/root/"):
         assert marker not in raw
     doc = json.loads(raw)
     (stage,) = doc["resource"]["aws_apigatewayv2_stage"].values()
     assert stage["name"] == "staging"
+    (function,) = doc["resource"]["aws_lambda_function"].values()
+    assert (stack_dir / function["filename"]).is_file()  # the asset travels with the stack, by relative path
     assert set(doc["output"]) >= {
         "websocket_api_endpoint", "websocket_management_endpoint", "websocket_api_id", "websocket_api_execution_arn",
     }
 
 
-def test_main_reports_bad_configuration_by_name():
-    env = {**os.environ, "CARECONNECT_WS_LOG_RETENTION_DAYS": "-5", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-    proc = subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+def test_main_without_the_artifact_names_the_command_that_builds_it(tmp_path):
+    proc = run_main(tmp_path, CARECONNECT_WS_LAMBDA_ARTIFACT=str(tmp_path / "missing.zip"))
     assert proc.returncode == 2
-    assert "log_retention_days=-5 is not allowed" in proc.stderr
+    assert "make lambda" in proc.stderr and "CARECONNECT_WS_BACKEND_FUNCTION_NAME" in proc.stderr

@@ -6,7 +6,7 @@ import pytest
 
 from stacks.errors import InvalidPropsError
 from stacks.stack_config import load_stack_config
-from stacks.websocket_api_props import LambdaTarget, WebSocketApiProps
+from stacks.websocket_api_props import CustomDomain, LambdaTarget, WebSocketApiProps
 
 BACKEND = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
 
@@ -28,6 +28,10 @@ BACKEND = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
         ({"backend": None, "connect": BACKEND, "disconnect": BACKEND}, "default", "$default needs a function"),
         ({"backend": LambdaTarget(function_name="fn", invoke_arn="")}, "backend", "both function_name and invoke_arn"),
         ({"output_prefix": "a-b"}, "output_prefix", "Terraform name"),
+        ({"authorizer_routes": ("$connect", "$default")}, "authorizer_routes", "only on $connect"),
+        ({"connect_authorizer": LambdaTarget(function_name="", invoke_arn="x")}, "connect_authorizer", "function_name and invoke_arn"),
+        ({"domain": CustomDomain(domain_name="Not A Domain", certificate_arn="arn:x")}, "domain.domain_name", "DNS name"),
+        ({"domain": CustomDomain(domain_name="ws.example.org", certificate_arn="")}, "domain.certificate_arn", "ACM"),
     ],
 )
 def test_invalid_props_name_the_prop_and_the_rule(overrides, prop, message):
@@ -47,7 +51,8 @@ def test_valid_props_resolve_each_route_to_its_target():
 
 def test_stack_config_defaults_need_no_configuration():
     config = load_stack_config({}, environ={})
-    assert (config.stack_name, config.stage_name, config.region) == ("careconnect-ws", "prod", "us-east-1")
+    assert (config.stack_name, config.stage, config.region) == ("careconnect-ws", "prod", "us-east-1")
+    assert (config.existing_backend, config.authorizer_enabled, config.cleanup_schedule) == (False, True, "rate(15 minutes)")
 
 
 def test_stack_config_environment_beats_context():
@@ -55,7 +60,7 @@ def test_stack_config_environment_beats_context():
         {"stage": "ctx", "region": "eu-west-1", "tags": {"A": "b"}},
         environ={"CARECONNECT_WS_STAGE": "env", "CARECONNECT_WS_LOG_RETENTION_DAYS": "731"},
     )
-    assert (config.stage_name, config.region, config.log_retention_days, dict(config.tags)) == (
+    assert (config.stage, config.region, config.log_retention_days, dict(config.tags)) == (
         "env", "eu-west-1", 731, {"A": "b"},
     )
 
@@ -66,6 +71,7 @@ def test_stack_config_environment_beats_context():
         ({"CARECONNECT_WS_TAGS": "not json"}, "JSON object"),
         ({"CARECONNECT_WS_TAGS": '{"A": 1}'}, "string values"),
         ({"CARECONNECT_WS_LOG_RETENTION_DAYS": "year"}, "whole number"),
+        ({"CARECONNECT_WS_AUTHORIZER": "maybe"}, "on or off"),
     ],
 )
 def test_stack_config_bad_values_name_the_variable(environ, message):
@@ -73,3 +79,40 @@ def test_stack_config_bad_values_name_the_variable(environ, message):
         load_stack_config({}, environ=environ)
     assert next(iter(environ)) in str(err.value)
     assert message in str(err.value)
+
+
+def test_stack_config_modes_and_lists():
+    existing = load_stack_config({}, environ={"CARECONNECT_WS_BACKEND_FUNCTION_NAME": "cc-backend-main"})
+    assert (existing.existing_backend, existing.authorizer_enabled) == (True, False)
+    config = load_stack_config(
+        {"subnet_ids": ["subnet-a", "subnet-b"]},
+        environ={"CARECONNECT_WS_SECURITY_GROUP_IDS": "sg-1, sg-2", "CARECONNECT_WS_CLEANUP_SCHEDULE": "off",
+                 "CARECONNECT_WS_LAMBDA_RESERVED_CONCURRENCY": "none", "CARECONNECT_WS_AUTHORIZER": "off"},
+    )
+    assert config.subnet_ids == ("subnet-a", "subnet-b") and config.security_group_ids == ("sg-1", "sg-2")
+    assert (config.cleanup_schedule, config.lambda_reserved_concurrency, config.authorizer_enabled) == (None, None, False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "prop", "message"),
+    [
+        ({"architecture": "sparc"}, "architecture", "arm64, x86_64"),
+        ({"runtime": "python3.9"}, "runtime", "3.12+"),
+        ({"memory_mb": 64}, "memory_mb", "128 to 10240"),
+        ({"timeout_seconds": 0}, "timeout_seconds", "1 to 900"),
+        ({"reserved_concurrency": 0}, "reserved_concurrency", "at least 1"),
+        ({"subnet_ids": ("subnet-a",)}, "security_group_ids", "both subnet_ids and security_group_ids"),
+        ({"jwt_secret_arn": None}, "jwt_secret_arn", "jwt_public_key"),
+        ({"environment": {"DATABASE_URL": "postgresql://u:p@h/db"}}, "environment", "Terraform state"),
+        ({"function_name": "has space"}, "function_name", "1-64"),
+    ],
+)
+def test_backend_function_props_validation(overrides, prop, message):
+    from stacks.backend_function import BackendFunctionProps
+
+    kwargs = dict(function_name="fn", artifact_path="x.zip", kms_key_arn="arn:kms", database_secret_arn="arn:db",
+                  jwt_secret_arn="arn:jwt")
+    kwargs.update(overrides)
+    with pytest.raises(InvalidPropsError) as err:
+        BackendFunctionProps(**kwargs)
+    assert err.value.prop == prop and message in str(err.value)

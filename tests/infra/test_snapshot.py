@@ -1,11 +1,10 @@
-"""The whole synthesized default stack, as a syrupy snapshot: any change to the Terraform shows in review."""
+"""Whole synthesized stacks as syrupy snapshots: any change to the Terraform shows in review."""
 
 from __future__ import annotations
 
-
-def test_default_stack_snapshot(default_synth, snapshot):
-    assert default_synth.doc == snapshot
+import pytest
 
 
-def test_three_function_stack_snapshot(three_function_synth, snapshot):
-    assert three_function_synth.doc == snapshot
+@pytest.mark.parametrize("name", ["default_synth", "existing_synth", "full_synth", "existing_full_synth", "three_function_synth"])
+def test_stack_snapshot(name, request, snapshot):
+    assert request.getfixturevalue(name).doc == snapshot

@@ -76,3 +76,56 @@ def test_misconfiguration_answers_500_and_does_not_raise(monkeypatch):
         set_settings(None)
     assert response["statusCode"] == 500
     assert '"misconfigured"' in response["body"]
+
+
+class TestSecretsManager:
+    """The database URL and the token key from Secrets Manager (Stubber: there is no local Secrets Manager here)."""
+
+    ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:db-AbCdEf"
+    JWT_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:jwt-AbCdEf"
+
+    def stubbed(self):
+        import boto3
+        from botocore.stub import Stubber
+
+        client = boto3.client("secretsmanager", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        return client, Stubber(client)
+
+    def test_rds_style_json_secret_and_jwt_secret(self):
+        import json
+
+        from careconnect_ws.secrets import boto3_secret_reader
+
+        client, stub = self.stubbed()
+        rds = {"engine": "postgres", "host": "db.internal", "port": 5432, "username": "care", "password": "p@ss w'rd", "dbname": "care"}
+        stub.add_response("get_secret_value", {"SecretString": json.dumps(rds)}, {"SecretId": self.ARN})
+        stub.add_response("get_secret_value", {"SecretString": "k" * 40}, {"SecretId": self.JWT_ARN})
+        with stub:
+            s = Settings.from_env({"DATABASE_SECRET_ARN": self.ARN, "WS_JWT_SECRET_ARN": self.JWT_ARN},
+                                  secret_reader=boto3_secret_reader(client))
+        from psycopg.conninfo import conninfo_to_dict
+
+        parsed = conninfo_to_dict(s.database_url)
+        assert (parsed["host"], parsed["user"], parsed["password"], parsed["dbname"], parsed["sslmode"]) == (
+            "db.internal", "care", "p@ss w'rd", "care", "require")
+        assert s.jwt_secret == "k" * 40
+
+    def test_unreadable_secret_names_the_variable_and_the_permission(self):
+        from careconnect_ws.secrets import boto3_secret_reader
+
+        client, stub = self.stubbed()
+        stub.add_client_error("get_secret_value", "AccessDeniedException", http_status_code=400)
+        with stub, pytest.raises(ConfigError) as err:
+            Settings.from_env({"DATABASE_SECRET_ARN": self.ARN, "WS_JWT_SECRET": "s" * 32}, secret_reader=boto3_secret_reader(client))
+        assert err.value.variable == "DATABASE_SECRET_ARN" and "secretsmanager:GetSecretValue" in str(err.value)
+
+    @pytest.mark.parametrize(("value", "words"), [("not-a-url", "neither"), ('{"host": "h"}', "lacks")])
+    def test_malformed_database_secret(self, value, words):
+        with pytest.raises(ConfigError) as err:
+            Settings.from_env({"DATABASE_SECRET_ARN": self.ARN, "WS_JWT_SECRET": "s" * 32}, secret_reader=lambda arn: value)
+        assert words in str(err.value)
+
+    def test_arn_must_be_an_arn(self):
+        with pytest.raises(ConfigError) as err:
+            Settings.from_env({"DATABASE_SECRET_ARN": "db-password", "WS_JWT_SECRET": "s" * 32}, secret_reader=lambda arn: "")
+        assert err.value.variable == "DATABASE_SECRET_ARN"

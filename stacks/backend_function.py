@@ -1,0 +1,265 @@
+"""The backend Lambda built from this package, with a least-privilege role.
+
+    from stacks.backend_function import BackendFunction, BackendFunctionProps
+
+Its role may write to its own log group, read the two secrets it is given, use the
+stack's KMS key, send to its dead-letter queue, write X-Ray traces and, only when it
+runs in a VPC, manage its network interfaces. ``execute-api:ManageConnections`` on the
+stage's ``@connections`` is attached by the WebSocket API construct (``backend_role_name``),
+which knows the API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .cdk import (
+    AssetType,
+    CloudwatchLogGroup,
+    Construct,
+    Fn,
+    IamRole,
+    IamRolePolicy,
+    LambdaFunction,
+    SqsQueue,
+    TerraformAsset,
+)
+from .errors import InvalidPropsError
+from .websocket_api_props import LOG_RETENTION_DAYS_ALLOWED, LambdaTarget
+
+HANDLER = "careconnect_ws.handler.lambda_handler"
+RUNTIMES = ("python3.12", "python3.13")
+ARCHITECTURES = ("arm64", "x86_64")
+
+#: Statements whose Resource must be "*" because AWS offers no resource-level permission
+#: for their actions. The synth test allows "*" for these Sids only.
+WILDCARD_RESOURCE_STATEMENTS = {
+    "VpcNetworkInterfaces": "EC2 network-interface actions Lambda needs in a VPC do not support resource-level permissions",
+    "XRayTraces": "xray:PutTraceSegments and PutTelemetryRecords do not support resource-level permissions",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackendFunctionProps:
+    function_name: str
+    """Name of the function. Required."""
+
+    artifact_path: str
+    """The zip built by ``python -m stacks.lambda_artifact`` (``make lambda``). Required."""
+
+    kms_key_arn: str
+    """Key for the log group, environment variables, secrets and dead-letter queue. Required."""
+
+    database_secret_arn: str
+    """Secrets Manager secret with the database URL or RDS-style JSON. Required."""
+
+    jwt_secret_arn: str | None = None
+    """Secret holding the HS256 token key. Default: none (then ``jwt_public_key``)."""
+
+    jwt_public_key: str | None = None
+    """RS256 public key (PEM; not a secret). Default: none."""
+
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+
+    architecture: str = "arm64"
+    """``arm64`` or ``x86_64``; must match the artifact. Default: ``arm64``."""
+
+    runtime: str = "python3.12"
+    """Default: ``python3.12``."""
+
+    memory_mb: int = 512
+    """Default: 512."""
+
+    timeout_seconds: int = 29
+    """Default: 29 (API Gateway's integration timeout; longer buys nothing for WebSocket routes)."""
+
+    reserved_concurrency: int | None = 100
+    """Caps concurrent executions (and protects the database's connection limit). Default: 100.
+    ``None`` leaves it unreserved."""
+
+    subnet_ids: Sequence[str] = ()
+    """Private subnets, when the database is private. Default: none (no VPC)."""
+
+    security_group_ids: Sequence[str] = ()
+    """Security groups, with ``subnet_ids``. Default: none."""
+
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Extra non-secret settings (e.g. ``CONNECTION_TTL_SECONDS``). Default: none."""
+
+    log_retention_days: int = 2192
+    """Default: 2192 (6 years)."""
+
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[A-Za-z0-9_-]{1,64}$", self.function_name or ""):
+            raise InvalidPropsError("function_name", self.function_name, "use 1-64 letters, digits, '-' or '_'")
+        if self.architecture not in ARCHITECTURES:
+            raise InvalidPropsError("architecture", self.architecture, f"use one of {', '.join(ARCHITECTURES)}")
+        if self.runtime not in RUNTIMES:
+            raise InvalidPropsError("runtime", self.runtime, f"use one of {', '.join(RUNTIMES)} (3.12+)")
+        if not 128 <= self.memory_mb <= 10240:
+            raise InvalidPropsError("memory_mb", self.memory_mb, "use 128 to 10240 MB")
+        if not 1 <= self.timeout_seconds <= 900:
+            raise InvalidPropsError("timeout_seconds", self.timeout_seconds, "use 1 to 900 seconds")
+        if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
+            raise InvalidPropsError("reserved_concurrency", self.reserved_concurrency, "use at least 1, or None for unreserved")
+        if bool(self.subnet_ids) != bool(self.security_group_ids):
+            raise InvalidPropsError(
+                "subnet_ids" if not self.subnet_ids else "security_group_ids",
+                list(self.subnet_ids or self.security_group_ids),
+                "a VPC function needs both subnet_ids and security_group_ids",
+            )
+        if not self.jwt_secret_arn and not self.jwt_public_key:
+            raise InvalidPropsError("jwt_secret_arn", None, "set jwt_secret_arn (HS256 key in Secrets Manager) or jwt_public_key (RS256)")
+        if self.log_retention_days not in LOG_RETENTION_DAYS_ALLOWED:
+            raise InvalidPropsError("log_retention_days", self.log_retention_days, "use a retention CloudWatch Logs accepts")
+        for name in ("DATABASE_URL", "WS_JWT_SECRET"):
+            if name in self.environment:
+                raise InvalidPropsError(
+                    "environment", name, "secrets must not be plain environment variables (they land in Terraform state): "
+                    "use database_secret_arn / jwt_secret_arn",
+                )
+
+
+class BackendFunction(Construct):
+    def __init__(self, scope: Construct, id_: str, props: BackendFunctionProps) -> None:
+        super().__init__(scope, id_)
+        self.props = props
+        tags = dict(props.tags)
+        in_vpc = bool(props.subnet_ids)
+
+        asset = TerraformAsset(self, "code", path=props.artifact_path, type=AssetType.FILE)
+
+        self.log_group = CloudwatchLogGroup(
+            self,
+            "logs",
+            name=f"/aws/lambda/{props.function_name}",
+            retention_in_days=props.log_retention_days,
+            kms_key_id=props.kms_key_arn,
+            tags=tags,
+        )
+        # Where failed asynchronous invocations (the cleanup schedule) end up, instead of vanishing.
+        self.dead_letter_queue = SqsQueue(
+            self,
+            "dead_letters",
+            name=f"{props.function_name}-dead-letters",
+            message_retention_seconds=14 * 24 * 3600,
+            kms_master_key_id=props.kms_key_arn,
+            tags=tags,
+        )
+
+        self.role = IamRole(
+            self,
+            "role",
+            name=f"{props.function_name}-role",
+            assume_role_policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+            }),
+            tags=tags,
+        )
+        self.policy_document = self._policy(in_vpc)
+        IamRolePolicy(self, "role_policy", name=f"{props.function_name}-least-privilege", role=self.role.id,
+                      policy=json.dumps(self.policy_document))
+
+        environment = {
+            "DATABASE_SECRET_ARN": props.database_secret_arn,
+            **({"WS_JWT_SECRET_ARN": props.jwt_secret_arn} if props.jwt_secret_arn else {}),
+            **({"WS_JWT_PUBLIC_KEY": props.jwt_public_key} if props.jwt_public_key else {}),
+            **({"WS_JWT_ISSUER": props.jwt_issuer} if props.jwt_issuer else {}),
+            **({"WS_JWT_AUDIENCE": props.jwt_audience} if props.jwt_audience else {}),
+            **props.environment,
+        }
+        extra = {}
+        if in_vpc:
+            extra["vpc_config"] = {"subnet_ids": list(props.subnet_ids), "security_group_ids": list(props.security_group_ids)}
+        if props.reserved_concurrency is not None:
+            extra["reserved_concurrent_executions"] = props.reserved_concurrency
+        self.function = LambdaFunction(
+            self,
+            "function",
+            function_name=props.function_name,
+            role=self.role.arn,
+            handler=HANDLER,
+            runtime=props.runtime,
+            architectures=[props.architecture],
+            filename=asset.path,
+            # Terraform compares this with the function's CodeSha256: it must be base64 SHA-256 of the zip.
+            source_code_hash=Fn.filebase64sha256(asset.path),
+            memory_size=props.memory_mb,
+            timeout=props.timeout_seconds,
+            environment={"variables": environment},
+            kms_key_arn=props.kms_key_arn,
+            dead_letter_config={"target_arn": self.dead_letter_queue.arn},
+            tracing_config={"mode": "Active"},
+            logging_config={"log_format": "Text", "log_group": self.log_group.name},
+            tags=tags,
+            depends_on=[self.log_group],
+            **extra,
+        )
+
+    @property
+    def target(self) -> LambdaTarget:
+        """This function as a route or authorizer target of the WebSocket API."""
+        return LambdaTarget(function_name=self.function.function_name, invoke_arn=self.function.invoke_arn)
+
+    @property
+    def arn(self) -> str:
+        return self.function.arn
+
+    def _policy(self, in_vpc: bool) -> dict:
+        props = self.props
+        secrets = [arn for arn in (props.database_secret_arn, props.jwt_secret_arn) if arn]
+        statements = [
+            {
+                "Sid": "OwnLogGroupOnly",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [f"{self.log_group.arn}:*"],
+            },
+            {
+                "Sid": "ReadItsSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": secrets,
+            },
+            {
+                "Sid": "UseTheStackKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": [props.kms_key_arn],
+            },
+            {
+                "Sid": "DeadLetters",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": [self.dead_letter_queue.arn],
+            },
+            {
+                # AWS requires "*": X-Ray's write actions have no resource-level permissions.
+                "Sid": "XRayTraces",
+                "Effect": "Allow",
+                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                "Resource": ["*"],
+            },
+        ]
+        if in_vpc:
+            statements.append({
+                # AWS requires "*": Lambda's ENI actions do not support resource-level permissions.
+                "Sid": "VpcNetworkInterfaces",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                "Resource": ["*"],
+            })
+        return {"Version": "2012-10-17", "Statement": statements}

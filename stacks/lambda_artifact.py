@@ -1,0 +1,91 @@
+"""Build the backend Lambda's zip: ``python -m stacks.lambda_artifact [--arch arm64|x86_64]``.
+
+The zip holds ``careconnect_ws`` (without the local gateway) and the pinned runtime
+dependencies of ``requirements-lambda.txt`` as manylinux wheels for the target
+architecture and Python. Never the CDK, never tests. It is reproducible: the same
+inputs give the same bytes (sorted entries, fixed timestamps and permissions, no
+``__pycache__``), so ``source_code_hash`` changes only when the code does.
+
+Importing this module does not load the CDK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON_VERSION = "3.12"
+ARCHITECTURES = {
+    "arm64": ["manylinux_2_28_aarch64", "manylinux2014_aarch64"],
+    "x86_64": ["manylinux_2_28_x86_64", "manylinux2014_x86_64"],
+}
+# Lambda's Python 3.12 runtime runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels fit.
+EXCLUDED_PARTS = {"__pycache__", "tests", "local"}
+EXCLUDED_TOP = {"bin"}
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def artifact_path(arch: str = "arm64") -> Path:
+    """Where the build puts the zip, and where the stack looks for it."""
+    return ROOT / "dist" / "lambda" / f"careconnect-ws-lambda-{arch}.zip"
+
+
+def build(arch: str = "arm64", *, out: Path | None = None, pip: list[str] | None = None) -> Path:
+    if arch not in ARCHITECTURES:
+        raise SystemExit(f"--arch must be one of {', '.join(ARCHITECTURES)}")
+    out = out or artifact_path(arch)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ccws-lambda-") as tmp:
+        site = Path(tmp) / "site"
+        platforms = [arg for p in ARCHITECTURES[arch] for arg in ("--platform", p)]
+        cmd = [
+            *(pip or [sys.executable, "-m", "pip"]), "install", "--quiet", "--disable-pip-version-check",
+            "--no-deps", "--no-compile", "--only-binary=:all:", "--implementation", "cp",
+            "--python-version", PYTHON_VERSION, *platforms, "--target", str(site),
+            "-r", str(ROOT / "requirements-lambda.txt"),
+        ]
+        subprocess.run(cmd, check=True)
+        shutil.copytree(ROOT / "careconnect_ws", site / "careconnect_ws",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "local"))
+        files = sorted(
+            p for p in site.rglob("*")
+            if p.is_file() and not (set(p.relative_to(site).parts) & EXCLUDED_PARTS)
+            and p.relative_to(site).parts[0] not in EXCLUDED_TOP
+            and not p.name.endswith((".pyc", "RECORD", "INSTALLER", "direct_url.json"))
+        )
+        tmp_zip = out.with_suffix(".zip.tmp")
+        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+            for path in files:
+                info = zipfile.ZipInfo(path.relative_to(site).as_posix(), FIXED_TIME)
+                executable = path.suffix == ".so" or ".so." in path.name
+                info.external_attr = (0o755 if executable else 0o644) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, path.read_bytes())
+        tmp_zip.replace(out)
+    return out
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stacks.lambda_artifact", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default="arm64", choices=sorted(ARCHITECTURES))
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    path = build(args.arch, out=args.out)
+    size = path.stat().st_size
+    print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  {size / 1024 / 1024:.1f} MiB  sha256 {sha256(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
