@@ -21,7 +21,7 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 ## Build the Lambda zip (dist/lambda/careconnect-ws-lambda-<arch>.zip) from this package.
-LAMBDA_ARCH ?= arm64
+LAMBDA_ARCH ?= $(or $(CARECONNECT_WS_LAMBDA_ARCHITECTURE),arm64)
 lambda: $(VENV)/.installed
 	$(PY) -m stacks.lambda_artifact --arch $(LAMBDA_ARCH)
 

@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-BENCHMARKS = ["synth", "handler", "gateway"]
+BENCHMARKS = ["synth", "artifact", "handler", "gateway"]
 
 
 def main(argv: list[str]) -> int:
