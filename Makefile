@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: synth lambda test bench clean
+.PHONY: synth lambda test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,12 @@ synth: $(VENV)/.installed
 	$(PY) main.py
 	@ls cdktf.out/stacks/*/cdk.tf.json
 
-## Run the whole test suite (starts its own PostgreSQL).
-test: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+## Run the whole test suite (starts its own PostgreSQL), after the linter.
+test: lint $(CHECKOV_VENV)/.installed
 	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check careconnect_ws stacks tests bench main.py
 
 bench: $(VENV)/.installed
 	$(PY) -m bench

@@ -73,7 +73,7 @@ async def _open(url: str, n: int, concurrency: int = 50) -> list:
 
 async def _round_trips(sockets: list, per_socket: int) -> float:
     async def drive(ws):
-        for i in range(per_socket):
+        for _ in range(per_socket):
             await ws.send('{"action":"ping"}')
             await ws.recv()
 

@@ -73,10 +73,10 @@ def run() -> str:
                 results["floor"].append(_rate(lambda i: floor_conn.execute("SELECT 1").fetchone(), N))
                 results["bare"].append(_rate(lambda i: floor_conn.execute(touch, ["bare"]).fetchone(), N))
                 results["connect"].append(_rate(
-                    lambda i: lambda_handler(_event("CONNECT", f"c{r}-{i}", queryStringParameters={"token": token})), N))
+                    lambda i, r=r: lambda_handler(_event("CONNECT", f"c{r}-{i}", queryStringParameters={"token": token})), N))
                 results["message"].append(_rate(
-                    lambda i: lambda_handler(_event("MESSAGE", f"c{r}-{i}", body='{"action":"ping"}')), N))
-                results["disconnect"].append(_rate(lambda i: lambda_handler(_event("DISCONNECT", f"c{r}-{i}")), N))
+                    lambda i, r=r: lambda_handler(_event("MESSAGE", f"c{r}-{i}", body='{"action":"ping"}')), N))
+                results["disconnect"].append(_rate(lambda i, r=r: lambda_handler(_event("DISCONNECT", f"c{r}-{i}")), N))
         db_module.reset_database()
         set_settings(None)
     floor = statistics.median(results["floor"])

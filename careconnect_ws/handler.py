@@ -21,7 +21,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigError, DatabaseUnavailable, TokenError
-from .events import AuthorizerEvent, WebSocketEvent, is_authorizer_event, is_websocket_event
+from .events import (
+    AuthorizerEvent,
+    WebSocketEvent,
+    is_authorizer_event,
+    is_websocket_event,
+)
 from .logs import configure_logging
 from .management import management_endpoint
 from .registry import NewConnection

@@ -9,7 +9,7 @@ and ``careconnect-ws notify`` all go through :func:`notify_email_verified`.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .delivery import DeliveryResult
 from .services import Services, get_services
@@ -19,12 +19,12 @@ logger = logging.getLogger(__name__)
 
 
 def email_verified_payload(user_id: str, *, email: str | None = None, verified_at: datetime | None = None) -> dict:
-    verified_at = verified_at or datetime.now(timezone.utc)
+    verified_at = verified_at or datetime.now(UTC)
     payload = {
         "type": EMAIL_VERIFICATION,
         "status": "verified",
         "userId": user_id,
-        "verifiedAt": verified_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "verifiedAt": verified_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
     if email:
         payload["email"] = email

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 from .limits import LIMITS
-from .secrets import SecretReader, boto3_secret_reader, database_url_from_secret, jwt_secret_from_secret, read_secret
+from .secrets import (
+    SecretReader,
+    boto3_secret_reader,
+    database_url_from_secret,
+    jwt_secret_from_secret,
+    read_secret,
+)
 
 _PG_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE")
 _MIN_SECRET_BYTES = 32

@@ -10,10 +10,10 @@ stops) while the account setting keeps pointing at it: Terraform only forgets an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from .cdk import ApiGatewayAccount, Construct, IamRole, IamRolePolicyAttachment
+from .iam import trust_policy
 
 PUSH_TO_CLOUDWATCH = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 
@@ -25,10 +25,7 @@ class AccountLoggingRole(Construct):
             self,
             "role",
             name=name,
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-            }),
+            assume_role_policy=trust_policy("apigateway.amazonaws.com"),
             tags=dict(tags),
         )
         IamRolePolicyAttachment(self, "push_to_cloudwatch", role=self.role.name, policy_arn=PUSH_TO_CLOUDWATCH)

@@ -28,6 +28,7 @@ from .cdk import (
     TerraformAsset,
 )
 from .errors import InvalidPropsError
+from .iam import trust_policy
 from .websocket_api_props import LOG_RETENTION_DAYS_ALLOWED, LambdaTarget
 
 HANDLER = "careconnect_ws.handler.lambda_handler"
@@ -157,10 +158,7 @@ class BackendFunction(Construct):
             self,
             "role",
             name=f"{props.function_name}-role",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-            }),
+            assume_role_policy=trust_policy("lambda.amazonaws.com"),
             tags=tags,
         )
         self.policy_document = self._policy(in_vpc)

@@ -17,18 +17,16 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from cdktf import (  # noqa: E402
     App,
+    AssetType,
     Fn,
     LocalBackend,
     S3Backend,
     TerraformAsset,
-    AssetType,
     TerraformOutput,
     TerraformStack,
     Testing,
     Token,
 )
-from constructs import Construct  # noqa: E402
-from cdktf_cdktf_provider_aws.provider import AwsProvider  # noqa: E402
 from cdktf_cdktf_provider_aws.api_gateway_account import ApiGatewayAccount  # noqa: E402
 from cdktf_cdktf_provider_aws.apigatewayv2_api import Apigatewayv2Api  # noqa: E402
 from cdktf_cdktf_provider_aws.apigatewayv2_api_mapping import Apigatewayv2ApiMapping  # noqa: E402
@@ -36,7 +34,9 @@ from cdktf_cdktf_provider_aws.apigatewayv2_authorizer import Apigatewayv2Authori
 from cdktf_cdktf_provider_aws.apigatewayv2_domain_name import Apigatewayv2DomainName  # noqa: E402
 from cdktf_cdktf_provider_aws.apigatewayv2_integration import Apigatewayv2Integration  # noqa: E402
 from cdktf_cdktf_provider_aws.apigatewayv2_route import Apigatewayv2Route  # noqa: E402
-from cdktf_cdktf_provider_aws.apigatewayv2_route_response import Apigatewayv2RouteResponse  # noqa: E402
+from cdktf_cdktf_provider_aws.apigatewayv2_route_response import (
+    Apigatewayv2RouteResponse,  # noqa: E402
+)
 from cdktf_cdktf_provider_aws.apigatewayv2_stage import (  # noqa: E402
     Apigatewayv2Stage,
     Apigatewayv2StageAccessLogSettings,
@@ -45,26 +45,30 @@ from cdktf_cdktf_provider_aws.apigatewayv2_stage import (  # noqa: E402
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule  # noqa: E402
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget  # noqa: E402
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup  # noqa: E402
-from cdktf_cdktf_provider_aws.cloudwatch_log_metric_filter import CloudwatchLogMetricFilter  # noqa: E402
+from cdktf_cdktf_provider_aws.cloudwatch_log_metric_filter import (
+    CloudwatchLogMetricFilter,  # noqa: E402
+)
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm  # noqa: E402
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity  # noqa: E402
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (  # noqa: E402
     DataAwsIamPolicyDocument,
     DataAwsIamPolicyDocumentStatement,
 )
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity  # noqa: E402
 from cdktf_cdktf_provider_aws.data_aws_lambda_function import DataAwsLambdaFunction  # noqa: E402
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition  # noqa: E402
 from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion  # noqa: E402
-from cdktf_cdktf_provider_aws.kms_alias import KmsAlias  # noqa: E402
-from cdktf_cdktf_provider_aws.kms_key import KmsKey  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_role import IamRole  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy  # noqa: E402
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment  # noqa: E402
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias  # noqa: E402
+from cdktf_cdktf_provider_aws.kms_key import KmsKey  # noqa: E402
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction  # noqa: E402
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission  # noqa: E402
+from cdktf_cdktf_provider_aws.provider import AwsProvider  # noqa: E402
 from cdktf_cdktf_provider_aws.route53_record import Route53Record  # noqa: E402
 from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret  # noqa: E402
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue  # noqa: E402
+from constructs import Construct  # noqa: E402
 
 __all__ = [
     "ApiGatewayAccount",

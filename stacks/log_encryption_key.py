@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from .cdk import Construct, DataAwsCallerIdentity, DataAwsPartition, DataAwsRegion, KmsAlias, KmsKey
+from .cdk import (
+    Construct,
+    DataAwsCallerIdentity,
+    DataAwsPartition,
+    DataAwsRegion,
+    KmsAlias,
+    KmsKey,
+)
 
 
 class LogEncryptionKey(Construct):

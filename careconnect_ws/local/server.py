@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -244,7 +244,7 @@ class LocalGateway:
                 break
             try:
                 msg = await ws.receive(timeout=wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue  # the loop decides which limit ran out
             if msg.type == WSMsgType.TEXT:
                 await self._on_message(conn, ctx, msg.data, is_base64=False)
@@ -284,7 +284,7 @@ class LocalGateway:
         if not conn.ws.closed:
             try:
                 await asyncio.wait_for(conn.ws.close(code=code, message=reason.encode()), timeout=5)
-            except (asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 pass
 
     # -- @connections -------------------------------------------------------------------------------
@@ -394,7 +394,7 @@ def _error(status: int, error_type: str, message: str) -> web.Response:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # -- `careconnect-ws serve` ----------------------------------------------------------------------------

@@ -44,6 +44,17 @@ def wait_for(predicate, timeout=10.0):
     raise AssertionError("condition not met in time")
 
 
+def assert_closed_with(ws, code: int) -> None:
+    with pytest.raises(ConnectionClosed) as err:
+        ws.recv(timeout=10)
+    assert err.value.rcvd.code == code
+
+
+def assert_row_closed_with(sql, code: int) -> None:
+    wait_for(lambda: rows(sql)[0][2] is False)
+    assert rows(sql)[0][3] == code
+
+
 def rows(sql):
     return sql.execute(
         "SELECT connection_id, user_id, is_active, disconnect_status_code, disconnect_reason FROM websocket_connections"
@@ -127,11 +138,8 @@ def test_bad_messages_get_their_error_codes(gateway, frame, code):
 def test_message_over_128_kb_closes_with_1009(gateway, sql):
     with open_ws(gateway) as ws:
         ws.send(json.dumps({"action": "ping", "pad": "x" * (128 * 1024)}))
-        with pytest.raises(ConnectionClosed) as err:
-            ws.recv(timeout=10)
-        assert err.value.rcvd.code == 1009
-    wait_for(lambda: rows(sql)[0][2] is False)
-    assert rows(sql)[0][3] == 1009
+        assert_closed_with(ws, 1009)
+    assert_row_closed_with(sql, 1009)
 
 
 def test_client_close_marks_the_row_inactive_with_its_code(gateway, sql):
@@ -165,11 +173,8 @@ def test_vanished_client_next_send_gets_410_and_row_is_deactivated(start_gateway
 def test_idle_timeout_closes_with_1001_and_deactivates(start_gateway, sql):
     gw = start_gateway(idle_timeout_seconds=0.5)
     with open_ws(gw) as ws:
-        with pytest.raises(ConnectionClosed) as err:
-            ws.recv(timeout=10)
-        assert err.value.rcvd.code == 1001
-    wait_for(lambda: rows(sql)[0][2] is False)
-    assert rows(sql)[0][3] == 1001
+        assert_closed_with(ws, 1001)
+    assert_row_closed_with(sql, 1001)
 
 
 def test_activity_keeps_a_connection_alive_until_its_max_duration(start_gateway, sql):

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from careconnect_ws.limits import LIMITS
 
 API = "aws_apigatewayv2_api"

@@ -9,7 +9,6 @@ import sys
 import uuid
 
 import psycopg
-import pytest
 
 from tests.conftest import SECRET
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import boto3
 import pytest
 from botocore.stub import Stubber
 
-from careconnect_ws.errors import ConnectionGone, ManagementForbidden, ManagementThrottled, PayloadTooLarge
+from careconnect_ws.errors import (
+    ConnectionGone,
+    ManagementForbidden,
+    ManagementThrottled,
+    PayloadTooLarge,
+)
+from careconnect_ws.handler import lambda_handler
 from careconnect_ws.limits import LIMITS
 from careconnect_ws.management import ManagementApi, management_endpoint, region_of
 from careconnect_ws.registry import Recipient
 from careconnect_ws.services import get_services
 from tests.conftest import make_event, token_for
-from careconnect_ws.handler import lambda_handler
 
 ENDPOINT = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"
 
