@@ -29,11 +29,11 @@ from .cdk import (
 )
 from .errors import InvalidPropsError
 from .iam import trust_policy
-from .websocket_api_props import LOG_RETENTION_DAYS_ALLOWED, LambdaTarget
+from .lambda_artifact import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from .websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS_ALLOWED, LambdaTarget
 
 HANDLER = "careconnect_ws.handler.lambda_handler"
 RUNTIMES = ("python3.12", "python3.13")
-ARCHITECTURES = ("arm64", "x86_64")
 
 #: Statements whose Resource must be "*" because AWS offers no resource-level permission
 #: for their actions. The synth test allows "*" for these Sids only.
@@ -66,7 +66,7 @@ class BackendFunctionProps:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
 
-    architecture: str = "arm64"
+    architecture: str = DEFAULT_ARCHITECTURE
     """``arm64`` or ``x86_64``; must match the artifact. Default: ``arm64``."""
 
     runtime: str = "python3.12"
@@ -91,7 +91,7 @@ class BackendFunctionProps:
     environment: Mapping[str, str] = field(default_factory=dict)
     """Extra non-secret settings (e.g. ``CONNECTION_TTL_SECONDS``). Default: none."""
 
-    log_retention_days: int = 2192
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Default: 2192 (6 years)."""
 
     tags: Mapping[str, str] = field(default_factory=dict)

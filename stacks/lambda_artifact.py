@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON_VERSION = "3.12"
+DEFAULT_ARCHITECTURE = "arm64"
 ARCHITECTURES = {
     "arm64": ["manylinux_2_28_aarch64", "manylinux2014_aarch64"],
     "x86_64": ["manylinux_2_28_x86_64", "manylinux2014_x86_64"],
@@ -32,12 +33,12 @@ EXCLUDED_TOP = {"bin"}
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def artifact_path(arch: str = "arm64") -> Path:
+def artifact_path(arch: str = DEFAULT_ARCHITECTURE) -> Path:
     """Where the build puts the zip, and where the stack looks for it."""
     return ROOT / "dist" / "lambda" / f"careconnect-ws-lambda-{arch}.zip"
 
 
-def build(arch: str = "arm64", *, out: Path | None = None, pip: list[str] | None = None) -> Path:
+def build(arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: list[str] | None = None) -> Path:
     if arch not in ARCHITECTURES:
         raise SystemExit(f"--arch must be one of {', '.join(ARCHITECTURES)}")
     out = out or artifact_path(arch)
@@ -78,7 +79,7 @@ def sha256(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stacks.lambda_artifact", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arch", default="arm64", choices=sorted(ARCHITECTURES))
+    parser.add_argument("--arch", default=DEFAULT_ARCHITECTURE, choices=sorted(ARCHITECTURES))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     path = build(args.arch, out=args.out)

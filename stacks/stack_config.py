@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 from careconnect_ws.limits import LIMITS
 
@@ -31,8 +31,10 @@ class StackConfig:
     """Default: ``us-east-1`` (``AWS_REGION`` is read too)."""
     api_name: str = "careconnect-websocket"
     stage: str = LIMITS.stage_name
-    logging_level: str = "INFO"
-    log_retention_days: int = 2192
+    # None below means "the construct's default" (stated once, in the props classes).
+    logging_level: str | None = None
+    """Default: ``INFO``."""
+    log_retention_days: int | None = None
     """Default: 2192 days (6 years, HIPAA's retention period for security records)."""
     tags: Mapping[str, str] = field(
         default_factory=lambda: {"Project": "careconnect", "Component": "websocket", "ManagedBy": "cdktf"}
@@ -51,11 +53,14 @@ class StackConfig:
     lambda_function_name: str = "careconnect-ws-backend"
     lambda_artifact: str | None = None
     """Default: ``dist/lambda/careconnect-ws-lambda-<arch>.zip`` (``make lambda``)."""
-    lambda_architecture: str = "arm64"
-    lambda_memory_mb: int = 512
-    lambda_timeout_seconds: int = 29
-    lambda_reserved_concurrency: int | None = 100
-    """``none`` for unreserved."""
+    lambda_architecture: str | None = None
+    """Default: ``arm64``."""
+    lambda_memory_mb: int | None = None
+    """Default: 512."""
+    lambda_timeout_seconds: int | None = None
+    """Default: 29."""
+    lambda_reserved_concurrency: int | Literal["none"] | None = None
+    """Default: 100; ``none`` for unreserved."""
     database_secret_arn: str | None = None
     """Default: a secret created by the stack, value set by you (never in state)."""
     jwt_secret_arn: str | None = None
@@ -127,7 +132,7 @@ def load_stack_config(context: Mapping[str, Any] | None = None, environ: Mapping
 def _convert(name: str, raw: Any, source: str) -> Any:
     if name in _INTS:
         if name == "lambda_reserved_concurrency" and str(raw).lower() == "none":
-            return None
+            return "none"
         try:
             return int(raw)
         except (TypeError, ValueError):

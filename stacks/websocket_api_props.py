@@ -21,6 +21,8 @@ LOG_RETENTION_DAYS_ALLOWED = (
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )
 LOGGING_LEVELS = ("OFF", "ERROR", "INFO")
+#: 6 years: HIPAA's retention period for security records; every log group of the stack uses it.
+DEFAULT_LOG_RETENTION_DAYS = 2192
 BUILT_IN_ROUTES = ("$connect", "$disconnect", "$default")
 
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -111,7 +113,7 @@ class WebSocketApiProps:
     """Log full message bodies in execution logs. Default: off, because bodies can carry
     health data."""
 
-    log_retention_days: int = 2192
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Retention of the access and execution log groups, in days (a CloudWatch value).
     Default: 2192 (6 years, HIPAA's retention period for security records)."""
 

@@ -28,13 +28,18 @@ from .cdk import (
     TerraformStack,
 )
 from .errors import InvalidPropsError
-from .lambda_artifact import artifact_path
+from .lambda_artifact import DEFAULT_ARCHITECTURE, artifact_path
 from .log_encryption_key import LogEncryptionKey
 from .stack_config import StackConfig
 from .websocket_api import LambdaTarget, WebSocketApi, WebSocketApiProps
 from .websocket_api_props import CustomDomain
 
 CLEANUP_EVENT = {"careconnect_ws": {"command": "cleanup"}}
+
+
+def _given(**values):
+    """Only the values the configuration set: the props classes own the defaults."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 class ArtifactMissing(InvalidPropsError):
@@ -76,12 +81,11 @@ class WebSocketStack(TerraformStack):
                 backend=target,
                 connect_authorizer=target if config.authorizer_enabled else None,
                 stage_name=config.stage,
-                logging_level=config.logging_level,
-                log_retention_days=config.log_retention_days,
                 log_kms_key_arn=key_arn,
                 domain=domain,
                 tags=tags,
                 backend_role_name=role_name,
+                **_given(logging_level=config.logging_level, log_retention_days=config.log_retention_days),
             ),
         )
 
@@ -130,7 +134,8 @@ class WebSocketStack(TerraformStack):
         return LambdaTarget(function_name=config.backend_function_name, invoke_arn=invoke_arn)
 
     def _own_backend(self, config: StackConfig, tags: dict) -> tuple[LambdaTarget, str, str]:
-        path = Path(config.lambda_artifact) if config.lambda_artifact else artifact_path(config.lambda_architecture)
+        path = Path(config.lambda_artifact) if config.lambda_artifact else artifact_path(
+            config.lambda_architecture or DEFAULT_ARCHITECTURE)
         if not path.is_file():
             raise ArtifactMissing(path)
         function_log_group = f"/aws/lambda/{config.lambda_function_name}"
@@ -163,14 +168,18 @@ class WebSocketStack(TerraformStack):
                 jwt_secret_arn=jwt_secret_arn,
                 jwt_issuer=config.jwt_issuer,
                 jwt_audience=config.jwt_audience,
-                architecture=config.lambda_architecture,
-                memory_mb=config.lambda_memory_mb,
-                timeout_seconds=config.lambda_timeout_seconds,
-                reserved_concurrency=config.lambda_reserved_concurrency,
                 subnet_ids=config.subnet_ids,
                 security_group_ids=config.security_group_ids,
-                log_retention_days=config.log_retention_days,
                 tags=tags,
+                **_given(
+                    architecture=config.lambda_architecture,
+                    memory_mb=config.lambda_memory_mb,
+                    timeout_seconds=config.lambda_timeout_seconds,
+                    log_retention_days=config.log_retention_days,
+                ),
+                **({} if config.lambda_reserved_concurrency is None else {
+                    "reserved_concurrency": None if config.lambda_reserved_concurrency == "none"
+                    else config.lambda_reserved_concurrency}),
             ),
         )
         TerraformOutput(self, "backend_function_name", value=self.function.function.function_name,

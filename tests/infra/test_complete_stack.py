@@ -186,3 +186,18 @@ class TestOptions:
         for s in (default_synth, full_synth, existing_full_synth):
             for marker in (str(ROOT), "/tmp/", "/home/", "/root/"):
                 assert marker not in s.raw
+
+
+def test_opting_out_of_the_defaults_of_mode_b(fake_artifact):
+    from stacks.stack_config import StackConfig
+    from stacks.websocket_stack import WebSocketStack
+    from tests.infra.conftest import synth_stack
+
+    s = synth_stack(lambda app: WebSocketStack(app, StackConfig(
+        stack_name="opt-out", lambda_artifact=fake_artifact, lambda_reserved_concurrency="none",
+        cleanup_schedule=None, authorizer=False, lambda_architecture="x86_64", logging_level="OFF")))
+    _, fn = s.one("aws_lambda_function")
+    assert "reserved_concurrent_executions" not in fn and fn["architectures"] == ["x86_64"]
+    assert s.resources("aws_cloudwatch_event_rule") == {} and s.resources("aws_apigatewayv2_authorizer") == {}
+    _, stage = s.one("aws_apigatewayv2_stage")
+    assert stage["default_route_settings"]["logging_level"] == "OFF"

@@ -90,7 +90,7 @@ def test_stack_config_modes_and_lists():
                  "CARECONNECT_WS_LAMBDA_RESERVED_CONCURRENCY": "none", "CARECONNECT_WS_AUTHORIZER": "off"},
     )
     assert config.subnet_ids == ("subnet-a", "subnet-b") and config.security_group_ids == ("sg-1", "sg-2")
-    assert (config.cleanup_schedule, config.lambda_reserved_concurrency, config.authorizer_enabled) == (None, None, False)
+    assert (config.cleanup_schedule, config.lambda_reserved_concurrency, config.authorizer_enabled) == (None, "none", False)
 
 
 @pytest.mark.parametrize(
