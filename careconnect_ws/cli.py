@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--env-file", help="also write the KEY=value lines for other terminals to this file")
     serve.add_argument("--idle-timeout", type=float, default=None, help="seconds (default 600, as API Gateway)")
     serve.add_argument("--max-connection-duration", type=float, default=None, help="seconds (default 7200, as API Gateway)")
+    serve.add_argument("--concurrency", type=int, default=None, help="handler worker threads, like Lambda concurrency (default 32)")
+    serve.add_argument("--no-authorizer", action="store_true",
+                       help="skip the $connect authorizer (as a stack without one: the $connect handler checks the token)")
     return parser
 
 

@@ -420,7 +420,9 @@ async def _serve(args: Any) -> int:
     if not env.get("WS_JWT_SECRET") and not env.get("WS_JWT_PUBLIC_KEY"):
         env["WS_JWT_SECRET"] = secrets.token_urlsafe(32)
     config = GatewayConfig(host=args.host, port=args.port, stage=args.stage,
-                           idle_timeout_seconds=args.idle_timeout, max_connection_seconds=args.max_connection_duration)
+                           idle_timeout_seconds=args.idle_timeout, max_connection_seconds=args.max_connection_duration,
+                           authorizer=not args.no_authorizer,
+                           **({"concurrency": args.concurrency} if args.concurrency else {}))
     gateway = LocalGateway(config)
     try:
         await gateway.start()

@@ -310,3 +310,18 @@ def test_unsigned_management_calls_are_refused(gateway):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=10)
     assert err.value.code == 403
+
+
+def test_the_gateway_enforces_the_limits_the_stage_is_synthesized_from():
+    from careconnect_ws.limits import LIMITS
+    from careconnect_ws.local.server import GatewayConfig
+    from stacks.websocket_api_props import WebSocketApiProps
+
+    config = GatewayConfig()
+    props = WebSocketApiProps.__dataclass_fields__
+    assert config.limits is LIMITS
+    assert (config.stage_name, config.idle_timeout, config.max_connection) == (
+        props["stage_name"].default, LIMITS.idle_timeout_seconds, LIMITS.connection_ttl_seconds)
+    assert (props["throttling_rate_limit"].default, props["throttling_burst_limit"].default) == (
+        LIMITS.throttling_rate_limit, LIMITS.throttling_burst_limit)
+    assert props["route_selection_expression"].default == LIMITS.route_selection_expression
