@@ -44,8 +44,9 @@ def _given(**values):
 
 class ArtifactMissing(InvalidPropsError):
     def __init__(self, path: Path) -> None:
+        shown = path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path
         super().__init__(
-            "lambda_artifact", str(path),
+            "lambda_artifact", str(shown),
             "the Lambda zip is not built: run `make lambda` (python -m stacks.lambda_artifact), "
             "or set CARECONNECT_WS_BACKEND_FUNCTION_NAME to bind an existing function",
         )
