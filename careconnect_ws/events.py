@@ -119,10 +119,6 @@ class AuthorizerEvent:
         query = self.raw.get("queryStringParameters") or {}
         return query.get("token") or None
 
-    @property
-    def connection_id(self) -> str | None:
-        return (self.raw.get("requestContext") or {}).get("connectionId")
-
 
 def is_authorizer_event(raw: Mapping[str, Any]) -> bool:
     return raw.get("type") == "REQUEST" and "methodArn" in raw

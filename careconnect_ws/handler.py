@@ -30,7 +30,7 @@ from .events import (
 from .logs import configure_logging
 from .management import management_endpoint
 from .registry import NewConnection
-from .routing import ClientError, MessageContext, parse_message, router
+from .routing import ClientError, MessageContext, is_storable_text, parse_message, router
 from .services import get_services
 from .settings import get_settings
 from .tokens import verify_token
@@ -162,24 +162,19 @@ def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
     services = get_services()
     correlation: str | None = None
     try:
-        try:
-            connection = services.registry.touch(ws.connection_id)
-        except DatabaseUnavailable as err:
-            log["error"] = str(err)
-            raise ClientError("service_unavailable", "the service is busy: retry shortly", status=503) from None
+        connection = services.registry.touch(ws.connection_id)
         if connection is None:
             raise ClientError("not_connected", "this connection is not registered (expired or closed): reconnect", status=410)
         message = parse_message(ws.body_bytes)
         correlation = _correlation_id(message)
         log["action"] = message.get("action") if isinstance(message.get("action"), str) else None
-        try:
-            reply = router.dispatch(MessageContext(connection, message, services.registry))
-        except DatabaseUnavailable as err:
-            log["error"] = str(err)
-            raise ClientError("service_unavailable", "the service is busy: retry shortly", status=503) from None
+        reply = router.dispatch(MessageContext(connection, message, services.registry))
     except ClientError as err:
         log["outcome"] = err.code
         return _error(err.status, err.code, str(err), correlation=correlation)
+    except DatabaseUnavailable as err:
+        log.update(outcome="service_unavailable", error=str(err))
+        return _error(503, "service_unavailable", "the service is busy: retry shortly", correlation=correlation)
     log["outcome"] = "ok"
     if correlation is not None:
         reply = {**reply, "id": correlation}
@@ -237,11 +232,7 @@ def _error(status: int, code: str, message: str, *, correlation: str | None = No
 
 def _correlation_id(message: Mapping[str, Any]) -> str | None:
     value = message.get("id")
-    if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS and "\x00" not in value:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return None
+    if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS and is_storable_text(value):
         return value
     return None
 

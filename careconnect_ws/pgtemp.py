@@ -16,7 +16,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -159,17 +158,3 @@ class TemporaryPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def wait_until_ready(url: str, timeout_s: float = 10.0) -> None:
-    import psycopg
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            psycopg.connect(url, connect_timeout=2).close()
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)

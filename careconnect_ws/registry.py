@@ -7,7 +7,7 @@ cleanup is a single set-based statement that returns what it deactivated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from psycopg.rows import class_row, dict_row
@@ -181,19 +181,6 @@ class Registry:
 
         return self.db.run(op)
 
-    def connections_of(self, user_id: str) -> list[Recipient]:
-        """Every active connection of a user."""
-        def op(c):
-            with c.cursor(row_factory=class_row(Recipient)) as cur:
-                return cur.execute(
-                    """
-                    SELECT connection_id, callback_url FROM websocket_connections
-                     WHERE user_id = %s AND is_active AND expires_at > now() ORDER BY connection_id
-                    """,
-                    [user_id],
-                ).fetchall()
-
-        return self.db.run(op)
 
     def expire(self, *, idle_seconds: int) -> list[Deactivated]:
         """Deactivate every active connection past its TTL or idle too long; one statement."""
@@ -235,16 +222,3 @@ class Registry:
                 ).fetchone()
 
         return self.db.run(op)
-
-    def subscriptions(self, connection_id: str) -> list[tuple[str, str]]:
-        rows = self.db.run(
-            lambda c: c.execute(
-                "SELECT topic, subject FROM websocket_subscriptions WHERE connection_id = %s ORDER BY 1, 2",
-                [connection_id],
-            ).fetchall()
-        )
-        return [(r[0], r[1]) for r in rows]
-
-
-def ids(items: Iterable[Recipient | Deactivated]) -> list[str]:
-    return [i.connection_id for i in items]

@@ -50,7 +50,7 @@ class MessageContext:
             raise ClientError("invalid_field", f"'{name}' must be a string")
         if not value or len(value) > MAX_FIELD_CHARS:
             raise ClientError("invalid_field", f"'{name}' must be 1 to {MAX_FIELD_CHARS} characters")
-        if "\x00" in value or not _is_valid_unicode(value):
+        if not is_storable_text(value):
             raise ClientError("invalid_field", f"'{name}' contains characters that cannot be stored (NUL or lone surrogates)")
         return value
 
@@ -109,7 +109,10 @@ def parse_message(body: bytes | None, *, max_bytes: int = LIMITS.max_message_byt
     return message
 
 
-def _is_valid_unicode(value: str) -> bool:
+def is_storable_text(value: str) -> bool:
+    """True when PostgreSQL can store it as text and JSON can carry it: no NUL, no lone surrogates."""
+    if "\x00" in value:
+        return False
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -106,8 +107,6 @@ def authorizer_event(*, method_arn: str, headers: dict[str, Any], query: Mapping
 
 def select_route(expression: str, body: str, routes: set[str]) -> str:
     """Evaluate ``$request.body.<path>`` against a JSON body; fall back to ``$default``."""
-    import json
-
     prefix = "$request.body."
     if expression.startswith(prefix):
         try:

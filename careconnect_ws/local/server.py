@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,8 +88,6 @@ class LocalConnection:
     last_active_ms: int = 0
     close_code: int | None = None
     close_reason: str = ""
-    closed_by_server: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class _Context:
@@ -226,7 +224,6 @@ class LocalGateway:
             code = conn.close_code if conn.close_code is not None else ABNORMAL
             await self.invoke(ev.disconnect_event(ctx("$disconnect", "DISCONNECT"), headers=headers, status_code=code,
                                                   reason=conn.close_reason, authorizer=authorizer_context))
-            conn.done.set()
             if task is not None:
                 self._connection_tasks.discard(task)
         return ws
@@ -280,7 +277,7 @@ class LocalGateway:
 
     async def _close(self, conn: LocalConnection, code: int, reason: str) -> None:
         if conn.close_code is None:
-            conn.close_code, conn.close_reason, conn.closed_by_server = code, reason, True
+            conn.close_code, conn.close_reason = code, reason
         if not conn.ws.closed:
             try:
                 await asyncio.wait_for(conn.ws.close(code=code, message=reason.encode()), timeout=5)

@@ -15,9 +15,6 @@ CREATE TABLE websocket_connections (
     CONSTRAINT websocket_connections_inactive_has_time CHECK (is_active OR disconnected_at IS NOT NULL)
 );
 
--- Recipients of a user's direct messages.
-CREATE INDEX websocket_connections_user_active_idx
-    ON websocket_connections (user_id) WHERE is_active;
 -- Cleanup: expired or idle active connections.
 CREATE INDEX websocket_connections_expires_active_idx
     ON websocket_connections (expires_at) WHERE is_active;
