@@ -11,6 +11,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .delivery import MAX_WORKERS
 from .errors import ManagementApiError
 from .services import Services, get_services
 
@@ -51,11 +52,14 @@ def run_cleanup(*, close_connections: bool = True, purge: bool = True, services:
                 logger.warning("could not close an expired connection", extra={"connectionId": e.connection_id, "error": str(err)})
                 return False
 
-        with ThreadPoolExecutor(max_workers=min(16, len(expired))) as pool:
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(expired))) as pool:
             outcomes = list(pool.map(close, expired))
         result.closed = sum(outcomes)
         result.close_failed = len(outcomes) - result.closed
     if purge:
-        result.purged = services.registry.purge(older_than_days=settings.inactive_retention_days)
+        # Rate windows older than a minute count nothing any more.
+        result.purged = services.registry.purge(
+            older_than_days=settings.inactive_retention_days, rate_windows_older_than_seconds=60
+        )
     logger.info("cleanup finished", extra=result.as_dict())
     return result

@@ -1,7 +1,9 @@
-"""``careconnect-ws``: migrate, serve, notify, cleanup, token.
+"""``careconnect-ws``: migrate, serve, notify, disconnect-user, cleanup, token.
 
-Reads the same environment as the Lambda (``DATABASE_URL``, ``WS_JWT_SECRET``,
-``AWS_WEBSOCKET_API_GATEWAY_ENDPOINT``, ...). Exit codes: 0 ok, 1 failed, 2 usage or configuration.
+Reads the same environment as the Lambda, but each command only what it uses: ``migrate``,
+``notify``, ``disconnect-user`` and ``cleanup`` need the database (``DATABASE_URL``) and send
+through ``AWS_WEBSOCKET_API_GATEWAY_ENDPOINT`` when set; ``token`` needs only ``WS_JWT_SECRET``.
+Exit codes: 0 ok, 1 failed, 2 usage or configuration.
 """
 
 from __future__ import annotations
@@ -20,11 +22,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="create or upgrade the database schema (idempotent, safe concurrently)")
 
+    from .notifications import notification_types
+
     notify = sub.add_parser("notify", help="push a notification to a user's subscribed connections")
     notify_sub = notify.add_subparsers(dest="notification", required=True)
-    verified = notify_sub.add_parser("email-verified", help="tell a user's connections their email is verified")
-    verified.add_argument("--user", required=True, help="the user id (the token's sub)")
-    verified.add_argument("--email", help="the verified address, included in the message")
+    for kind in notification_types():
+        one = notify_sub.add_parser(kind.name, help=kind.description)
+        one.add_argument("--user", required=True, help="the user id (the token's sub)")
+        for field in kind.fields:
+            one.add_argument(f"--{field.name}", required=field.required, help=field.help)
+
+    revoke = sub.add_parser("disconnect-user", help="end every connection of a user now (revocation)")
+    revoke.add_argument("--user", required=True, help="the user id (the token's sub)")
 
     cleanup = sub.add_parser("cleanup", help="deactivate expired or idle connections and purge old rows")
     cleanup.add_argument("--no-close", action="store_true", help="do not close expired connections through the Management API")
@@ -32,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="print a signed development token (HS256, WS_JWT_SECRET)")
     token.add_argument("--user", required=True)
-    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires (default 3600)")
+    token.add_argument("--ttl", type=_positive_int, default=3600, help="seconds until it expires (default 3600)")
 
     serve = sub.add_parser("serve", help="run the whole WebSocket system locally (gateway + @connections + handler)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -45,6 +54,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-authorizer", action="store_true",
                        help="skip the $connect authorizer (as a stack without one: the $connect handler checks the token)")
     return parser
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be at least 1 (a token that is already expired is no use)")
+    return value
+
+
+def _use_settings(*needs: str) -> None:
+    """Validate only what this command uses, and make it the settings the runtime reads."""
+    from .settings import Settings, set_settings
+
+    set_settings(Settings.from_env(needs=needs))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     from .db import get_database
     from .migrations import current_version, migrate
+    from .settings import DATABASE
 
+    _use_settings(DATABASE)
     db = get_database()
     applied = db.run(migrate)
     version = db.run(current_version)
@@ -80,10 +108,30 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _notify(args: argparse.Namespace) -> int:
     from .logs import configure_logging
-    from .notifications import notify_email_verified
+    from .notifications import InvalidNotification, get_notification, notify
+    from .settings import DATABASE
 
+    _use_settings(DATABASE)
     configure_logging()
-    result = notify_email_verified(args.user, email=args.email)
+    kind = get_notification(args.notification)
+    fields = {f.name: getattr(args, f.name.replace("-", "_")) for f in kind.fields}
+    try:
+        result = notify(kind.name, args.user, **fields)
+    except InvalidNotification as err:
+        print(f"careconnect-ws: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.as_dict()))
+    return 0 if not result.failed else 1
+
+
+def _disconnect_user(args: argparse.Namespace) -> int:
+    from .logs import configure_logging
+    from .notifications import disconnect_user
+    from .settings import DATABASE
+
+    _use_settings(DATABASE)
+    configure_logging()
+    result = disconnect_user(args.user)
     print(json.dumps(result.as_dict()))
     return 0 if not result.failed else 1
 
@@ -91,7 +139,9 @@ def _notify(args: argparse.Namespace) -> int:
 def _cleanup(args: argparse.Namespace) -> int:
     from .cleanup import run_cleanup
     from .logs import configure_logging
+    from .settings import DATABASE
 
+    _use_settings(DATABASE)
     configure_logging()
     result = run_cleanup(close_connections=not args.no_close, purge=not args.no_purge)
     print(json.dumps(result.as_dict()))
@@ -99,18 +149,21 @@ def _cleanup(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    import os
-
-    from .settings import Settings
+    from .settings import TOKENS, Settings
     from .tokens import issue_token
 
     # Only the token settings matter here: no database needed to sign one.
-    env = {**os.environ, "DATABASE_URL": os.environ.get("DATABASE_URL") or "postgresql://unused"}
-    print(issue_token(args.user, Settings.from_env(env), ttl_seconds=args.ttl))
+    print(issue_token(args.user, Settings.from_env(needs=(TOKENS,)), ttl_seconds=args.ttl))
     return 0
 
 
-_COMMANDS = {"migrate": _migrate, "notify": _notify, "cleanup": _cleanup, "token": _token}
+_COMMANDS = {
+    "migrate": _migrate,
+    "notify": _notify,
+    "disconnect-user": _disconnect_user,
+    "cleanup": _cleanup,
+    "token": _token,
+}
 
 
 if __name__ == "__main__":

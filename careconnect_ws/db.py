@@ -1,26 +1,57 @@
-"""One PostgreSQL connection per Lambda container, reused across invocations.
+"""One PostgreSQL connection per Lambda container, reused across invocations, safe behind poolers.
 
-A warm container keeps its connection; when the server has closed it (restart,
-failover, ``pg_terminate_backend``, idle timeout in a proxy) the next operation
-reconnects once and runs again. Every operation the registry runs is idempotent,
-so running one again after a broken connection is safe. Connect and statement
-timeouts make a dead database fail in seconds, not at the Lambda timeout.
+Production puts RDS Proxy or PgBouncer (transaction mode) between the Lambda and the
+database, so a statement must not depend on anything a pooler cannot keep:
+
+* **No startup parameters.** PgBouncer rejects ``options`` (``FATAL: unsupported startup
+  parameter: options``), and with ``ignore_startup_parameters = options`` it silently drops
+  the statement timeout. The timeout is instead set *per transaction*: every statement is
+  sent as ``SET LOCAL statement_timeout = N; <statement>`` in one simple-protocol message.
+  The server runs the two as one implicit transaction, so the setting ends with it and never
+  leaks to the next client of a pooled server connection. One message, one round trip.
+* **No server-side prepared statements.** The simple protocol never prepares anything
+  (psycopg's default prepares after 5 executions, which transaction pooling and an unpinned
+  RDS Proxy do not support). Values are still bound by psycopg, never formatted by us
+  (``ClientCursor``: psycopg quotes each parameter for the connection's encoding).
+
+Errors that mean "this connection can no longer serve writes" (a server closing the
+connection, a writer demoted to a read-only replica by a failover, an admin shutdown)
+close the connection and run the operation once more on a fresh one, connected with
+``target_session_attrs=read-write`` so libpq skips a reader. If that fails too the caller
+gets :class:`DatabaseUnavailable` (the handler answers 503). Every registry operation is
+idempotent, so running one again is safe; nothing is acknowledged before it committed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
 
 from .errors import DatabaseUnavailable
 from .settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+Params = Sequence[Any] | Mapping[str, Any] | None
+
+APPLICATION_NAME = "careconnect-ws"
+
+# SQLSTATEs after which this connection cannot serve writes, though it may look open:
+# 25006 read_only_sql_transaction (a failover demoted the writer we are connected to),
+# 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now (server starting or
+# stopping). Class 08 (connection exceptions) arrives as a broken connection.
+_RECONNECT_ERRORS = (
+    pg_errors.ReadOnlySqlTransaction,
+    pg_errors.AdminShutdown,
+    pg_errors.CrashShutdown,
+    pg_errors.CannotConnectNow,
+)
 
 
 class Database:
@@ -29,7 +60,9 @@ class Database:
     def __init__(self, conninfo: str, *, connect_timeout: int = 3, statement_timeout_ms: int = 5000) -> None:
         self.conninfo = conninfo
         self.connect_timeout = connect_timeout
-        self.statement_timeout_ms = statement_timeout_ms
+        self.statement_timeout_ms = int(statement_timeout_ms)
+        # An int we own, validated by Settings: safe to put into the SQL text.
+        self._prefix = f"SET LOCAL statement_timeout = {self.statement_timeout_ms}; "
         self._conn: psycopg.Connection | None = None
 
     @classmethod
@@ -41,13 +74,21 @@ class Database:
         )
 
     def _connect(self) -> psycopg.Connection:
+        given = conninfo_to_dict(self.conninfo)
+        extra: dict[str, Any] = {}
+        if "target_session_attrs" not in given:
+            # After a failover the old writer's address may still resolve: refuse a read-only server.
+            extra["target_session_attrs"] = "read-write"
+        if "application_name" not in given:
+            extra["application_name"] = APPLICATION_NAME
         try:
             return psycopg.connect(
                 self.conninfo,
                 autocommit=True,
                 connect_timeout=self.connect_timeout,
-                options=f"-c statement_timeout={self.statement_timeout_ms}",
-                application_name="careconnect-ws",
+                cursor_factory=psycopg.ClientCursor,
+                prepare_threshold=None,
+                **extra,
             )
         except psycopg.OperationalError as err:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {_first_line(err)}") from err
@@ -57,21 +98,39 @@ class Database:
             self._conn = self._connect()
         return self._conn
 
+    def execute(self, query: str, params: Params = None, *, row_factory: Any = None) -> psycopg.Cursor:
+        """Run one statement under the statement timeout, in one round trip; return its cursor.
+
+        The rows are already on the client when this returns: ``fetchone``/``fetchall`` do no I/O.
+        """
+        def op(conn: psycopg.Connection) -> psycopg.Cursor:
+            cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+            cur.execute(self._prefix + query, params)
+            while cur.nextset():  # past the SET (and any lock) to the last statement's result
+                pass
+            return cur
+
+        return self.run(op)
+
     def run(self, operation: Callable[[psycopg.Connection], T]) -> T:
-        """Run ``operation`` on the connection; on a broken connection reconnect once and run again."""
+        """Run ``operation`` on the connection; when the connection can no longer serve, reconnect once."""
         for attempt in (1, 2):
             conn = self.connection()
             try:
                 return operation(conn)
-            except psycopg.OperationalError as err:
-                broken = conn.closed or conn.broken
-                if not broken:
-                    # e.g. statement_timeout: the server is there but too slow.
-                    raise DatabaseUnavailable(f"PostgreSQL did not answer in time: {_first_line(err)}") from err
+            except pg_errors.QueryCanceled as err:
+                # statement_timeout: the server is there but too slow (a lock, a hung query).
+                raise DatabaseUnavailable(f"PostgreSQL did not answer in time: {_first_line(err)}") from err
+            except (psycopg.OperationalError, *_RECONNECT_ERRORS) as err:
+                if not (conn.closed or conn.broken or isinstance(err, _RECONNECT_ERRORS)):
+                    raise DatabaseUnavailable(f"PostgreSQL refused the operation: {_first_line(err)}") from err
                 self.close()
                 if attempt == 2:
-                    raise DatabaseUnavailable(f"PostgreSQL connection lost: {_first_line(err)}") from err
-                logger.info("database connection lost, reconnecting once", extra={"error": _first_line(err)})
+                    raise DatabaseUnavailable(f"PostgreSQL cannot serve writes right now: {_first_line(err)}") from err
+                logger.info(
+                    "database connection cannot serve, reconnecting once",
+                    extra={"sqlstate": getattr(err, "sqlstate", None), "error": _first_line(err)},
+                )
         raise AssertionError("unreachable")
 
     def close(self) -> None:

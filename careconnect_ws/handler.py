@@ -5,11 +5,14 @@ One function serves every event this system sees:
 * API Gateway WebSocket events: ``$connect``, ``$disconnect`` and messages (``$default``);
 * the Lambda REQUEST authorizer on ``$connect`` (``type == "REQUEST"``);
 * the scheduled cleanup (an EventBridge ``Scheduled Event`` or ``{"careconnect_ws": {"command": "cleanup"}}``);
-* a direct invocation asking for a push:
-  ``{"careconnect_ws": {"command": "notify", "notification": "email-verified", "userId": "..."}}``.
+* a direct invocation asking for a push or a revocation:
+  ``{"careconnect_ws": {"command": "notify", "notification": "email-verified", "userId": "..."}}``,
+  ``{"careconnect_ws": {"command": "disconnect-user", "userId": "..."}}``.
 
-A client's mistake never raises out of here: it becomes a ``statusCode`` and a JSON
-error body with a stable ``code``. Heavy modules (boto3, PyJWT) load on first use.
+A client's mistake never raises out of here: it becomes a 4xx ``statusCode`` and a JSON
+error body with a stable ``code``. Log lines carry ids, routes, outcomes and timings, each
+client-controlled value bounded, never a token, a message body or a row value. Heavy
+modules (boto3, PyJWT) load on first use.
 """
 
 from __future__ import annotations
@@ -20,20 +23,22 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ConfigError, DatabaseUnavailable, TokenError
+from .errors import ConfigError, DatabaseUnavailable, ManagementApiError, TokenError
 from .events import (
     AuthorizerEvent,
+    InvalidEvent,
     WebSocketEvent,
     is_authorizer_event,
     is_websocket_event,
 )
-from .logs import configure_logging
+from .logs import configure_logging, exception_summary
 from .management import management_endpoint
 from .registry import NewConnection
-from .routing import ClientError, MessageContext, is_storable_text, parse_message, router
-from .services import get_services
+from .routing import ClientError, MessageContext, parse_message, router
+from .services import Services, get_services
 from .settings import get_settings
-from .tokens import verify_token
+from .text import clip, is_storable_text, log_value
+from .tokens import verify_identity
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +56,9 @@ def lambda_handler(event: Any, context: Any = None) -> dict:
         # The operator's mistake, not the client's: say which variable to fix.
         logger.error("misconfigured", extra={"error": str(err)})
         response = _error(500, "misconfigured", "the service is misconfigured; the operator has been told")
-    except Exception:
-        logger.exception("unhandled error", extra=log)
+    except Exception as err:
+        # Where it failed, never what the values were: exception texts can carry row values.
+        logger.error("unhandled error", extra={**log, **exception_summary(err)})
         response = _error(500, "internal_error", "something went wrong on our side")
     log.setdefault("status", response.get("statusCode"))
     log["latencyMs"] = round((time.perf_counter() - started) * 1000, 2)
@@ -64,17 +70,21 @@ def _dispatch(event: Any, log: dict[str, Any]) -> dict:
     if not isinstance(event, Mapping):
         log["outcome"] = "invalid_event"
         return _error(400, "invalid_event", "the event must be a JSON object")
-    if is_authorizer_event(event):
-        log["route"] = "authorizer"
-        return authorize(AuthorizerEvent(event), log)
-    if is_websocket_event(event):
-        ws = WebSocketEvent(event)
-        log.update(route=ws.route_key, connectionId=ws.connection_id, requestId=ws.request_id)
-        if ws.event_type == "CONNECT" or ws.route_key == "$connect":
-            return on_connect(ws, log)
-        if ws.event_type == "DISCONNECT" or ws.route_key == "$disconnect":
-            return on_disconnect(ws, log)
-        return on_message(ws, log)
+    try:
+        if is_authorizer_event(event):
+            log["route"] = "authorizer"
+            return authorize(AuthorizerEvent(event), log)
+        if is_websocket_event(event):
+            ws = WebSocketEvent(event)
+            log.update(route=log_value(ws.route_key), connectionId=ws.connection_id, requestId=log_value(ws.request_id))
+            if ws.event_type == "CONNECT" or ws.route_key == "$connect":
+                return on_connect(ws, log)
+            if ws.event_type == "DISCONNECT" or ws.route_key == "$disconnect":
+                return on_disconnect(ws, log)
+            return on_message(ws, log)
+    except InvalidEvent as err:
+        log["outcome"] = "invalid_event"
+        return _error(400, "invalid_event", str(err))
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
         log["route"] = "cleanup"
         return run_command({"command": "cleanup"}, log)
@@ -89,15 +99,18 @@ def _dispatch(event: Any, log: dict[str, Any]) -> dict:
 def authorize(event: AuthorizerEvent, log: dict[str, Any]) -> dict:
     """A REQUEST authorizer's answer: an IAM policy for exactly this ``methodArn``."""
     try:
-        user_id = verify_token(event.token, get_settings())
+        identity = verify_identity(event.token, get_settings())
     except TokenError as err:
         log.update(outcome=f"deny:{err.code}", status=403)
         return _policy("anonymous", "Deny", event.method_arn, context={"reason": err.code})
     log.update(outcome="allow", status=200)
-    return _policy(user_id, "Allow", event.method_arn, context={"userId": user_id})
+    return _policy(
+        identity.user_id, "Allow", event.method_arn,
+        context={"userId": identity.user_id, TOKEN_EXPIRES_AT: identity.expires_at},
+    )
 
 
-def _policy(principal: str, effect: str, resource: str, *, context: dict[str, str]) -> dict:
+def _policy(principal: str, effect: str, resource: str, *, context: dict[str, Any]) -> dict:
     return {
         "principalId": principal,
         "policyDocument": {
@@ -108,36 +121,66 @@ def _policy(principal: str, effect: str, resource: str, *, context: dict[str, st
     }
 
 
+# The authorizer hands the token's exp to $connect under this context key.
+TOKEN_EXPIRES_AT = "tokenExpiresAt"
+
+
 def on_connect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
     services = get_services()
     settings = services.settings
     # Identity is decided once, here: from the authorizer when one ran, else from the token.
     user_id = ws.authorizer.get("userId")
+    token_expires_at = _epoch_seconds(ws.authorizer.get(TOKEN_EXPIRES_AT))
     if not user_id:
         try:
-            user_id = verify_token(ws.query.get("token"), settings)
+            identity = verify_identity(ws.query.get("token"), settings)
         except TokenError as err:
             log["outcome"] = err.code
             return _error(401, err.code, str(err))
+        user_id, token_expires_at = identity.user_id, identity.expires_at
+    ttl = settings.connection_ttl_seconds
+    if settings.bind_connection_to_token_expiry and token_expires_at is not None:
+        ttl = min(ttl, int(token_expires_at - time.time()))
+        if ttl <= 0:
+            log["outcome"] = "token_expired"
+            return _error(401, "token_expired", "the token has expired: get a new one")
     callback_url = settings.management_endpoint or management_endpoint(
         api_id=ws.api_id, region=settings.region or _region_from_domain(ws.domain_name), stage=ws.stage
     )
     try:
-        services.registry.register(
+        registered = services.registry.register(
             NewConnection(
                 connection_id=ws.connection_id,
                 user_id=user_id,
                 callback_url=callback_url,
-                ttl_seconds=settings.connection_ttl_seconds,
-                source_ip=_clip(ws.source_ip, 64),
-                user_agent=_clip(ws.user_agent, 512),
+                ttl_seconds=ttl,
+                max_per_user=settings.max_connections_per_user,
+                source_ip=clip(ws.source_ip, 64),
+                user_agent=clip(ws.user_agent, 512),
             )
         )
     except DatabaseUnavailable as err:
         log.update(outcome="database_unavailable", error=str(err))
         return _error(503, "service_unavailable", "cannot register the connection right now: retry shortly")
+    if not registered:
+        log["outcome"] = "too_many_connections"
+        return _error(
+            429, "too_many_connections",
+            f"this user already has {settings.max_connections_per_user} open connections: close one first",
+        )
     log["outcome"] = "connected"
     return {"statusCode": 200}
+
+
+def _epoch_seconds(value: Any) -> float | None:
+    """An authorizer context number (API Gateway may hand it over as a string)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.isdigit() and len(value) <= 12:
+        return float(value)
+    return None
 
 
 def on_disconnect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
@@ -146,7 +189,7 @@ def on_disconnect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
         changed = services.registry.deregister(
             ws.connection_id,
             status_code=ws.disconnect_status_code,
-            reason=_clip(ws.disconnect_reason, 256) or "client-disconnect",
+            reason=clip(ws.disconnect_reason, 256) or "client-disconnect",
         )
     except DatabaseUnavailable as err:
         # $disconnect is best effort anyway: the cleanup sweep will catch this one.
@@ -160,15 +203,28 @@ def on_disconnect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
 
 def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
     services = get_services()
+    settings = services.settings
     correlation: str | None = None
     try:
-        connection = services.registry.touch(ws.connection_id)
+        check = services.registry.check_message(
+            ws.connection_id,
+            touch_interval_seconds=settings.touch_interval_seconds,
+            count=settings.max_messages_per_second > 0,
+        )
+        connection = check.connection
         if connection is None:
             raise ClientError("not_connected", "this connection is not registered (expired or closed): reconnect", status=410)
         message = parse_message(ws.body_bytes)
         correlation = _correlation_id(message)
-        log["action"] = message.get("action") if isinstance(message.get("action"), str) else None
-        reply = router.dispatch(MessageContext(connection, message, services.registry))
+        log["action"] = router.log_name(message.get("action"))
+        limit = settings.max_messages_per_second
+        if limit and check.messages_this_second > limit:
+            if check.messages_this_second > 2 * limit:
+                _close_abusive(services, connection.connection_id, connection.callback_url, log)
+            raise ClientError(
+                "rate_limited", f"at most {limit} messages per second per connection: slow down", status=429
+            )
+        reply = router.dispatch(MessageContext(connection, message, services.registry, settings))
     except ClientError as err:
         log["outcome"] = err.code
         return _error(err.status, err.code, str(err), correlation=correlation)
@@ -181,11 +237,20 @@ def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
     return {"statusCode": 200, "body": json.dumps(reply, ensure_ascii=False)}
 
 
+def _close_abusive(services: Services, connection_id: str, callback_url: str, log: dict[str, Any]) -> None:
+    """Past twice the rate limit the client is not slowing down: close it (API Gateway then sends $disconnect)."""
+    log["closed"] = "rate_limit"
+    try:
+        services.management.close(services.settings.management_endpoint or callback_url, connection_id)
+    except ManagementApiError as err:
+        log["closeError"] = err.status
+
+
 # -- direct invocations -----------------------------------------------------------------------
 
 def run_command(command: Mapping[str, Any], log: dict[str, Any]) -> dict:
     name = command.get("command")
-    log["route"] = f"command:{name}"
+    log["route"] = f"command:{log_value(name)}"
     try:
         if name == "cleanup":
             from .cleanup import run_cleanup
@@ -193,30 +258,30 @@ def run_command(command: Mapping[str, Any], log: dict[str, Any]) -> dict:
             result = run_cleanup(close_connections=command.get("close", True) is not False)
             log["outcome"] = "ok"
             return {"statusCode": 200, "body": json.dumps(result.as_dict())}
-        if name == "notify":
-            return _notify(command, log)
+        if name in ("notify", "disconnect-user"):
+            return _deliver(name, command, log)
     except DatabaseUnavailable as err:
         log.update(outcome="database_unavailable", error=str(err))
         return _error(503, "service_unavailable", str(err))
     log["outcome"] = "unknown_command"
-    return _error(400, "unknown_command", "command must be 'notify' or 'cleanup'")
+    return _error(400, "unknown_command", "command must be 'notify', 'disconnect-user' or 'cleanup'")
 
 
-def _notify(command: Mapping[str, Any], log: dict[str, Any]) -> dict:
-    from .notifications import notify_email_verified
+def _deliver(name: str, command: Mapping[str, Any], log: dict[str, Any]) -> dict:
+    from .notifications import InvalidNotification, disconnect_user, get_notification, notify
 
-    kind = command.get("notification")
-    if kind != "email-verified":
-        log["outcome"] = "unknown_notification"
-        return _error(400, "unknown_notification", "notification must be 'email-verified'")
-    user_id = command.get("userId")
-    if not isinstance(user_id, str) or not user_id or len(user_id) > 256:
-        log["outcome"] = "invalid_field"
-        return _error(400, "invalid_field", "'userId' must be a non-empty string")
-    email = command.get("email")
-    if email is not None and not isinstance(email, str):
-        return _error(400, "invalid_field", "'email' must be a string")
-    result = notify_email_verified(user_id, email=email)
+    try:
+        if name == "disconnect-user":
+            user_id = command.get("userId")
+            result = disconnect_user(user_id if isinstance(user_id, str) else "", reason="revoked")
+        else:
+            kind = get_notification(command.get("notification"))
+            log["notification"] = kind.name
+            fields = {f.name: command.get(f.name) for f in kind.fields}
+            result = notify(kind.name, command.get("userId"), **fields)
+    except InvalidNotification as err:
+        log["outcome"] = err.code
+        return _error(400, err.code, str(err))
     log.update(outcome="ok", reached=result.reached)
     return {"statusCode": 200, "body": json.dumps(result.as_dict())}
 
@@ -242,10 +307,3 @@ def _region_from_domain(domain: str) -> str:
     if len(parts) >= 4 and parts[1] == "execute-api":
         return parts[2]
     return "us-east-1"
-
-
-def _clip(value: str | None, limit: int) -> str | None:
-    if value is None:
-        return None
-    value = value.replace("\x00", "")[:limit]
-    return value.encode("utf-8", "replace").decode("utf-8")

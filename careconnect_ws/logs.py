@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 import time
+import traceback
+from pathlib import Path
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -24,6 +26,19 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def exception_summary(err: BaseException) -> dict[str, object]:
+    """An exception for a log line: its type and where it was raised, never its text.
+
+    Exception texts can quote values (a database error's failing row, a decoder's input),
+    so a log line says where it went wrong and leaves the what out.
+    """
+    frames = traceback.extract_tb(err.__traceback__)[-5:]
+    return {
+        "errorType": type(err).__name__,
+        "where": [f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames],
+    }
 
 
 _configured = False

@@ -1,34 +1,157 @@
-"""Notifications pushed to clients out of band. The Python API, the direct-invoke event
-and ``careconnect-ws notify`` all go through :func:`notify_email_verified`.
+"""Notifications pushed to clients out of band, defined once each in a registry.
 
-    from careconnect_ws.notifications import notify_email_verified
-    result = notify_email_verified("user-123")
-    print(result.reached)
+A notification type is one :class:`NotificationType`: its name, the topic its recipients
+subscribed to, its optional fields and how they become the payload. The Python API
+(:func:`notify`), the direct-invoke event (``{"careconnect_ws": {"command": "notify",
+"notification": NAME, "userId": ..., FIELD: ...}}``) and ``careconnect-ws notify NAME``
+all read the same definition, so adding a type is one :func:`register_notification` call::
+
+    from careconnect_ws.notifications import Field, NotificationType, register_notification
+    register_notification(NotificationType(
+        name="care-plan-updated", topic="care-plan", description="Tell a user their care plan changed.",
+        fields=(Field("plan", "the plan's id", required=True),),
+        payload=lambda user_id, fields, at: {"type": "care-plan", "userId": user_id, "plan": fields["plan"]},
+    ))
+
+Revocation (:func:`disconnect_user`) goes through the same delivery path: the user's
+connections are deactivated in one statement, then closed through ``@connections``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from .delivery import DeliveryResult
+from .delivery import MAX_WORKERS, DeliveryResult
+from .errors import ManagementApiError
 from .services import Services, get_services
+from .text import MAX_USER_ID_CHARS, is_storable_text
 from .topics import EMAIL_VERIFICATION
 
 logger = logging.getLogger(__name__)
 
+MAX_FIELD_CHARS = 1024
+
+
+class InvalidNotification(ValueError):
+    """The request names an unknown type or a field is missing or malformed; the message says which."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Field:
+    """An optional (or required) string field of a notification."""
+
+    name: str
+    help: str
+    required: bool = False
+    max_chars: int = MAX_FIELD_CHARS
+
+
+Payload = Callable[[str, Mapping[str, str], datetime], dict]
+
+
+@dataclass(frozen=True)
+class NotificationType:
+    name: str
+    topic: str
+    """Recipients are the user's active connections subscribed to ``(topic, user_id)``."""
+    payload: Payload
+    """``(user_id, fields, at) -> dict``: the JSON message each connection receives."""
+    description: str = ""
+    fields: tuple[Field, ...] = ()
+
+    def validate(self, user_id: Any, fields: Mapping[str, Any]) -> dict[str, str]:
+        """The fields this type takes, checked; raises :class:`InvalidNotification` naming the field."""
+        if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_CHARS or not is_storable_text(user_id):
+            raise InvalidNotification("invalid_field", f"'userId' must be text of 1 to {MAX_USER_ID_CHARS} characters")
+        checked: dict[str, str] = {}
+        for field in self.fields:
+            value = fields.get(field.name)
+            if value is None:
+                if field.required:
+                    raise InvalidNotification("missing_field", f"{self.name} needs '{field.name}' ({field.help})")
+                continue
+            if not isinstance(value, str) or not 0 < len(value) <= field.max_chars or not is_storable_text(value):
+                raise InvalidNotification("invalid_field", f"'{field.name}' must be text of 1 to {field.max_chars} characters")
+            checked[field.name] = value
+        return checked
+
+
+_TYPES: dict[str, NotificationType] = {}
+
+
+def register_notification(kind: NotificationType) -> NotificationType:
+    if kind.name in _TYPES:
+        raise ValueError(f"notification {kind.name!r} is already registered; names must be unique")
+    _TYPES[kind.name] = kind
+    return kind
+
+
+def notification_types() -> list[NotificationType]:
+    return [_TYPES[name] for name in sorted(_TYPES)]
+
+
+def get_notification(name: Any) -> NotificationType:
+    kind = _TYPES.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise InvalidNotification("unknown_notification", f"notification must be one of: {', '.join(sorted(_TYPES))}")
+    return kind
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def notify(
+    name: str,
+    user_id: str,
+    *,
+    at: datetime | None = None,
+    services: Services | None = None,
+    **fields: Any,
+) -> DeliveryResult:
+    """Push notification ``name`` to every active connection of ``user_id`` subscribed to its topic."""
+    kind = get_notification(name)
+    checked = kind.validate(user_id, fields)
+    services = services or get_services()
+    recipients = services.registry.recipients(kind.topic, user_id, user_id=user_id)
+    result = services.delivery.broadcast(recipients, kind.payload(user_id, checked, at or datetime.now(UTC)))
+    logger.info(
+        "notification sent",
+        extra={"notification": kind.name, "recipients": len(recipients), "reached": result.reached,
+               "gone": len(result.gone), "failed": len(result.failed)},
+    )
+    return result
+
+
+# -- the built-in types ------------------------------------------------------------------
+
+def _email_verified_payload(user_id: str, fields: Mapping[str, str], at: datetime) -> dict:
+    payload = {"type": EMAIL_VERIFICATION, "status": "verified", "userId": user_id, "verifiedAt": _iso(at)}
+    if fields.get("email"):
+        payload["email"] = fields["email"]
+    return payload
+
+
+EMAIL_VERIFIED = register_notification(NotificationType(
+    name="email-verified",
+    topic=EMAIL_VERIFICATION,
+    description="tell a user's connections their email is verified",
+    fields=(Field("email", "the verified address, included in the message", max_chars=320),),
+    payload=_email_verified_payload,
+))
+
 
 def email_verified_payload(user_id: str, *, email: str | None = None, verified_at: datetime | None = None) -> dict:
-    verified_at = verified_at or datetime.now(UTC)
-    payload = {
-        "type": EMAIL_VERIFICATION,
-        "status": "verified",
-        "userId": user_id,
-        "verifiedAt": verified_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-    }
-    if email:
-        payload["email"] = email
-    return payload
+    return _email_verified_payload(user_id, {"email": email} if email else {}, verified_at or datetime.now(UTC))
 
 
 def notify_email_verified(
@@ -38,16 +161,39 @@ def notify_email_verified(
     verified_at: datetime | None = None,
     services: Services | None = None,
 ) -> DeliveryResult:
-    """Push ``{"type": "email-verification", "status": "verified", ...}`` to every active
-    connection of ``user_id`` subscribed to ``email-verification``; returns who was reached."""
-    if not isinstance(user_id, str) or not user_id or len(user_id) > 256:
-        raise ValueError("user_id must be a non-empty string of at most 256 characters")
+    """Push ``{"type": "email-verification", "status": "verified", ...}`` to ``user_id``'s subscribed connections."""
+    try:
+        return notify(EMAIL_VERIFIED.name, user_id, at=verified_at, services=services, email=email)
+    except InvalidNotification as err:
+        raise ValueError(str(err)) from None
+
+
+# -- revocation ------------------------------------------------------------------------------
+
+def disconnect_user(user_id: str, *, reason: str = "revoked", services: Services | None = None) -> DeliveryResult:
+    """End every connection of ``user_id`` now (a revoked session, a locked account).
+
+    The connections are deactivated first, in one statement, so no notification reaches them
+    even if closing fails; then each is closed through ``@connections`` (gone ones are fine).
+    """
+    EMAIL_VERIFIED.validate(user_id, {})  # the same user-id rule as every notification
     services = services or get_services()
-    recipients = services.registry.recipients(EMAIL_VERIFICATION, user_id, user_id=user_id)
-    result = services.delivery.broadcast(recipients, email_verified_payload(user_id, email=email, verified_at=verified_at))
-    logger.info(
-        "notification sent",
-        extra={"topic": EMAIL_VERIFICATION, "recipients": len(recipients), "reached": result.reached,
-               "gone": len(result.gone), "failed": len(result.failed)},
-    )
+    ended = services.registry.deactivate_user(user_id, reason=reason)
+    result = DeliveryResult()
+
+    def close(recipient) -> tuple[str, str | None]:
+        try:
+            services.management.close(services.delivery.endpoint_for(recipient), recipient.connection_id)
+            return recipient.connection_id, None
+        except ManagementApiError as err:
+            return recipient.connection_id, str(err)
+
+    if ended:
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(ended))) as pool:
+            for connection_id, error in pool.map(close, ended):
+                if error is None:
+                    result.delivered.append(connection_id)
+                else:
+                    result.failed[connection_id] = error
+    logger.info("user disconnected", extra={"connections": len(ended), "closeFailed": len(result.failed)})
     return result

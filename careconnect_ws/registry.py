@@ -3,10 +3,15 @@
 Operations are idempotent so a retry after a lost connection changes nothing twice:
 ``register`` is an upsert, ``deregister`` only ever moves active -> inactive, and
 cleanup is a single set-based statement that returns what it deactivated.
+
+A message costs a read, not a durable write: ``check_message`` refreshes last activity
+only when it is older than the touch interval, and counts the message for the rate limit
+in an UNLOGGED table (no WAL, so no flush at commit).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +26,8 @@ class NewConnection:
     user_id: str
     callback_url: str
     ttl_seconds: int
+    max_per_user: int = 0
+    """Refuse the connection when the user already has this many active ones; 0: no cap."""
     source_ip: str | None = None
     user_agent: str | None = None
 
@@ -32,6 +39,20 @@ class ActiveConnection:
     connection_id: str
     user_id: str
     callback_url: str
+
+
+@dataclass(frozen=True)
+class MessageCheck:
+    """What ``check_message`` found: the connection (None when not active) and its count this second."""
+
+    connection: ActiveConnection | None
+    messages_this_second: int | None
+
+
+class Subscribed(enum.Enum):
+    YES = "subscribed"
+    NOT_ACTIVE = "not_active"
+    LIMIT_REACHED = "limit_reached"
 
 
 @dataclass(frozen=True)
@@ -47,55 +68,106 @@ class Deactivated:
     disconnect_reason: str
 
 
+_REGISTER = """
+SELECT pg_advisory_xact_lock(%(lock_space)s, hashtext(%(user)s));
+WITH previous AS (
+    SELECT user_id FROM websocket_connections WHERE connection_id = %(id)s
+), dropped AS (
+    -- A connection id registered again for another user starts with no subscriptions.
+    DELETE FROM websocket_subscriptions s
+     USING previous p
+     WHERE s.connection_id = %(id)s AND p.user_id <> %(user)s
+), open_now AS (
+    SELECT count(*) AS n FROM websocket_connections
+     WHERE user_id = %(user)s AND is_active AND expires_at > now() AND connection_id <> %(id)s
+)
+INSERT INTO websocket_connections
+    (connection_id, user_id, callback_url, connected_at, last_activity_at, expires_at,
+     is_active, source_ip, user_agent)
+SELECT %(id)s, %(user)s, %(url)s, now(), now(), now() + make_interval(secs => %(ttl)s::double precision),
+       true, %(ip)s, %(ua)s
+ WHERE %(max)s::int = 0 OR (SELECT n FROM open_now) < %(max)s::int
+ON CONFLICT (connection_id) DO UPDATE SET
+    user_id = EXCLUDED.user_id,
+    callback_url = EXCLUDED.callback_url,
+    connected_at = EXCLUDED.connected_at,
+    last_activity_at = now(),
+    expires_at = EXCLUDED.expires_at,
+    is_active = true,
+    disconnected_at = NULL,
+    disconnect_status_code = NULL,
+    disconnect_reason = NULL,
+    source_ip = EXCLUDED.source_ip,
+    user_agent = EXCLUDED.user_agent
+RETURNING 1
+"""
+
+# Serialises the connects of one user (not of everyone) so the per-user cap holds under
+# concurrent connects. 'ccwu' as an integer: the lock space shared by every container.
+USER_LOCK_SPACE = 0x63637775
+
+_CHECK_MESSAGE = """
+WITH c AS (
+    SELECT connection_id, user_id, callback_url, last_activity_at
+      FROM websocket_connections
+     WHERE connection_id = %(id)s AND is_active AND expires_at > now()
+), touched AS (
+    -- The durable write, at most once per touch interval: idle cleanup reads last_activity_at.
+    UPDATE websocket_connections w SET last_activity_at = now()
+      FROM c
+     WHERE w.connection_id = c.connection_id
+       AND c.last_activity_at <= now() - make_interval(secs => %(touch)s::double precision)
+){counted}
+SELECT c.connection_id, c.user_id, c.callback_url, {messages} AS messages FROM c
+"""
+
+_COUNTED = """, counted AS (
+    INSERT INTO websocket_message_rate AS r (connection_id, window_start, messages)
+    SELECT connection_id, date_trunc('second', clock_timestamp()), 1 FROM c
+    ON CONFLICT (connection_id) DO UPDATE SET
+        messages = CASE WHEN r.window_start = EXCLUDED.window_start THEN r.messages + 1 ELSE 1 END,
+        window_start = EXCLUDED.window_start
+    RETURNING messages
+)"""
+
+CHECK_MESSAGE_COUNTED = _CHECK_MESSAGE.format(counted=_COUNTED, messages="(SELECT messages FROM counted)")
+CHECK_MESSAGE_UNCOUNTED = _CHECK_MESSAGE.format(counted="", messages="NULL::int")
+
+
 class Registry:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def register(self, new: NewConnection) -> None:
-        """Record a connection; registering the same id again refreshes it (idempotent)."""
-        self.db.run(
-            lambda c: c.execute(
-                """
-                INSERT INTO websocket_connections
-                    (connection_id, user_id, callback_url, connected_at, last_activity_at, expires_at,
-                     is_active, source_ip, user_agent)
-                VALUES (%(id)s, %(user)s, %(url)s, now(), now(), now() + make_interval(secs => %(ttl)s::double precision),
-                        true, %(ip)s, %(ua)s)
-                ON CONFLICT (connection_id) DO UPDATE SET
-                    user_id = EXCLUDED.user_id,
-                    callback_url = EXCLUDED.callback_url,
-                    last_activity_at = now(),
-                    expires_at = EXCLUDED.expires_at,
-                    is_active = true,
-                    disconnected_at = NULL,
-                    disconnect_status_code = NULL,
-                    disconnect_reason = NULL,
-                    source_ip = EXCLUDED.source_ip,
-                    user_agent = EXCLUDED.user_agent
-                """,
-                {
-                    "id": new.connection_id,
-                    "user": new.user_id,
-                    "url": new.callback_url,
-                    "ttl": new.ttl_seconds,
-                    "ip": new.source_ip,
-                    "ua": new.user_agent,
-                },
-            )
+    def register(self, new: NewConnection) -> bool:
+        """Record a connection; registering the same id again refreshes it (idempotent).
+
+        False when the user already has ``max_per_user`` active connections: nothing is stored.
+        """
+        cur = self.db.execute(
+            _REGISTER,
+            {
+                "lock_space": USER_LOCK_SPACE,
+                "id": new.connection_id,
+                "user": new.user_id,
+                "url": new.callback_url,
+                "ttl": new.ttl_seconds,
+                "ip": new.source_ip,
+                "ua": new.user_agent,
+                "max": new.max_per_user,
+            },
         )
+        return cur.fetchone() is not None
 
     def deregister(self, connection_id: str, *, status_code: int | None, reason: str | None) -> bool:
         """Soft-delete: mark inactive with the close code and reason. False if it was not active."""
-        cur = self.db.run(
-            lambda c: c.execute(
-                """
-                UPDATE websocket_connections
-                   SET is_active = false, disconnected_at = now(),
-                       disconnect_status_code = %s, disconnect_reason = %s
-                 WHERE connection_id = %s AND is_active
-                """,
-                [status_code, reason, connection_id],
-            )
+        cur = self.db.execute(
+            """
+            UPDATE websocket_connections
+               SET is_active = false, disconnected_at = now(),
+                   disconnect_status_code = %s, disconnect_reason = %s
+             WHERE connection_id = %s AND is_active
+            """,
+            [status_code, reason, connection_id],
         )
         return cur.rowcount == 1
 
@@ -103,122 +175,127 @@ class Registry:
         """Deactivate a set of connections in one statement (e.g. every 410 Gone of a broadcast)."""
         if not connection_ids:
             return []
-        rows = self.db.run(
-            lambda c: c.execute(
-                """
-                UPDATE websocket_connections
-                   SET is_active = false, disconnected_at = now(),
-                       disconnect_status_code = %s, disconnect_reason = %s
-                 WHERE connection_id = ANY(%s) AND is_active
-             RETURNING connection_id
-                """,
-                [status_code, reason, list(connection_ids)],
-            ).fetchall()
-        )
+        rows = self.db.execute(
+            """
+            UPDATE websocket_connections
+               SET is_active = false, disconnected_at = now(),
+                   disconnect_status_code = %s, disconnect_reason = %s
+             WHERE connection_id = ANY(%s) AND is_active
+         RETURNING connection_id
+            """,
+            [status_code, reason, list(connection_ids)],
+        ).fetchall()
         return [r[0] for r in rows]
 
-    def touch(self, connection_id: str) -> ActiveConnection | None:
-        """Record activity and return the connection, or None when it is not active (or expired)."""
-        def op(c):
-            with c.cursor(row_factory=class_row(ActiveConnection)) as cur:
-                return cur.execute(
-                    """
-                    UPDATE websocket_connections SET last_activity_at = now()
-                     WHERE connection_id = %s AND is_active AND expires_at > now()
-                 RETURNING connection_id, user_id, callback_url
-                    """,
-                    [connection_id],
-                ).fetchone()
+    def deactivate_user(self, user_id: str, *, reason: str) -> list[Recipient]:
+        """Deactivate every active connection of a user (revocation); returns them so they can be closed."""
+        return self.db.execute(
+            """
+            UPDATE websocket_connections
+               SET is_active = false, disconnected_at = now(), disconnect_status_code = 1008, disconnect_reason = %s
+             WHERE user_id = %s AND is_active
+         RETURNING connection_id, callback_url
+            """,
+            [reason, user_id],
+            row_factory=class_row(Recipient),
+        ).fetchall()
 
-        return self.db.run(op)
+    def check_message(self, connection_id: str, *, touch_interval_seconds: int, count: bool) -> MessageCheck:
+        """The connection a message came from (None when not active or expired), in one round trip.
 
-    def subscribe(self, connection_id: str, topic: str, subject: str) -> bool:
-        """Subscribe an active connection; True if it is (now or already) subscribed."""
-        row = self.db.run(
-            lambda c: c.execute(
-                """
-                WITH active AS (
-                    SELECT connection_id FROM websocket_connections
-                     WHERE connection_id = %(id)s AND is_active
-                ), inserted AS (
-                    INSERT INTO websocket_subscriptions (connection_id, topic, subject)
-                    SELECT connection_id, %(topic)s, %(subject)s FROM active
-                    ON CONFLICT DO NOTHING
-                    RETURNING 1
-                )
-                SELECT EXISTS (SELECT 1 FROM active)
-                """,
-                {"id": connection_id, "topic": topic, "subject": subject},
-            ).fetchone()
-        )
-        return bool(row and row[0])
+        Refreshes last activity only when it is at least ``touch_interval_seconds`` old, and with
+        ``count`` returns how many messages this connection sent in the current second.
+        """
+        row = self.db.execute(
+            CHECK_MESSAGE_COUNTED if count else CHECK_MESSAGE_UNCOUNTED,
+            {"id": connection_id, "touch": touch_interval_seconds},
+        ).fetchone()
+        if row is None:
+            return MessageCheck(None, None)
+        return MessageCheck(ActiveConnection(row[0], row[1], row[2]), row[3])
+
+    def subscribe(self, connection_id: str, topic: str, subject: str, *, max_subscriptions: int = 0) -> Subscribed:
+        """Subscribe an active connection (idempotent), unless it already holds ``max_subscriptions``."""
+        row = self.db.execute(
+            """
+            WITH active AS (
+                SELECT connection_id FROM websocket_connections
+                 WHERE connection_id = %(id)s AND is_active
+            ), existing AS (
+                SELECT count(*) AS n, coalesce(bool_or(topic = %(topic)s AND subject = %(subject)s), false) AS has
+                  FROM websocket_subscriptions WHERE connection_id = %(id)s
+            ), inserted AS (
+                INSERT INTO websocket_subscriptions (connection_id, topic, subject)
+                SELECT a.connection_id, %(topic)s, %(subject)s FROM active a, existing e
+                 WHERE NOT e.has AND (%(max)s::int = 0 OR e.n < %(max)s::int)
+                ON CONFLICT DO NOTHING
+                RETURNING 1
+            )
+            SELECT EXISTS (SELECT 1 FROM active), (SELECT has FROM existing), EXISTS (SELECT 1 FROM inserted)
+            """,
+            {"id": connection_id, "topic": topic, "subject": subject, "max": max_subscriptions},
+        ).fetchone()
+        active, already, inserted = row
+        if not active:
+            return Subscribed.NOT_ACTIVE
+        return Subscribed.YES if already or inserted else Subscribed.LIMIT_REACHED
 
     def unsubscribe(self, connection_id: str, topic: str, subject: str) -> bool:
-        cur = self.db.run(
-            lambda c: c.execute(
-                "DELETE FROM websocket_subscriptions WHERE connection_id = %s AND topic = %s AND subject = %s",
-                [connection_id, topic, subject],
-            )
+        cur = self.db.execute(
+            "DELETE FROM websocket_subscriptions WHERE connection_id = %s AND topic = %s AND subject = %s",
+            [connection_id, topic, subject],
         )
         return cur.rowcount == 1
 
     def recipients(self, topic: str, subject: str, *, user_id: str | None = None) -> list[Recipient]:
         """Active, unexpired connections subscribed to ``topic``/``subject`` (optionally of one user)."""
-        def op(c):
-            with c.cursor(row_factory=class_row(Recipient)) as cur:
-                return cur.execute(
-                    """
-                    SELECT c.connection_id, c.callback_url
-                      FROM websocket_subscriptions s
-                      JOIN websocket_connections c USING (connection_id)
-                     WHERE s.topic = %(topic)s AND s.subject = %(subject)s
-                       AND c.is_active AND c.expires_at > now()
-                       AND (%(user)s::text IS NULL OR c.user_id = %(user)s::text)
-                     ORDER BY c.connection_id
-                    """,
-                    {"topic": topic, "subject": subject, "user": user_id},
-                ).fetchall()
-
-        return self.db.run(op)
-
+        return self.db.execute(
+            """
+            SELECT c.connection_id, c.callback_url
+              FROM websocket_subscriptions s
+              JOIN websocket_connections c USING (connection_id)
+             WHERE s.topic = %(topic)s AND s.subject = %(subject)s
+               AND c.is_active AND c.expires_at > now()
+               AND (%(user)s::text IS NULL OR c.user_id = %(user)s::text)
+             ORDER BY c.connection_id
+            """,
+            {"topic": topic, "subject": subject, "user": user_id},
+            row_factory=class_row(Recipient),
+        ).fetchall()
 
     def expire(self, *, idle_seconds: int) -> list[Deactivated]:
         """Deactivate every active connection past its TTL or idle too long; one statement."""
-        def op(c):
-            with c.cursor(row_factory=class_row(Deactivated)) as cur:
-                return cur.execute(
-                    """
-                    UPDATE websocket_connections
-                       SET is_active = false, disconnected_at = now(), disconnect_status_code = 1001,
-                           disconnect_reason = CASE WHEN expires_at <= now() THEN 'ttl-expired' ELSE 'idle-timeout' END
-                     WHERE is_active
-                       AND (expires_at <= now() OR last_activity_at <= now() - make_interval(secs => %s::double precision))
-                 RETURNING connection_id, callback_url, disconnect_reason
-                    """,
-                    [idle_seconds],
-                ).fetchall()
+        return self.db.execute(
+            """
+            UPDATE websocket_connections
+               SET is_active = false, disconnected_at = now(), disconnect_status_code = 1001,
+                   disconnect_reason = CASE WHEN expires_at <= now() THEN 'ttl-expired' ELSE 'idle-timeout' END
+             WHERE is_active
+               AND (expires_at <= now() OR last_activity_at <= now() - make_interval(secs => %s::double precision))
+         RETURNING connection_id, callback_url, disconnect_reason
+            """,
+            [idle_seconds],
+            row_factory=class_row(Deactivated),
+        ).fetchall()
 
-        return self.db.run(op)
-
-    def purge(self, *, older_than_days: int) -> int:
-        """Hard-delete rows inactive for longer than the retention period (subscriptions cascade)."""
-        cur = self.db.run(
-            lambda c: c.execute(
-                """
-                DELETE FROM websocket_connections
-                 WHERE NOT is_active AND disconnected_at < now() - make_interval(days => %s::int)
-                """,
-                [older_than_days],
+    def purge(self, *, older_than_days: int, rate_windows_older_than_seconds: int) -> int:
+        """Hard-delete rows inactive for longer than the retention period (subscriptions cascade),
+        and rate-limit windows nobody has written to for a while; returns the connections deleted."""
+        cur = self.db.execute(
+            """
+            WITH stale_windows AS (
+                DELETE FROM websocket_message_rate
+                 WHERE window_start < now() - make_interval(secs => %s::double precision)
             )
+            DELETE FROM websocket_connections
+             WHERE NOT is_active AND disconnected_at < now() - make_interval(days => %s::int)
+            """,
+            [rate_windows_older_than_seconds, older_than_days],
         )
         return cur.rowcount
 
     def get(self, connection_id: str) -> dict | None:
         """The whole row, for operators and tests."""
-        def op(c):
-            with c.cursor(row_factory=dict_row) as cur:
-                return cur.execute(
-                    "SELECT * FROM websocket_connections WHERE connection_id = %s", [connection_id]
-                ).fetchone()
-
-        return self.db.run(op)
+        return self.db.execute(
+            "SELECT * FROM websocket_connections WHERE connection_id = %s", [connection_id], row_factory=dict_row
+        ).fetchone()

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .limits import LIMITS
-from .registry import ActiveConnection, Registry
+from .registry import ActiveConnection, Registry, Subscribed
+from .settings import Settings
+from .text import is_storable_text
 from .topics import get_topic, topic_names
 
 MAX_FIELD_CHARS = 256
@@ -34,6 +36,7 @@ class MessageContext:
     connection: ActiveConnection
     message: Mapping[str, Any]
     registry: Registry
+    settings: Settings = field(default_factory=Settings)
 
     @property
     def user_id(self) -> str:
@@ -75,6 +78,12 @@ class Router:
     def names(self) -> list[str]:
         return sorted(self._actions)
 
+    def log_name(self, action: Any) -> str | None:
+        """What a log line may say about the client's ``action``: a known name, or ``unknown``."""
+        if action is None:
+            return None
+        return action if isinstance(action, str) and action in self._actions else "unknown"
+
     def dispatch(self, ctx: MessageContext) -> dict:
         action = ctx.message.get("action")
         if action is None:
@@ -102,22 +111,12 @@ def parse_message(body: bytes | None, *, max_bytes: int = LIMITS.max_message_byt
         raise ClientError("invalid_encoding", "messages must be UTF-8 text") from None
     try:
         message = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise ClientError("invalid_json", "the message is not valid JSON") from None
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError and the integer digit limit (a number over 4,300 digits).
+        raise ClientError("invalid_json", "the message is not valid JSON (or holds a number too large to read)") from None
     if not isinstance(message, dict):
         raise ClientError("invalid_message", "the message must be a JSON object with an 'action'")
     return message
-
-
-def is_storable_text(value: str) -> bool:
-    """True when PostgreSQL can store it as text and JSON can carry it: no NUL, no lone surrogates."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 # -- the built-in actions ------------------------------------------------------------
@@ -144,8 +143,14 @@ def _topic_and_subject(ctx: MessageContext) -> tuple[str, str]:
 @router.action("subscribe")
 def subscribe(ctx: MessageContext) -> dict:
     topic, subject = _topic_and_subject(ctx)
-    if not ctx.registry.subscribe(ctx.connection.connection_id, topic, subject):
+    limit = ctx.settings.max_subscriptions_per_connection
+    outcome = ctx.registry.subscribe(ctx.connection.connection_id, topic, subject, max_subscriptions=limit)
+    if outcome is Subscribed.NOT_ACTIVE:
         raise ClientError("not_connected", "this connection is no longer registered: reconnect", status=410)
+    if outcome is Subscribed.LIMIT_REACHED:
+        raise ClientError(
+            "too_many_subscriptions", f"a connection may hold {limit} subscriptions: unsubscribe from one first", status=429
+        )
     return {"type": "subscribed", "topic": topic, "subject": subject}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from .errors import ConfigError
@@ -21,6 +21,11 @@ from .secrets import (
 )
 
 _PG_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE")
+
+# The parts of the configuration a caller can ask for (``Settings.from_env(needs=...)``).
+DATABASE = "database"
+TOKENS = "tokens"
+ALL_PARTS = (DATABASE, TOKENS)
 _MIN_SECRET_BYTES = 32
 
 
@@ -62,15 +67,49 @@ class Settings:
     """``DB_CONNECT_TIMEOUT_SECONDS``: a dead database fails fast instead of eating the Lambda timeout."""
 
     db_statement_timeout_ms: int = 5000
-    """``DB_STATEMENT_TIMEOUT_MS``: per statement."""
+    """``DB_STATEMENT_TIMEOUT_MS``: per statement, set per transaction (pooler-safe). Default: 5000."""
+
+    touch_interval_seconds: int = 60
+    """``TOUCH_INTERVAL_SECONDS``: last activity is written at most this often per connection, so a
+    message costs a read. Must stay below ``CONNECTION_IDLE_SECONDS``. Default: 60."""
+
+    max_messages_per_second: int = 10
+    """``WS_MAX_MESSAGES_PER_SECOND``: per connection; past it a message gets ``rate_limited`` (429),
+    past twice it the connection is closed. 0: no limit. Default: 10."""
+
+    max_connections_per_user: int = 10
+    """``WS_MAX_CONNECTIONS_PER_USER``: a further ``$connect`` is refused (``too_many_connections``).
+    0: no limit. Default: 10."""
+
+    max_subscriptions_per_connection: int = 50
+    """``WS_MAX_SUBSCRIPTIONS_PER_CONNECTION``: a further subscribe gets ``too_many_subscriptions``.
+    0: no limit. Default: 50."""
+
+    bind_connection_to_token_expiry: bool = False
+    """``WS_CONNECTION_ENDS_WITH_TOKEN``: ``on`` ends a connection when its token expires (it can no
+    longer send or receive, and cleanup closes it) instead of at ``CONNECTION_TTL_SECONDS``. Default: off."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, *, secret_reader: SecretReader | None = None) -> Settings:
-        """Read and validate; ``*_SECRET_ARN`` variables are fetched from Secrets Manager (once per container)."""
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        secret_reader: SecretReader | None = None,
+        needs: Collection[str] = ALL_PARTS,
+    ) -> Settings:
+        """Read and validate; ``*_SECRET_ARN`` variables are fetched from Secrets Manager (once per container).
+
+        ``needs`` names the parts a caller uses (``"database"``, ``"tokens"``): only those are required,
+        so ``careconnect-ws migrate`` does not ask for the token key and ``token`` needs no database.
+        """
+        unknown = set(needs) - set(ALL_PARTS)
+        if unknown:
+            raise ValueError(f"unknown settings parts {sorted(unknown)}; use {ALL_PARTS}")
         env = dict(os.environ if environ is None else environ)
-        for arn_variable in ("DATABASE_SECRET_ARN", "WS_JWT_SECRET_ARN"):
+        wanted = {"DATABASE_SECRET_ARN": DATABASE in needs, "WS_JWT_SECRET_ARN": TOKENS in needs}
+        for arn_variable, needed in wanted.items():
             arn = env.get(arn_variable, "").strip()
-            if not arn:
+            if not arn or not needed:
                 continue
             if not arn.startswith("arn:"):
                 raise ConfigError(arn_variable, "must be a Secrets Manager ARN (arn:aws:secretsmanager:...)")
@@ -80,28 +119,41 @@ class Settings:
             else:
                 env["WS_JWT_SECRET"] = jwt_secret_from_secret(value)
         database_url = env.get("DATABASE_URL", "").strip()
-        if not database_url and not any(env.get(v) for v in _PG_VARIABLES):
-            raise ConfigError(
-                "DATABASE_URL",
-                "not set: give a PostgreSQL URL (postgresql://user:pass@host:5432/db), DATABASE_SECRET_ARN, "
-                "or the standard PGHOST/PGDATABASE/PGUSER/PGPASSWORD variables",
-            )
-        if database_url and not database_url.startswith(("postgresql://", "postgres://")) and "=" not in database_url:
-            raise ConfigError("DATABASE_URL", "must be a postgresql:// URL or a libpq key=value string")
+        if DATABASE in needs:
+            if not database_url and not any(env.get(v) for v in _PG_VARIABLES):
+                raise ConfigError(
+                    "DATABASE_URL",
+                    "not set: give a PostgreSQL URL (postgresql://user:pass@host:5432/db), DATABASE_SECRET_ARN, "
+                    "or the standard PGHOST/PGDATABASE/PGUSER/PGPASSWORD variables",
+                )
+            if database_url and not database_url.startswith(("postgresql://", "postgres://")) and "=" not in database_url:
+                raise ConfigError("DATABASE_URL", "must be a postgresql:// URL or a libpq key=value string")
 
         secret = env.get("WS_JWT_SECRET") or None
         public_key = env.get("WS_JWT_PUBLIC_KEY") or None
-        if secret and public_key:
-            raise ConfigError("WS_JWT_SECRET", "set either WS_JWT_SECRET (HS256) or WS_JWT_PUBLIC_KEY (RS256), not both")
-        if not secret and not public_key:
-            raise ConfigError(
-                "WS_JWT_SECRET", "not set: set WS_JWT_SECRET (HS256) or WS_JWT_PUBLIC_KEY (RS256, PEM) to verify tokens"
-            )
-        if secret and len(secret.encode()) < _MIN_SECRET_BYTES:
-            raise ConfigError("WS_JWT_SECRET", f"too short: HS256 needs at least {_MIN_SECRET_BYTES} bytes")
-        if public_key:
-            public_key = public_key.replace("\\n", "\n")
-            _check_public_key(public_key)
+        issuer = env.get("WS_JWT_ISSUER") or None
+        audience = env.get("WS_JWT_AUDIENCE") or None
+        if TOKENS in needs:
+            if secret and public_key:
+                raise ConfigError("WS_JWT_SECRET", "set either WS_JWT_SECRET (HS256) or WS_JWT_PUBLIC_KEY (RS256), not both")
+            if not secret and not public_key:
+                raise ConfigError(
+                    "WS_JWT_SECRET", "not set: set WS_JWT_SECRET (HS256) or WS_JWT_PUBLIC_KEY (RS256, PEM) to verify tokens"
+                )
+            if secret and len(secret.encode()) < _MIN_SECRET_BYTES:
+                raise ConfigError("WS_JWT_SECRET", f"too short: HS256 needs at least {_MIN_SECRET_BYTES} bytes")
+            if public_key:
+                public_key = public_key.replace("\\n", "\n")
+                _check_public_key(public_key)
+                # A shared identity provider signs tokens for other services with the same key:
+                # without both checks, a token minted for another service opens a connection here.
+                for variable, value in (("WS_JWT_ISSUER", issuer), ("WS_JWT_AUDIENCE", audience)):
+                    if not value:
+                        raise ConfigError(
+                            variable,
+                            "required with WS_JWT_PUBLIC_KEY (RS256): an identity provider signs tokens for many services, "
+                            "so set the issuer and the audience this service accepts",
+                        )
 
         endpoint = env.get("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", "").strip() or None
         if endpoint and not endpoint.startswith(("https://", "http://")):
@@ -109,19 +161,31 @@ class Settings:
                 "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT",
                 "must be the https:// management endpoint (the stack output websocket_management_endpoint)",
             )
+        idle = _int(env, "CONNECTION_IDLE_SECONDS", LIMITS.idle_timeout_seconds, 1, LIMITS.idle_timeout_seconds)
+        touch = _int(env, "TOUCH_INTERVAL_SECONDS", 60, 0, 3600)
+        if touch >= idle:
+            raise ConfigError(
+                "TOUCH_INTERVAL_SECONDS",
+                f"{touch} must be below CONNECTION_IDLE_SECONDS ({idle}), or cleanup would close active connections",
+            )
         return cls(
             database_url=database_url,
             management_endpoint=endpoint.rstrip("/") if endpoint else None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             connection_ttl_seconds=_int(env, "CONNECTION_TTL_SECONDS", LIMITS.connection_ttl_seconds, 1, LIMITS.connection_ttl_seconds),
-            idle_timeout_seconds=_int(env, "CONNECTION_IDLE_SECONDS", LIMITS.idle_timeout_seconds, 1, LIMITS.idle_timeout_seconds),
+            idle_timeout_seconds=idle,
             inactive_retention_days=_int(env, "INACTIVE_RETENTION_DAYS", 30, 0, 3650),
             jwt_secret=secret,
             jwt_public_key=public_key,
-            jwt_issuer=env.get("WS_JWT_ISSUER") or None,
-            jwt_audience=env.get("WS_JWT_AUDIENCE") or None,
+            jwt_issuer=issuer,
+            jwt_audience=audience,
             db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1, 60),
             db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+            touch_interval_seconds=touch,
+            max_messages_per_second=_int(env, "WS_MAX_MESSAGES_PER_SECOND", 10, 0, 10_000),
+            max_connections_per_user=_int(env, "WS_MAX_CONNECTIONS_PER_USER", 10, 0, 100_000),
+            max_subscriptions_per_connection=_int(env, "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", 50, 0, 100_000),
+            bind_connection_to_token_expiry=_switch(env, "WS_CONNECTION_ENDS_WITH_TOKEN", False),
         )
 
 
@@ -136,6 +200,17 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(name, f"{value} is out of range: use {low} to {high}")
     return value
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(name, f"{raw!r} is not a switch: use on or off")
 
 
 def _check_public_key(pem: str) -> None:

@@ -4,22 +4,45 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from .errors import TokenError
 from .settings import Settings
+from .text import MAX_USER_ID_CHARS, is_storable_text
 
 _MAX_TOKEN_CHARS = 8192
-_LEEWAY_SECONDS = 30
+LEEWAY_SECONDS = 30
+"""Clock skew allowed on ``exp``/``nbf``/``iat``."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a verified token speaks for, and until when."""
+
+    user_id: str
+    expires_at: int
+    """The token's ``exp`` (seconds since the epoch)."""
 
 
 def verify_token(token: str | None, settings: Settings) -> str:
     """Return the token's subject (the user id) or raise :class:`TokenError` with a stable code."""
+    return verify_identity(token, settings).user_id
+
+
+def verify_identity(token: Any, settings: Settings) -> Identity:
+    """Verify a connection token; any token that cannot be used is a :class:`TokenError`, never another error.
+
+    The audience rule is strict both ways: with ``WS_JWT_AUDIENCE`` set the token must name it; without
+    it, a token that names *any* audience was minted for another service and is refused.
+    """
     import jwt  # lazy: only $connect and the authorizer pay for it
 
-    if not token:
+    if token is None or token == "":
         raise TokenError("missing_token", "connect with ?token=<JWT>")
-    if len(token) > _MAX_TOKEN_CHARS:
-        raise TokenError("invalid_token", "token too long")
+    if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS or not token.isascii():
+        # A JWT is three base64url parts: anything else (a lone surrogate, a huge string) is not one.
+        raise TokenError("invalid_token", "the token is not a JWT")
     if settings.jwt_public_key:
         key, algorithms = settings.jwt_public_key, ["RS256"]
     else:
@@ -32,23 +55,34 @@ def verify_token(token: str | None, settings: Settings) -> str:
             algorithms=algorithms,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
-            leeway=_LEEWAY_SECONDS,
-            options={"require": required, "verify_aud": bool(settings.jwt_audience)},
+            leeway=LEEWAY_SECONDS,
+            # verify_aud stays on: PyJWT then refuses a token with an aud when no audience is expected.
+            options={"require": required, "verify_aud": True},
         )
     except jwt.ExpiredSignatureError:
         raise TokenError("token_expired", "the token has expired: get a new one") from None
+    except jwt.InvalidAudienceError:
+        raise TokenError("invalid_token", "the token was issued for another audience") from None
     except jwt.PyJWTError as err:
         raise TokenError("invalid_token", f"the token was rejected ({type(err).__name__})") from None
+    except (ValueError, TypeError, UnicodeError):
+        # Malformed JSON inside a validly shaped token (huge numbers, odd types): still just a bad token.
+        raise TokenError("invalid_token", "the token could not be decoded") from None
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject or len(subject) > 256 or "\x00" in subject:
-        raise TokenError("invalid_token", "the token's sub must be a non-empty string")
-    return subject
+    if not isinstance(subject, str) or not subject or len(subject) > MAX_USER_ID_CHARS or not is_storable_text(subject):
+        raise TokenError("invalid_token", f"the token's sub must be text of 1 to {MAX_USER_ID_CHARS} characters")
+    expires = claims.get("exp")
+    if isinstance(expires, bool) or not isinstance(expires, int | float):
+        raise TokenError("invalid_token", "the token's exp must be a number")
+    return Identity(subject, int(expires))
 
 
 def issue_token(user_id: str, settings: Settings, *, ttl_seconds: int = 3600, now: float | None = None) -> str:
     """A signed HS256 development token (``careconnect-ws token``); production tokens come from your IdP."""
     import jwt
 
+    if ttl_seconds <= 0:
+        raise TokenError("invalid_ttl", "the token's lifetime must be at least 1 second")
     if not settings.jwt_secret:
         raise TokenError("no_secret", "issuing tokens needs WS_JWT_SECRET (HS256); RS256 tokens come from your identity provider")
     issued = int(now if now is not None else time.time())

@@ -51,7 +51,7 @@ def make_settings(pg_url: str, **overrides: Any) -> Settings:
 def runtime(pg) -> Iterator[Settings]:
     """Empty tables, settings pointing at the test server, fresh per-container state."""
     with psycopg.connect(pg.url, autocommit=True) as conn:
-        conn.execute("TRUNCATE websocket_subscriptions, websocket_connections")
+        conn.execute("TRUNCATE websocket_subscriptions, websocket_connections, websocket_message_rate")
     settings = make_settings(pg.url)
     set_settings(settings)
     db_module.reset_database()

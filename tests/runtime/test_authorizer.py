@@ -24,7 +24,8 @@ def test_valid_token_is_allowed_for_exactly_the_method_arn(runtime):
     assert response["policyDocument"]["Statement"] == [
         {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}
     ]
-    assert response["context"] == {"userId": "alice"}
+    assert response["context"]["userId"] == "alice"
+    assert isinstance(response["context"]["tokenExpiresAt"], int)
 
 
 def test_missing_token_is_denied(runtime):

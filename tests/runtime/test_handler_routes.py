@@ -76,12 +76,31 @@ def test_management_endpoint_override_is_stored(runtime, sql):
     assert row(sql)[1] == "https://custom.example/prod"
 
 
-def test_ping_gets_pong_through_the_route_response_and_touches_activity(runtime, sql):
+def test_ping_gets_pong_through_the_route_response(runtime, sql):
     connect()
-    before = row(sql)[8]
     status, body = send({"action": "ping", "id": "req-1"})
     assert (status, body) == (200, {"type": "pong", "id": "req-1"})
-    assert row(sql)[8] > before
+
+
+def test_a_message_writes_last_activity_only_once_per_touch_interval(runtime, sql):
+    connect()
+    assert runtime.touch_interval_seconds == 60
+    # Fresh activity: a message is a read, the row is not written.
+    sql.execute("UPDATE websocket_connections SET last_activity_at = now() - interval '59 seconds'")
+    before = row(sql)[8]
+    xmin_before = sql.execute("SELECT xmin::text FROM websocket_connections").fetchone()[0]
+    for _ in range(5):
+        assert send({"action": "ping"})[0] == 200
+    assert row(sql)[8] == before
+    assert sql.execute("SELECT xmin::text FROM websocket_connections").fetchone()[0] == xmin_before
+    # Activity older than the interval: the next message refreshes it, once.
+    sql.execute("UPDATE websocket_connections SET last_activity_at = now() - interval '61 seconds'")
+    stale = row(sql)[8]
+    assert send({"action": "ping"})[0] == 200
+    refreshed = row(sql)[8]
+    assert refreshed > stale
+    assert send({"action": "ping"})[0] == 200
+    assert row(sql)[8] == refreshed
 
 
 def test_subscribe_and_unsubscribe_email_verification(runtime, sql):

@@ -106,7 +106,7 @@ def test_broadcast_where_some_recipients_are_gone(connections_endpoint, sql):
     services = get_services()
     ids = [f"c{i}=" for i in range(12)]
     for cid in ids:
-        lambda_handler(make_event("connect", connection_id=cid, query={"token": token_for("u")}))
+        lambda_handler(make_event("connect", connection_id=cid, query={"token": token_for(f"user-{cid}")}))
     connections_endpoint.open.update(ids[:8])  # the last four vanished without a close frame
     result = services.delivery.broadcast(
         [Recipient(cid, connections_endpoint.url) for cid in ids], {"type": "hello"}

@@ -1,0 +1,35 @@
+"""Text a client controls: what can be stored, and how much of it may reach a log line."""
+
+from __future__ import annotations
+
+MAX_USER_ID_CHARS = 256
+"""A user id (a token's ``sub``) is stored as text: at most this long."""
+
+MAX_LOG_VALUE_CHARS = 128
+"""Any client-controlled value that reaches a log line is cut to this many characters."""
+
+
+def is_storable_text(value: str) -> bool:
+    """True when PostgreSQL can store it as text and JSON can carry it: no NUL, no lone surrogates."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def clip(value: str | None, limit: int) -> str | None:
+    """At most ``limit`` characters of storable text (NULs dropped, lone surrogates replaced)."""
+    if value is None:
+        return None
+    value = value.replace("\x00", "")[:limit]
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def log_value(value: object) -> str | None:
+    """A client-controlled value made safe for a log line: a bounded string, or None."""
+    if value is None:
+        return None
+    return clip(value if isinstance(value, str) else type(value).__name__, MAX_LOG_VALUE_CHARS)

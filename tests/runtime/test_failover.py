@@ -1,0 +1,85 @@
+"""A writer demoted to read-only in the middle of a stream of events: only 503s while it lasts,
+a reconnect once it is over, and nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from careconnect_ws import db as db_module
+from careconnect_ws.handler import lambda_handler
+from careconnect_ws.migrations import migrate
+from careconnect_ws.pgtemp import TemporaryPostgres
+from careconnect_ws.settings import set_settings
+from tests.conftest import make_event, make_settings, token_for
+
+
+@pytest.fixture
+def server(runtime):
+    own = TemporaryPostgres().start()
+    with psycopg.connect(own.url, autocommit=True) as conn:
+        migrate(conn)
+    set_settings(make_settings(own.url, touch_interval_seconds=0))
+    db_module.reset_database()
+    yield own
+    db_module.reset_database()
+    own.stop()
+
+
+def read_only(url: str, on: bool) -> None:
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"ALTER SYSTEM SET default_transaction_read_only = {'on' if on else 'off'}")
+        admin.execute("SELECT pg_reload_conf()")
+
+
+def run(name, cid, **kwargs):
+    response = lambda_handler(make_event(name, connection_id=cid, **kwargs))
+    body = json.loads(response.get("body") or "{}")
+    return response["statusCode"], body.get("code")
+
+
+def stream(tag: str, n: int) -> list[tuple[str, str, int, str | None]]:
+    """connect, subscribe, ping for n connections: (kind, connection id, status, code)."""
+    out = []
+    for i in range(n):
+        cid = f"{tag}-{i}="
+        out.append(("connect", cid, *run("connect", cid, query={"token": token_for(f"{tag}-user-{i}")})))
+        out.append(("subscribe", cid, *run("message", cid, body={"action": "subscribe", "topic": "email-verification"})))
+        out.append(("ping", cid, *run("message", cid, body={"action": "ping"})))
+    return out
+
+
+def test_read_only_writer_answers_503_then_recovers_without_losing_anything(server):
+    before = stream("before", 5)
+    pid_before = db_module.get_database().connection().info.backend_pid
+    read_only(server.url, True)
+    try:
+        during = stream("during", 10)
+    finally:
+        read_only(server.url, False)
+    after = stream("after", 5)
+
+    assert {status for *_, status, _ in before + after} == {200}
+    # While read-only: every answer is 503 service_unavailable, never a 500.
+    assert {(status, code) for *_, status, code in during} == {(503, "service_unavailable")}
+    # The container reconnected rather than staying on a connection that cannot write.
+    assert db_module.get_database().connection().info.backend_pid != pid_before
+
+    with psycopg.connect(server.url) as check:
+        active = {r[0] for r in check.execute("SELECT connection_id FROM websocket_connections WHERE is_active")}
+        subscribed = {r[0] for r in check.execute("SELECT connection_id FROM websocket_subscriptions")}
+    acknowledged_connects = {cid for kind, cid, status, _ in before + during + after if kind == "connect" and status == 200}
+    acknowledged_subscribes = {cid for kind, cid, status, _ in before + during + after if kind == "subscribe" and status == 200}
+    assert acknowledged_connects <= active
+    assert acknowledged_subscribes <= subscribed
+    assert len(acknowledged_connects) == 10
+
+
+def test_a_dropped_connection_during_a_write_is_retried_once(server):
+    assert run("connect", "x=", query={"token": token_for("alice")}) == (200, None)
+    pid = db_module.get_database().connection().info.backend_pid
+    with psycopg.connect(server.url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    assert run("message", "x=", body={"action": "ping"}) == (200, None)

@@ -1,0 +1,106 @@
+"""The same handler behind a real PgBouncer in transaction mode (default configuration) and directly."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from careconnect_ws import db as db_module
+from careconnect_ws.handler import lambda_handler
+from careconnect_ws.settings import set_settings
+from tests.conftest import make_event, make_settings, token_for
+from tests.support.pgbouncer import PgBouncer, find_pgbouncer
+
+
+@pytest.fixture(scope="module")
+def bouncer(pg) -> Iterator[PgBouncer]:
+    if find_pgbouncer() is None:
+        if os.environ.get("CI"):
+            pytest.fail("pgbouncer is not installed: .ci/run installs it (apt-get install pgbouncer)")
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer); CI installs it")
+    server = PgBouncer(server_port=pg.port, pool_size=2).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def via_bouncer(runtime, bouncer) -> Iterator[PgBouncer]:
+    set_settings(make_settings(bouncer.url, db_statement_timeout_ms=400))
+    db_module.reset_database()
+    yield bouncer
+    db_module.reset_database()
+
+
+def test_the_pooler_is_real_and_refuses_startup_options(bouncer):
+    # What the runtime used to send: PgBouncer's default configuration rejects it.
+    with pytest.raises(psycopg.OperationalError, match="unsupported startup parameter: options"):
+        psycopg.connect(bouncer.url, options="-c statement_timeout=5000", connect_timeout=3)
+
+
+def event(name, cid, **kwargs):
+    return lambda_handler(make_event(name, connection_id=cid, **kwargs))
+
+
+def test_many_clients_through_transaction_pooling(via_bouncer, sql):
+    """Eight containers share two server connections; each runs every statement well past psycopg's
+    prepare threshold (5): nothing fails, nothing leaks between them."""
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def container(n: int) -> None:
+        settings = make_settings(via_bouncer.url, db_statement_timeout_ms=400)
+        set_settings(settings)  # the same settings in every thread; each thread has its own connection
+        statuses = []
+        for i in range(8):
+            cid = f"pool-{n}-{i}="
+            statuses.append(event("connect", cid, query={"token": token_for(f"user-{n}-{i}")})["statusCode"])
+            body = {"action": "subscribe", "topic": "email-verification"}
+            statuses.append(event("message", cid, body=body)["statusCode"])
+            for _ in range(3):
+                statuses.append(event("message", cid, body={"action": "ping"})["statusCode"])
+            statuses.append(event("disconnect", cid)["statusCode"])
+        db_module.reset_database()
+        with lock:
+            results.extend(statuses)
+
+    threads = [threading.Thread(target=container, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 8 * 8 * 6
+    assert set(results) == {200}
+    assert sql.execute("SELECT count(*) FROM websocket_subscriptions").fetchone()[0] == 64
+    assert sql.execute("SELECT count(*) FROM websocket_connections WHERE NOT is_active").fetchone()[0] == 64
+
+
+def test_the_statement_timeout_holds_behind_the_pooler_and_does_not_leak(via_bouncer, pg, sql):
+    assert event("connect", "slow=", query={"token": token_for("alice")})["statusCode"] == 200
+    with psycopg.connect(pg.url) as locker:
+        locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        response = event("message", "slow=", body={"action": "ping"})
+        elapsed = time.monotonic() - started
+    assert (response["statusCode"], json.loads(response["body"])["code"]) == (503, "service_unavailable")
+    assert elapsed < 3, "the 400 ms statement timeout did not end the hung statement"
+    assert event("message", "slow=", body={"action": "ping"})["statusCode"] == 200
+    # SET LOCAL ended with its transaction: another client of the same server connections sees the default.
+    with psycopg.connect(via_bouncer.url, autocommit=True) as other:
+        for _ in range(4):
+            assert other.execute("SHOW statement_timeout").fetchone()[0] == "0"
+
+
+def test_direct_connections_run_the_same_statements(runtime, sql):
+    assert event("connect", "direct=", query={"token": token_for("alice")})["statusCode"] == 200
+    conn = db_module.get_database().connection()
+    # Nothing prepared on the server, whatever psycopg's default threshold would have done.
+    for _ in range(8):
+        assert event("message", "direct=", body={"action": "ping"})["statusCode"] == 200
+    assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0] == 0
+    assert conn.execute("SHOW statement_timeout").fetchone()[0] == "0"
