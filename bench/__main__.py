@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-BENCHMARKS = ["synth", "artifact", "handler", "gateway"]
+BENCHMARKS = ["synth", "artifact", "handler", "gateway", "fanout", "registry"]
 
 
 def main(argv: list[str]) -> int:

@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import psycopg
 
@@ -16,6 +17,7 @@ from careconnect_ws.handler import lambda_handler
 from careconnect_ws.logs import configure_logging
 from careconnect_ws.migrations import migrate
 from careconnect_ws.pgtemp import TemporaryPostgres
+from careconnect_ws.registry import CHECK_MESSAGE
 from careconnect_ws.settings import Settings, set_settings
 from careconnect_ws.tokens import issue_token
 
@@ -61,30 +63,44 @@ def run() -> str:
     with TemporaryPostgres(fsync=FSYNC) as pg:
         with psycopg.connect(pg.url, autocommit=True) as conn:
             migrate(conn)
-        set_settings(Settings(database_url=pg.url, jwt_secret=SECRET, region="us-east-1"))
+        # Defaults (rate limit and per-user cap on), but a cap that lets one bench user hold every connection.
+        limited = Settings(database_url=pg.url, jwt_secret=SECRET, region="us-east-1", max_connections_per_user=0,
+                           max_messages_per_second=1_000_000)
+        unlimited = replace(limited, max_messages_per_second=0)
+        set_settings(limited)
         db_module.reset_database()
         token = issue_token("bench-user", Settings(jwt_secret=SECRET))
-        results: dict[str, list[float]] = {"floor": [], "bare": [], "connect": [], "message": [], "disconnect": []}
+        results: dict[str, list[float]] = {k: [] for k in ("floor", "bare", "connect", "message", "unlimited", "disconnect")}
         lambda_handler(_event("CONNECT", "bare", queryStringParameters={"token": token}))
-        touch = ("UPDATE websocket_connections SET last_activity_at = now() WHERE connection_id = %s"
-                 " AND is_active AND expires_at > now() RETURNING connection_id, user_id, callback_url")
+        # The message path's statement, bare: Database.execute as the handler runs it (timeout included).
+        bare_db = db_module.Database(pg.url)
         with psycopg.connect(pg.url, autocommit=True) as floor_conn:
             for r in range(REPEAT):
+                set_settings(limited)
+                db_module.reset_database()
                 results["floor"].append(_rate(lambda i: floor_conn.execute("SELECT 1").fetchone(), N))
-                results["bare"].append(_rate(lambda i: floor_conn.execute(touch, ["bare"]).fetchone(), N))
+                results["bare"].append(_rate(lambda i: bare_db.execute(
+                    CHECK_MESSAGE, {"id": "bare", "touch": 60, "count": True}).fetchone(), N))
                 results["connect"].append(_rate(
                     lambda i, r=r: lambda_handler(_event("CONNECT", f"c{r}-{i}", queryStringParameters={"token": token})), N))
+                # Each connection sends several messages, as clients do (the rate window row is updated in place).
                 results["message"].append(_rate(
-                    lambda i, r=r: lambda_handler(_event("MESSAGE", f"c{r}-{i}", body='{"action":"ping"}')), N))
+                    lambda i, r=r: lambda_handler(_event("MESSAGE", f"c{r}-{i % 100}", body='{"action":"ping"}')), N))
+                set_settings(unlimited)
+                results["unlimited"].append(_rate(
+                    lambda i, r=r: lambda_handler(_event("MESSAGE", f"c{r}-{i % 100}", body='{"action":"ping"}')), N))
                 results["disconnect"].append(_rate(lambda i, r=r: lambda_handler(_event("DISCONNECT", f"c{r}-{i}")), N))
+        bare_db.close()
         db_module.reset_database()
         set_settings(None)
     floor = statistics.median(results["floor"])
     lines += ["| event | events/s | ratio to floor |", "|---|---:|---:|",
               f"| floor: one psycopg round trip (`SELECT 1`) | {floor:,.0f} | 1.00 |",
-              f"| reference: the message path's one statement, bare (durable commit) | "
+              f"| reference: the message path's one statement, bare (`Database.execute`) | "
               f"{statistics.median(results['bare']):,.0f} | {statistics.median(results['bare']) / floor:.2f} |"]
-    for kind, what in (("connect", "`$connect` (JWT verify + upsert)"), ("message", "message `ping` (touch + route + reply)"),
+    for kind, what in (("connect", "`$connect` (JWT verify + per-user cap + upsert)"),
+                       ("message", "message `ping` (read + rate count + route + reply)"),
+                       ("unlimited", "message `ping`, rate limit off (read + route + reply)"),
                        ("disconnect", "`$disconnect` (soft delete)")):
         rate = statistics.median(results[kind])
         lines.append(f"| {what} | {rate:,.0f} | {rate / floor:.2f} |")

@@ -57,9 +57,6 @@ def run_cleanup(*, close_connections: bool = True, purge: bool = True, services:
         result.closed = sum(outcomes)
         result.close_failed = len(outcomes) - result.closed
     if purge:
-        # Rate windows older than a minute count nothing any more.
-        result.purged = services.registry.purge(
-            older_than_days=settings.inactive_retention_days, rate_windows_older_than_seconds=60
-        )
+        result.purged = services.registry.purge(older_than_days=settings.inactive_retention_days)
     logger.info("cleanup finished", extra=result.as_dict())
     return result

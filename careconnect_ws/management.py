@@ -1,12 +1,17 @@
 """Sending through the API Gateway Management API (``@connections``).
 
-boto3 is imported and each client built on first use, then reused for the life of
-the container (one client per endpoint). botocore errors are translated here, at
-the boundary, into this package's exceptions, each carrying the connection id.
+Each endpoint's client is built on first use and reused for the life of the container.
+The default client, :class:`ConnectionsClient`, speaks the three ``@connections`` calls
+over a keep-alive urllib3 pool with SigV4 signatures from :mod:`careconnect_ws.sigv4`
+(credentials from botocore's usual chain): a fan-out pays a hash and an HMAC per message
+instead of boto3's whole request pipeline. It raises botocore's ``ClientError`` exactly as a
+boto3 client does, so a boto3 client can stand in (``client_factory``), and errors are
+translated here, at the boundary, into this package's exceptions, each carrying the connection id.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
@@ -15,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from .errors import (
     ConnectionGone,
@@ -68,7 +73,7 @@ class ManagementApi:
         self.region = region
         self.max_attempts = max_attempts
         self.base_delay_s = base_delay_s
-        self._client_factory = client_factory or self._boto3_client
+        self._client_factory = client_factory or self._default_client
         self._sleep = sleep
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -81,6 +86,9 @@ class ManagementApi:
                 if client is None:
                     client = self._clients[endpoint] = self._client_factory(endpoint)
         return client
+
+    def _default_client(self, endpoint: str) -> ConnectionsClient:
+        return ConnectionsClient(endpoint, region=region_of(endpoint, self.region))
 
     def _boto3_client(self, endpoint: str) -> Any:
         import boto3
@@ -167,6 +175,123 @@ class ManagementApi:
             except BotoCoreError as err:
                 raise ManagementApiError(connection_id, f"{operation} for {connection_id} failed: {err}") from None
         raise AssertionError("unreachable")
+
+
+class ConnectionsClient:
+    """``post_to_connection`` / ``delete_connection`` / ``get_connection`` for one endpoint, as boto3 names them."""
+
+    _USER_AGENT = "careconnect-ws"
+
+    def __init__(self, endpoint: str, *, region: str, credentials: Any = None, timeout_s: float = 5.0) -> None:
+        from botocore.session import get_session
+
+        parsed = urlparse(endpoint)
+        self.scheme, self.host = parsed.scheme, parsed.netloc
+        self.base_path = parsed.path.rstrip("/")
+        self.region = region
+        self.timeout_s = timeout_s
+        self._credentials = credentials or get_session().get_credentials()
+        if self._credentials is None and parsed.hostname in ("127.0.0.1", "localhost", "::1"):
+            from .sigv4 import Credentials
+
+            # The local gateway has no account: something to sign with, as boto3 would need too.
+            self._credentials = Credentials("local", "local")
+        if self._credentials is None:
+            raise ManagementApiError("", "no AWS credentials found for the Management API (the Lambda role provides them)")
+        # One keep-alive connection per sending thread (a broadcast's pool threads): http.client,
+        # not urllib3's pool, because per message it costs a third of the CPU.
+        self._port = parsed.port
+        self._hostname = parsed.hostname or ""
+        self._local = threading.local()
+
+    def _frozen(self):
+        from .sigv4 import Credentials
+
+        creds = self._credentials
+        if isinstance(creds, Credentials):
+            return creds
+        frozen = creds.get_frozen_credentials()  # refreshes a role's credentials when they are about to expire
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def _request(self, method: str, operation: str, connection_id: str, body: bytes = b"") -> Any:
+        from botocore.exceptions import ClientError
+
+        from .sigv4 import sign
+
+        path = f"{self.base_path}/@connections/{quote(connection_id, safe='')}"
+        headers = sign(
+            method=method, host=self.host, path=path, body=body, credentials=self._frozen(),
+            region=self.region, amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+        )
+        headers["Host"] = self.host
+        headers["User-Agent"] = self._USER_AGENT
+        if body:
+            headers["Content-Type"] = "application/octet-stream"
+        try:
+            status, error_type, data = self._exchange(method, path, body, headers)
+        except (OSError, http.client.HTTPException) as err:  # connect, TLS, timeout, protocol
+            from botocore.exceptions import HTTPClientError
+
+            raise HTTPClientError(error=err) from None
+        if status < 300:
+            return data
+        try:
+            message = json.loads(data or b"{}").get("message", "")
+        except (ValueError, AttributeError):
+            message = ""
+        raise ClientError(
+            {"Error": {"Code": error_type.split(":", 1)[0] or str(status), "Message": message},
+             "ResponseMetadata": {"HTTPStatusCode": status}},
+            operation,
+        )
+
+    def _exchange(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        """One request on this thread's keep-alive connection. A connection the server closed while it sat
+        idle fails before any response: that one request is sent again on a new connection."""
+        conn = getattr(self._local, "conn", None)
+        reused = conn is not None
+        if conn is None:
+            conn = self._local.conn = self._new_connection()
+        try:
+            conn.request(method, path, body=body or None, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, http.client.CannotSendRequest):
+            conn.close()
+            self._local.conn = None
+            if not reused:
+                raise
+            return self._exchange(method, path, body, headers)
+        except BaseException:
+            conn.close()
+            self._local.conn = None
+            raise
+        if response.will_close:
+            conn.close()
+            self._local.conn = None
+        return response.status, response.headers.get("x-amzn-ErrorType") or "", data
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self._hostname, self._port, timeout=self.timeout_s)
+        return http.client.HTTPConnection(self._hostname, self._port, timeout=self.timeout_s)
+
+    def post_to_connection(self, *, ConnectionId: str, Data: bytes) -> dict:  # noqa: N803 (boto3's names)
+        self._request("POST", "PostToConnection", ConnectionId, Data)
+        return {}
+
+    def delete_connection(self, *, ConnectionId: str) -> dict:  # noqa: N803
+        self._request("DELETE", "DeleteConnection", ConnectionId)
+        return {}
+
+    def get_connection(self, *, ConnectionId: str) -> dict:  # noqa: N803
+        raw = json.loads(self._request("GET", "GetConnection", ConnectionId) or b"{}")
+        identity = raw.get("identity") or {}
+        return {
+            "ConnectedAt": raw.get("connectedAt"),
+            "LastActiveAt": raw.get("lastActiveAt"),
+            "Identity": {"SourceIp": identity.get("sourceIp"), "UserAgent": identity.get("userAgent")},
+        }
 
 
 _default: ManagementApi | None = None

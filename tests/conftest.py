@@ -70,7 +70,7 @@ def loopback_only_management_api(**kwargs: Any) -> ManagementApi:
         host = urlparse(endpoint).hostname
         if host not in ("127.0.0.1", "localhost"):
             raise AssertionError(f"a test tried to reach {endpoint}: use the connections_endpoint fixture")
-        return real._boto3_client(endpoint)
+        return real._default_client(endpoint)
 
     return ManagementApi(client_factory=factory, **kwargs)
 

@@ -4,6 +4,7 @@ a reconnect once it is over, and nothing acknowledged is lost."""
 from __future__ import annotations
 
 import json
+import time
 
 import psycopg
 import pytest
@@ -32,6 +33,8 @@ def read_only(url: str, on: bool) -> None:
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f"ALTER SYSTEM SET default_transaction_read_only = {'on' if on else 'off'}")
         admin.execute("SELECT pg_reload_conf()")
+    # The postmaster passes the reload on to every backend asynchronously: give it a moment.
+    time.sleep(0.3)
 
 
 def run(name, cid, **kwargs):
