@@ -71,3 +71,48 @@ def test_no_module_in_the_runtime_imports_the_cdk():
     pattern = re.compile(r"^\s*(from|import)\s+(cdktf|cdktn|constructs|jsii|cdktf_cdktf_provider_aws|stacks)\b", re.M)
     offenders = [str(p) for p in root.rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []
+
+
+def _minimal_env(**values: str) -> dict[str, str]:
+    """The environment without any runtime variable, plus exactly the given ones."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PG", "DATABASE_", "WS_", "AWS_WEBSOCKET", "CONNECTION_", "DB_"))}
+    return {**env, **values}
+
+
+def _bare_run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "careconnect_ws", *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_every_subcommand_runs_with_only_what_it_uses(runtime, connections_endpoint, sql):
+    """No token key for the database commands, no database for `token`."""
+    from careconnect_ws.handler import lambda_handler
+    from tests.conftest import make_event, token_for
+
+    db_only = _minimal_env(DATABASE_URL=runtime.database_url)
+    with_endpoint = {**db_only, "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": connections_endpoint.url}
+    assert lambda_handler(make_event("connect", connection_id="cli=", query={"token": token_for("carol")}))["statusCode"] == 200
+    lambda_handler(make_event("message", connection_id="cli=", body={"action": "subscribe", "topic": "email-verification"}))
+    connections_endpoint.open.add("cli=")
+
+    migrate = _bare_run("migrate", env=db_only)
+    assert migrate.returncode == 0, migrate.stderr
+    notify = _bare_run("notify", "email-verified", "--user", "carol", "--email", "c@example.org", env=with_endpoint)
+    assert notify.returncode == 0, notify.stderr
+    assert json.loads(notify.stdout)["delivered"] == ["cli="]
+    assert connections_endpoint.messages_for("cli=")[-1]["email"] == "c@example.org"
+    cleanup = _bare_run("cleanup", env=with_endpoint)
+    assert cleanup.returncode == 0, cleanup.stderr
+    revoke = _bare_run("disconnect-user", "--user", "carol", env=with_endpoint)
+    assert revoke.returncode == 0, revoke.stderr
+    assert json.loads(revoke.stdout)["delivered"] == ["cli="]
+    assert "cli=" in connections_endpoint.deleted
+    assert sql.execute("SELECT is_active, disconnect_reason FROM websocket_connections").fetchone() == (False, "revoked")
+    token = _bare_run("token", "--user", "alice", env=_minimal_env(WS_JWT_SECRET=SECRET))
+    assert token.returncode == 0, token.stderr
+
+
+def test_token_refuses_a_lifetime_that_is_already_over():
+    proc = _bare_run("token", "--user", "alice", "--ttl", "-5", env=_minimal_env(WS_JWT_SECRET=SECRET))
+    assert proc.returncode == 2
+    assert "at least 1" in proc.stderr

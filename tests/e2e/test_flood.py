@@ -1,0 +1,49 @@
+"""One client flooding the stage, a bystander pinging beside it, through the local gateway with the
+stage throttle as synthesized (100/s, burst 500, shared by every client as on AWS)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tests.conftest import token_for
+
+
+def test_a_bystander_is_unaffected_by_a_flooding_client(gateway, sql):
+    outcome: dict[str, object] = {"sent": 0, "replies": []}
+
+    def flood() -> None:
+        with connect(f"{gateway.url}?token={token_for('mallory')}") as ws:
+            try:
+                for i in range(3000):
+                    ws.send(json.dumps({"action": "ping", "id": f"m{i}"}))
+                    outcome["sent"] = i + 1
+                while True:
+                    outcome["replies"].append(json.loads(ws.recv(timeout=10)))
+            except ConnectionClosed as closed:
+                outcome["closed"] = closed.rcvd.code if closed.rcvd else None
+            except TimeoutError:
+                outcome["closed"] = "not closed"
+
+    with connect(f"{gateway.url}?token={token_for('bob')}") as bystander:
+        flooder = threading.Thread(target=flood)
+        flooder.start()
+        answers = []
+        for i in range(15):  # 5 pings a second for 3 seconds, within every limit
+            bystander.send(json.dumps({"action": "ping", "id": f"b{i}"}))
+            answers.append(json.loads(bystander.recv(timeout=10)))
+            time.sleep(0.2)
+        flooder.join(30)
+
+    assert answers == [{"type": "pong", "id": f"b{i}"} for i in range(15)]
+    replies = outcome["replies"]
+    assert any(r.get("code") == "rate_limited" for r in replies)
+    assert sum(1 for r in replies if r.get("type") == "pong") <= 20  # at most the limit, per second it was open
+    # Past twice its limit the flooder was closed through @connections DELETE, as on AWS.
+    assert outcome.get("closed") not in (None, "not closed")
+    row = sql.execute("SELECT is_active FROM websocket_connections WHERE user_id = 'mallory'").fetchone()
+    assert row == (False,)
