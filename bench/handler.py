@@ -55,52 +55,75 @@ def _import_time(code: str, repeat: int = 7) -> float:
     return statistics.median(times)
 
 
+def _ping_rate(cid_of) -> float:
+    return _rate(lambda i: lambda_handler(_event("MESSAGE", cid_of(i), body='{"action":"ping"}')), N)
+
+
 def run() -> str:
     import logging
+    from unittest import mock
+
+    from careconnect_ws.registry import ActiveConnection, MessageCheck, Registry
 
     configure_logging(level=logging.WARNING)  # one log line per event would measure stderr, not the handler
     lines = [f"### Handler throughput (events/s, median of {REPEAT} runs of {N} events, one thread)", ""]
+    kinds = ("floor", "runtime_floor", "bare", "connect", "message", "unlimited", "role", "python", "disconnect")
+    results: dict[str, list[float]] = {k: [] for k in kinds}
     with TemporaryPostgres(fsync=FSYNC) as pg:
         with psycopg.connect(pg.url, autocommit=True) as conn:
             migrate(conn)
+            # A role that carries the statement timeout itself: the runtime then sends no SET LOCAL.
+            conn.execute("CREATE ROLE bench_app LOGIN")
+            conn.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO bench_app")
+            conn.execute("ALTER ROLE bench_app SET statement_timeout = '5s'")
+        role_url = pg.url.replace("postgres@", "bench_app@")
         # Defaults (rate limit and per-user cap on), but a cap that lets one bench user hold every connection.
         limited = Settings(database_url=pg.url, jwt_secret=SECRET, region="us-east-1", max_connections_per_user=0,
                            max_messages_per_second=1_000_000)
         unlimited = replace(limited, max_messages_per_second=0)
+        role = replace(limited, database_url=role_url)
         set_settings(limited)
         db_module.reset_database()
         token = issue_token("bench-user", Settings(jwt_secret=SECRET))
-        results: dict[str, list[float]] = {k: [] for k in ("floor", "bare", "connect", "message", "unlimited", "disconnect")}
         lambda_handler(_event("CONNECT", "bare", queryStringParameters={"token": token}))
         # The message path's statement, bare: Database.execute as the handler runs it (timeout included).
         bare_db = db_module.Database(pg.url)
+        memory = MessageCheck(ActiveConnection("bare", "bench-user", "https://x/prod"), 1)
         with psycopg.connect(pg.url, autocommit=True) as floor_conn:
             for r in range(REPEAT):
                 set_settings(limited)
                 db_module.reset_database()
                 results["floor"].append(_rate(lambda i: floor_conn.execute("SELECT 1").fetchone(), N))
+                results["runtime_floor"].append(_rate(lambda i: bare_db.execute("SELECT 1").fetchone(), N))
                 results["bare"].append(_rate(lambda i: bare_db.execute(
                     CHECK_MESSAGE, {"id": "bare", "touch": 60, "count": True}).fetchone(), N))
                 results["connect"].append(_rate(
                     lambda i, r=r: lambda_handler(_event("CONNECT", f"c{r}-{i}", queryStringParameters={"token": token})), N))
                 # Each connection sends several messages, as clients do (the rate window row is updated in place).
-                results["message"].append(_rate(
-                    lambda i, r=r: lambda_handler(_event("MESSAGE", f"c{r}-{i % 100}", body='{"action":"ping"}')), N))
+                results["message"].append(_ping_rate(lambda i, r=r: f"c{r}-{i % 100}"))
                 set_settings(unlimited)
-                results["unlimited"].append(_rate(
-                    lambda i, r=r: lambda_handler(_event("MESSAGE", f"c{r}-{i % 100}", body='{"action":"ping"}')), N))
+                results["unlimited"].append(_ping_rate(lambda i, r=r: f"c{r}-{i % 100}"))
+                set_settings(role)
+                db_module.reset_database()
+                results["role"].append(_ping_rate(lambda i, r=r: f"c{r}-{i % 100}"))
+                with mock.patch.object(Registry, "check_message", lambda self, cid, **kw: memory):
+                    results["python"].append(_ping_rate(lambda i: "bare"))
+                set_settings(limited)
+                db_module.reset_database()
                 results["disconnect"].append(_rate(lambda i, r=r: lambda_handler(_event("DISCONNECT", f"c{r}-{i}")), N))
         bare_db.close()
         db_module.reset_database()
         set_settings(None)
     floor = statistics.median(results["floor"])
     lines += ["| event | events/s | ratio to floor |", "|---|---:|---:|",
-              f"| floor: one psycopg round trip (`SELECT 1`) | {floor:,.0f} | 1.00 |",
-              f"| reference: the message path's one statement, bare (`Database.execute`) | "
-              f"{statistics.median(results['bare']):,.0f} | {statistics.median(results['bare']) / floor:.2f} |"]
-    for kind, what in (("connect", "`$connect` (JWT verify + per-user cap + upsert)"),
+              f"| floor: one psycopg round trip (`SELECT 1`, psycopg's defaults: prepared after 5 runs) | {floor:,.0f} | 1.00 |"]
+    for kind, what in (("runtime_floor", "`SELECT 1` through the runtime's pooler-safe path (`SET LOCAL` + simple protocol)"),
+                       ("bare", "the message path's one statement, bare (`Database.execute`)"),
+                       ("connect", "`$connect` (JWT verify + per-user lock and cap + upsert)"),
                        ("message", "message `ping` (read + rate count + route + reply)"),
                        ("unlimited", "message `ping`, rate limit off (read + route + reply)"),
+                       ("role", "message `ping`, statement timeout on the role (no `SET LOCAL`)"),
+                       ("python", "message `ping` with the registry answered from memory (the handler's own CPU)"),
                        ("disconnect", "`$disconnect` (soft delete)")):
         rate = statistics.median(results[kind])
         lines.append(f"| {what} | {rate:,.0f} | {rate / floor:.2f} |")

@@ -8,7 +8,9 @@ database, so a statement must not depend on anything a pooler cannot keep:
   the statement timeout. The timeout is instead set *per transaction*: every statement is
   sent as ``SET LOCAL statement_timeout = N; <statement>`` in one simple-protocol message.
   The server runs the two as one implicit transaction, so the setting ends with it and never
-  leaks to the next client of a pooled server connection. One message, one round trip.
+  leaks to the next client of a pooled server connection. One message, one round trip. Where
+  the role already carries a timeout at least as strict (``ALTER ROLE ... SET statement_timeout``),
+  the ``SET LOCAL`` is left out.
 * **No server-side prepared statements.** The simple protocol never prepares anything
   (psycopg's default prepares after 5 executions, which transaction pooling and an unpinned
   RDS Proxy do not support). Values are still bound by psycopg, never formatted by us
@@ -62,8 +64,9 @@ class Database:
         self.connect_timeout = connect_timeout
         self.statement_timeout_ms = int(statement_timeout_ms)
         # An int we own, validated by Settings: safe to put into the SQL text.
-        self._prefix = f"SET LOCAL statement_timeout = {self.statement_timeout_ms}; "
+        self._timeout_statement = f"SET LOCAL statement_timeout = {self.statement_timeout_ms}; "
         self._conn: psycopg.Connection | None = None
+        self._server_enforces_timeout = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -96,18 +99,32 @@ class Database:
     def connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
+            self._server_enforces_timeout = self._role_timeout_suffices(self._conn)
         return self._conn
 
-    def execute(self, query: str, params: Params = None, *, row_factory: Any = None) -> psycopg.Cursor:
+    def _role_timeout_suffices(self, conn: psycopg.Connection) -> bool:
+        """True when the server already applies a statement timeout at least as strict as ours to every
+        session of this role (``ALTER ROLE ... SET statement_timeout``): then no statement needs the
+        ``SET LOCAL``. Checked once per connection; behind a pooler every server connection of the
+        role has the same default."""
+        try:
+            row = conn.execute("SELECT setting::int FROM pg_settings WHERE name = 'statement_timeout'").fetchone()
+        except psycopg.Error:
+            return False
+        return row is not None and 0 < row[0] <= self.statement_timeout_ms
+
+    def execute(self, query: str, params: Params = None, *, row_factory: Any = None, preamble: str = "") -> psycopg.Cursor:
         """Run one statement under the statement timeout, in one round trip; return its cursor.
 
-        The rows are already on the client when this returns: ``fetchone``/``fetchall`` do no I/O.
+        ``preamble`` holds statements to run first in the same transaction (e.g. a lock), each ending
+        with ``;``. The rows are already on the client when this returns: ``fetch*`` do no I/O.
         """
         def op(conn: psycopg.Connection) -> psycopg.Cursor:
+            prefix = "" if self._server_enforces_timeout else self._timeout_statement
             cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
-            cur.execute(self._prefix + query, params)
-            while cur.nextset():  # past the SET (and any lock) to the last statement's result
-                pass
+            cur.execute(prefix + preamble + query, params)
+            for _ in range((1 if prefix else 0) + preamble.count(";")):
+                cur.nextset()  # past the SET and the preamble to the statement's own result
             return cur
 
         return self.run(op)

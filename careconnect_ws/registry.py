@@ -70,8 +70,9 @@ class Deactivated:
     disconnect_reason: str
 
 
+_LOCK_USER = "SELECT pg_advisory_xact_lock(%(lock_space)s, hashtext(%(user)s));\n"
+
 _REGISTER = """
-SELECT pg_advisory_xact_lock(%(lock_space)s, hashtext(%(user)s));
 WITH previous AS (
     SELECT user_id FROM websocket_connections WHERE connection_id = %(id)s
 ), dropped AS (
@@ -130,7 +131,8 @@ class Registry:
         """
         cur = self.db.execute(
             _REGISTER,
-            {
+            preamble=_LOCK_USER,
+            params={
                 "lock_space": USER_LOCK_SPACE,
                 "id": new.connection_id,
                 "user": new.user_id,

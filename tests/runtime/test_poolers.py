@@ -104,3 +104,32 @@ def test_direct_connections_run_the_same_statements(runtime, sql):
         assert event("message", "direct=", body={"action": "ping"})["statusCode"] == 200
     assert conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0] == 0
     assert conn.execute("SHOW statement_timeout").fetchone()[0] == "0"
+
+
+def test_a_role_level_timeout_replaces_the_per_statement_set(runtime, pg, sql):
+    """``ALTER ROLE … SET statement_timeout`` (at least as strict as ours) is detected once per connection:
+    statements then go without the SET LOCAL, and a hung one still ends at the role's timeout."""
+    sql.execute("DROP ROLE IF EXISTS careconnect_timeout_test")
+    sql.execute("CREATE ROLE careconnect_timeout_test LOGIN")
+    sql.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO careconnect_timeout_test")
+    sql.execute("ALTER ROLE careconnect_timeout_test SET statement_timeout = '300ms'")
+    url = pg.url.replace("postgres@", "careconnect_timeout_test@")
+    try:
+        database = db_module.Database(url, statement_timeout_ms=5000)
+        database.connection()
+        assert database._server_enforces_timeout
+        with psycopg.connect(pg.url) as locker:
+            locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            with pytest.raises(db_module.DatabaseUnavailable, match="did not answer in time"):
+                database.execute("SELECT count(*) FROM websocket_connections")
+            assert time.monotonic() - started < 3
+        # A role timeout looser than ours is not enough: the SET LOCAL stays.
+        loose = db_module.Database(url, statement_timeout_ms=100)
+        loose.connection()
+        assert not loose._server_enforces_timeout
+        database.close()
+        loose.close()
+    finally:
+        sql.execute("DROP OWNED BY careconnect_timeout_test")
+        sql.execute("DROP ROLE careconnect_timeout_test")
