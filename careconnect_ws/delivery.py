@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConnectionGone, ManagementApiError
+from .logs import exception_summary
 from .management import ManagementApi, encode_payload
 from .registry import Recipient, Registry
 
@@ -54,7 +55,8 @@ class Delivery:
             except ManagementApiError as err:
                 return recipient.connection_id, "failed", str(err)
             except Exception as err:  # one recipient's surprise must not stop the others
-                logger.exception("unexpected error sending to a connection")
+                logger.error("unexpected error sending to a connection",
+                             extra={"connectionId": recipient.connection_id, **exception_summary(err)})
                 return recipient.connection_id, "failed", f"{type(err).__name__}: {err}"
 
         if len(recipients) <= 1:

@@ -117,6 +117,13 @@ class BackendFunctionProps:
             )
         if not self.jwt_secret_arn and not self.jwt_public_key:
             raise InvalidPropsError("jwt_secret_arn", None, "set jwt_secret_arn (HS256 key in Secrets Manager) or jwt_public_key (RS256)")
+        if self.jwt_public_key and not (self.jwt_issuer and self.jwt_audience):
+            # The runtime refuses to start without both (a shared identity provider signs tokens for other
+            # services with the same key): say so at synth, not at the first $connect.
+            raise InvalidPropsError(
+                "jwt_issuer" if not self.jwt_issuer else "jwt_audience", None,
+                "RS256 (jwt_public_key) needs both jwt_issuer and jwt_audience",
+            )
         if self.log_retention_days not in LOG_RETENTION_DAYS_ALLOWED:
             raise InvalidPropsError("log_retention_days", self.log_retention_days, "use a retention CloudWatch Logs accepts")
         for name in ("DATABASE_URL", "WS_JWT_SECRET"):

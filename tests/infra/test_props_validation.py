@@ -103,6 +103,8 @@ def test_stack_config_modes_and_lists():
         ({"reserved_concurrency": 0}, "reserved_concurrency", "at least 1"),
         ({"subnet_ids": ("subnet-a",)}, "security_group_ids", "both subnet_ids and security_group_ids"),
         ({"jwt_secret_arn": None}, "jwt_secret_arn", "jwt_public_key"),
+        ({"jwt_secret_arn": None, "jwt_public_key": "-----BEGIN PUBLIC KEY-----", "jwt_issuer": "https://idp"},
+         "jwt_audience", "needs both jwt_issuer and jwt_audience"),
         ({"environment": {"DATABASE_URL": "postgresql://u:p@h/db"}}, "environment", "Terraform state"),
         ({"function_name": "has space"}, "function_name", "1-64"),
     ],
