@@ -38,7 +38,8 @@ class LogEncryptionKey(Construct):
         super().__init__(scope, id_)
         account = DataAwsCallerIdentity(self, "account").account_id
         partition = DataAwsPartition(self, "partition").partition
-        region = DataAwsRegion(self, "region").region
+        # ``id`` is the region's name in provider 5.x and 6.x alike (``region`` exists only in 6.x).
+        region = DataAwsRegion(self, "region").id
         log_group_arns = [
             f"arn:{partition}:logs:{region}:{account}:log-group:{name}" for name in log_group_names
         ]

@@ -84,6 +84,10 @@ class StackConfig:
     manage_account_cloudwatch_role: bool = False
     """Create the account's API Gateway CloudWatch role (a per-account-and-region singleton)."""
 
+    aws_provider_version: str | None = None
+    """Version constraint for the hashicorp/aws provider, e.g. ``>= 5.100, < 7`` where only a 5.x provider
+    is at hand (an offline mirror). Default: the version the provider bindings were generated for."""
+
     # -- remote state --------------------------------------------------------------------
     state_bucket: str | None = None
     """S3 bucket for Terraform state. Default: none (local state beside cdk.tf.json)."""

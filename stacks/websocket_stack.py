@@ -59,6 +59,8 @@ class WebSocketStack(TerraformStack):
         tags = dict(config.tags)
         self._backend(config)
         AwsProvider(self, "aws", region=config.region)
+        if config.aws_provider_version:
+            self.add_override("terraform.required_providers.aws.version", config.aws_provider_version)
 
         domain = None
         if config.domain_name or config.certificate_arn:

@@ -87,6 +87,7 @@ FULL_CONFIG = dict(
     jwt_audience="careconnect-ws",
     lambda_architecture="arm64",
     lambda_memory_mb=1024,
+    aws_provider_version=">= 5.100, < 7",
 )
 
 

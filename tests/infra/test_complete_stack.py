@@ -201,3 +201,11 @@ def test_opting_out_of_the_defaults_of_mode_b(fake_artifact):
     assert s.resources("aws_cloudwatch_event_rule") == {} and s.resources("aws_apigatewayv2_authorizer") == {}
     _, stage = s.one("aws_apigatewayv2_stage")
     assert stage["default_route_settings"]["logging_level"] == "OFF"
+
+
+def test_the_provider_constraint_can_be_widened_for_another_major_version(full_synth, default_synth):
+    """Where only a 5.x provider is at hand (an offline mirror), the same configuration runs with a range."""
+    assert full_synth.doc["terraform"]["required_providers"]["aws"]["version"] == ">= 5.100, < 7"
+    assert default_synth.doc["terraform"]["required_providers"]["aws"]["version"] != ">= 5.100, < 7"
+    # Only attributes both major versions have: the region's name is read as ``id`` (``region`` is 6.x only).
+    assert ".region}" not in json.dumps(default_synth.doc)
