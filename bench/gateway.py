@@ -19,7 +19,8 @@ from websockets.asyncio.client import connect
 
 from careconnect_ws import db as db_module
 from careconnect_ws.limits import GatewayLimits
-from careconnect_ws.local.server import GatewayConfig, LocalGateway
+from careconnect_ws.local.config import GatewayConfig
+from careconnect_ws.local.gateway import LocalGateway
 from careconnect_ws.logs import configure_logging
 from careconnect_ws.management import set_management_api
 from careconnect_ws.migrations import migrate

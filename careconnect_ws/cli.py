@@ -43,16 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--user", required=True)
     token.add_argument("--ttl", type=_positive_int, default=3600, help="seconds until it expires (default 3600)")
 
-    serve = sub.add_parser("serve", help="run the whole WebSocket system locally (gateway + @connections + handler)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port (default 8080)")
-    serve.add_argument("--stage", default=None, help="stage name (default: the deployed default, prod)")
-    serve.add_argument("--env-file", help="also write the KEY=value lines for other terminals to this file")
-    serve.add_argument("--idle-timeout", type=float, default=None, help="seconds (default 600, as API Gateway)")
-    serve.add_argument("--max-connection-duration", type=float, default=None, help="seconds (default 7200, as API Gateway)")
-    serve.add_argument("--concurrency", type=int, default=None, help="handler worker threads, like Lambda concurrency (default 32)")
-    serve.add_argument("--no-authorizer", action="store_true",
-                       help="skip the $connect authorizer (as a stack without one: the $connect handler checks the token)")
+    from .local.serve import add_arguments
+
+    serve = sub.add_parser("serve", help="run a WebSocket API locally: gateway + @connections + a handler (this one by default)")
+    add_arguments(serve)
     return parser
 
 
@@ -77,8 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
-            from .local.server import serve_from_cli
+            try:
+                import aiohttp  # noqa: F401  (the local extra)
 
+                from .local.serve import serve_from_cli
+            except ModuleNotFoundError as err:
+                print(f"careconnect-ws: serve needs the local extra ({err.name} is missing): "
+                      "pip install 'careconnect-ws[local]'", file=sys.stderr)
+                return 2
             return serve_from_cli(args)
         return _COMMANDS[args.command](args)
     except ConfigError as err:

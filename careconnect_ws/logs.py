@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
+import os
+import queue
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -41,19 +45,85 @@ def exception_summary(err: BaseException) -> dict[str, object]:
     }
 
 
+class _DroppingQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread; when the queue is full (nobody reads stderr) it drops
+    and counts instead of blocking the thread that logged."""
+
+    dropped = 0
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # Format in the writer thread, not here: keep only what formatting needs.
+        return record
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            type(self).dropped += 1
+
+
+class _StderrWriter(threading.Thread):
+    """The one thread that writes queued records to stderr. Not a ``logging.Handler``: if nobody reads
+    stderr it blocks in a write, and logging's exit-time flush must not wait on a lock it holds."""
+
+    def __init__(self, records: queue.Queue, formatter: logging.Formatter) -> None:
+        super().__init__(name="careconnect-ws-log-writer", daemon=True)
+        self.records = records
+        self.formatter = formatter
+
+    def run(self) -> None:
+        while (record := self.records.get()) is not None:
+            try:
+                data = (self.formatter.format(record) + "\n").encode("utf-8", "replace")
+                while data:
+                    data = data[os.write(2, data):]
+            except Exception:  # a line that cannot be written is lost, never the writer
+                continue
+
+
 _configured = False
+_writer: _StderrWriter | None = None
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Send this package's logs as JSON lines to stderr (CloudWatch in Lambda). Idempotent."""
-    global _configured
+def configure_logging(level: int = logging.INFO, *, non_blocking: bool = False, queue_size: int = 10_000) -> None:
+    """Send this package's logs as JSON lines to stderr (CloudWatch in Lambda). Idempotent.
+
+    ``non_blocking`` (the local gateway): one writer thread owns stderr and the logging threads only
+    enqueue, so a terminal or supervisor that stops reading stderr never stalls a handler thread;
+    past ``queue_size`` waiting lines, new ones are dropped and counted.
+    """
+    global _configured, _writer
     if _configured:
         return
     logger = logging.getLogger("careconnect_ws")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    logger.addHandler(handler)
+    if non_blocking:
+        records: queue.Queue = queue.Queue(maxsize=queue_size)
+        logger.addHandler(_DroppingQueueHandler(records))
+        _writer = _StderrWriter(records, JsonFormatter())
+        _writer.start()
+    else:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(JsonFormatter())
+        logger.addHandler(stream)
     logger.setLevel(level)
     # Lambda's runtime puts its own handler on the root logger: do not print every line twice.
     logger.propagate = False
     _configured = True
+
+
+def stop_logging(timeout: float = 2.0) -> None:
+    """Let the writer thread of non-blocking logging finish what is queued (at the end of ``serve``),
+    waiting at most ``timeout``: if nobody reads stderr the thread is stuck in a write, and exiting
+    must not wait for it (it is a daemon thread)."""
+    global _writer
+    if _writer is not None:
+        try:
+            _writer.records.put_nowait(None)
+        except queue.Full:
+            pass
+        _writer.join(timeout)
+        _writer = None
+
+
+def dropped_lines() -> int:
+    return _DroppingQueueHandler.dropped

@@ -82,16 +82,21 @@ def _free_port() -> int:
 class TemporaryPostgres:
     """``with TemporaryPostgres() as pg: psycopg.connect(pg.url)``."""
 
-    def __init__(self, *, port: int | None = None, fsync: bool = False) -> None:
+    def __init__(self, *, port: int | None = None, fsync: bool = False, private: bool = False) -> None:
         self.bindir = find_bindir()
         self.port = port
         self.fsync = fsync
+        self.private = private
+        """No TCP at all: only a Unix socket in a directory only this user (and the server's) can enter.
+        The cluster trusts local connections, so on TCP any local user could connect as the superuser."""
         self.root: Path | None = None
         self._run_as: tuple[int, int] | None = None
         self._started = False
 
     @property
     def url(self) -> str:
+        if self.private:
+            return f"postgresql://postgres@/postgres?host={self.root}&port={self.port}"
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _user(self) -> tuple[int, int] | None:
@@ -117,7 +122,7 @@ class TemporaryPostgres:
         self._run_as = self._user()
         if self._run_as:
             _let_user_traverse(self.bindir.parent)
-        self.root = Path(tempfile.mkdtemp(prefix="careconnect-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="careconnect-pg-"))  # mode 0700: only its owner enters
         if self._run_as:
             os.chown(self.root, *self._run_as)
         data = self.root / "data"
@@ -144,8 +149,9 @@ class TemporaryPostgres:
     def _pg_ctl_start(self, port: int) -> subprocess.CompletedProcess:
         assert self.root
         durable = "on" if self.fsync else "off"
+        listen = "''" if self.private else "127.0.0.1"
         options = (
-            f"-p {port} -c listen_addresses=127.0.0.1 -k {self.root} -c max_connections=400 "
+            f"-p {port} -c listen_addresses={listen} -k {self.root} -c max_connections=400 "
             f"-c fsync={durable} -c synchronous_commit={durable} -c full_page_writes={durable} -c shared_buffers=64MB"
         )
         return self._run(

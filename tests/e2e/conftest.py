@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from careconnect_ws.limits import LIMITS
-from careconnect_ws.local.server import GatewayConfig, LocalGateway
+from careconnect_ws.local.config import GatewayConfig
+from careconnect_ws.local.gateway import LocalGateway
 from careconnect_ws.settings import set_settings
 from tests.conftest import make_settings
 

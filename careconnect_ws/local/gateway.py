@@ -1,0 +1,353 @@
+"""The local gateway: the WebSocket side of API Gateway on one port, for any Python WebSocket Lambda handler.
+
+    ws://HOST:PORT/STAGE                          clients connect here
+    http://HOST:PORT/STAGE/@connections/{id}      POST (send), GET (info), DELETE (close): connections_api.py
+
+Every invocation (authorizer, ``$connect``, messages, ``$disconnect``, the scheduled cleanup) runs
+in a bounded pool of worker threads, like Lambda concurrency; the event loop only moves frames.
+Route selection and event building happen in the worker too, so a large message is parsed off
+the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from . import apigw_events as ev
+from .config import GatewayConfig
+from .connections_api import ConnectionsApi
+from .frames import MESSAGE_TOO_BIG, limit_frames
+from .throttle import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict, Any], Any]
+
+GOING_AWAY = 1001
+ABNORMAL = 1006
+SCHEDULED_EVENT = {
+    "version": "0", "id": "local", "detail-type": "Scheduled Event", "source": "aws.events",
+    "account": "000000000000", "region": "us-east-1", "resources": [], "detail": {},
+}
+
+
+@dataclass
+class LocalConnection:
+    connection_id: str
+    ws: web.WebSocketResponse
+    connected_at_ms: int
+    source_ip: str
+    user_agent: str | None
+    headers: dict[str, Any]
+    authorizer: dict[str, Any] | None
+    last_active_ms: int = 0
+    close_code: int | None = None
+    close_reason: str = ""
+
+
+class _Context:
+    """The parts of a Lambda context object a handler may read."""
+
+    function_name = "careconnect-ws-local"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:careconnect-ws-local"
+
+    def __init__(self) -> None:
+        self.aws_request_id = ev.aws_id()
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+class LocalGateway:
+    def __init__(self, config: GatewayConfig, handler: Handler | None = None, *, authorizer: Handler | None = None) -> None:
+        if handler is None:
+            from ..handler import lambda_handler as handler
+        self.config = config
+        self.handler = handler
+        # The built-in handler answers authorizer events itself; another handler brings its own or none.
+        self.authorizer = authorizer or (handler if config.authorizer else None)
+        self.connections: dict[str, LocalConnection] = {}
+        self.bucket = TokenBucket(config.rate, config.burst) if config.throttling else None
+        self.pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="lambda")
+        self.connections_api = ConnectionsApi(self)
+        self.port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._connection_tasks: set[asyncio.Task] = set()
+        self._cleanup_task: asyncio.Task | None = None
+        self._frame_limit_warned = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def websocket_url(self) -> str:
+        return f"ws://{self._url_host}:{self.port}/{self.config.stage_name}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://{self._url_host}:{self.port}/{self.config.stage_name}"
+
+    @property
+    def _url_host(self) -> str:
+        host = self.config.host
+        if host in ("0.0.0.0", "", "::"):
+            return "127.0.0.1"  # this machine's own clients; serve prints every address it listens on
+        return f"[{host}]" if ":" in host else host
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.limits.max_message_bytes + 1024)
+        stage = self.config.stage_name
+        app.router.add_get(f"/{stage}", self._websocket)
+        app.router.add_get(f"/{stage}/", self._websocket)
+        self.connections_api.add_routes(app, f"/{stage}/@connections/{{connection_id}}")
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
+        if self.config.cleanup_interval_seconds:
+            self._cleanup_task = asyncio.create_task(self._cleanup_schedule(self.config.cleanup_interval_seconds))
+
+    async def stop(self) -> None:
+        """Close every connection with 1001 (each gets its ``$disconnect``), then stop serving."""
+        if self._cleanup_task:
+            self._cleanup_task.cancel()
+        for conn in list(self.connections.values()):
+            await self.close(conn, GOING_AWAY, "Going away")
+        if self._connection_tasks:
+            await asyncio.wait(self._connection_tasks, timeout=10)
+        if self._runner:
+            await self._runner.cleanup()
+        self.pool.shutdown(wait=True)
+
+    async def invoke(self, make_event: Callable[[], dict], handler: Handler | None = None) -> Any:
+        """Build the event and run the handler in a worker thread; a handler that raises answers 502, as on AWS."""
+        target = handler or self.handler
+
+        def call() -> Any:
+            return target(make_event(), _Context())
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, call)
+        except Exception:
+            logger.exception("handler raised")
+            return {"statusCode": 502, "body": json.dumps({"message": "Internal server error"})}
+
+    async def _cleanup_schedule(self, interval: float) -> None:
+        """The stack's EventBridge rule, locally: the same scheduled event, through the same handler."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.invoke(lambda: dict(SCHEDULED_EVENT, time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+
+    # -- the WebSocket side ----------------------------------------------------------------------
+
+    def _take_token(self) -> bool:
+        return self.bucket is None or self.bucket.take()
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        probe = web.WebSocketResponse()
+        if not probe.can_prepare(request).ok:
+            return _json(426, {"message": "Upgrade Required: connect with a WebSocket client"})
+        if not self._take_token():
+            return _json(429, {"message": "Too Many Requests"})
+
+        connection_id = ev.aws_id()
+        connected_at = ev.now_ms()
+        source_ip = request.remote or "127.0.0.1"
+        user_agent = request.headers.get("User-Agent")
+        multi_headers: dict[str, list[str]] = {}
+        for k, v in request.headers.items():
+            multi_headers.setdefault(k, []).append(v)
+        headers = ev.headers_of(dict(request.headers.items()), multi_headers)
+        query = {k: request.query.getall(k)[-1] for k in request.query}
+        multi_query = {k: request.query.getall(k) for k in request.query}
+        domain = request.host
+
+        def ctx(route: str, etype: str) -> dict:
+            return ev.base_context(
+                route_key=route, event_type=etype, connection_id=connection_id, connected_at=connected_at,
+                stage=self.config.stage_name, domain_name=domain, api_id=self.config.api_id,
+                source_ip=source_ip, user_agent=user_agent,
+            )
+
+        authorizer_context: dict[str, Any] | None = None
+        if self.authorizer is not None:
+            if not query.get("token"):
+                # API Gateway answers 401 itself when the identity source is missing.
+                return _json(401, {"message": "Unauthorized"})
+            method_arn = (f"arn:aws:execute-api:{self.config.region}:{self.config.account_id}:"
+                          f"{self.config.api_id}/{self.config.stage_name}/$connect")
+            answer = await self.invoke(lambda: ev.authorizer_event(
+                method_arn=method_arn, headers=headers, query=query, multi_query=multi_query,
+                ctx=ctx("$connect", "CONNECT")), self.authorizer)
+            status, authorizer_context = _authorizer_verdict(answer, method_arn)
+            if status != 200:
+                return _json(status, {"message": "Unauthorized" if status == 401 else "Forbidden"})
+
+        response = await self.invoke(lambda: ev.connect_event(
+            ctx("$connect", "CONNECT"), headers=headers, query=query, multi_query=multi_query,
+            authorizer=authorizer_context))
+        status = _status_of(response)
+        if not 200 <= status < 300:
+            body = response.get("body") if isinstance(response, Mapping) else None
+            return web.Response(status=status, body=body or "", content_type="application/json")
+
+        # Subprotocols as API Gateway negotiates them: the $connect integration picks one by returning
+        # the Sec-WebSocket-Protocol header; without it the handshake carries none.
+        chosen = _response_header(response, "Sec-WebSocket-Protocol")
+        # compress=False: API Gateway negotiates no permessage-deflate, so frames are measured as sent.
+        ws = web.WebSocketResponse(max_msg_size=self.config.limits.max_message_bytes, autoping=True, compress=False,
+                                   protocols=(chosen,) if chosen else ())
+        conn = LocalConnection(connection_id, ws, connected_at, source_ip, user_agent, headers, authorizer_context,
+                               last_active_ms=connected_at)
+        task = asyncio.current_task()
+        if task is not None:
+            self._connection_tasks.add(task)
+        try:
+            try:
+                await ws.prepare(request)
+            except (ConnectionError, RuntimeError, asyncio.CancelledError):
+                # The client went away during the handshake, after $connect succeeded: API Gateway
+                # still sends $disconnect for it (1006), so the registry does not keep a ghost.
+                conn.close_code, conn.close_reason = ABNORMAL, "handshake aborted"
+                return ws
+            if not limit_frames(request, ws, self.config.limits.max_frame_bytes) and not self._frame_limit_warned:
+                self._frame_limit_warned = True
+                logger.warning("this aiohttp version hides its frame parser: the 32 KB frame limit is not enforced")
+            self.connections[connection_id] = conn
+            await self._receive_loop(conn, ctx)
+        finally:
+            self.connections.pop(connection_id, None)
+            code = conn.close_code if conn.close_code is not None else ABNORMAL
+            await self.invoke(lambda: ev.disconnect_event(
+                ctx("$disconnect", "DISCONNECT"), headers=headers, status_code=code, reason=conn.close_reason,
+                authorizer=authorizer_context))
+            if task is not None:
+                self._connection_tasks.discard(task)
+        return ws
+
+    async def _receive_loop(self, conn: LocalConnection, ctx: Callable[[str, str], dict]) -> None:
+        ws = conn.ws
+        deadline = conn.connected_at_ms / 1000 + self.config.max_connection
+        while not ws.closed:
+            now = time.time()
+            wait = min(conn.last_active_ms / 1000 + self.config.idle_timeout - now, deadline - now)
+            if wait <= 0:
+                await self.close(conn, GOING_AWAY, "Going away")
+                break
+            try:
+                msg = await ws.receive(timeout=wait)
+            except TimeoutError:
+                continue  # the loop decides which limit ran out
+            if msg.type == WSMsgType.TEXT:
+                await self._on_message(conn, ctx, msg.data, is_base64=False)
+            elif msg.type == WSMsgType.BINARY:
+                await self._on_message(conn, ctx, base64.b64encode(msg.data).decode(), is_base64=True)
+            elif msg.type == WSMsgType.CLOSE:
+                if conn.close_code is None:
+                    conn.close_code, conn.close_reason = int(msg.data), msg.extra or ""
+            elif msg.type == WSMsgType.ERROR:
+                # aiohttp has already closed with the protocol error's code (1009: message or frame too big).
+                code = getattr(msg.data, "code", None)
+                if conn.close_code is None and isinstance(code, int) and code != ABNORMAL:
+                    conn.close_code = code
+                    conn.close_reason = "Message too big" if code == MESSAGE_TOO_BIG else str(msg.data)
+                break
+            elif msg.type in (WSMsgType.CLOSED, WSMsgType.CLOSING):
+                break
+
+    async def _on_message(self, conn: LocalConnection, ctx: Callable[[str, str], dict], body: str, *, is_base64: bool) -> None:
+        conn.last_active_ms = ev.now_ms()
+        if not self._take_token():
+            await _send(conn, json.dumps({"message": "Too Many Requests", "connectionId": conn.connection_id,
+                                          "requestId": ev.aws_id()}))
+            return
+        routes, expression = self.config.routes, self.config.selection_expression
+        selected: list[str] = []
+
+        def make_event() -> dict:
+            route = ev.select_route(expression, "" if is_base64 else body, routes)
+            selected.append(route)
+            return ev.message_event(ctx(route, "MESSAGE"), body=body, is_base64=is_base64, authorizer=conn.authorizer)
+
+        response = await self.invoke(make_event)
+        if selected and selected[0] in self.config.two_way_routes and isinstance(response, Mapping) and response.get("body"):
+            await _send(conn, response["body"])
+
+    async def close(self, conn: LocalConnection, code: int, reason: str) -> None:
+        if conn.close_code is None:
+            conn.close_code, conn.close_reason = code, reason
+        if not conn.ws.closed:
+            try:
+                await asyncio.wait_for(conn.ws.close(code=code, message=reason.encode()), timeout=5)
+            except (TimeoutError, ConnectionError):
+                pass
+
+    def live(self, connection_id: str) -> LocalConnection | None:
+        conn = self.connections.get(connection_id)
+        if conn is None or conn.ws.closed or conn.close_code is not None:
+            return None
+        return conn
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+def _authorizer_verdict(answer: Any, method_arn: str) -> tuple[int, dict[str, Any] | None]:
+    """API Gateway's reading of an authorizer answer: 200 with context, 403 on Deny, 500 on garbage."""
+    try:
+        statements = answer["policyDocument"]["Statement"]
+        principal = answer["principalId"]
+    except (KeyError, TypeError):
+        return 500, None
+    allowed = False
+    for statement in statements:
+        resources = statement.get("Resource")
+        resources = [resources] if isinstance(resources, str) else (resources or [])
+        matches = any(r == method_arn or r == "*" or (r.endswith("*") and method_arn.startswith(r[:-1])) for r in resources)
+        if matches and statement.get("Effect") == "Deny":
+            return 403, None
+        if matches and statement.get("Effect") == "Allow":
+            allowed = True
+    if not allowed:
+        return 403, None
+    context = {k: v for k, v in (answer.get("context") or {}).items() if isinstance(v, (str, int, float, bool))}
+    return 200, {**context, "principalId": principal}
+
+
+def _status_of(response: Any) -> int:
+    if isinstance(response, Mapping):
+        status = response.get("statusCode", 200)
+        return status if isinstance(status, int) else 502
+    return 200
+
+
+def _response_header(response: Any, name: str) -> str | None:
+    if not isinstance(response, Mapping) or not isinstance(response.get("headers"), Mapping):
+        return None
+    wanted = name.lower()
+    value = next((v for k, v in response["headers"].items() if str(k).lower() == wanted), None)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+async def _send(conn: LocalConnection, text: str) -> None:
+    try:
+        await conn.ws.send_str(text)
+    except (ConnectionError, RuntimeError):
+        pass
+
+
+def _json(status: int, body: Mapping[str, Any]) -> web.Response:
+    return web.json_response(dict(body), status=status)

@@ -1,0 +1,180 @@
+"""`careconnect-ws serve` is safe to leave running: nobody else on the machine or the network gets in."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from websockets.sync.client import connect
+
+from careconnect_ws.pgtemp import TemporaryPostgres
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PG", "DATABASE_URL", "WS_JWT", "AWS_WEBSOCKET", "AWS_ACCESS", "AWS_SECRET"))}
+    return {**env, **extra}
+
+
+class Serve:
+    """`careconnect-ws serve` in a subprocess; reads the banner up to the last KEY=value line."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, stderr=subprocess.PIPE, umask: int | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", *args], env=env or clean_env(),
+            stdout=subprocess.PIPE, stderr=stderr, text=True,
+            preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
+        )
+        self.lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("# Ctrl-C") for line in self.lines):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"serve did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
+            self.lines.append(self.proc.stdout.readline().rstrip("\n"))
+        self.values = dict(line.split("=", 1) for line in self.lines if re.match(r"^[A-Z_]+=", line))
+        self.port = int(re.search(r":(\d+)/prod", "\n".join(self.lines))[1])
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def test_a_non_loopback_host_needs_an_explicit_flag():
+    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "serve", "--host", "0.0.0.0", "--port", "0"],
+                          env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "--host" in proc.stderr and "--allow-remote" in proc.stderr
+
+
+def test_beyond_loopback_connections_api_verifies_signatures_against_the_printed_credentials():
+    import boto3
+    from botocore.exceptions import ClientError
+
+    server = Serve("--host", "0.0.0.0", "--allow-remote")
+    try:
+        assert "Listening on 0.0.0.0, reachable from other machines" in server.text
+        assert "ws://127.0.0.1:" in server.text  # the real addresses, this machine's among them
+        creds = {k: server.values[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        endpoint = f"http://127.0.0.1:{server.port}/prod"
+        token = subprocess.run([sys.executable, "-m", "careconnect_ws", "token", "--user", "ann"],
+                               env=clean_env(WS_JWT_SECRET=server.values["WS_JWT_SECRET"]),
+                               capture_output=True, text=True, timeout=60).stdout.strip()
+        with connect(f"ws://127.0.0.1:{server.port}/prod?token={token}") as ws:
+            ws.send('{"action": "ping", "id": "who-am-i"}')
+            assert "pong" in ws.recv(timeout=10)
+            connection_id = subprocess.run(
+                [sys.executable, "-c", "import psycopg,sys; print(psycopg.connect(sys.argv[1]).execute("
+                 "\"SELECT connection_id FROM websocket_connections WHERE user_id = 'ann'\").fetchone()[0])",
+                 server.values["DATABASE_URL"]], capture_output=True, text=True, timeout=60).stdout.strip()
+
+            def client(key: str, secret: str):
+                return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name="us-east-1",
+                                    aws_access_key_id=key, aws_secret_access_key=secret)
+
+            for key, secret in ((creds["AWS_ACCESS_KEY_ID"], "not-the-secret"), ("AKIDSOMEONEELSE", creds["AWS_SECRET_ACCESS_KEY"])):
+                with pytest.raises(ClientError) as refused:
+                    client(key, secret).post_to_connection(ConnectionId=connection_id, Data=b"intruder")
+                assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+                with pytest.raises(ClientError):
+                    client(key, secret).delete_connection(ConnectionId=connection_id)
+            import urllib.error
+            import urllib.request
+
+            unsigned = urllib.request.Request(f"{endpoint}/@connections/{connection_id}", data=b"x", method="POST")
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(unsigned, timeout=10)
+            assert err.value.code == 403
+            client(creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"]).post_to_connection(
+                ConnectionId=connection_id, Data=b"from the backend")
+            assert ws.recv(timeout=10) == "from the backend"
+    finally:
+        server.stop()
+
+
+def test_secrets_given_are_never_printed(pg, tmp_path):
+    secret = "operator-secret-that-is-at-least-32-bytes-long"
+    password_url = pg.url.replace("postgres@", "postgres:operator-password@")
+    env_file = tmp_path / "out.env"
+    server = Serve("--env-file", str(env_file), env=clean_env(DATABASE_URL=password_url, WS_JWT_SECRET=secret))
+    try:
+        deadline = time.monotonic() + 10
+        while not env_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert secret not in server.text and "operator-password" not in server.text
+        assert "DATABASE_URL=(from your environment)" in server.lines
+        assert "WS_JWT_SECRET=(from your environment)" in server.lines
+        assert secret not in env_file.read_text() and "operator-password" not in env_file.read_text()
+    finally:
+        server.stop()
+    assert secret not in server.proc.stderr.read()
+
+
+def test_the_env_file_is_created_private_whatever_the_umask(tmp_path):
+    env_file = tmp_path / "local.env"
+    server = Serve("--env-file", str(env_file), umask=0)
+    try:
+        deadline = time.monotonic() + 10
+        while not env_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+        assert "WS_JWT_SECRET=" in env_file.read_text()
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(), reason="needs root to act as another user")
+def test_another_user_cannot_reach_the_embedded_database():
+    other = pwd.getpwnam("nobody")
+    with TemporaryPostgres(private=True) as db:
+        with psycopg.connect(db.url) as mine:  # the user who started it
+            assert mine.execute("SELECT 1").fetchone() == (1,)
+        with pytest.raises(psycopg.OperationalError):  # nothing listens on TCP
+            psycopg.connect(f"postgresql://postgres@127.0.0.1:{db.port}/postgres", connect_timeout=3)
+        # The socket is the only way in; another user cannot even reach it (the system Python: the
+        # project's virtualenv may sit where that user cannot read).
+        socket_path = f"{db.root}/.s.PGSQL.{db.port}"
+        assert Path(socket_path).exists()
+        probe = subprocess.run(
+            ["/usr/bin/python3", "-c", "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])", socket_path],
+            user=other.pw_uid, group=other.pw_gid, extra_groups=[], capture_output=True, text=True, timeout=60, cwd="/",
+        )
+        assert probe.returncode != 0
+        assert "PermissionError" in probe.stderr
+
+
+def test_a_supervisor_that_never_reads_stderr_does_not_stall_the_handlers():
+    # stderr is a pipe nobody drains: its 64 KB fill after a few hundred log lines.
+    server = Serve("--no-throttle", stderr=subprocess.PIPE, env=clean_env(WS_MAX_MESSAGES_PER_SECOND="0"))
+    try:
+        token = subprocess.run([sys.executable, "-m", "careconnect_ws", "token", "--user", "busy"],
+                               env=clean_env(WS_JWT_SECRET=server.values["WS_JWT_SECRET"]),
+                               capture_output=True, text=True, timeout=60).stdout.strip()
+        started = time.monotonic()
+        with connect(f"ws://127.0.0.1:{server.port}/prod?token={token}") as ws:
+            for _ in range(1500):  # one log line each, ~300 KB of logs
+                ws.send('{"action": "ping"}')
+                ws.recv(timeout=10)
+        assert time.monotonic() - started < 30
+        # And it still exits promptly on Ctrl-C, though its stderr is full.
+        stopping = time.monotonic()
+        server.proc.send_signal(signal.SIGINT)
+        assert server.proc.wait(20) == 0
+        assert time.monotonic() - stopping < 15
+    finally:
+        server.stop()
