@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-BENCHMARKS = ["synth", "artifact", "handler", "gateway", "fanout", "registry"]
+BENCHMARKS = ["synth", "artifact", "handler", "gateway", "serve_memory", "fanout", "registry"]
 
 
 def main(argv: list[str]) -> int:
