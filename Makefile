@@ -8,10 +8,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .PHONY: synth lambda test lint bench rehearse clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[infra,local,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[infra,local,dev]'
 	touch $@
 
 # checkov pins old boto3/packaging: it gets a virtualenv of its own.

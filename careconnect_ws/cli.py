@@ -1,9 +1,7 @@
-"""``careconnect-ws``: migrate, serve, notify, disconnect-user, cleanup, token.
+"""careconnect-ws: migrate, serve, notify, disconnect-user, cleanup, token.
 
-Reads the same environment as the Lambda, but each command only what it uses: ``migrate``,
-``notify``, ``disconnect-user`` and ``cleanup`` need the database (``DATABASE_URL``) and send
-through ``AWS_WEBSOCKET_API_GATEWAY_ENDPOINT`` when set; ``token`` needs only ``WS_JWT_SECRET``.
-Exit codes: 0 ok, 1 failed, 2 usage or configuration.
+Reads the same environment as the Lambda, but each command only what it uses (each command's
+--help lists its variables). Exit codes: 0 ok, 1 failed, 2 usage or configuration.
 """
 
 from __future__ import annotations
@@ -17,35 +15,48 @@ from .errors import CareConnectWsError, ConfigError, DatabaseUnavailable
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="careconnect-ws", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+    from .settings import DATABASE, LIMITS_PART, SENDING, TOKENS, environment_help
 
-    sub.add_parser("migrate", help="create or upgrade the database schema (idempotent, safe concurrently)")
+    parser = argparse.ArgumentParser(prog="careconnect-ws", description=__doc__.strip(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"careconnect-ws {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, *parts: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, epilog=environment_help(*parts) if parts else None,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    command("migrate", "create or upgrade the database schema (idempotent, safe concurrently)", DATABASE)
 
     from .notifications import notification_types
 
-    notify = sub.add_parser("notify", help="push a notification to a user's subscribed connections")
-    notify_sub = notify.add_subparsers(dest="notification", required=True)
+    notify = command("notify", "push a notification to a user's subscribed connections", DATABASE, SENDING)
+    notify_sub = notify.add_subparsers(dest="notification", required=True, metavar="NOTIFICATION")
     for kind in notification_types():
-        one = notify_sub.add_parser(kind.name, help=kind.description)
+        one = notify_sub.add_parser(kind.name, help=kind.description, description=kind.description,
+                                    epilog=environment_help(DATABASE, SENDING),
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
         one.add_argument("--user", required=True, help="the user id (the token's sub)")
         for field in kind.fields:
             one.add_argument(f"--{field.name}", required=field.required, help=field.help)
 
-    revoke = sub.add_parser("disconnect-user", help="end every connection of a user now (revocation)")
+    revoke = command("disconnect-user", "end every connection of a user now (revocation)", DATABASE, SENDING)
     revoke.add_argument("--user", required=True, help="the user id (the token's sub)")
 
-    cleanup = sub.add_parser("cleanup", help="deactivate expired or idle connections and purge old rows")
+    cleanup = command("cleanup", "deactivate expired or idle connections and purge old rows", DATABASE, SENDING, LIMITS_PART)
     cleanup.add_argument("--no-close", action="store_true", help="do not close expired connections through the Management API")
     cleanup.add_argument("--no-purge", action="store_true", help="keep inactive rows")
 
-    token = sub.add_parser("token", help="print a signed development token (HS256, WS_JWT_SECRET)")
-    token.add_argument("--user", required=True)
+    token = command("token", "print a signed development token (HS256; production tokens come from your identity provider)",
+                    TOKENS)
+    token.add_argument("--user", required=True, help="the user id the token speaks for (its sub claim)")
     token.add_argument("--ttl", type=_positive_int, default=3600, help="seconds until it expires (default 3600)")
 
     from .local.serve import add_arguments
 
-    serve = sub.add_parser("serve", help="run a WebSocket API locally: gateway + @connections + a handler (this one by default)")
+    serve = command("serve", "run a WebSocket API locally: gateway + @connections + a handler (this one by default)",
+                    DATABASE, TOKENS, LIMITS_PART)
     add_arguments(serve)
     return parser
 

@@ -25,7 +25,40 @@ _PG_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE")
 # The parts of the configuration a caller can ask for (``Settings.from_env(needs=...)``).
 DATABASE = "database"
 TOKENS = "tokens"
+SENDING = "sending"
+LIMITS_PART = "limits"
 ALL_PARTS = (DATABASE, TOKENS)
+
+# Every variable the runtime reads, the part it belongs to and one line about it: the CLI's help
+# lists them per command from here, and a test checks that each is really read.
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": (DATABASE, "PostgreSQL URL (or PGHOST/PGDATABASE/PGUSER/PGPASSWORD)"),
+    "DATABASE_SECRET_ARN": (DATABASE, "Secrets Manager secret holding the URL or RDS-style JSON, instead of DATABASE_URL"),
+    "DB_CONNECT_TIMEOUT_SECONDS": (DATABASE, "fail fast when the database is down (default 3)"),
+    "DB_STATEMENT_TIMEOUT_MS": (DATABASE, "per statement, set per transaction (default 5000)"),
+    "WS_JWT_SECRET": (TOKENS, "HS256 key for connection tokens (32+ bytes)"),
+    "WS_JWT_SECRET_ARN": (TOKENS, "Secrets Manager secret holding WS_JWT_SECRET"),
+    "WS_JWT_PUBLIC_KEY": (TOKENS, "RS256 public key (PEM), instead of WS_JWT_SECRET"),
+    "WS_JWT_ISSUER": (TOKENS, "required iss (needed with RS256)"),
+    "WS_JWT_AUDIENCE": (TOKENS, "required aud (needed with RS256)"),
+    "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": (SENDING, "management endpoint override (the stack output websocket_management_endpoint)"),
+    "AWS_REGION": (SENDING, "region of the management endpoint (Lambda sets it)"),
+    "CONNECTION_TTL_SECONDS": (LIMITS_PART, "a connection's lifetime (default 7200)"),
+    "CONNECTION_IDLE_SECONDS": (LIMITS_PART, "cleanup deactivates connections idle this long (default 600)"),
+    "INACTIVE_RETENTION_DAYS": (LIMITS_PART, "cleanup deletes rows inactive this long (default 30)"),
+    "TOUCH_INTERVAL_SECONDS": (LIMITS_PART, "last activity written at most this often (default 60)"),
+    "WS_MAX_MESSAGES_PER_SECOND": (LIMITS_PART, "per connection (default 10; 0 off)"),
+    "WS_MAX_CONNECTIONS_PER_USER": (LIMITS_PART, "(default 10; 0 off)"),
+    "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION": (LIMITS_PART, "(default 50; 0 off)"),
+    "WS_CONNECTION_ENDS_WITH_TOKEN": (LIMITS_PART, "on: a connection ends when its token expires (default off)"),
+}
+
+
+def environment_help(*parts: str) -> str:
+    """The variables of these parts, one per line, for a command's ``--help``."""
+    rows = [(name, text) for name, (part, text) in ENVIRONMENT.items() if part in parts]
+    width = max(len(name) for name, _ in rows)
+    return "environment:\n" + "\n".join(f"  {name.ljust(width)}  {text}" for name, text in rows)
 _MIN_SECRET_BYTES = 32
 
 

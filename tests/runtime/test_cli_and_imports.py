@@ -116,3 +116,50 @@ def test_token_refuses_a_lifetime_that_is_already_over():
     proc = _bare_run("token", "--user", "alice", "--ttl", "-5", env=_minimal_env(WS_JWT_SECRET=SECRET))
     assert proc.returncode == 2
     assert "at least 1" in proc.stderr
+
+
+def _subcommands():
+    from careconnect_ws.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    for name, command in sub.choices.items():
+        yield [name], command
+        nested = [a for a in command._actions if isinstance(a, __import__("argparse")._SubParsersAction)]
+        for action in nested:
+            for child in action.choices:
+                yield [name, child], action.choices[child]
+
+
+def test_every_subcommand_help_is_plain_text_and_lists_real_variables():
+    import inspect
+    import re
+
+    from careconnect_ws import settings as settings_module
+
+    source = inspect.getsource(settings_module.Settings.from_env)
+    read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', source)) | {"AWS_REGION"}
+    seen = 0
+    for path, _ in _subcommands():
+        proc = run_cli(*path, "--help")
+        assert proc.returncode == 0, proc.stderr
+        assert "``" not in proc.stdout and ":class:" not in proc.stdout, f"{path}: reStructuredText in --help"
+        listed = re.findall(r"^  ([A-Z][A-Z0-9_]+)  ", proc.stdout, re.M)
+        if path[0] != "serve" or listed:
+            assert listed, f"{' '.join(path)} --help lists no environment variables"
+        for name in listed:
+            assert name in settings_module.ENVIRONMENT, f"{name} listed by {path} is not a known setting"
+            assert name in read, f"{name} listed by {path} is not read by Settings.from_env"
+        seen += 1
+    assert seen >= 7
+    assert set(settings_module.ENVIRONMENT) <= read | {"AWS_REGION"}
+
+
+def test_version_comes_from_the_one_source():
+    from importlib.metadata import version
+
+    from careconnect_ws import __version__
+
+    proc = run_cli("--version")
+    assert proc.stdout.strip() == f"careconnect-ws {__version__}"
+    assert version("careconnect-ws") == __version__
