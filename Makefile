@@ -1,9 +1,9 @@
-# Two commands on a fresh machine (Python 3.11+, Node.js 20+): `make synth` and `make test`.
+# Two commands on a fresh machine with Python 3.11+: `make synth` and `make test`. Everything else (Node.js 24 LTS
+# for jsii, PostgreSQL, the CDK) comes from PyPI into .venv.
 PYTHON ?= python3
 VENV ?= .venv
 CHECKOV_VENV ?= .venv-checkov
 PY := $(VENV)/bin/python
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .PHONY: synth lambda test lint bench rehearse clean
@@ -20,15 +20,16 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install -q 'checkov==3.3.30'
 	touch $@
 
-## Build the Lambda zip (dist/lambda/careconnect-ws-lambda-<arch>.zip) from this package.
-LAMBDA_ARCH ?= $(or $(CARECONNECT_WS_LAMBDA_ARCHITECTURE),arm64)
+## Build the Lambda zip (dist/lambda/careconnect-ws-lambda-<arch>.zip) from this package; the architecture
+## is the stack's (CARECONNECT_WS_LAMBDA_ARCHITECTURE or cdktf.json context lambda_architecture, else arm64)
+## unless LAMBDA_ARCH says otherwise. Nothing is rebuilt when nothing it is made of changed.
 lambda: $(VENV)/.installed
-	$(PY) -m stacks.lambda_artifact --arch $(LAMBDA_ARCH)
+	$(PY) -m stacks.lambda_artifact $(if $(LAMBDA_ARCH),--arch $(LAMBDA_ARCH))
 
 ## Build the Lambda zip and synthesize the complete stack into cdktf.out/stacks/<stack>/cdk.tf.json
 ## (no AWS account needed). With CARECONNECT_WS_BACKEND_FUNCTION_NAME set, the zip is not needed.
 synth: $(VENV)/.installed
-	@if [ -z "$$CARECONNECT_WS_BACKEND_FUNCTION_NAME" ]; then $(PY) -m stacks.lambda_artifact --arch $(LAMBDA_ARCH); fi
+	@if [ -z "$$CARECONNECT_WS_BACKEND_FUNCTION_NAME" ]; then $(PY) -m stacks.lambda_artifact; fi
 	$(PY) main.py
 	@ls cdktf.out/stacks/*/cdk.tf.json
 

@@ -12,15 +12,27 @@ import sys
 
 from stacks.cdk import App
 from stacks.errors import InvalidPropsError
-from stacks.stack_config import CONTEXT_KEYS, load_stack_config
+from stacks.stack_config import CONTEXT_KEYS, load_stack_config, unknown_options
 from stacks.websocket_stack import WebSocketStack
 
 
 def build_app() -> App:
     app = App()
-    context = {key: app.node.try_get_context(key) for key in CONTEXT_KEYS}
+    # cdktf.json's "context", as the cdktf CLI passes it; context given to the app itself wins.
+    file_context = _cdktf_json_context()
+    context = {**file_context, **{k: v for k in CONTEXT_KEYS if (v := app.node.try_get_context(k)) is not None}}
+    for warning in unknown_options(file_context):
+        print(f"careconnect-ws: warning: {warning}", file=sys.stderr)
     WebSocketStack(app, load_stack_config(context))
     return app
+
+
+def _cdktf_json_context() -> dict:
+    import json
+    from pathlib import Path
+
+    path = Path("cdktf.json")
+    return json.loads(path.read_text()).get("context", {}) if path.is_file() else {}
 
 
 def main() -> int:

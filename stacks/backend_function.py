@@ -110,11 +110,8 @@ class BackendFunctionProps:
         if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
             raise InvalidPropsError("reserved_concurrency", self.reserved_concurrency, "use at least 1, or None for unreserved")
         if bool(self.subnet_ids) != bool(self.security_group_ids):
-            raise InvalidPropsError(
-                "subnet_ids" if not self.subnet_ids else "security_group_ids",
-                list(self.subnet_ids or self.security_group_ids),
-                "a VPC function needs both subnet_ids and security_group_ids",
-            )
+            missing = "subnet_ids" if not self.subnet_ids else "security_group_ids"
+            raise InvalidPropsError(missing, [], "a VPC function needs both subnet_ids and security_group_ids")
         if not self.jwt_secret_arn and not self.jwt_public_key:
             raise InvalidPropsError("jwt_secret_arn", None, "set jwt_secret_arn (HS256 key in Secrets Manager) or jwt_public_key (RS256)")
         if self.jwt_public_key and not (self.jwt_issuer and self.jwt_audience):

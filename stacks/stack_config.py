@@ -8,8 +8,10 @@ Setting ``backend_function_name`` switches to binding an existing function (mode
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -98,6 +100,13 @@ class StackConfig:
     state_lock_table: str | None = None
     """DynamoDB lock table. Default: none (S3 native locking, ``use_lockfile``)."""
 
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    """Where each option the user set came from (``CARECONNECT_WS_STAGE`` or ``cdktf.json context stage``):
+    errors name that, not the construct prop."""
+
+    def source_of(self, option: str) -> str:
+        return self.sources.get(option) or f"CARECONNECT_WS_{option.upper()} (or context {option})"
+
     @property
     def existing_backend(self) -> bool:
         return bool(self.backend_function_name)
@@ -107,7 +116,7 @@ class StackConfig:
         return self.authorizer if self.authorizer is not None else not self.existing_backend
 
 
-CONTEXT_KEYS = tuple(f.name for f in fields(StackConfig))
+CONTEXT_KEYS = tuple(f.name for f in fields(StackConfig) if f.name != "sources")
 _ALIASES = {"region": ("AWS_REGION",)}
 _BOOLS = {"authorizer", "manage_account_cloudwatch_role"}
 _INTS = {"log_retention_days", "lambda_memory_mb", "lambda_timeout_seconds", "lambda_reserved_concurrency"}
@@ -115,10 +124,11 @@ _LISTS = {"subnet_ids", "security_group_ids"}
 
 
 def load_stack_config(context: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> StackConfig:
-    """Build a :class:`StackConfig` from the environment and cdktf context."""
+    """Build a :class:`StackConfig` from the environment and cdktf context, checked (see :func:`validate`)."""
     context = context or {}
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for name in CONTEXT_KEYS:
         raw, source = None, ""
         for env_name in (f"CARECONNECT_WS_{name.upper()}", *_ALIASES.get(name, ())):
@@ -127,10 +137,81 @@ def load_stack_config(context: Mapping[str, Any] | None = None, environ: Mapping
                 break
         else:
             if context.get(name) not in (None, ""):
-                raw, source = context[name], f"context {name}"
+                raw, source = context[name], f"cdktf.json context {name}"
         if raw is not None:
             values[name] = _convert(name, raw, source)
-    return StackConfig(**values)
+            sources[name] = source
+    config = StackConfig(**values, sources=sources)
+    validate(config)
+    return config
+
+
+def unknown_options(context: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Warnings for ``CARECONNECT_WS_*`` variables and context keys that are no option (a typo is otherwise silent)."""
+    environ = os.environ if environ is None else environ
+    known_env = {f"CARECONNECT_WS_{k.upper()}" for k in CONTEXT_KEYS} | _NOT_OPTIONS
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith("CARECONNECT_WS_") and name not in known_env:
+            close = difflib.get_close_matches(name, sorted(known_env), n=1)
+            warnings.append(f"{name} is not an option and is ignored" + (f" (did you mean {close[0]}?)" if close else ""))
+    for key in sorted(context):
+        if key not in CONTEXT_KEYS:
+            close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1)
+            warnings.append(f"cdktf.json context {key} is not an option and is ignored"
+                            + (f" (did you mean {close[0]}?)" if close else ""))
+    return warnings
+
+
+# CARECONNECT_WS_* variables that are not stack options (read by other tools of this project).
+_NOT_OPTIONS = {"CARECONNECT_WS_TF_PROVIDER_MIRROR", "CARECONNECT_WS_CDK"}
+
+_REGION = re.compile(r"^(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov|eusc)-[a-z]+-\d$")
+_ARN = r"arn:aws[a-z-]*:{service}:{region}:\d{{12}}:{resource}"
+_ARN_RULES = {
+    "alarm_topic_arn": ("sns", r"[a-z0-9-]+", r"[A-Za-z0-9_-]{1,256}(\.fifo)?", "arn:aws:sns:REGION:ACCOUNT:TOPIC"),
+    "certificate_arn": ("acm", r"[a-z0-9-]+", r"certificate/[A-Za-z0-9-]+", "arn:aws:acm:REGION:ACCOUNT:certificate/ID"),
+    "database_secret_arn": ("secretsmanager", r"[a-z0-9-]+", r"secret:[A-Za-z0-9/_+=.@-]+",
+                            "arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME"),
+    "jwt_secret_arn": ("secretsmanager", r"[a-z0-9-]+", r"secret:[A-Za-z0-9/_+=.@-]+",
+                       "arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME"),
+}
+_SCHEDULE = re.compile(r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)|cron\(\S+( \S+){5}\))$")
+_BUCKET = re.compile(r"^(?!xn--)(?!sthree-)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+_INVOKE_ARN = re.compile(r"^arn:aws[a-z-]*:apigateway:[a-z0-9-]+:lambda:path/2015-03-31/functions/arn:aws[a-z-]*:lambda:"
+                         r"[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?/invocations$")
+
+
+def validate(config: StackConfig) -> None:
+    """What AWS would refuse at plan or apply, refused now, naming the variable or context key that was set."""
+
+    def fail(option: str, value: Any, rule: str) -> None:
+        raise InvalidPropsError(config.source_of(option), value, rule)
+
+    if not _STACK_NAME.match(config.stack_name):
+        fail("stack_name", config.stack_name, "use 1-63 letters, digits, - and _, starting with a letter or digit "
+             "(it names a directory and Terraform's state)")
+    for option in ("region", "state_region"):
+        value = getattr(config, option)
+        if value is not None and not _REGION.match(value):
+            fail(option, value, "give an AWS region code such as us-east-1 or eu-west-1")
+    for option, (service, region, resource, shape) in _ARN_RULES.items():
+        value = getattr(config, option)
+        if value is not None and not re.fullmatch(_ARN.format(service=service, region=region, resource=resource), value):
+            fail(option, value, f"give an ARN of the form {shape}")
+    if config.backend_invoke_arn is not None and not _INVOKE_ARN.match(config.backend_invoke_arn):
+        fail("backend_invoke_arn", config.backend_invoke_arn,
+             "give the function's invoke ARN: arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/FUNCTION_ARN/invocations")
+    if config.cleanup_schedule is not None and not _SCHEDULE.match(config.cleanup_schedule):
+        fail("cleanup_schedule", config.cleanup_schedule,
+             "give an EventBridge schedule: rate(15 minutes), rate(1 hour), cron(0/15 * * * ? *), or off")
+    if config.state_bucket is not None and not _BUCKET.match(config.state_bucket):
+        fail("state_bucket", config.state_bucket, "give an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens")
+    if config.lambda_architecture is not None and config.lambda_architecture not in ("arm64", "x86_64"):
+        fail("lambda_architecture", config.lambda_architecture, "use arm64 or x86_64")
+    if config.hosted_zone_id is not None and not re.fullmatch(r"Z[A-Z0-9]{1,31}", config.hosted_zone_id):
+        fail("hosted_zone_id", config.hosted_zone_id, "give a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
 
 
 def _convert(name: str, raw: Any, source: str) -> Any:

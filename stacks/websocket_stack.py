@@ -43,19 +43,47 @@ def _given(**values):
 
 
 class ArtifactMissing(InvalidPropsError):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, config: StackConfig) -> None:
         shown = path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path
+        if config.lambda_artifact:
+            # A path the user chose: nothing to build, just not there.
+            super().__init__(config.source_of("lambda_artifact"), str(shown), "no such file: give the path of a Lambda zip")
+            return
+        arch = config.lambda_architecture or DEFAULT_ARCHITECTURE
         super().__init__(
             "lambda_artifact", str(shown),
-            "the Lambda zip is not built: run `make lambda` (python -m stacks.lambda_artifact), "
-            "or set CARECONNECT_WS_BACKEND_FUNCTION_NAME to bind an existing function",
+            f"the Lambda zip is not built: run `make lambda LAMBDA_ARCH={arch}` (python -m stacks.lambda_artifact "
+            f"--arch {arch}), or set CARECONNECT_WS_BACKEND_FUNCTION_NAME to bind an existing function",
         )
+
+
+# Construct props and the stack option that sets each: an invalid prop is reported as the option the user set.
+PROP_OPTIONS = {
+    "name": "api_name", "stage_name": "stage", "logging_level": "logging_level", "log_retention_days": "log_retention_days",
+    "tags": "tags", "function_name": "lambda_function_name", "memory_mb": "lambda_memory_mb",
+    "timeout_seconds": "lambda_timeout_seconds", "reserved_concurrency": "lambda_reserved_concurrency",
+    "architecture": "lambda_architecture", "subnet_ids": "subnet_ids", "security_group_ids": "security_group_ids",
+    "jwt_issuer": "jwt_issuer", "jwt_audience": "jwt_audience", "backend_role_name": "backend_role_name",
+}
+
+
+def _as_option_error(err: InvalidPropsError, config: StackConfig) -> InvalidPropsError:
+    option = PROP_OPTIONS.get(err.prop)
+    if option is None or option not in config.sources:
+        return err
+    return InvalidPropsError(config.sources[option], err.value, f"{err.rule} (the construct prop {err.prop})")
 
 
 class WebSocketStack(TerraformStack):
     def __init__(self, scope: Construct, config: StackConfig) -> None:
         super().__init__(scope, config.stack_name)
         self.config = config
+        try:
+            self._build(config)
+        except InvalidPropsError as err:
+            raise _as_option_error(err, config) from None
+
+    def _build(self, config: StackConfig) -> None:
         tags = dict(config.tags)
         self._backend(config)
         AwsProvider(self, "aws", region=config.region)
@@ -140,7 +168,7 @@ class WebSocketStack(TerraformStack):
         path = Path(config.lambda_artifact) if config.lambda_artifact else artifact_path(
             config.lambda_architecture or DEFAULT_ARCHITECTURE)
         if not path.is_file():
-            raise ArtifactMissing(path)
+            raise ArtifactMissing(path, config)
         function_log_group = f"/aws/lambda/{config.lambda_function_name}"
         key = LogEncryptionKey(
             self,

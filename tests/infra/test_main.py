@@ -34,7 +34,9 @@ def test_main_writes_the_complete_stack_with_its_asset_and_no_absolute_paths(tmp
     }
 
 
-def test_main_without_the_artifact_names_the_command_that_builds_it(tmp_path):
+def test_main_with_a_missing_artifact_exits_2_in_one_line_naming_the_variable(tmp_path):
+    # (A missing default zip names the build command: tests/infra/test_configuration_errors.py.)
     proc = run_main(tmp_path, CARECONNECT_WS_LAMBDA_ARTIFACT=str(tmp_path / "missing.zip"))
     assert proc.returncode == 2
-    assert "make lambda" in proc.stderr and "CARECONNECT_WS_BACKEND_FUNCTION_NAME" in proc.stderr
+    assert proc.stderr.startswith("careconnect-ws: CARECONNECT_WS_LAMBDA_ARTIFACT=") and "no such file" in proc.stderr
+    assert proc.stderr.count("\n") == 1
