@@ -8,6 +8,7 @@ Importing this module starts Node.js (jsii) and costs ~10 s and ~1.2 GB: the
 Lambda runtime in ``careconnect_ws`` must never import it.
 """
 
+# ruff: noqa: E402  (the CDK imports come after JSII_NODE is set, on purpose)
 from __future__ import annotations
 
 import importlib.util
