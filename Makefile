@@ -3,10 +3,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 CHECKOV_VENV ?= .venv-checkov
+CDKTN_VENV ?= .venv-cdktn
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: synth lambda test lint bench rehearse clean
+.PHONY: synth lambda test test-cdktn lint bench rehearse clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +34,21 @@ synth: $(VENV)/.installed
 	$(PY) main.py
 	@ls cdktf.out/stacks/*/cdk.tf.json
 
-## Run the whole test suite (starts its own PostgreSQL), after the linter.
+## Run the whole test suite (starts its own PostgreSQL), after the linter; then the infrastructure tests
+## again on CDK Terrain (cdktn), the other CDK lineage, in a virtualenv of its own.
 test: lint $(CHECKOV_VENV)/.installed
 	$(PY) -m pytest
+	$(MAKE) test-cdktn
+
+## The construct library and the app on CDK Terrain: the same infra tests and snapshots, and the synth.
+$(CDKTN_VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(CDKTN_VENV)
+	$(CDKTN_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CDKTN_VENV)/bin/python -m pip install -q -c constraints.txt -e '.[infra-cdktn,dev]'
+	touch $@
+
+test-cdktn: $(CDKTN_VENV)/.installed $(CHECKOV_VENV)/.installed
+	CARECONNECT_WS_CDK=cdktn $(CDKTN_VENV)/bin/python -m pytest tests/infra -p no:cacheprovider
 
 ## Rehearse a deploy offline: terraform init/validate/plan/apply against moto, read every resource back,
 ## plan again, destroy; both modes, then a deliberately broken stack that the read-back must catch.
@@ -47,7 +60,7 @@ rehearse: lambda
 	$(PY) -m pytest -m rehearsal tests/rehearsal -p no:cacheprovider
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff check careconnect_ws stacks rehearsal tests bench main.py
+	$(PY) -m ruff check careconnect_ws careconnect_ws_cdk stacks rehearsal tests bench main.py
 
 bench: $(VENV)/.installed
 	$(PY) -m bench

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from stacks.cdk import App
-from stacks.errors import InvalidPropsError
+from careconnect_ws_cdk.cdk import App
+from careconnect_ws_cdk.errors import InvalidPropsError
 from stacks.stack_config import CONTEXT_KEYS, load_stack_config, unknown_options
 from stacks.websocket_stack import WebSocketStack
 

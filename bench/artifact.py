@@ -8,7 +8,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from stacks.lambda_artifact import ARCHITECTURES, build
+from careconnect_ws_cdk.lambda_artifact import ARCHITECTURES, build
 
 
 def run() -> str:

@@ -1,5 +1,2 @@
-"""Infrastructure: the CDKTF construct and stacks of careconnect-ws.
-
-Import the construct with ``from stacks.websocket_api import WebSocketApi, WebSocketApiProps, LambdaTarget``.
-Importing anything here loads the CDK (Node.js, ~10 s): keep it out of the Lambda.
-"""
+"""This app's own stack: the construct library (``careconnect_ws_cdk``) wired with a provider,
+a backend and the Terraform module's outputs. Importing ``stacks.websocket_stack`` loads the CDK."""

@@ -1,125 +1,26 @@
-"""Build the backend Lambda's zip: ``python -m stacks.lambda_artifact [--arch arm64|x86_64]``.
+"""``python -m stacks.lambda_artifact``: build the Lambda zip for this app's configured architecture.
 
-The zip holds ``careconnect_ws`` (without the local gateway) and the pinned runtime
-dependencies of ``requirements-lambda.txt`` as manylinux wheels for the target
-architecture and Python. Never the CDK, never tests. It is reproducible: the same
-inputs give the same bytes (sorted entries, fixed timestamps and permissions, no
-``__pycache__``), so ``source_code_hash`` changes only when the code does.
-
-Importing this module does not load the CDK.
+The build itself is the library's (:mod:`careconnect_ws_cdk.lambda_artifact`); this app only decides
+the default architecture the way ``main.py`` will: ``CARECONNECT_WS_LAMBDA_ARCHITECTURE`` or the
+``lambda_architecture`` key of ``cdktf.json``'s context, else arm64.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import shutil
-import subprocess
+import json
 import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON_VERSION = "3.12"
-DEFAULT_ARCHITECTURE = "arm64"
-ARCHITECTURES = {
-    "arm64": ["manylinux_2_28_aarch64", "manylinux2014_aarch64"],
-    "x86_64": ["manylinux_2_28_x86_64", "manylinux2014_x86_64"],
-}
-# Lambda's Python 3.12 runtime runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels fit.
-EXCLUDED_PARTS = {"__pycache__", "tests", "local"}
-EXCLUDED_TOP = {"bin"}
-FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+from careconnect_ws_cdk.lambda_artifact import DEFAULT_ARCHITECTURE, run_cli
 
-
-def artifact_path(arch: str = DEFAULT_ARCHITECTURE) -> Path:
-    """Where the build puts the zip, and where the stack looks for it."""
-    return ROOT / "dist" / "lambda" / f"careconnect-ws-lambda-{arch}.zip"
-
-
-def inputs_fingerprint(arch: str) -> str:
-    """Everything the zip is made of: the pinned requirements, the target, and this package's files."""
-    digest = hashlib.sha256(f"{arch}|{PYTHON_VERSION}|".encode())
-    digest.update((ROOT / "requirements-lambda.txt").read_bytes())
-    for path in sorted((ROOT / "careconnect_ws").rglob("*")):
-        rel = path.relative_to(ROOT / "careconnect_ws")
-        if path.is_file() and "__pycache__" not in rel.parts and rel.parts[0] != "local" and path.suffix != ".pyc":
-            digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def build(arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: list[str] | None = None,
-          force: bool = False) -> Path:
-    if arch not in ARCHITECTURES:
-        raise SystemExit(f"--arch must be one of {', '.join(ARCHITECTURES)}")
-    out = out or artifact_path(arch)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # The zip is reproducible, so when nothing it is made of changed, the one on disk is the one we would
-    # build: no pip run, no downloads on every `make synth`.
-    stamp = out.with_suffix(".inputs")
-    fingerprint = inputs_fingerprint(arch)
-    if not force and out.is_file() and stamp.is_file() and stamp.read_text() == fingerprint:
-        return out
-    stamp.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ccws-lambda-") as tmp:
-        site = Path(tmp) / "site"
-        platforms = [arg for p in ARCHITECTURES[arch] for arg in ("--platform", p)]
-        cmd = [
-            *(pip or [sys.executable, "-m", "pip"]), "install", "--quiet", "--disable-pip-version-check",
-            "--no-deps", "--no-compile", "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", PYTHON_VERSION, *platforms, "--target", str(site),
-            "-r", str(ROOT / "requirements-lambda.txt"),
-        ]
-        subprocess.run(cmd, check=True)
-        shutil.copytree(ROOT / "careconnect_ws", site / "careconnect_ws",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "local"))
-        files = sorted(
-            p for p in site.rglob("*")
-            if p.is_file() and not (set(p.relative_to(site).parts) & EXCLUDED_PARTS)
-            and p.relative_to(site).parts[0] not in EXCLUDED_TOP
-            and not p.name.endswith((".pyc", "RECORD", "INSTALLER", "direct_url.json"))
-        )
-        tmp_zip = out.with_suffix(".zip.tmp")
-        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-            for path in files:
-                info = zipfile.ZipInfo(path.relative_to(site).as_posix(), FIXED_TIME)
-                executable = path.suffix == ".so" or ".so." in path.name
-                info.external_attr = (0o755 if executable else 0o644) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, path.read_bytes())
-        tmp_zip.replace(out)
-    stamp.write_text(fingerprint)
-    return out
+from .stack_config import load_stack_config
 
 
 def configured_architecture() -> str:
-    """The architecture the stack will be synthesized with: the same resolution as main.py."""
-    import json
-
-    from .stack_config import load_stack_config
-
     config_file = Path("cdktf.json")
     context = json.loads(config_file.read_text()).get("context", {}) if config_file.is_file() else {}
     return load_stack_config(context).lambda_architecture or DEFAULT_ARCHITECTURE
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stacks.lambda_artifact", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arch", default=None, choices=sorted(ARCHITECTURES),
-                        help="default: the stack's lambda_architecture (environment or cdktf.json context), else arm64")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
-    args = parser.parse_args(argv)
-    path = build(args.arch or configured_architecture(), out=args.out, force=args.force)
-    size = path.stat().st_size
-    print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  {size / 1024 / 1024:.1f} MiB  sha256 {sha256(path)}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(sys.argv[1:], prog="python -m stacks.lambda_artifact", default_arch=configured_architecture))

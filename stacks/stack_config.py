@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from careconnect_ws.limits import LIMITS
 
-from .errors import InvalidPropsError
+from careconnect_ws_cdk.errors import InvalidPropsError
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .account_logging_role import AccountLoggingRole
-from .alarms import Alarms
-from .backend_function import BackendFunction, BackendFunctionProps
-from .cdk import (
+from careconnect_ws_cdk.account_logging_role import AccountLoggingRole
+from careconnect_ws_cdk.alarms import Alarms
+from careconnect_ws_cdk.backend_function import BackendFunction, BackendFunctionProps
+from careconnect_ws_cdk.cdk import (
     AwsProvider,
     CloudwatchEventRule,
     CloudwatchEventTarget,
@@ -27,12 +27,12 @@ from .cdk import (
     TerraformOutput,
     TerraformStack,
 )
-from .errors import InvalidPropsError
-from .lambda_artifact import DEFAULT_ARCHITECTURE, artifact_path
-from .log_encryption_key import LogEncryptionKey
+from careconnect_ws_cdk.errors import InvalidPropsError
+from careconnect_ws_cdk.lambda_artifact import DEFAULT_ARCHITECTURE, artifact_path
+from careconnect_ws_cdk.log_encryption_key import LogEncryptionKey
 from .stack_config import StackConfig
-from .websocket_api import LambdaTarget, WebSocketApi, WebSocketApiProps
-from .websocket_api_props import CustomDomain
+from careconnect_ws_cdk.websocket_api import LambdaTarget, WebSocketApi, WebSocketApiProps
+from careconnect_ws_cdk.websocket_api_props import CustomDomain
 
 CLEANUP_EVENT = {"careconnect_ws": {"command": "cleanup"}}
 

@@ -315,7 +315,7 @@ def test_unsigned_management_calls_are_refused(gateway):
 def test_the_gateway_enforces_the_limits_the_stage_is_synthesized_from():
     from careconnect_ws.limits import LIMITS
     from careconnect_ws.local.config import GatewayConfig
-    from stacks.websocket_api_props import WebSocketApiProps
+    from careconnect_ws_cdk.websocket_api_props import WebSocketApiProps
 
     config = GatewayConfig()
     props = WebSocketApiProps.__dataclass_fields__

@@ -45,3 +45,17 @@ def test_the_invoke_example_is_an_event_the_handler_takes():
     event = json.loads(payload)
     assert event["careconnect_ws"]["command"] == "notify" and event["careconnect_ws"]["notification"] == "email-verified"
     assert "--cli-binary-format raw-in-base64-out" in README
+
+
+def test_the_backend_push_snippet_runs(connections_endpoint, sql):
+    from careconnect_ws.handler import lambda_handler
+    from tests.conftest import make_event
+
+    assert lambda_handler(make_event("connect", connection_id="u1=", query={"token": token_for("u-1")}))["statusCode"] == 200
+    lambda_handler(make_event("message", connection_id="u1=", body={"action": "subscribe", "topic": "email-verification"}))
+    connections_endpoint.open.add("u1=")
+    code = _python_block("### Pushing a notification from the backend")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["result"].reached == 1
+    assert [m["email"] for m in connections_endpoint.messages_for("u1=")] == ["a@example.org", "a@example.org"]

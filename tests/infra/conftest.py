@@ -37,7 +37,7 @@ class Synth:
 
 
 def synth_stack(build) -> Synth:
-    from stacks.cdk import Testing
+    from careconnect_ws_cdk.cdk import Testing
 
     app = Testing.app()
     stack = build(app)
@@ -116,8 +116,8 @@ def existing_full_synth() -> Synth:
 @pytest.fixture(scope="session")
 def three_function_synth() -> Synth:
     """A second stack that imports the construct and gives each route its own function."""
-    from stacks.cdk import AwsProvider, TerraformStack
-    from stacks.websocket_api import LambdaTarget, WebSocketApi, WebSocketApiProps
+    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack
+    from careconnect_ws_cdk.websocket_api import LambdaTarget, WebSocketApi, WebSocketApiProps
 
     def build(app):
         stack = TerraformStack(app, "consumer")

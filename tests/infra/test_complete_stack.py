@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.backend_function import WILDCARD_RESOURCE_STATEMENTS
+from careconnect_ws_cdk.backend_function import WILDCARD_RESOURCE_STATEMENTS
 from stacks.websocket_stack import CLEANUP_EVENT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,7 +113,7 @@ def test_least_privilege_no_wildcards_except_where_aws_requires_them(stack, requ
 
 
 def test_each_wildcard_statement_says_why_in_the_code():
-    source = (ROOT / "stacks" / "backend_function.py").read_text()
+    source = (ROOT / "careconnect_ws_cdk" / "backend_function.py").read_text()
     for sid in WILDCARD_RESOURCE_STATEMENTS:
         before = source[: source.index(f'"Sid": "{sid}"')].rsplit("{", 1)[1]
         assert '# AWS requires "*"' in before, sid

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.errors import InvalidPropsError
+from careconnect_ws_cdk.errors import InvalidPropsError
 from stacks.stack_config import load_stack_config, unknown_options
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def test_unknown_options_are_reported_with_a_suggestion():
 
 
 def _stack(env, fake_artifact=None, tmp_path=None):
-    from stacks.cdk import Testing
+    from careconnect_ws_cdk.cdk import Testing
     from stacks.websocket_stack import WebSocketStack
 
     config = load_stack_config({}, {"CARECONNECT_WS_BACKEND_FUNCTION_NAME": "cc-backend", **env})
@@ -96,7 +96,7 @@ def test_a_bad_value_caught_by_a_construct_still_names_the_variable(default_synt
 
 
 def test_mode_b_errors_name_the_variable_and_the_right_list(default_synth, fake_artifact):
-    from stacks.cdk import Testing
+    from careconnect_ws_cdk.cdk import Testing
     from stacks.websocket_stack import WebSocketStack
 
     env = {"CARECONNECT_WS_LAMBDA_ARTIFACT": fake_artifact, "CARECONNECT_WS_SUBNET_IDS": "subnet-a,subnet-b"}
@@ -110,7 +110,7 @@ def test_mode_b_errors_name_the_variable_and_the_right_list(default_synth, fake_
 
 
 def test_an_explicit_artifact_that_does_not_exist_is_not_found_not_unbuilt(default_synth, tmp_path):
-    from stacks.cdk import Testing
+    from careconnect_ws_cdk.cdk import Testing
     from stacks.websocket_stack import WebSocketStack
 
     missing = str(tmp_path / "mine.zip")
@@ -122,7 +122,7 @@ def test_an_explicit_artifact_that_does_not_exist_is_not_found_not_unbuilt(defau
 
 def test_the_missing_zip_error_names_the_command_for_the_configured_architecture(default_synth, tmp_path, monkeypatch):
     from stacks import websocket_stack
-    from stacks.cdk import Testing
+    from careconnect_ws_cdk.cdk import Testing
 
     monkeypatch.setattr(websocket_stack, "artifact_path", lambda arch: tmp_path / f"careconnect-ws-lambda-{arch}.zip")
     with pytest.raises(InvalidPropsError) as err:

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from stacks.lambda_artifact import build, sha256
+from careconnect_ws_cdk.lambda_artifact import build, sha256
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,8 @@ def test_dependencies_are_manylinux_wheels_for_arm64_python_312(artifact):
 def test_no_cdk_no_tests_no_local_gateway_no_bytecode(artifact):
     names = zipfile.ZipFile(artifact).namelist()
     tops = {n.split("/")[0] for n in names}
-    assert not tops & {"cdktf", "constructs", "jsii", "cdktf_cdktf_provider_aws", "stacks", "tests", "boto3", "botocore", "aiohttp"}
+    assert not tops & {"cdktf", "cdktn", "constructs", "jsii", "cdktf_cdktf_provider_aws", "cdktn_provider_aws", "stacks",
+                        "careconnect_ws_cdk", "tests", "boto3", "botocore", "aiohttp"}
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("careconnect_ws/local/")]
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.errors import InvalidPropsError
+from careconnect_ws_cdk.errors import InvalidPropsError
 from stacks.stack_config import load_stack_config
-from stacks.websocket_api_props import CustomDomain, LambdaTarget, WebSocketApiProps
+from careconnect_ws_cdk.websocket_api_props import CustomDomain, LambdaTarget, WebSocketApiProps
 
 BACKEND = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
 
@@ -110,7 +110,7 @@ def test_stack_config_modes_and_lists():
     ],
 )
 def test_backend_function_props_validation(overrides, prop, message):
-    from stacks.backend_function import BackendFunctionProps
+    from careconnect_ws_cdk.backend_function import BackendFunctionProps
 
     kwargs = dict(function_name="fn", artifact_path="x.zip", kms_key_arn="arn:kms", database_secret_arn="arn:db",
                   jwt_secret_arn="arn:jwt")

@@ -59,7 +59,7 @@ def test_handler_import_loads_neither_the_cdk_nor_boto3_nor_jwt():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     loaded = set(json.loads(proc.stdout))
-    assert not loaded & {"cdktf", "constructs", "jsii", "cdktf_cdktf_provider_aws", "cdktn", "stacks"}
+    assert not loaded & {"cdktf", "constructs", "jsii", "cdktf_cdktf_provider_aws", "cdktn", "cdktn_provider_aws", "stacks", "careconnect_ws_cdk"}
     assert not loaded & {"boto3", "botocore", "jwt", "aiohttp"}, "heavy modules must load lazily"
 
 
@@ -68,7 +68,7 @@ def test_no_module_in_the_runtime_imports_the_cdk():
     import re
 
     root = pathlib.Path(__file__).resolve().parents[2] / "careconnect_ws"
-    pattern = re.compile(r"^\s*(from|import)\s+(cdktf|cdktn|constructs|jsii|cdktf_cdktf_provider_aws|stacks)\b", re.M)
+    pattern = re.compile(r"^\s*(from|import)\s+(cdktf|cdktn|constructs|jsii|cdktf_cdktf_provider_aws|cdktn_provider_aws|stacks|careconnect_ws_cdk)\b", re.M)
     offenders = [str(p) for p in root.rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []
 

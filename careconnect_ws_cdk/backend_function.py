@@ -1,6 +1,6 @@
 """The backend Lambda built from this package, with a least-privilege role.
 
-    from stacks.backend_function import BackendFunction, BackendFunctionProps
+    from careconnect_ws_cdk.backend_function import BackendFunction, BackendFunctionProps
 
 Its role may write to its own log group, read the two secrets it is given, use the
 stack's KMS key, send to its dead-letter queue, write X-Ray traces and, only when it

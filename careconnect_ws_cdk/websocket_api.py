@@ -1,6 +1,6 @@
 """The WebSocket API construct: what the Terraform websocket module built, and a bit more.
 
-    from stacks.websocket_api import WebSocketApi, WebSocketApiProps, LambdaTarget
+    from careconnect_ws_cdk.websocket_api import WebSocketApi, WebSocketApiProps, LambdaTarget
 
 One API (``protocol_type = WEBSOCKET``), its routes, one ``AWS_PROXY`` integration per
 distinct function (routes sharing a function share it), the invoke permission of every

@@ -56,7 +56,7 @@ class CustomDomain:
 
 @dataclass(frozen=True, kw_only=True)
 class WebSocketApiProps:
-    """Everything the :class:`~stacks.websocket_api.WebSocketApi` construct can be told."""
+    """Everything the :class:`~careconnect_ws_cdk.websocket_api.WebSocketApi` construct can be told."""
 
     name: str
     """Name of the API Gateway API. Required."""

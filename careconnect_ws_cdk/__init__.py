@@ -1,0 +1,38 @@
+"""careconnect-ws as a construct library, for cdktf or CDK Terrain (cdktn), whichever is installed.
+
+    from careconnect_ws_cdk import WebSocketApi, WebSocketApiProps, LambdaTarget
+
+Everything CDK-shaped comes through :mod:`careconnect_ws_cdk.cdk`, the one module that imports
+cdktf/cdktn and the AWS provider bindings (it starts Node.js: seconds, hundreds of MB). The names
+below load on first use, so ``careconnect_ws_cdk.lambda_artifact`` and the props classes import
+without the CDK, and the Lambda runtime (``careconnect_ws``) never imports this package at all.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "WebSocketApi": "websocket_api",
+    "WebSocketApiProps": "websocket_api_props",
+    "LambdaTarget": "websocket_api_props",
+    "CustomDomain": "websocket_api_props",
+    "BackendFunction": "backend_function",
+    "BackendFunctionProps": "backend_function",
+    "Alarms": "alarms",
+    "LogEncryptionKey": "log_encryption_key",
+    "AccountLoggingRole": "account_logging_role",
+    "InvalidPropsError": "errors",
+    "build_lambda_artifact": "lambda_artifact",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'careconnect_ws_cdk' has no attribute {name!r}")
+    attr = "build" if name == "build_lambda_artifact" else name
+    return getattr(importlib.import_module(f"{__name__}.{module}"), attr)

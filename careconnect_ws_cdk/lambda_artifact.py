@@ -1,0 +1,134 @@
+"""Build the backend Lambda's zip: ``python -m careconnect_ws_cdk.lambda_artifact [--arch arm64|x86_64]``.
+
+The zip holds ``careconnect_ws`` (without the local gateway) and the pinned runtime
+dependencies of ``requirements-lambda.txt`` as manylinux wheels for the target
+architecture and Python. Never the CDK, never tests. It is reproducible: the same
+inputs give the same bytes (sorted entries, fixed timestamps and permissions, no
+``__pycache__``), so ``source_code_hash`` changes only when the code does.
+
+It works from an installed package as from a checkout: the runtime is taken from wherever
+``careconnect_ws`` is installed, the pins from this package's ``requirements-lambda.txt``, and
+the zip is written under the current directory (``dist/lambda/``).
+
+Importing this module does not load the CDK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+REQUIREMENTS = Path(__file__).resolve().with_name("requirements-lambda.txt")
+
+
+def runtime_source() -> Path:
+    """The installed (or checked-out) ``careconnect_ws`` package directory, found without importing it."""
+    spec = importlib.util.find_spec("careconnect_ws")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("careconnect_ws is not installed: pip install careconnect-ws")
+    return Path(next(iter(spec.submodule_search_locations)))
+PYTHON_VERSION = "3.12"
+DEFAULT_ARCHITECTURE = "arm64"
+ARCHITECTURES = {
+    "arm64": ["manylinux_2_28_aarch64", "manylinux2014_aarch64"],
+    "x86_64": ["manylinux_2_28_x86_64", "manylinux2014_x86_64"],
+}
+# Lambda's Python 3.12 runtime runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels fit.
+EXCLUDED_PARTS = {"__pycache__", "tests", "local"}
+EXCLUDED_TOP = {"bin"}
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def artifact_path(arch: str = DEFAULT_ARCHITECTURE) -> Path:
+    """Where the build puts the zip, and where the stack looks for it."""
+    return Path.cwd() / "dist" / "lambda" / f"careconnect-ws-lambda-{arch}.zip"
+
+
+def inputs_fingerprint(arch: str) -> str:
+    """Everything the zip is made of: the pinned requirements, the target, and this package's files."""
+    digest = hashlib.sha256(f"{arch}|{PYTHON_VERSION}|".encode())
+    digest.update(REQUIREMENTS.read_bytes())
+    source = runtime_source()
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        if path.is_file() and "__pycache__" not in rel.parts and rel.parts[0] != "local" and path.suffix != ".pyc":
+            digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def build(arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: list[str] | None = None,
+          force: bool = False) -> Path:
+    if arch not in ARCHITECTURES:
+        raise SystemExit(f"--arch must be one of {', '.join(ARCHITECTURES)}")
+    out = out or artifact_path(arch)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # The zip is reproducible, so when nothing it is made of changed, the one on disk is the one we would
+    # build: no pip run, no downloads on every `make synth`.
+    stamp = out.with_suffix(".inputs")
+    fingerprint = inputs_fingerprint(arch)
+    if not force and out.is_file() and stamp.is_file() and stamp.read_text() == fingerprint:
+        return out
+    stamp.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ccws-lambda-") as tmp:
+        site = Path(tmp) / "site"
+        platforms = [arg for p in ARCHITECTURES[arch] for arg in ("--platform", p)]
+        cmd = [
+            *(pip or [sys.executable, "-m", "pip"]), "install", "--quiet", "--disable-pip-version-check",
+            "--no-deps", "--no-compile", "--only-binary=:all:", "--implementation", "cp",
+            "--python-version", PYTHON_VERSION, *platforms, "--target", str(site),
+            "-r", str(REQUIREMENTS),
+        ]
+        subprocess.run(cmd, check=True)
+        shutil.copytree(runtime_source(), site / "careconnect_ws",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "local"))
+        files = sorted(
+            p for p in site.rglob("*")
+            if p.is_file() and not (set(p.relative_to(site).parts) & EXCLUDED_PARTS)
+            and p.relative_to(site).parts[0] not in EXCLUDED_TOP
+            and not p.name.endswith((".pyc", "RECORD", "INSTALLER", "direct_url.json"))
+        )
+        tmp_zip = out.with_suffix(".zip.tmp")
+        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+            for path in files:
+                info = zipfile.ZipInfo(path.relative_to(site).as_posix(), FIXED_TIME)
+                executable = path.suffix == ".so" or ".so." in path.name
+                info.external_attr = (0o755 if executable else 0o644) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, path.read_bytes())
+        tmp_zip.replace(out)
+    stamp.write_text(fingerprint)
+    return out
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(argv, prog="python -m careconnect_ws_cdk.lambda_artifact", default_arch=lambda: DEFAULT_ARCHITECTURE)
+
+
+def run_cli(argv: list[str] | None, *, prog: str, default_arch) -> int:
+    """The command line, shared with an app that resolves the default architecture from its own configuration."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", default=None, choices=sorted(ARCHITECTURES),
+                        help="target architecture (default: " + ("the configured one" if default_arch else "arm64") + ")")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
+    args = parser.parse_args(argv)
+    path = build(args.arch or default_arch(), out=args.out, force=args.force)
+    size = path.stat().st_size
+    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    print(f"{shown}  {size / 1024 / 1024:.1f} MiB  sha256 {sha256(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
