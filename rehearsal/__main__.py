@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from careconnect_ws.limits import LIMITS
+from careconnect_ws_cdk.websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, WebSocketApiProps
 from rehearsal.moto_server import MotoServer
 from rehearsal.readback import Expectations, WiringError, check_wiring, unexpected_changes
 from rehearsal.terraform import Terraform, TerraformFailed, Toolchain, Unavailable, find_toolchain
 from stacks.stack_config import load_stack_config
-from careconnect_ws_cdk.websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, WebSocketApiProps
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from careconnect_ws.limits import LIMITS
-
 from careconnect_ws_cdk.errors import InvalidPropsError
 
 

@@ -30,9 +30,10 @@ from careconnect_ws_cdk.cdk import (
 from careconnect_ws_cdk.errors import InvalidPropsError
 from careconnect_ws_cdk.lambda_artifact import DEFAULT_ARCHITECTURE, artifact_path
 from careconnect_ws_cdk.log_encryption_key import LogEncryptionKey
-from .stack_config import StackConfig
 from careconnect_ws_cdk.websocket_api import LambdaTarget, WebSocketApi, WebSocketApiProps
 from careconnect_ws_cdk.websocket_api_props import CustomDomain
+
+from .stack_config import StackConfig
 
 CLEANUP_EVENT = {"careconnect_ws": {"command": "cleanup"}}
 

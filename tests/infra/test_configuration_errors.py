@@ -121,8 +121,8 @@ def test_an_explicit_artifact_that_does_not_exist_is_not_found_not_unbuilt(defau
 
 
 def test_the_missing_zip_error_names_the_command_for_the_configured_architecture(default_synth, tmp_path, monkeypatch):
-    from stacks import websocket_stack
     from careconnect_ws_cdk.cdk import Testing
+    from stacks import websocket_stack
 
     monkeypatch.setattr(websocket_stack, "artifact_path", lambda arch: tmp_path / f"careconnect-ws-lambda-{arch}.zip")
     with pytest.raises(InvalidPropsError) as err:

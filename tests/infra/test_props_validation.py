@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from careconnect_ws_cdk.errors import InvalidPropsError
-from stacks.stack_config import load_stack_config
 from careconnect_ws_cdk.websocket_api_props import CustomDomain, LambdaTarget, WebSocketApiProps
+from stacks.stack_config import load_stack_config
 
 BACKEND = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
 
