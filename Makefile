@@ -7,7 +7,7 @@ CDKTN_VENV ?= .venv-cdktn
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: synth lambda test test-cdktn lint bench rehearse clean
+.PHONY: synth lambda test test-cdktn test-consumer lint bench rehearse clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ $(CDKTN_VENV)/.installed: pyproject.toml constraints.txt
 
 test-cdktn: $(CDKTN_VENV)/.installed $(CHECKOV_VENV)/.installed
 	CARECONNECT_WS_CDK=cdktn $(CDKTN_VENV)/bin/python -m pytest tests/infra -p no:cacheprovider
+
+## The wheel, pip-installed with each lineage's extra into a clean virtualenv outside the repository,
+## composed into another team's stack (two APIs, an aliased provider, their own function) and synthesized.
+test-consumer: $(VENV)/.installed
+	$(PY) -m pytest -m consumer tests/consumer -p no:cacheprovider
 
 ## Rehearse a deploy offline: terraform init/validate/plan/apply against moto, read every resource back,
 ## plan again, destroy; both modes, then a deliberately broken stack that the read-back must catch.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .cdk import (
     Construct,
@@ -34,12 +35,14 @@ class LogEncryptionKey(Construct):
         log_group_names: Sequence[str],
         tags: Mapping[str, str],
         deletion_window_in_days: int = 30,
+        provider: Any = None,
     ) -> None:
         super().__init__(scope, id_)
-        account = DataAwsCallerIdentity(self, "account").account_id
-        partition = DataAwsPartition(self, "partition").partition
+        on = {"provider": provider} if provider is not None else {}
+        account = DataAwsCallerIdentity(self, "account", **on).account_id
+        partition = DataAwsPartition(self, "partition", **on).partition
         # ``id`` is the region's name in provider 5.x and 6.x alike (``region`` exists only in 6.x).
-        region = DataAwsRegion(self, "region").id
+        region = DataAwsRegion(self, "region", **on).id
         log_group_arns = [
             f"arn:{partition}:logs:{region}:{account}:log-group:{name}" for name in log_group_names
         ]
@@ -78,8 +81,9 @@ class LogEncryptionKey(Construct):
             deletion_window_in_days=deletion_window_in_days,
             policy=json.dumps(policy),
             tags=dict(tags),
+            **on,
         )
-        KmsAlias(self, "alias", name=f"alias/{alias}-logs", target_key_id=self.key.key_id)
+        KmsAlias(self, "alias", name=f"alias/{alias}-logs", target_key_id=self.key.key_id, **on)
 
     @property
     def arn(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from .cdk import (
     Apigatewayv2Api,
@@ -35,8 +36,9 @@ from .cdk import (
     Route53Record,
     TerraformOutput,
 )
+from .errors import InvalidPropsError
 from .log_encryption_key import LogEncryptionKey
-from .websocket_api_props import LambdaTarget, WebSocketApiProps
+from .websocket_api_props import LambdaTarget, WebSocketApiProps, check_custom_route_key, check_target
 
 __all__ = ["LambdaTarget", "WebSocketApi", "WebSocketApiProps", "ACCESS_LOG_FORMAT"]
 
@@ -74,6 +76,9 @@ class WebSocketApi(Construct):
         super().__init__(scope, id_)
         self.props = props
         tags = dict(props.tags)
+        # Every resource and data source goes to the provider the props name (an alias, another region).
+        self._on: dict = {"provider": props.provider} if props.provider is not None else {}
+        _claim_physical_names(self)
 
         self.api = Apigatewayv2Api(
             self,
@@ -83,6 +88,7 @@ class WebSocketApi(Construct):
             protocol_type="WEBSOCKET",
             route_selection_expression=props.route_selection_expression,
             tags=tags,
+            **self._on,
         )
 
         # Both groups exist before the stage, so API Gateway never creates the
@@ -98,6 +104,7 @@ class WebSocketApi(Construct):
                 alias=f"{props.name}-{props.stage_name}",
                 log_group_names=[access_log_name, execution_log_name],
                 tags=tags,
+                provider=props.provider,
             )
             kms_key_arn = self.log_key.arn
         self.access_log_group = CloudwatchLogGroup(
@@ -107,6 +114,7 @@ class WebSocketApi(Construct):
             retention_in_days=props.log_retention_days,
             kms_key_id=kms_key_arn,
             tags=tags,
+            **self._on,
         )
         self.execution_log_group = CloudwatchLogGroup(
             self,
@@ -115,6 +123,7 @@ class WebSocketApi(Construct):
             retention_in_days=props.log_retention_days,
             kms_key_id=kms_key_arn,
             tags=tags,
+            **self._on,
         )
 
         self.authorizer: Apigatewayv2Authorizer | None = None
@@ -128,6 +137,7 @@ class WebSocketApi(Construct):
                 authorizer_uri=props.connect_authorizer.invoke_arn,
                 # API Gateway answers 401 itself, without invoking anything, when the token is missing.
                 identity_sources=["route.request.querystring.token"],
+                **self._on,
             )
             # Scoped to this authorizer of this API: nothing else may invoke the function through it.
             self.authorizer_permission = LambdaPermission(
@@ -137,11 +147,13 @@ class WebSocketApi(Construct):
                 function_name=props.connect_authorizer.function_name,
                 principal="apigateway.amazonaws.com",
                 source_arn=f"{self.api.execution_arn}/authorizers/{self.authorizer.id}",
+                **self._on,
             )
 
         self.integrations: dict[str, Apigatewayv2Integration] = {}
         self.routes: dict[str, Apigatewayv2Route] = {}
         self.permissions: dict[str, LambdaPermission] = {}
+        self._grants = 0
         for route_key, target in props.route_targets().items():
             self._add_route(route_key, target)
 
@@ -153,6 +165,7 @@ class WebSocketApi(Construct):
             api_id=self.api.id,
             route_id=self.routes["$default"].id,
             route_response_key="$default",
+            **self._on,
         )
 
         self.stage = Apigatewayv2Stage(
@@ -174,6 +187,7 @@ class WebSocketApi(Construct):
             ),
             tags=tags,
             depends_on=[self.execution_log_group, *self.routes.values(), self.default_route_response],
+            **self._on,
         )
 
         self.domain_name: Apigatewayv2DomainName | None = None
@@ -191,6 +205,7 @@ class WebSocketApi(Construct):
                     resources=[self.connections_arn],
                 )
             ],
+            **self._on,
         )
         if props.backend_role_name:
             IamRolePolicy(
@@ -199,11 +214,85 @@ class WebSocketApi(Construct):
                 name=f"{props.name}-manage-connections",
                 role=props.backend_role_name,
                 policy=self.manage_connections_policy.json,
+                **self._on,
             )
 
-        self._add_outputs()
+    # -- what other stacks use ---------------------------------------------------------
 
-    # -- attributes other stacks use ----------------------------------------------
+    def add_route(self, route_key: str, target: LambdaTarget) -> Apigatewayv2Route:
+        """A route after construction (``chat.send`` -> a function), with its integration and permission."""
+        if route_key in self.routes:
+            raise InvalidPropsError("route_key", route_key, "this API already has that route")
+        check_custom_route_key("route_key", route_key)
+        check_target("target", target)
+        return self._add_route(route_key, target)
+
+    def grant_manage_connections(self, role: Any) -> IamRolePolicy:
+        """Let ``role`` (an ``aws_iam_role`` resource or a role name) send to, read and close this stage's
+        connections: ``execute-api:ManageConnections`` on exactly its ``@connections``."""
+        role_name = role if isinstance(role, str) else role.name
+        self._grants += 1
+        return IamRolePolicy(
+            self,
+            f"grant_manage_connections_{self._grants}",
+            name=f"{self.props.name}-{self.props.stage_name}-manage-connections",
+            role=role_name,
+            policy=self.manage_connections_policy.json,
+            **self._on,
+        )
+
+    def add_outputs(self, prefix: str | None = None) -> dict[str, TerraformOutput]:
+        """The Terraform module's outputs (``websocket_api_endpoint``, …) as root outputs, with ``prefix``
+        (default: the ``output_prefix`` prop). A reusable construct creates none unless asked."""
+        p = self.props.output_prefix if prefix is None else prefix
+        outputs = {
+            "websocket_api_endpoint": (self.endpoint, "WebSocket URL clients connect to (wss://)"),
+            "websocket_management_endpoint": (
+                self.management_endpoint,
+                "Management API endpoint for @connections (set AWS_WEBSOCKET_API_GATEWAY_ENDPOINT to it)",
+            ),
+            "websocket_api_id": (self.api.id, "API ID"),
+            "websocket_api_execution_arn": (self.api.execution_arn, "Execution ARN for Lambda permissions"),
+            "websocket_manage_connections_policy": (
+                self.manage_connections_policy.json,
+                "IAM policy (JSON) granting execute-api:ManageConnections on this stage's @connections",
+            ),
+        }
+        created = {}
+        for name, (value, description) in outputs.items():
+            out = TerraformOutput(self, f"{p}{name}" if p else name, value=value, description=description)
+            out.override_logical_id(f"{p}{name}")
+            created[name] = out
+        return created
+
+    # -- attributes (as AWS CDK's WebSocketApi/WebSocketStage and terraform-aws-modules/apigateway-v2) --
+
+    @property
+    def api_id(self) -> str:
+        return self.api.id
+
+    @property
+    def api_endpoint(self) -> str:
+        """``wss://{api_id}.execute-api.{region}.amazonaws.com`` (no stage)."""
+        return self.api.api_endpoint
+
+    @property
+    def stage_name(self) -> str:
+        return self.props.stage_name
+
+    @property
+    def stage_arn(self) -> str:
+        return self.stage.arn
+
+    @property
+    def invoke_url(self) -> str:
+        """``wss://…/{stage}``: the stage's URL (without a custom domain)."""
+        return self.stage.invoke_url
+
+    @property
+    def callback_url(self) -> str:
+        """The ``@connections`` (management) endpoint: the same as :attr:`management_endpoint`."""
+        return self.management_endpoint
 
     @property
     def endpoint(self) -> str:
@@ -228,7 +317,7 @@ class WebSocketApi(Construct):
 
     # -- internals ------------------------------------------------------------------
 
-    def _add_route(self, route_key: str, target: LambdaTarget) -> None:
+    def _add_route(self, route_key: str, target: LambdaTarget) -> Apigatewayv2Route:
         rid = route_id(route_key)
         integration = self.integrations.get(target.invoke_arn)
         if integration is None:
@@ -242,6 +331,7 @@ class WebSocketApi(Construct):
                 integration_method="POST",
                 content_handling_strategy="CONVERT_TO_TEXT",
                 passthrough_behavior="WHEN_NO_MATCH",
+                **self._on,
             )
             self.integrations[target.invoke_arn] = integration
         route_args: dict = {}
@@ -256,6 +346,7 @@ class WebSocketApi(Construct):
             route_key=route_key,
             target=f"integrations/{integration.id}",
             **route_args,
+            **self._on,
         )
         # The permission goes with the route: a route can never exist without the
         # right to invoke its function, and the right covers only this API, stage and route.
@@ -266,7 +357,9 @@ class WebSocketApi(Construct):
             function_name=target.function_name,
             principal="apigateway.amazonaws.com",
             source_arn=f"{self.api.execution_arn}/{self.props.stage_name}/{route_key}",
+            **self._on,
         )
+        return self.routes[route_key]
 
     def _add_domain(self) -> None:
         domain = self.props.domain
@@ -281,9 +374,10 @@ class WebSocketApi(Construct):
                 "security_policy": "TLS_1_2",
             },
             tags=dict(self.props.tags),
+            **self._on,
         )
         Apigatewayv2ApiMapping(
-            self, "domain_mapping", api_id=self.api.id, domain_name=self.domain_name.id, stage=self.stage.id
+            self, "domain_mapping", api_id=self.api.id, domain_name=self.domain_name.id, stage=self.stage.id, **self._on
         )
         if domain.hosted_zone_id:
             config = self.domain_name.domain_name_configuration
@@ -298,23 +392,29 @@ class WebSocketApi(Construct):
                     "zone_id": config.hosted_zone_id,
                     "evaluate_target_health": False,
                 },
+                **self._on,
             )
 
-    def _add_outputs(self) -> None:
-        p = self.props.output_prefix
-        outputs = {
-            "websocket_api_endpoint": (self.endpoint, "WebSocket URL clients connect to (wss://)"),
-            "websocket_management_endpoint": (
-                self.management_endpoint,
-                "Management API endpoint for @connections (set AWS_WEBSOCKET_API_GATEWAY_ENDPOINT to it)",
-            ),
-            "websocket_api_id": (self.api.id, "API ID"),
-            "websocket_api_execution_arn": (self.api.execution_arn, "Execution ARN for Lambda permissions"),
-            "websocket_manage_connections_policy": (
-                self.manage_connections_policy.json,
-                "IAM policy (JSON) granting execute-api:ManageConnections on this stage's @connections",
-            ),
-        }
-        for name, (value, description) in outputs.items():
-            out = TerraformOutput(self, name, value=value, description=description)
-            out.override_logical_id(f"{p}{name}")
+
+# Physical names derive from the API's name and stage (log groups, the KMS alias, IAM policy names).
+# Two APIs with the same name and stage on the same provider would collide only at apply: refuse at synth.
+def _claim_physical_names(api: WebSocketApi) -> None:
+    from .cdk import TerraformStack, Token
+
+    if Token.is_unresolved(api.props.name) or Token.is_unresolved(api.props.stage_name):
+        return  # known only at apply: nothing to compare now
+    stack = TerraformStack.of(api)
+    claimed = getattr(stack, "_careconnect_ws_names", None)
+    if claimed is None:
+        claimed = {}
+        stack._careconnect_ws_names = claimed
+    key = (id(api.props.provider), api.props.name, api.props.stage_name)
+    path = api.node.path
+    other = claimed.get(key)
+    if other is not None and other != path:
+        raise InvalidPropsError(
+            "name", api.props.name,
+            f"{path} and {other} both use name {api.props.name!r} and stage {api.props.stage_name!r} on the same "
+            "provider: their log groups, KMS alias and policy names would collide; give each a different name",
+        )
+    claimed[key] = path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from careconnect_ws.limits import LIMITS
 
@@ -38,6 +39,11 @@ class LambdaTarget:
 
     invoke_arn: str
     """The function's invoke ARN (``aws_lambda_function.x.invoke_arn``), used for the integration."""
+
+    @classmethod
+    def from_function(cls, function: Any) -> LambdaTarget:
+        """From an ``aws_lambda_function`` resource or data source of your own stack, in one call."""
+        return cls(function_name=function.function_name, invoke_arn=function.invoke_arn)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,8 +135,12 @@ class WebSocketApiProps:
     Default: none (the policy is only an output)."""
 
     output_prefix: str = ""
-    """Prefix for the output names, for two APIs in one stack. Default: none, so the
-    outputs keep the Terraform module's names."""
+    """Prefix for the output names :meth:`WebSocketApi.add_outputs` creates, for two APIs in one stack.
+    Default: none, so the outputs keep the Terraform module's names."""
+
+    provider: Any = None
+    """The ``AwsProvider`` every resource and data source of the construct uses (an aliased provider, a
+    second region). Default: the stack's default provider."""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -145,11 +155,65 @@ class WebSocketApiProps:
         return {**targets, **self.custom_routes}  # type: ignore[dict-item]
 
 
+def _unresolved(value: Any) -> bool:
+    """A Terraform token (a variable, a reference): its value is known only at plan, so it is not checked here.
+
+    Only what can be a token is asked (strings with ``${``, the huge negative numbers tokens encode to),
+    so plain props never load the CDK."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return False
+    if isinstance(value, str) and "${" not in value:
+        return False
+    if isinstance(value, int | float) and not isinstance(value, str) and value > -1e200:
+        return False
+    from .cdk import Token
+
+    return Token.is_unresolved(value)
+
+
+def _number(prop: str, value: Any) -> float | None:
+    """The number to check, None for a token; a non-number is the same clear error as a bad number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidPropsError(prop, value, "give a number (or a Terraform token such as a variable's .number_value)")
+    return None if _unresolved(value) else value
+
+
+def _text(prop: str, value: Any, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidPropsError(prop, value, "give a string (or a Terraform token such as a variable's .string_value)")
+    return None if _unresolved(value) else value
+
+
+def check_custom_route_key(prop: str, key: Any) -> None:
+    if not isinstance(key, str):
+        raise InvalidPropsError(prop, key, "route keys are strings")
+    if key.startswith("$"):
+        raise InvalidPropsError(
+            prop, key,
+            "route keys starting with '$' are reserved for $connect, $disconnect and $default;"
+            " set those with connect/disconnect/default",
+        )
+    if not _ROUTE_KEY.match(key):
+        raise InvalidPropsError(prop, key, "use 1-128 letters, digits, '.', ':', '-' or '_'")
+
+
+def check_target(prop: str, target: Any) -> None:
+    if not isinstance(target, LambdaTarget):
+        raise InvalidPropsError(prop, target, "give a LambdaTarget (LambdaTarget.from_function(fn) for a function resource)")
+    if not target.function_name or not target.invoke_arn:
+        raise InvalidPropsError(prop, target, "a LambdaTarget needs both function_name and invoke_arn")
+
+
 def validate(props: WebSocketApiProps) -> None:
-    """Fail at synth, naming the prop, for anything API Gateway or CloudWatch would reject later."""
-    if not props.name or not props.name.strip():
+    """Fail at synth, naming the prop, for anything API Gateway or CloudWatch would reject later.
+    Values that are Terraform tokens are known only at plan: their types are checked, not their values."""
+    name = _text("name", props.name)
+    if name is not None and not name.strip():
         raise InvalidPropsError("name", props.name, "the API needs a non-empty name")
-    if not _STAGE_NAME.match(props.stage_name or ""):
+    stage = _text("stage_name", props.stage_name)
+    if stage is not None and not _STAGE_NAME.match(stage):
         raise InvalidPropsError(
             "stage_name", props.stage_name, "use 1-128 letters, digits, '-' or '_' (e.g. 'prod')"
         )
@@ -158,20 +222,24 @@ def validate(props: WebSocketApiProps) -> None:
             "route_selection_expression", props.route_selection_expression,
             "give an expression such as '$request.body.action'",
         )
-    if not props.throttling_rate_limit > 0:
+    rate = _number("throttling_rate_limit", props.throttling_rate_limit)
+    if rate is not None and not rate > 0:
         raise InvalidPropsError(
             "throttling_rate_limit", props.throttling_rate_limit, "the rate must be above 0 requests/s"
         )
-    if props.throttling_burst_limit < props.throttling_rate_limit:
+    # The burst may be below the rate (AWS's own examples do that): it only has to be a whole number >= 0.
+    burst = _number("throttling_burst_limit", props.throttling_burst_limit)
+    if burst is not None and (burst < 0 or burst != int(burst)):
         raise InvalidPropsError(
-            "throttling_burst_limit", props.throttling_burst_limit,
-            f"the burst must be at least the rate (throttling_rate_limit={props.throttling_rate_limit})",
+            "throttling_burst_limit", props.throttling_burst_limit, "the burst is a whole number of requests, 0 or more"
         )
-    if props.logging_level not in LOGGING_LEVELS:
+    level = _text("logging_level", props.logging_level)
+    if level is not None and level not in LOGGING_LEVELS:
         raise InvalidPropsError(
             "logging_level", props.logging_level, f"use one of {', '.join(LOGGING_LEVELS)}"
         )
-    if props.log_retention_days not in LOG_RETENTION_DAYS_ALLOWED:
+    retention = _number("log_retention_days", props.log_retention_days)
+    if retention is not None and retention not in LOG_RETENTION_DAYS_ALLOWED:
         raise InvalidPropsError(
             "log_retention_days", props.log_retention_days,
             "use a retention CloudWatch Logs accepts: "
@@ -184,37 +252,25 @@ def validate(props: WebSocketApiProps) -> None:
                 "WebSocket APIs accept an authorizer only on $connect: identity is decided once, when the client connects",
             )
     if props.connect_authorizer is not None and not (
-        props.connect_authorizer.function_name and props.connect_authorizer.invoke_arn
+        isinstance(props.connect_authorizer, LambdaTarget)
+        and props.connect_authorizer.function_name and props.connect_authorizer.invoke_arn
     ):
         raise InvalidPropsError("connect_authorizer", props.connect_authorizer, "needs both function_name and invoke_arn")
     if props.domain is not None:
-        if not re.match(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$", props.domain.domain_name or ""):
+        domain_name = _text("domain.domain_name", props.domain.domain_name)
+        if domain_name is not None and not re.match(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$", domain_name):
             raise InvalidPropsError("domain.domain_name", props.domain.domain_name, "use a lower-case DNS name such as ws.example.org")
-        if not (props.domain.certificate_arn or "").startswith("arn:"):
+        if not (props.domain.certificate_arn or "").startswith(("arn:", "${")):
             raise InvalidPropsError("domain.certificate_arn", props.domain.certificate_arn, "give the ACM certificate's ARN")
-    for key in props.custom_routes:
-        if key.startswith("$"):
-            raise InvalidPropsError(
-                "custom_routes", key,
-                "route keys starting with '$' are reserved for $connect, $disconnect and $default;"
-                " set those with connect/disconnect/default",
-            )
-        if not _ROUTE_KEY.match(key):
-            raise InvalidPropsError(
-                "custom_routes", key, "use 1-128 letters, digits, '.', ':', '-' or '_'"
-            )
+    for key, target in props.custom_routes.items():
+        check_custom_route_key("custom_routes", key)
+        check_target("custom_routes", target)
     for route, prop in (("$connect", "connect"), ("$disconnect", "disconnect"), ("$default", "default")):
         target = getattr(props, prop) or props.backend
         if target is None:
             raise InvalidPropsError(
                 prop, None, f"{route} needs a function: set backend (one for all routes) or {prop}"
             )
-        if not target.function_name or not target.invoke_arn:
-            raise InvalidPropsError(
-                prop if getattr(props, prop) else "backend", target,
-                "a LambdaTarget needs both function_name and invoke_arn",
-            )
+        check_target(prop if getattr(props, prop) else "backend", target)
     if props.output_prefix and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", props.output_prefix):
-        raise InvalidPropsError(
-            "output_prefix", props.output_prefix, "use letters, digits and '_' (a Terraform name)"
-        )
+        raise InvalidPropsError("output_prefix", props.output_prefix, "use a Terraform name: letters, digits and '_'")

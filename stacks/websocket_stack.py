@@ -120,6 +120,8 @@ class WebSocketStack(TerraformStack):
                 **_given(logging_level=config.logging_level, log_retention_days=config.log_retention_days),
             ),
         )
+        # The Terraform module's four outputs (and the policy), under its names: the app's, not the construct's.
+        self.websocket.add_outputs()
 
         rule_name = None
         if self.function is not None and config.cleanup_schedule:

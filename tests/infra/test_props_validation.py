@@ -16,8 +16,14 @@ BACKEND = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
     [
         ({"stage_name": ""}, "stage_name", "1-128 letters"),
         ({"stage_name": "has space"}, "stage_name", "1-128 letters"),
-        ({"throttling_rate_limit": 100, "throttling_burst_limit": 50}, "throttling_burst_limit", "at least the rate"),
+        ({"throttling_burst_limit": -1}, "throttling_burst_limit", "whole number"),
+        ({"throttling_burst_limit": 2.5}, "throttling_burst_limit", "whole number"),
         ({"throttling_rate_limit": 0}, "throttling_rate_limit", "above 0"),
+        ({"throttling_rate_limit": "100"}, "throttling_rate_limit", "give a number"),
+        ({"throttling_rate_limit": None}, "throttling_rate_limit", "give a number"),
+        ({"stage_name": 7}, "stage_name", "give a string"),
+        ({"log_retention_days": "30"}, "log_retention_days", "give a number"),
+        ({"custom_routes": {"chat": "arn:fn"}}, "custom_routes", "give a LambdaTarget"),
         ({"log_retention_days": -1}, "log_retention_days", "retention CloudWatch Logs accepts"),
         ({"log_retention_days": 42}, "log_retention_days", "retention CloudWatch Logs accepts"),
         ({"logging_level": "DEBUG"}, "logging_level", "OFF, ERROR, INFO"),
@@ -118,3 +124,31 @@ def test_backend_function_props_validation(overrides, prop, message):
     with pytest.raises(InvalidPropsError) as err:
         BackendFunctionProps(**kwargs)
     assert err.value.prop == prop and message in str(err.value)
+
+
+def test_a_burst_below_the_rate_is_allowed_as_aws_allows_it():
+    props = WebSocketApiProps(name="api", backend=BACKEND, throttling_rate_limit=1000, throttling_burst_limit=500)
+    assert (props.throttling_rate_limit, props.throttling_burst_limit) == (1000, 500)
+
+
+def test_props_take_terraform_tokens_and_check_them_at_plan_not_at_synth(default_synth):
+    from careconnect_ws_cdk.cdk import TerraformStack, Testing
+    from careconnect_ws_cdk.websocket_api import WebSocketApi
+
+    cdk = __import__("careconnect_ws_cdk.cdk", fromlist=["_core"])
+    app = Testing.app()
+    stack = TerraformStack(app, "tokens")
+    stage = cdk._core.TerraformVariable(stack, "stage", type="string")
+    rate = cdk._core.TerraformVariable(stack, "rate", type="number")
+    burst = cdk._core.TerraformVariable(stack, "burst", type="number")
+    retention = cdk._core.TerraformVariable(stack, "retention", type="number")
+    props = WebSocketApiProps(name="api", backend=BACKEND, stage_name=stage.string_value,
+                              throttling_rate_limit=rate.number_value, throttling_burst_limit=burst.number_value,
+                              log_retention_days=retention.number_value, log_kms_key_arn="arn:aws:kms:eu-west-1:1:key/k")
+    WebSocketApi(stack, "ws", props)
+    import json
+
+    doc = json.loads(Testing.synth(stack))
+    stage_resource = next(iter(doc["resource"]["aws_apigatewayv2_stage"].values()))
+    assert stage_resource["name"] == "${var.stage}"
+    assert stage_resource["default_route_settings"]["throttling_rate_limit"] == "${var.rate}"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from careconnect_ws.limits import LIMITS
 
 API = "aws_apigatewayv2_api"
@@ -176,3 +178,26 @@ class TestThreeFunctions:
         assert attachment["role"] == "backend-role"
         doc_name = next(iter(three_function_synth.data("aws_iam_policy_document")))
         assert attachment["policy"] == f"${{data.aws_iam_policy_document.{doc_name}.json}}"
+
+
+def test_two_apis_with_the_same_name_in_one_stack_are_refused_naming_both(default_synth):
+    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack, Testing
+    from careconnect_ws_cdk.errors import InvalidPropsError
+    from careconnect_ws_cdk.websocket_api import LambdaTarget, WebSocketApi, WebSocketApiProps
+
+    stack = TerraformStack(Testing.app(), "twins")
+    AwsProvider(stack, "aws", region="us-east-1")
+    target = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
+    WebSocketApi(stack, "first", WebSocketApiProps(name="same", backend=target, log_kms_key_arn="arn:aws:kms:us-east-1:1:key/k"))
+    with pytest.raises(InvalidPropsError) as err:
+        WebSocketApi(stack, "second", WebSocketApiProps(name="same", backend=target, log_kms_key_arn="arn:aws:kms:us-east-1:1:key/k"))
+    assert "twins/second and twins/first" in str(err.value) and "collide" in str(err.value)
+    # Another name, or the same name on another stage, is fine.
+    WebSocketApi(stack, "third", WebSocketApiProps(name="same", stage_name="dev", backend=target,
+                                                   log_kms_key_arn="arn:aws:kms:us-east-1:1:key/k"))
+
+
+def test_a_reusable_construct_emits_no_root_outputs_unless_asked(three_function_synth, existing_synth):
+    assert three_function_synth.outputs == {}
+    assert {"websocket_api_endpoint", "websocket_management_endpoint", "websocket_api_id",
+            "websocket_api_execution_arn"} <= set(existing_synth.outputs)  # the app's stack asks for them

@@ -1,0 +1,75 @@
+"""The construct library as another team uses it: the wheel installed with pip into a clean virtualenv
+outside this repository, composed into their own stack, synthesized, on cdktf and on CDK Terrain.
+Minutes of pip and jsii: run by `make test-consumer` (CI runs it), not by the default suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.consumer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)], check=True)
+    return next(out.glob("careconnect_ws-*.whl"))
+
+
+@pytest.mark.parametrize(("extra", "lineage"), [("infra", "cdktf"), ("infra-cdktn", "cdktn")])
+def test_two_apis_on_an_aliased_provider_in_a_consumer_stack(wheel, tmp_path, extra, lineage):
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    constraints = ROOT / "constraints.txt"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(constraints), f"{wheel}[{extra}]"], check=True)
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "main.py").write_text((Path(__file__).parent / "consumer_app.py").read_text())
+    (app_dir / "function.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CARECONNECT_WS_CDK", "VIRTUAL_ENV")}
+    proc = subprocess.run([str(python), "main.py"], cwd=app_dir, env=clean, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == lineage
+    doc = json.loads((app_dir / "out" / "stacks" / "consumer" / "cdk.tf.json").read_text())
+
+    # The library came from the wheel, not from this checkout.
+    origin = subprocess.run([str(python), "-c", "import careconnect_ws_cdk; print(careconnect_ws_cdk.__file__)"],
+                            cwd=tmp_path, env=clean, capture_output=True, text=True).stdout
+    assert str(env_dir) in origin and str(ROOT) not in origin
+
+    # Distinct outputs, asked for explicitly; none of the module's unprefixed names leak in.
+    outputs = set(doc["output"])
+    assert {"chat_websocket_api_endpoint", "alerts_websocket_api_endpoint"} <= outputs
+    assert not {"websocket_api_endpoint", "websocket_api_id"} & outputs
+
+    # Every resource and data source of both constructs is on the consumer's aliased provider.
+    constructs = [(kind, name, body) for section in ("resource", "data") for kind, items in doc.get(section, {}).items()
+                  for name, body in items.items() if name.startswith(("chat_", "alerts_"))]
+    assert len(constructs) > 20
+    assert {body.get("provider") for _, _, body in constructs} == {"aws.eu"}
+
+    # Distinct physical names.
+    groups = [b["name"] for b in doc["resource"]["aws_cloudwatch_log_group"].values()]
+    assert len(groups) == len(set(groups)) == 4
+    aliases = [b["name"] for b in doc["resource"]["aws_kms_alias"].values()]
+    assert len(set(aliases)) == 2
+
+    # Permissions and integrations bound to the consumer's own function resource.
+    fn_ref = "aws_lambda_function.fn"
+    permissions = doc["resource"]["aws_lambda_permission"].values()
+    assert {p["function_name"] for p in permissions} == {f"${{{fn_ref}.function_name}}"}
+    assert len(permissions) == 7  # 3 routes of each API, plus the custom route added later
+    integrations = doc["resource"]["aws_apigatewayv2_integration"].values()
+    assert {i["integration_uri"] for i in integrations} == {f"${{{fn_ref}.invoke_arn}}"}
+    grant = next(iter(doc["resource"]["aws_iam_role_policy"].values()))
+    assert grant["role"] == "${aws_iam_role.role.name}"
