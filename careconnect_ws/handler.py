@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from . import contract
 from .errors import ConfigError, DatabaseUnavailable, ManagementApiError, TokenError
 from .events import (
     AuthorizerEvent,
@@ -42,7 +43,7 @@ from .tokens import verify_identity
 
 logger = logging.getLogger(__name__)
 
-COMMAND_KEY = "careconnect_ws"
+COMMAND_KEY = contract.COMMAND_KEY
 _MAX_ID_CHARS = 128
 
 
@@ -60,7 +61,7 @@ def lambda_handler(event: Any, context: Any = None) -> dict:
         # Where it failed, never what the values were: exception texts can carry row values.
         logger.error("unhandled error", extra={**log, **exception_summary(err)})
         response = _error(500, "internal_error", "something went wrong on our side")
-    log.setdefault("status", response.get("statusCode"))
+    log.setdefault(contract.LOG_STATUS, response.get("statusCode"))
     log["latencyMs"] = round((time.perf_counter() - started) * 1000, 2)
     logger.info("handled", extra=log)
     return response
@@ -86,8 +87,7 @@ def _dispatch(event: Any, log: dict[str, Any]) -> dict:
         log["outcome"] = "invalid_event"
         return _error(400, "invalid_event", str(err))
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
-        log["route"] = "cleanup"
-        return run_command({"command": "cleanup"}, log)
+        return run_command(contract.CLEANUP_EVENT[COMMAND_KEY], log)
     if isinstance(event.get(COMMAND_KEY), Mapping):
         return run_command(event[COMMAND_KEY], log)
     log["outcome"] = "unknown_event"
@@ -250,9 +250,9 @@ def _close_abusive(services: Services, connection_id: str, callback_url: str, lo
 
 def run_command(command: Mapping[str, Any], log: dict[str, Any]) -> dict:
     name = command.get("command")
-    log["route"] = f"command:{log_value(name)}"
+    log[contract.LOG_ROUTE] = contract.command_route(log_value(name) or "")
     try:
-        if name == "cleanup":
+        if name == contract.CLEANUP_COMMAND:
             from .cleanup import run_cleanup
 
             result = run_cleanup(close_connections=command.get("close", True) is not False)

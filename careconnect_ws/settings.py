@@ -10,6 +10,7 @@ import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from . import contract
 from .errors import ConfigError
 from .limits import LIMITS
 from .secrets import (
@@ -139,7 +140,7 @@ class Settings:
         if unknown:
             raise ValueError(f"unknown settings parts {sorted(unknown)}; use {ALL_PARTS}")
         env = dict(os.environ if environ is None else environ)
-        wanted = {"DATABASE_SECRET_ARN": DATABASE in needs, "WS_JWT_SECRET_ARN": TOKENS in needs}
+        wanted = {contract.DATABASE_SECRET_ARN: DATABASE in needs, contract.JWT_SECRET_ARN: TOKENS in needs}
         for arn_variable, needed in wanted.items():
             arn = env.get(arn_variable, "").strip()
             if not arn or not needed:
@@ -147,7 +148,7 @@ class Settings:
             if not arn.startswith("arn:"):
                 raise ConfigError(arn_variable, "must be a Secrets Manager ARN (arn:aws:secretsmanager:...)")
             value = read_secret(arn_variable, arn, secret_reader or boto3_secret_reader())
-            if arn_variable == "DATABASE_SECRET_ARN":
+            if arn_variable == contract.DATABASE_SECRET_ARN:
                 env["DATABASE_URL"] = database_url_from_secret(value)
             else:
                 env["WS_JWT_SECRET"] = jwt_secret_from_secret(value)

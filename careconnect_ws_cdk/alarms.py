@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from careconnect_ws import contract
+
 from .cdk import CloudwatchLogMetricFilter, CloudwatchMetricAlarm, Construct
 
 METRIC_NAMESPACE = "CareConnectWs"
@@ -62,7 +64,7 @@ class Alarms(Construct):
                 "cleanup_failure_filter",
                 name=f"{name}-cleanup-failures",
                 log_group_name=function_log_group_name,
-                pattern='{ $.route = "command:cleanup" && $.status != 200 }',
+                pattern=contract.failed_command_filter(contract.CLEANUP_COMMAND),
                 metric_transformation={"name": "CleanupFailures", "namespace": METRIC_NAMESPACE, "value": "1",
                                        "default_value": "0"},
             )

@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from careconnect_ws import contract
+
 from .cdk import (
     AssetType,
     CloudwatchLogGroup,
@@ -32,7 +34,7 @@ from .iam import trust_policy
 from .lambda_artifact import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from .websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS_ALLOWED, LambdaTarget
 
-HANDLER = "careconnect_ws.handler.lambda_handler"
+HANDLER = contract.HANDLER
 RUNTIMES = ("python3.12", "python3.13")
 
 #: Statements whose Resource must be "*" because AWS offers no resource-level permission
@@ -123,7 +125,7 @@ class BackendFunctionProps:
             )
         if self.log_retention_days not in LOG_RETENTION_DAYS_ALLOWED:
             raise InvalidPropsError("log_retention_days", self.log_retention_days, "use a retention CloudWatch Logs accepts")
-        for name in ("DATABASE_URL", "WS_JWT_SECRET"):
+        for name in contract.PLAIN_SECRETS:
             if name in self.environment:
                 raise InvalidPropsError(
                     "environment", name, "secrets must not be plain environment variables (they land in Terraform state): "
@@ -170,11 +172,11 @@ class BackendFunction(Construct):
                       policy=json.dumps(self.policy_document))
 
         environment = {
-            "DATABASE_SECRET_ARN": props.database_secret_arn,
-            **({"WS_JWT_SECRET_ARN": props.jwt_secret_arn} if props.jwt_secret_arn else {}),
-            **({"WS_JWT_PUBLIC_KEY": props.jwt_public_key} if props.jwt_public_key else {}),
-            **({"WS_JWT_ISSUER": props.jwt_issuer} if props.jwt_issuer else {}),
-            **({"WS_JWT_AUDIENCE": props.jwt_audience} if props.jwt_audience else {}),
+            contract.DATABASE_SECRET_ARN: props.database_secret_arn,
+            **({contract.JWT_SECRET_ARN: props.jwt_secret_arn} if props.jwt_secret_arn else {}),
+            **({contract.JWT_PUBLIC_KEY: props.jwt_public_key} if props.jwt_public_key else {}),
+            **({contract.JWT_ISSUER: props.jwt_issuer} if props.jwt_issuer else {}),
+            **({contract.JWT_AUDIENCE: props.jwt_audience} if props.jwt_audience else {}),
             **props.environment,
         }
         extra = {}

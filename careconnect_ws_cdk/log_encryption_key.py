@@ -39,14 +39,35 @@ class LogEncryptionKey(Construct):
     ) -> None:
         super().__init__(scope, id_)
         on = {"provider": provider} if provider is not None else {}
-        account = DataAwsCallerIdentity(self, "account", **on).account_id
-        partition = DataAwsPartition(self, "partition", **on).partition
+        self._account = DataAwsCallerIdentity(self, "account", **on).account_id
+        self._partition = DataAwsPartition(self, "partition", **on).partition
         # ``id`` is the region's name in provider 5.x and 6.x alike (``region`` exists only in 6.x).
-        region = DataAwsRegion(self, "region", **on).id
+        self._region = DataAwsRegion(self, "region", **on).id
+        self._log_group_names = list(log_group_names)
+        self.key = KmsKey(
+            self,
+            "key",
+            description=f"Encrypts the CloudWatch logs of {alias}",
+            enable_key_rotation=True,
+            deletion_window_in_days=deletion_window_in_days,
+            policy=self._policy(),
+            tags=dict(tags),
+            **on,
+        )
+        KmsAlias(self, "alias", name=f"alias/{alias}-logs", target_key_id=self.key.key_id, **on)
+
+    def allow_log_groups(self, *names: str) -> None:
+        """Let CloudWatch Logs use the key for these groups too: for a group whose name is known only
+        after the key (the execution log group carries the API's id), so the policy names exactly it."""
+        self._log_group_names += names
+        self.key.policy = self._policy()
+
+    def _policy(self) -> str:
+        partition, region, account = self._partition, self._region, self._account
         log_group_arns = [
-            f"arn:{partition}:logs:{region}:{account}:log-group:{name}" for name in log_group_names
+            f"arn:{partition}:logs:{region}:{account}:log-group:{name}" for name in self._log_group_names
         ]
-        policy = {
+        return json.dumps({
             "Version": "2012-10-17",
             "Statement": [
                 {
@@ -72,18 +93,7 @@ class LogEncryptionKey(Construct):
                     "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
                 },
             ],
-        }
-        self.key = KmsKey(
-            self,
-            "key",
-            description=f"Encrypts the CloudWatch logs of {alias}",
-            enable_key_rotation=True,
-            deletion_window_in_days=deletion_window_in_days,
-            policy=json.dumps(policy),
-            tags=dict(tags),
-            **on,
-        )
-        KmsAlias(self, "alias", name=f"alias/{alias}-logs", target_key_id=self.key.key_id, **on)
+        })
 
     @property
     def arn(self) -> str:

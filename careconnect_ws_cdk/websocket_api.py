@@ -64,6 +64,16 @@ ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
+def access_log_group_name(api_name: str, stage: str) -> str:
+    """The access log group: one place for the name, which the key policy and the stack also use."""
+    return f"/aws/apigateway/{api_name}/{stage}/access"
+
+
+def execution_log_group_name(api_id: str, stage: str) -> str:
+    """The group API Gateway writes execution logs to (its own naming): pre-created so it has retention and a key."""
+    return f"API-Gateway-Execution-Logs_{api_id}/{stage}"
+
+
 def route_id(route_key: str) -> str:
     """A stable construct id for a route key: ``$connect`` -> ``connect``, ``chat.send`` -> ``chat_send``."""
     return re.sub(r"[^A-Za-z0-9_]", "_", route_key.lstrip("$"))
@@ -93,8 +103,8 @@ class WebSocketApi(Construct):
 
         # Both groups exist before the stage, so API Gateway never creates the
         # execution group itself (it would, with no expiry and no key).
-        access_log_name = f"/aws/apigateway/{props.name}/{props.stage_name}/access"
-        execution_log_name = f"API-Gateway-Execution-Logs_{self.api.id}/{props.stage_name}"
+        access_log_name = access_log_group_name(props.name, props.stage_name)
+        execution_log_name = execution_log_group_name(self.api.id, props.stage_name)
         self.log_key: LogEncryptionKey | None = None
         kms_key_arn = props.log_kms_key_arn
         if kms_key_arn is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from careconnect_ws import contract
 from careconnect_ws_cdk.account_logging_role import AccountLoggingRole
 from careconnect_ws_cdk.alarms import Alarms
 from careconnect_ws_cdk.backend_function import BackendFunction, BackendFunctionProps
@@ -30,12 +31,18 @@ from careconnect_ws_cdk.cdk import (
 from careconnect_ws_cdk.errors import InvalidPropsError
 from careconnect_ws_cdk.lambda_artifact import DEFAULT_ARCHITECTURE, artifact_path
 from careconnect_ws_cdk.log_encryption_key import LogEncryptionKey
-from careconnect_ws_cdk.websocket_api import LambdaTarget, WebSocketApi, WebSocketApiProps
+from careconnect_ws_cdk.websocket_api import (
+    LambdaTarget,
+    WebSocketApi,
+    WebSocketApiProps,
+    access_log_group_name,
+    execution_log_group_name,
+)
 from careconnect_ws_cdk.websocket_api_props import CustomDomain
 
 from .stack_config import StackConfig
 
-CLEANUP_EVENT = {"careconnect_ws": {"command": "cleanup"}}
+CLEANUP_EVENT = contract.CLEANUP_EVENT
 
 
 def _given(**values):
@@ -100,6 +107,7 @@ class WebSocketStack(TerraformStack):
                                   hosted_zone_id=config.hosted_zone_id)
 
         self.function: BackendFunction | None = None
+        self.key: LogEncryptionKey | None = None
         if config.existing_backend:
             target, role_name, key_arn = self._existing_backend(config), config.backend_role_name, None
         else:
@@ -120,6 +128,9 @@ class WebSocketStack(TerraformStack):
                 **_given(logging_level=config.logging_level, log_retention_days=config.log_retention_days),
             ),
         )
+        if self.key is not None:
+            # Exactly this API's execution log group, not API-Gateway-Execution-Logs_* of every API in the account.
+            self.key.allow_log_groups(execution_log_group_name(self.websocket.api.id, config.stage))
         # The Terraform module's four outputs (and the policy), under its names: the app's, not the construct's.
         self.websocket.add_outputs()
 
@@ -173,16 +184,12 @@ class WebSocketStack(TerraformStack):
         if not path.is_file():
             raise ArtifactMissing(path, config)
         function_log_group = f"/aws/lambda/{config.lambda_function_name}"
-        key = LogEncryptionKey(
+        key = self.key = LogEncryptionKey(
             self,
             "key",
             alias=f"{config.api_name}-{config.stage}",
-            log_group_names=[
-                f"/aws/apigateway/{config.api_name}/{config.stage}/access",
-                # The API id is not known before the key exists; the stage still narrows it.
-                f"API-Gateway-Execution-Logs_*/{config.stage}",
-                function_log_group,
-            ],
+            # The execution log group's name carries the API's id: added once the API exists (below).
+            log_group_names=[access_log_group_name(config.api_name, config.stage), function_log_group],
             tags=tags,
         )
         database_secret_arn = config.database_secret_arn or self._secret(

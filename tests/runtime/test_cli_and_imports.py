@@ -137,8 +137,11 @@ def test_every_subcommand_help_is_plain_text_and_lists_real_variables():
 
     from careconnect_ws import settings as settings_module
 
+    from careconnect_ws import contract
+
     source = inspect.getsource(settings_module.Settings.from_env)
     read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', source)) | {"AWS_REGION"}
+    read |= {value for name in re.findall(r"contract\.([A-Z_]+)", source) for value in [getattr(contract, name)]}
     seen = 0
     for path, _ in _subcommands():
         proc = run_cli(*path, "--help")
