@@ -135,9 +135,8 @@ def test_every_subcommand_help_is_plain_text_and_lists_real_variables():
     import inspect
     import re
 
-    from careconnect_ws import settings as settings_module
-
     from careconnect_ws import contract
+    from careconnect_ws import settings as settings_module
 
     source = inspect.getsource(settings_module.Settings.from_env)
     read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', source)) | {"AWS_REGION"}
