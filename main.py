@@ -8,6 +8,7 @@ but the default (complete) system needs the Lambda zip: ``make lambda``.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from careconnect_ws_cdk.cdk import App
@@ -45,5 +46,15 @@ def main() -> int:
     return 0
 
 
+def _exit_now(code: int) -> None:
+    """Leave without the jsii runtime's exit-time teardown. The synth is complete and on disk when
+    app.synth() returns; on cdktf the teardown (stopping a Node.js holding the provider's 46 MB
+    assembly) took about 4 of the 12.5 seconds of a synth (BENCHMARKS.md). Node exits on its own once
+    its stdin closes."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_now(main())
