@@ -67,6 +67,8 @@ TerraformOutput = _core.TerraformOutput
 TerraformStack = _core.TerraformStack
 Testing = _core.Testing
 Token = _core.Token
+TerraformResource = _core.TerraformResource
+TerraformDataSource = _core.TerraformDataSource
 
 from constructs import Construct  # noqa: E402
 
@@ -153,6 +155,8 @@ __all__ = [
     "SecretsmanagerSecret",
     "SqsQueue",
     "TerraformAsset",
+    "TerraformDataSource",
+    "TerraformResource",
     "TerraformOutput",
     "TerraformStack",
     "Testing",

@@ -5,6 +5,7 @@ import json
 
 from careconnect_ws_cdk import LambdaTarget, WebSocketApi, WebSocketApiProps
 from careconnect_ws_cdk.cdk import LINEAGE, App, AwsProvider, IamRole, LambdaFunction, TerraformStack
+from careconnect_ws_cdk.websocket_system import WebSocketSystem, WebSocketSystemProps
 
 app = App(outdir="out")
 stack = TerraformStack(app, "consumer")
@@ -22,5 +23,7 @@ chat.add_outputs(prefix="chat_")
 alerts.add_outputs(prefix="alerts_")
 chat.grant_manage_connections(role)
 alerts.add_route("chat.send", LambdaTarget.from_function(fn))
+# And the complete system (its own function, key, secrets, schedule) in the same stack, on the same provider.
+WebSocketSystem(stack, "notifications", WebSocketSystemProps(name="notify", artifact_path="function.zip", provider=eu))
 app.synth()
 print(LINEAGE)

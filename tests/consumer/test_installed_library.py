@@ -54,22 +54,22 @@ def test_two_apis_on_an_aliased_provider_in_a_consumer_stack(wheel, tmp_path, ex
 
     # Every resource and data source of both constructs is on the consumer's aliased provider.
     constructs = [(kind, name, body) for section in ("resource", "data") for kind, items in doc.get(section, {}).items()
-                  for name, body in items.items() if name.startswith(("chat_", "alerts_"))]
-    assert len(constructs) > 20
+                  for name, body in items.items() if name.startswith(("chat_", "alerts_", "notifications_"))]
+    assert len(constructs) > 50
     assert {body.get("provider") for _, _, body in constructs} == {"aws.eu"}
 
     # Distinct physical names.
     groups = [b["name"] for b in doc["resource"]["aws_cloudwatch_log_group"].values()]
-    assert len(groups) == len(set(groups)) == 4
+    assert len(groups) == len(set(groups)) == 7  # 2 per API, and the system's function log group
     aliases = [b["name"] for b in doc["resource"]["aws_kms_alias"].values()]
-    assert len(set(aliases)) == 2
+    assert len(aliases) == len(set(aliases)) == 3
 
     # Permissions and integrations bound to the consumer's own function resource.
     fn_ref = "aws_lambda_function.fn"
-    permissions = doc["resource"]["aws_lambda_permission"].values()
+    permissions = [p for n, p in doc["resource"]["aws_lambda_permission"].items() if n.startswith(("chat_", "alerts_"))]
     assert {p["function_name"] for p in permissions} == {f"${{{fn_ref}.function_name}}"}
     assert len(permissions) == 7  # 3 routes of each API, plus the custom route added later
-    integrations = doc["resource"]["aws_apigatewayv2_integration"].values()
+    integrations = [i for n, i in doc["resource"]["aws_apigatewayv2_integration"].items() if n.startswith(("chat_", "alerts_"))]
     assert {i["integration_uri"] for i in integrations} == {f"${{{fn_ref}.invoke_arn}}"}
-    grant = next(iter(doc["resource"]["aws_iam_role_policy"].values()))
+    grant = next(p for n, p in doc["resource"]["aws_iam_role_policy"].items() if n.startswith("chat_"))
     assert grant["role"] == "${aws_iam_role.role.name}"

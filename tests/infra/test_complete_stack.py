@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from careconnect_ws.contract import CLEANUP_EVENT
 from careconnect_ws_cdk.backend_function import WILDCARD_RESOURCE_STATEMENTS
-from stacks.websocket_stack import CLEANUP_EVENT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -209,3 +209,25 @@ def test_the_provider_constraint_can_be_widened_for_another_major_version(full_s
     assert default_synth.doc["terraform"]["required_providers"]["aws"]["version"] != ">= 5.100, < 7"
     # Only attributes both major versions have: the region's name is read as ``id`` (``region`` is 6.x only).
     assert ".region}" not in json.dumps(default_synth.doc)
+
+
+def test_the_complete_system_embeds_in_another_stack_with_its_own_provider(default_synth, fake_artifact):
+    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack, Testing
+    from careconnect_ws_cdk.websocket_system import WebSocketSystem, WebSocketSystemProps
+
+    stack = TerraformStack(Testing.app(), "platform")
+    AwsProvider(stack, "aws", region="us-east-1")
+    eu = AwsProvider(stack, "eu", region="eu-west-1", alias="eu")
+    system = WebSocketSystem(stack, "notifications", WebSocketSystemProps(
+        name="notify", artifact_path=fake_artifact, alarm_topic_arn="arn:aws:sns:eu-west-1:111122223333:oncall",
+        provider=eu))
+    doc = json.loads(Testing.synth(stack))
+    everything = [(kind, body) for section in ("resource", "data") for kind, items in doc[section].items()
+                  for body in items.values()]
+    assert len(everything) > 30
+    assert {body.get("provider") for _, body in everything} == {"aws.eu"}
+    assert "output" not in doc  # no root outputs unless asked (outputs=True)
+    assert doc["resource"]["aws_lambda_function"] and system.function is not None
+    # The same wiring as the app's stack: its cleanup rule targets its function with the cleanup event.
+    target = next(iter(doc["resource"]["aws_cloudwatch_event_target"].values()))
+    assert json.loads(target["input"]) == CLEANUP_EVENT

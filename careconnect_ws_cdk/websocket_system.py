@@ -1,0 +1,294 @@
+"""The complete system as one construct: the WebSocket API and everything behind it.
+
+    from careconnect_ws_cdk.websocket_system import WebSocketSystem, WebSocketSystemProps
+    WebSocketSystem(stack, "notifications", WebSocketSystemProps(artifact_path="dist/lambda/careconnect-ws-lambda-arm64.zip"))
+
+Mode (b), the default: the backend Lambda built from this package, its ``$connect`` authorizer, a
+least-privilege role, two Secrets Manager containers, the cleanup schedule and a KMS key for logs,
+environment, secrets and dead letters. Mode (a), with ``existing_function``: the API bound to a
+function you already run. Optionally alarms, a custom domain and the account's API Gateway role.
+
+It owns no provider and no backend and creates no root outputs unless asked (``outputs=True``), so
+any stack can embed it with its own provider (``provider=``) and state. The default app
+(``stacks/websocket_stack.py``) builds the same thing straight into its stack with
+:func:`build_system`, which keeps its Terraform addresses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from careconnect_ws import contract
+from careconnect_ws.limits import LIMITS
+
+from .account_logging_role import AccountLoggingRole
+from .alarms import Alarms
+from .backend_function import BackendFunction, BackendFunctionProps
+from .cdk import (
+    CloudwatchEventRule,
+    CloudwatchEventTarget,
+    Construct,
+    DataAwsLambdaFunction,
+    LambdaPermission,
+    SecretsmanagerSecret,
+    TerraformDataSource,
+    TerraformOutput,
+    TerraformResource,
+)
+from .errors import InvalidPropsError
+from .log_encryption_key import LogEncryptionKey
+from .websocket_api import WebSocketApi, access_log_group_name, execution_log_group_name
+from .websocket_api_props import CustomDomain, LambdaTarget, WebSocketApiProps
+
+DEFAULT_CLEANUP_SCHEDULE = "rate(15 minutes)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebSocketSystemProps:
+    """Everything :class:`WebSocketSystem` can be told. ``None`` means the default of the construct it feeds."""
+
+    name: str = "careconnect-websocket"
+    """API name; also the prefix of the secrets, the schedule and the alarms. Default: as shown."""
+    stage: str = LIMITS.stage_name
+    """Default: ``prod``."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    logging_level: str | None = None
+    """Default: ``INFO``."""
+    log_retention_days: int | None = None
+    """Default: 2192 (6 years)."""
+
+    # -- mode (a): an existing function --------------------------------------------------------
+    existing_function: LambdaTarget | None = None
+    """Bind this function instead of deploying one. Default: none (mode b)."""
+    existing_role_name: str | None = None
+    """Mode (a): attach the ``@connections`` policy to this role. Default: none."""
+
+    # -- mode (b): the function built from this package ------------------------------------------
+    function_name: str = "careconnect-ws-backend"
+    artifact_path: str | None = None
+    """The Lambda zip (``python -m careconnect_ws_cdk.lambda_artifact``). Required in mode (b)."""
+    architecture: str | None = None
+    memory_mb: int | None = None
+    timeout_seconds: int | None = None
+    reserved_concurrency: int | str | None = None
+    """A number, ``"none"`` for unreserved, or None for the default (100)."""
+    database_secret_arn: str | None = None
+    """Default: a secret container created here (its value set outside Terraform)."""
+    jwt_secret_arn: str | None = None
+    """Default: a secret container created here."""
+    jwt_public_key: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    subnet_ids: Sequence[str] = ()
+    security_group_ids: Sequence[str] = ()
+    cleanup_schedule: str | None = DEFAULT_CLEANUP_SCHEDULE
+    """EventBridge schedule of the cleanup; None disables it. Mode (b) only."""
+
+    # -- both modes -------------------------------------------------------------------------------
+    authorizer: bool | None = None
+    """``$connect`` REQUEST authorizer. Default: on in mode (b), off in mode (a)."""
+    alarm_topic_arn: str | None = None
+    """SNS topic; setting it creates the alarms."""
+    domain: CustomDomain | None = None
+    manage_account_cloudwatch_role: bool = False
+    """The account's API Gateway CloudWatch role: a per-account, per-region singleton."""
+    provider: Any = None
+    """The ``AwsProvider`` every resource and data source uses. Default: the stack's default provider."""
+    outputs: bool = False
+    """Create the Terraform module's outputs (and the backend's) as root outputs. Default: off."""
+
+    @property
+    def authorizer_enabled(self) -> bool:
+        return self.authorizer if self.authorizer is not None else self.existing_function is None
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """Only the values that were set: the props classes own the defaults."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@dataclass
+class SystemParts:
+    websocket: WebSocketApi
+    function: BackendFunction | None = None
+    key: LogEncryptionKey | None = None
+    cleanup_rule_name: str | None = None
+
+
+def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
+    """Create the system's resources in ``scope`` (a stack or a construct)."""
+    tags = dict(props.tags)
+    on = {"provider": props.provider} if props.provider is not None else {}
+    parts = SystemParts(websocket=None)  # type: ignore[arg-type]
+    if props.existing_function is not None:
+        target, role_name, key_arn = props.existing_function, props.existing_role_name, None
+    else:
+        target, role_name, key_arn = _own_backend(scope, props, tags, on, parts)
+
+    parts.websocket = WebSocketApi(
+        scope,
+        "websocket",
+        WebSocketApiProps(
+            name=props.name,
+            backend=target,
+            connect_authorizer=target if props.authorizer_enabled else None,
+            stage_name=props.stage,
+            log_kms_key_arn=key_arn,
+            domain=props.domain,
+            tags=tags,
+            backend_role_name=role_name,
+            provider=props.provider,
+            **_given(logging_level=props.logging_level, log_retention_days=props.log_retention_days),
+        ),
+    )
+    if parts.key is not None:
+        # Exactly this API's execution log group, not API-Gateway-Execution-Logs_* of every API in the account.
+        parts.key.allow_log_groups(execution_log_group_name(parts.websocket.api.id, props.stage))
+    if props.outputs:
+        parts.websocket.add_outputs()
+
+    if parts.function is not None and props.cleanup_schedule:
+        parts.cleanup_rule_name = _cleanup_schedule(scope, props, parts.function, tags, on)
+    if props.alarm_topic_arn:
+        Alarms(
+            scope,
+            "alarms",
+            name=props.name,
+            topic_arn=props.alarm_topic_arn,
+            api_id=parts.websocket.api.id,
+            stage=props.stage,
+            function_name=parts.function.function.function_name if parts.function else target.function_name,
+            function_log_group_name=parts.function.log_group.name if parts.function else None,
+            cleanup_rule_name=parts.cleanup_rule_name,
+            tags=tags,
+        )
+    if props.manage_account_cloudwatch_role:
+        AccountLoggingRole(scope, "account_logging", name=f"{props.name}-apigateway-cloudwatch", tags=tags)
+    if props.provider is not None:
+        _use_provider(scope, props.provider)
+    return parts
+
+
+def _use_provider(scope: Construct, provider: Any) -> None:
+    """Every resource and data source under ``scope`` on ``provider`` (the pieces built by other constructs too)."""
+    for child in scope.node.find_all():
+        if isinstance(child, TerraformResource | TerraformDataSource) and child.provider is None:
+            child.provider = provider
+
+
+def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: dict,
+                 parts: SystemParts) -> tuple[LambdaTarget, str, str]:
+    if not props.artifact_path:
+        raise InvalidPropsError("artifact_path", props.artifact_path,
+                                "mode (b) deploys the Lambda zip: build it with python -m careconnect_ws_cdk.lambda_artifact, "
+                                "or give existing_function")
+    function_log_group = f"/aws/lambda/{props.function_name}"
+    key = parts.key = LogEncryptionKey(
+        scope,
+        "key",
+        alias=f"{props.name}-{props.stage}",
+        # The execution log group's name carries the API's id: added once the API exists.
+        log_group_names=[access_log_group_name(props.name, props.stage), function_log_group],
+        tags=tags,
+        provider=props.provider,
+    )
+    database_secret_arn = props.database_secret_arn or _secret(
+        scope, "database_url", f"{props.name}/database-url", key.arn,
+        "PostgreSQL URL or RDS-style JSON for careconnect-ws (set the value outside Terraform)", tags, on)
+    jwt_secret_arn = props.jwt_secret_arn or (None if props.jwt_public_key else _secret(
+        scope, "jwt_secret", f"{props.name}/jwt-secret", key.arn,
+        "HS256 key (32+ bytes) for careconnect-ws connection tokens (set the value outside Terraform)", tags, on))
+    function = parts.function = BackendFunction(
+        scope,
+        "backend_lambda",
+        BackendFunctionProps(
+            function_name=props.function_name,
+            artifact_path=props.artifact_path,
+            kms_key_arn=key.arn,
+            database_secret_arn=database_secret_arn,
+            jwt_secret_arn=jwt_secret_arn,
+            jwt_public_key=props.jwt_public_key,
+            jwt_issuer=props.jwt_issuer,
+            jwt_audience=props.jwt_audience,
+            subnet_ids=props.subnet_ids,
+            security_group_ids=props.security_group_ids,
+            tags=tags,
+            **_given(
+                architecture=props.architecture,
+                memory_mb=props.memory_mb,
+                timeout_seconds=props.timeout_seconds,
+                log_retention_days=props.log_retention_days,
+            ),
+            **({} if props.reserved_concurrency is None else {
+                "reserved_concurrency": None if props.reserved_concurrency == "none" else props.reserved_concurrency}),
+        ),
+    )
+    if props.outputs:
+        TerraformOutput(scope, "backend_function_name", value=function.function.function_name,
+                        description="The backend Lambda built from this package")
+        TerraformOutput(scope, "database_secret_arn", value=database_secret_arn,
+                        description="Put the database URL here: aws secretsmanager put-secret-value --secret-id <arn> --secret-string ...")
+        if jwt_secret_arn:
+            TerraformOutput(scope, "jwt_secret_arn", value=jwt_secret_arn, description="Put the HS256 token key (32+ bytes) here")
+    return function.target, function.role.name, key.arn
+
+
+def _secret(scope: Construct, id_: str, name: str, key_arn: str, description: str, tags: dict, on: dict) -> str:
+    # Only the container: its value is set out of band, so it never enters Terraform state.
+    return SecretsmanagerSecret(scope, id_, name=name, description=description, kms_key_id=key_arn,
+                                recovery_window_in_days=7, tags=tags, **on).arn
+
+
+def _cleanup_schedule(scope: Construct, props: WebSocketSystemProps, function: BackendFunction, tags: dict, on: dict) -> str:
+    rule = CloudwatchEventRule(
+        scope,
+        "cleanup_schedule",
+        name=f"{props.name}-cleanup",
+        description="Deactivates expired and idle WebSocket connections ($disconnect is best effort)",
+        schedule_expression=props.cleanup_schedule,
+        tags=tags,
+        **on,
+    )
+    CloudwatchEventTarget(
+        scope,
+        "cleanup_target",
+        rule=rule.name,
+        arn=function.arn,
+        input=json.dumps(contract.CLEANUP_EVENT),
+        retry_policy={"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 600},
+        **on,
+    )
+    LambdaPermission(
+        scope,
+        "cleanup_permission",
+        action="lambda:InvokeFunction",
+        function_name=function.function.function_name,
+        principal="events.amazonaws.com",
+        source_arn=rule.arn,
+        **on,
+    )
+    return rule.name
+
+
+class WebSocketSystem(Construct):
+    """The complete system in its own construct: embed it in any stack, with any provider."""
+
+    def __init__(self, scope: Construct, id_: str, props: WebSocketSystemProps) -> None:
+        super().__init__(scope, id_)
+        self.props = props
+        parts = build_system(self, props)
+        self.websocket = parts.websocket
+        self.function = parts.function
+        self.key = parts.key
+
+
+def existing_function_target(scope: Construct, id_: str, function_name: str, invoke_arn: str | None = None,
+                             provider: Any = None) -> LambdaTarget:
+    """Mode (a)'s target: the function's invoke ARN given, or read with an ``aws_lambda_function`` data source."""
+    if invoke_arn is None:
+        on = {"provider": provider} if provider is not None else {}
+        invoke_arn = DataAwsLambdaFunction(scope, id_, function_name=function_name, **on).invoke_arn
+    return LambdaTarget(function_name=function_name, invoke_arn=invoke_arn)
