@@ -9,16 +9,14 @@
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import statistics
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote, urlparse
 
 import psycopg
 
+from bench.gateway import raw_posts
 from careconnect_ws import db as db_module
 from careconnect_ws.delivery import MAX_WORKERS
 from careconnect_ws.management import set_management_api
@@ -63,24 +61,6 @@ def _start_endpoint(open_ids: set[str]) -> tuple[str, asyncio.AbstractEventLoop,
     return f"http://127.0.0.1:{port}/prod", loop, thread
 
 
-def _raw_posts(url: str, ids: list[str], body: bytes) -> float:
-    parsed = urlparse(url)
-    local = threading.local()
-
-    def post(cid: str) -> None:
-        conn = getattr(local, "conn", None)
-        if conn is None:
-            conn = local.conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
-        conn.request("POST", f"{parsed.path}/@connections/{quote(cid, safe='')}", body=body,
-                     headers={"Content-Type": "application/json"})
-        conn.getresponse().read()
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
-        list(pool.map(post, ids))
-    return time.perf_counter() - started
-
-
 def _fill(conn: psycopg.Connection, url: str, ids: list[str]) -> None:
     conn.execute("TRUNCATE websocket_subscriptions, websocket_connections")
     conn.execute(
@@ -114,7 +94,7 @@ def run() -> str:
         set_management_api(None)
         db_module.reset_database()
         for _ in range(REPEAT):
-            floors.append(_raw_posts(url, ids, body))
+            floors.append(raw_posts(url, ids, body, workers=MAX_WORKERS, ok=(200, 410)))
             _fill(conn, url, ids)
             started = time.perf_counter()
             result = notify_email_verified("fan")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from careconnect_ws import contract
@@ -185,6 +186,12 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
         raise InvalidPropsError("artifact_path", props.artifact_path,
                                 "mode (b) deploys the Lambda zip: build it with python -m careconnect_ws_cdk.lambda_artifact, "
                                 "or give existing_function")
+    # Absolute: cdktf resolves a relative asset path against the directory of cdktf.json, which an app
+    # run as `python main.py` from elsewhere may not have.
+    artifact = Path(props.artifact_path).resolve()
+    if not artifact.is_file():
+        raise InvalidPropsError("artifact_path", props.artifact_path,
+                                "no such file: build it with python -m careconnect_ws_cdk.lambda_artifact")
     function_log_group = f"/aws/lambda/{props.function_name}"
     key = parts.key = LogEncryptionKey(
         scope,
@@ -206,7 +213,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
         "backend_lambda",
         BackendFunctionProps(
             function_name=props.function_name,
-            artifact_path=props.artifact_path,
+            artifact_path=str(artifact),
             kms_key_arn=key.arn,
             database_secret_arn=database_secret_arn,
             jwt_secret_arn=jwt_secret_arn,
