@@ -87,6 +87,8 @@ class WebSocketSystemProps:
     security_group_ids: Sequence[str] = ()
     cleanup_schedule: str | None = DEFAULT_CLEANUP_SCHEDULE
     """EventBridge schedule of the cleanup; None disables it. Mode (b) only."""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Non-secret runtime settings for the function (``WS_MAX_MESSAGES_PER_SECOND``, …). Mode (b) only."""
 
     # -- both modes -------------------------------------------------------------------------------
     authorizer: bool | None = None
@@ -222,6 +224,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
             jwt_audience=props.jwt_audience,
             subnet_ids=props.subnet_ids,
             security_group_ids=props.security_group_ids,
+            environment=dict(props.environment),
             tags=tags,
             **_given(
                 architecture=props.architecture,

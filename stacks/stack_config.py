@@ -73,6 +73,9 @@ class StackConfig:
     security_group_ids: Sequence[str] = ()
     cleanup_schedule: str | None = "rate(15 minutes)"
     """EventBridge schedule of the cleanup; ``off`` disables it."""
+    lambda_environment: Mapping[str, str] = field(default_factory=dict)
+    """(b) Non-secret runtime settings for the function, a JSON object such as
+    ``{"WS_MAX_MESSAGES_PER_SECOND": "20"}`` (the names the runtime reads). Default: none."""
 
     # -- options for both modes ----------------------------------------------------------
     authorizer: bool | None = None
@@ -235,6 +238,28 @@ def _convert(name: str, raw: Any, source: str) -> Any:
         return tuple(str(i).strip() for i in items if str(i).strip())
     if name == "cleanup_schedule" and str(raw).strip().lower() == "off":
         return None
+    if name == "lambda_environment":
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                raise InvalidPropsError(source, raw, 'give a JSON object, e.g. {"WS_MAX_MESSAGES_PER_SECOND": "20"}') from None
+        if not isinstance(raw, dict):
+            raise InvalidPropsError(source, raw, "give a JSON object of runtime settings")
+        from careconnect_ws import contract
+        from careconnect_ws.settings import ENVIRONMENT
+
+        for key, value in raw.items():
+            if key in contract.PLAIN_SECRETS or key.endswith("_SECRET_ARN") or key == "DATABASE_URL":
+                raise InvalidPropsError(source, key, "secrets do not go in the environment (they would land in Terraform "
+                                                     "state): use database_secret_arn / jwt_secret_arn")
+            if key not in ENVIRONMENT:
+                close = difflib.get_close_matches(key, sorted(ENVIRONMENT), n=1)
+                raise InvalidPropsError(source, key, "not a runtime setting" + (f" (did you mean {close[0]}?)" if close else "")
+                                        + "; the runtime reads: " + ", ".join(sorted(ENVIRONMENT)))
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise InvalidPropsError(source, value, f"{key}: give the value as a string or a number")
+        return {k: str(v) for k, v in raw.items()}
     if name == "tags":
         if isinstance(raw, str):
             try:

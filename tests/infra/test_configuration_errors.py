@@ -154,3 +154,19 @@ def test_main_reads_cdktf_json_context_as_the_cli_does(default_synth, tmp_path, 
     stack = next(c for c in app.node.children if hasattr(c, "config"))
     assert stack.config.stage == "from-context" and stack.config.sources["stage"] == "cdktf.json context stage"
     assert "cdktf.json context stgae is not an option" in capsys.readouterr().err
+
+
+def test_runtime_settings_reach_the_function_and_bad_ones_name_the_variable(default_synth, fake_artifact):
+    from careconnect_ws_cdk.cdk import Testing
+    from stacks.websocket_stack import WebSocketStack
+
+    env = {"CARECONNECT_WS_LAMBDA_ARTIFACT": fake_artifact,
+           "CARECONNECT_WS_LAMBDA_ENVIRONMENT": '{"WS_MAX_MESSAGES_PER_SECOND": 20, "TOUCH_INTERVAL_SECONDS": "30"}'}
+    doc = json.loads(Testing.synth(WebSocketStack(Testing.app(), load_stack_config({}, env))))
+    variables = next(iter(doc["resource"]["aws_lambda_function"].values()))["environment"]["variables"]
+    assert variables["WS_MAX_MESSAGES_PER_SECOND"] == "20" and variables["TOUCH_INTERVAL_SECONDS"] == "30"
+    for bad, words in (('{"WS_MAX_MESAGES_PER_SECOND": 5}', "did you mean WS_MAX_MESSAGES_PER_SECOND"),
+                       ('{"WS_JWT_SECRET": "x"}', "Terraform state"), ("[1]", "JSON object")):
+        with pytest.raises(InvalidPropsError) as err:
+            load_stack_config({}, {"CARECONNECT_WS_LAMBDA_ENVIRONMENT": bad})
+        assert str(err.value).startswith("CARECONNECT_WS_LAMBDA_ENVIRONMENT=") and words in str(err.value)
