@@ -216,6 +216,18 @@ def validate(config: StackConfig) -> None:
         fail("hosted_zone_id", config.hosted_zone_id, "give a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
 
 
+def _json_object(raw: Any, source: str, example: str) -> dict:
+    """A JSON object from the environment (a string) or from context (already parsed)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise InvalidPropsError(source, raw, f"give a JSON object, e.g. {example}") from None
+    if not isinstance(raw, dict):
+        raise InvalidPropsError(source, raw, f"give a JSON object, e.g. {example}")
+    return raw
+
+
 def _convert(name: str, raw: Any, source: str) -> Any:
     if name in _INTS:
         if name == "lambda_reserved_concurrency" and str(raw).lower() == "none":
@@ -239,13 +251,7 @@ def _convert(name: str, raw: Any, source: str) -> Any:
     if name == "cleanup_schedule" and str(raw).strip().lower() == "off":
         return None
     if name == "lambda_environment":
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError:
-                raise InvalidPropsError(source, raw, 'give a JSON object, e.g. {"WS_MAX_MESSAGES_PER_SECOND": "20"}') from None
-        if not isinstance(raw, dict):
-            raise InvalidPropsError(source, raw, "give a JSON object of runtime settings")
+        raw = _json_object(raw, source, '{"WS_MAX_MESSAGES_PER_SECOND": "20"}')
         from careconnect_ws import contract
         from careconnect_ws.settings import ENVIRONMENT
 
@@ -261,12 +267,8 @@ def _convert(name: str, raw: Any, source: str) -> Any:
                 raise InvalidPropsError(source, value, f"{key}: give the value as a string or a number")
         return {k: str(v) for k, v in raw.items()}
     if name == "tags":
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError:
-                raise InvalidPropsError(source, raw, 'give a JSON object, e.g. {"Team": "care"}') from None
-        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raw = _json_object(raw, source, '{"Team": "care"}')
+        if not all(isinstance(v, str) for v in raw.values()):
             raise InvalidPropsError(source, raw, "tags must map names to string values")
         return raw
     return str(raw)
