@@ -25,6 +25,7 @@ from typing import Any
 from careconnect_ws import contract
 from careconnect_ws.limits import LIMITS
 
+from . import defaults
 from .account_logging_role import AccountLoggingRole
 from .alarms import Alarms
 from .backend_function import BackendFunction, BackendFunctionProps
@@ -44,14 +45,14 @@ from .log_encryption_key import LogEncryptionKey
 from .websocket_api import WebSocketApi, access_log_group_name, execution_log_group_name
 from .websocket_api_props import CustomDomain, LambdaTarget, WebSocketApiProps
 
-DEFAULT_CLEANUP_SCHEDULE = "rate(15 minutes)"
+DEFAULT_CLEANUP_SCHEDULE = defaults.CLEANUP_SCHEDULE
 
 
 @dataclass(frozen=True, kw_only=True)
 class WebSocketSystemProps:
     """Everything :class:`WebSocketSystem` can be told. ``None`` means the default of the construct it feeds."""
 
-    name: str = "careconnect-websocket"
+    name: str = defaults.API_NAME
     """API name; also the prefix of the secrets, the schedule and the alarms. Default: as shown."""
     stage: str = LIMITS.stage_name
     """Default: ``prod``."""
@@ -68,7 +69,7 @@ class WebSocketSystemProps:
     """Mode (a): attach the ``@connections`` policy to this role. Default: none."""
 
     # -- mode (b): the function built from this package ------------------------------------------
-    function_name: str = "careconnect-ws-backend"
+    function_name: str = defaults.FUNCTION_NAME
     artifact_path: str | None = None
     """The Lambda zip (``python -m careconnect_ws_cdk.lambda_artifact``). Required in mode (b)."""
     architecture: str | None = None

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from careconnect_ws.limits import LIMITS
+from careconnect_ws_cdk import defaults
 from careconnect_ws_cdk.errors import InvalidPropsError
 
 
@@ -30,7 +31,7 @@ class StackConfig:
     """Output in ``cdktf.out/stacks/<stack_name>/``. Default: ``careconnect-ws``."""
     region: str = "us-east-1"
     """Default: ``us-east-1`` (``AWS_REGION`` is read too)."""
-    api_name: str = "careconnect-websocket"
+    api_name: str = defaults.API_NAME
     stage: str = LIMITS.stage_name
     # None below means "the construct's default" (stated once, in the props classes).
     logging_level: str | None = None
@@ -51,7 +52,7 @@ class StackConfig:
     """Mode a: attach the ``@connections`` policy to this role. Default: none."""
 
     # -- mode (b): the function built from this package ----------------------------------
-    lambda_function_name: str = "careconnect-ws-backend"
+    lambda_function_name: str = defaults.FUNCTION_NAME
     lambda_artifact: str | None = None
     """Default: ``dist/lambda/careconnect-ws-lambda-<arch>.zip`` (``make lambda``)."""
     lambda_architecture: str | None = None
@@ -71,7 +72,7 @@ class StackConfig:
     subnet_ids: Sequence[str] = ()
     """Comma-separated in the environment. Default: no VPC."""
     security_group_ids: Sequence[str] = ()
-    cleanup_schedule: str | None = "rate(15 minutes)"
+    cleanup_schedule: str | None = defaults.CLEANUP_SCHEDULE
     """EventBridge schedule of the cleanup; ``off`` disables it."""
     lambda_environment: Mapping[str, str] = field(default_factory=dict)
     """(b) Non-secret runtime settings for the function, a JSON object such as
