@@ -8,11 +8,9 @@ inactive longer than the retention period are deleted.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .delivery import MAX_WORKERS
-from .errors import ManagementApiError
+from .registry import Recipient
 from .services import Services, get_services
 
 logger = logging.getLogger(__name__)
@@ -44,18 +42,10 @@ def run_cleanup(*, close_connections: bool = True, purge: bool = True, services:
     expired = services.registry.expire(idle_seconds=settings.idle_timeout_seconds)
     result.deactivated = {e.connection_id: e.disconnect_reason for e in expired}
     if close_connections and expired:
-        def close(e) -> bool:
-            try:
-                services.management.close(settings.management_endpoint or e.callback_url, e.connection_id)
-                return True
-            except ManagementApiError as err:
-                logger.warning("could not close an expired connection", extra={"connectionId": e.connection_id, "error": str(err)})
-                return False
-
-        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(expired))) as pool:
-            outcomes = list(pool.map(close, expired))
-        result.closed = sum(outcomes)
-        result.close_failed = len(outcomes) - result.closed
+        closed = services.delivery.close_all([Recipient(e.connection_id, e.callback_url) for e in expired])
+        for connection_id, error in closed.failed.items():
+            logger.warning("could not close an expired connection", extra={"connectionId": connection_id, "error": error})
+        result.closed, result.close_failed = closed.reached, len(closed.failed)
     if purge:
         result.purged = services.registry.purge(older_than_days=settings.inactive_retention_days)
     logger.info("cleanup finished", extra=result.as_dict())

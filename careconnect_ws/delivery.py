@@ -75,3 +75,24 @@ class Delivery:
             # One statement for all of them: 410 means the client is not coming back on this id.
             self.registry.deactivate_many(result.gone, reason="gone", status_code=410)
         return result
+
+    def close_all(self, recipients: Sequence[Recipient], *, max_workers: int = MAX_WORKERS) -> DeliveryResult:
+        """Close connections through ``@connections`` (API Gateway then sends ``$disconnect``), concurrently.
+        A connection already gone counts as closed; a refusal is recorded, never raised."""
+        result = DeliveryResult()
+
+        def close(recipient: Recipient) -> tuple[str, str | None]:
+            try:
+                self.management.close(self.endpoint_for(recipient), recipient.connection_id)
+                return recipient.connection_id, None
+            except ManagementApiError as err:
+                return recipient.connection_id, str(err)
+
+        if recipients:
+            with ThreadPoolExecutor(max_workers=min(max_workers, len(recipients))) as pool:
+                for connection_id, error in pool.map(close, recipients):
+                    if error is None:
+                        result.delivered.append(connection_id)
+                    else:
+                        result.failed[connection_id] = error
+        return result

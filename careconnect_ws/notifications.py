@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .delivery import MAX_WORKERS, DeliveryResult
-from .errors import ManagementApiError
+from .delivery import DeliveryResult
 from .services import Services, get_services
 from .text import MAX_USER_ID_CHARS, is_storable_text
 from .topics import EMAIL_VERIFICATION
@@ -70,8 +68,7 @@ class NotificationType:
 
     def validate(self, user_id: Any, fields: Mapping[str, Any]) -> dict[str, str]:
         """The fields this type takes, checked; raises :class:`InvalidNotification` naming the field."""
-        if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_CHARS or not is_storable_text(user_id):
-            raise InvalidNotification("invalid_field", f"'userId' must be text of 1 to {MAX_USER_ID_CHARS} characters")
+        check_user_id(user_id)
         checked: dict[str, str] = {}
         for field in self.fields:
             value = fields.get(field.name)
@@ -83,6 +80,12 @@ class NotificationType:
                 raise InvalidNotification("invalid_field", f"'{field.name}' must be text of 1 to {field.max_chars} characters")
             checked[field.name] = value
         return checked
+
+
+def check_user_id(user_id: Any) -> None:
+    """The one rule for a user id given by a backend (a notification's or a revocation's target)."""
+    if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_CHARS or not is_storable_text(user_id):
+        raise InvalidNotification("invalid_field", f"'userId' must be text of 1 to {MAX_USER_ID_CHARS} characters")
 
 
 _TYPES: dict[str, NotificationType] = {}
@@ -176,24 +179,9 @@ def disconnect_user(user_id: str, *, reason: str = "revoked", services: Services
     The connections are deactivated first, in one statement, so no notification reaches them
     even if closing fails; then each is closed through ``@connections`` (gone ones are fine).
     """
-    EMAIL_VERIFIED.validate(user_id, {})  # the same user-id rule as every notification
+    check_user_id(user_id)
     services = services or get_services()
     ended = services.registry.deactivate_user(user_id, reason=reason)
-    result = DeliveryResult()
-
-    def close(recipient) -> tuple[str, str | None]:
-        try:
-            services.management.close(services.delivery.endpoint_for(recipient), recipient.connection_id)
-            return recipient.connection_id, None
-        except ManagementApiError as err:
-            return recipient.connection_id, str(err)
-
-    if ended:
-        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(ended))) as pool:
-            for connection_id, error in pool.map(close, ended):
-                if error is None:
-                    result.delivered.append(connection_id)
-                else:
-                    result.failed[connection_id] = error
+    result = services.delivery.close_all(ended)
     logger.info("user disconnected", extra={"connections": len(ended), "closeFailed": len(result.failed)})
     return result
