@@ -67,7 +67,8 @@ def run() -> str:
 
     configure_logging(level=logging.WARNING)  # one log line per event would measure stderr, not the handler
     lines = [f"### Handler throughput (events/s, median of {REPEAT} runs of {N} events, one thread)", ""]
-    kinds = ("floor", "runtime_floor", "bare", "connect", "message", "unlimited", "role", "python", "disconnect")
+    kinds = ("floor", "runtime_floor", "bare", "bare_prepared", "connect", "message", "unlimited", "role",
+             "prepared", "prepared_role", "python", "disconnect")
     results: dict[str, list[float]] = {k: [] for k in kinds}
     with TemporaryPostgres(fsync=FSYNC) as pg:
         with psycopg.connect(pg.url, autocommit=True) as conn:
@@ -82,12 +83,15 @@ def run() -> str:
                            max_messages_per_second=1_000_000)
         unlimited = replace(limited, max_messages_per_second=0)
         role = replace(limited, database_url=role_url)
+        prepared = replace(limited, db_prepared_statements=True)
+        prepared_role = replace(role, db_prepared_statements=True)
         set_settings(limited)
         db_module.reset_database()
         token = issue_token("bench-user", Settings(jwt_secret=SECRET))
         lambda_handler(_event("CONNECT", "bare", queryStringParameters={"token": token}))
         # The message path's statement, bare: Database.execute as the handler runs it (timeout included).
         bare_db = db_module.Database(pg.url)
+        bare_prepared_db = db_module.Database(pg.url, prepared_statements=True)
         memory = MessageCheck(ActiveConnection("bare", "bench-user", "https://x/prod"), 1)
         with psycopg.connect(pg.url, autocommit=True) as floor_conn:
             for r in range(REPEAT):
@@ -96,6 +100,8 @@ def run() -> str:
                 results["floor"].append(_rate(lambda i: floor_conn.execute("SELECT 1").fetchone(), N))
                 results["runtime_floor"].append(_rate(lambda i: bare_db.execute("SELECT 1").fetchone(), N))
                 results["bare"].append(_rate(lambda i: bare_db.execute(
+                    CHECK_MESSAGE, {"id": "bare", "touch": 60, "count": True}).fetchone(), N))
+                results["bare_prepared"].append(_rate(lambda i: bare_prepared_db.execute(
                     CHECK_MESSAGE, {"id": "bare", "touch": 60, "count": True}).fetchone(), N))
                 results["connect"].append(_rate(
                     lambda i, r=r: lambda_handler(_event("CONNECT", f"c{r}-{i}", queryStringParameters={"token": token})), N))
@@ -106,12 +112,17 @@ def run() -> str:
                 set_settings(role)
                 db_module.reset_database()
                 results["role"].append(_ping_rate(lambda i, r=r: f"c{r}-{i % 100}"))
+                for kind, settings in (("prepared", prepared), ("prepared_role", prepared_role)):
+                    set_settings(settings)
+                    db_module.reset_database()
+                    results[kind].append(_ping_rate(lambda i, r=r: f"c{r}-{i % 100}"))
                 with mock.patch.object(Registry, "check_message", lambda self, cid, **kw: memory):
                     results["python"].append(_ping_rate(lambda i: "bare"))
                 set_settings(limited)
                 db_module.reset_database()
                 results["disconnect"].append(_rate(lambda i, r=r: lambda_handler(_event("DISCONNECT", f"c{r}-{i}")), N))
         bare_db.close()
+        bare_prepared_db.close()
         db_module.reset_database()
         set_settings(None)
     floor = statistics.median(results["floor"])
@@ -119,10 +130,13 @@ def run() -> str:
               f"| floor: one psycopg round trip (`SELECT 1`, psycopg's defaults: prepared after 5 runs) | {floor:,.0f} | 1.00 |"]
     for kind, what in (("runtime_floor", "`SELECT 1` through the runtime's pooler-safe path (`SET LOCAL` + simple protocol)"),
                        ("bare", "the message path's one statement, bare (`Database.execute`)"),
+                       ("bare_prepared", "the same statement, `DB_PREPARED_STATEMENTS=on` (prepared; `SET LOCAL` pipelined)"),
                        ("connect", "`$connect` (JWT verify + per-user lock and cap + upsert)"),
                        ("message", "message `ping` (read + rate count + route + reply)"),
                        ("unlimited", "message `ping`, rate limit off (read + route + reply)"),
                        ("role", "message `ping`, statement timeout on the role (no `SET LOCAL`)"),
+                       ("prepared", "message `ping`, `DB_PREPARED_STATEMENTS=on` (direct connection)"),
+                       ("prepared_role", "message `ping`, `DB_PREPARED_STATEMENTS=on` + timeout on the role"),
                        ("python", "message `ping` with the registry answered from memory (the handler's own CPU)"),
                        ("disconnect", "`$disconnect` (soft delete)")):
         rate = statistics.median(results[kind])

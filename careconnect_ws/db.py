@@ -11,10 +11,19 @@ database, so a statement must not depend on anything a pooler cannot keep:
   leaks to the next client of a pooled server connection. One message, one round trip. Where
   the role already carries a timeout at least as strict (``ALTER ROLE ... SET statement_timeout``),
   the ``SET LOCAL`` is left out.
-* **No server-side prepared statements.** The simple protocol never prepares anything
-  (psycopg's default prepares after 5 executions, which transaction pooling and an unpinned
-  RDS Proxy do not support). Values are still bound by psycopg, never formatted by us
-  (``ClientCursor``: psycopg quotes each parameter for the connection's encoding).
+* **No server-side prepared statements by default.** The simple protocol never prepares
+  anything (psycopg's default prepares after 5 executions, which PgBouncer < 1.21 in transaction
+  mode does not support and which pins an RDS Proxy connection). Values are still bound by
+  psycopg, never formatted by us (``ClientCursor``: psycopg quotes each parameter for the
+  connection's encoding).
+
+``DB_PREPARED_STATEMENTS=on`` is for a direct connection (or a pooler that keeps prepared
+statements, PgBouncer >= 1.21 with ``max_prepared_statements``): every single statement is
+prepared on its first run and then sent as Bind/Execute with server-side parameters, which
+skips the parse and plan that dominate a short statement. The timeout stays per transaction:
+``SET LOCAL`` and the statement go in one pipeline (one round trip, one implicit transaction),
+and not at all when the role carries the timeout. Multi-statement calls (a lock preamble) keep
+the simple protocol.
 
 Errors that mean "this connection can no longer serve writes" (a server closing the
 connection, a writer demoted to a read-only replica by a failover, an admin shutdown)
@@ -55,14 +64,26 @@ _RECONNECT_ERRORS = (
     pg_errors.CannotConnectNow,
 )
 
+# A prepared statement whose result type changed under it (a migration altered a table or
+# function): a fresh connection has no stale statement, so it is safe to run once more there.
+_STALE_PLAN = "cached plan must not change result type"
+
 
 class Database:
     """A lazily opened autocommit connection with reconnect-once semantics."""
 
-    def __init__(self, conninfo: str, *, connect_timeout: int = 3, statement_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        connect_timeout: int = 3,
+        statement_timeout_ms: int = 5000,
+        prepared_statements: bool = False,
+    ) -> None:
         self.conninfo = conninfo
         self.connect_timeout = connect_timeout
         self.statement_timeout_ms = int(statement_timeout_ms)
+        self.prepared_statements = prepared_statements
         # An int we own, validated by Settings: safe to put into the SQL text.
         self._timeout_statement = f"SET LOCAL statement_timeout = {self.statement_timeout_ms}; "
         self._conn: psycopg.Connection | None = None
@@ -74,6 +95,7 @@ class Database:
             settings.database_url,
             connect_timeout=settings.db_connect_timeout_seconds,
             statement_timeout_ms=settings.db_statement_timeout_ms,
+            prepared_statements=settings.db_prepared_statements,
         )
 
     def _connect(self) -> psycopg.Connection:
@@ -89,8 +111,8 @@ class Database:
                 self.conninfo,
                 autocommit=True,
                 connect_timeout=self.connect_timeout,
-                cursor_factory=psycopg.ClientCursor,
-                prepare_threshold=None,
+                cursor_factory=psycopg.Cursor if self.prepared_statements else psycopg.ClientCursor,
+                prepare_threshold=0 if self.prepared_statements else None,
                 **extra,
             )
         except psycopg.OperationalError as err:
@@ -119,15 +141,24 @@ class Database:
         ``preamble`` holds statements to run first in the same transaction (e.g. a lock), each ending
         with ``;``. The rows are already on the client when this returns: ``fetch*`` do no I/O.
         """
-        def op(conn: psycopg.Connection) -> psycopg.Cursor:
+        def simple(conn: psycopg.Connection) -> psycopg.Cursor:
             prefix = "" if self._server_enforces_timeout else self._timeout_statement
-            cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+            cur = psycopg.ClientCursor(conn, row_factory=row_factory) if row_factory else psycopg.ClientCursor(conn)
             cur.execute(prefix + preamble + query, params)
             for _ in range((1 if prefix else 0) + preamble.count(";")):
                 cur.nextset()  # past the SET and the preamble to the statement's own result
             return cur
 
-        return self.run(op)
+        def prepared(conn: psycopg.Connection) -> psycopg.Cursor:
+            cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+            if self._server_enforces_timeout:
+                return cur.execute(query, params)
+            with conn.pipeline():  # one round trip; the statements before its Sync are one transaction
+                conn.execute(self._timeout_statement)
+                cur.execute(query, params)
+            return cur
+
+        return self.run(prepared if self.prepared_statements and not preamble else simple)
 
     def run(self, operation: Callable[[psycopg.Connection], T]) -> T:
         """Run ``operation`` on the connection; when the connection can no longer serve, reconnect once."""
@@ -135,11 +166,23 @@ class Database:
             conn = self.connection()
             try:
                 return operation(conn)
+            except (pg_errors.DuplicatePreparedStatement, pg_errors.InvalidSqlStatementName) as err:
+                # A transaction pooler handed this client another server connection, which has not
+                # got (or already has) the statement psycopg prepared: a configuration mistake.
+                self.close()
+                raise DatabaseUnavailable(
+                    f"DB_PREPARED_STATEMENTS=on, but the server connection lost its prepared statements "
+                    f"({_first_line(err)}): a pooler in transaction mode is in between; set "
+                    f"DB_PREPARED_STATEMENTS=off (or use PgBouncer 1.21+ with max_prepared_statements)"
+                ) from err
             except pg_errors.QueryCanceled as err:
                 # statement_timeout: the server is there but too slow (a lock, a hung query).
                 raise DatabaseUnavailable(f"PostgreSQL did not answer in time: {_first_line(err)}") from err
-            except (psycopg.OperationalError, *_RECONNECT_ERRORS) as err:
-                if not (conn.closed or conn.broken or isinstance(err, _RECONNECT_ERRORS)):
+            except (psycopg.OperationalError, pg_errors.FeatureNotSupported, *_RECONNECT_ERRORS) as err:
+                stale = isinstance(err, pg_errors.FeatureNotSupported)
+                if stale and _STALE_PLAN not in str(err):
+                    raise
+                if not (stale or conn.closed or conn.broken or isinstance(err, _RECONNECT_ERRORS)):
                     raise DatabaseUnavailable(f"PostgreSQL refused the operation: {_first_line(err)}") from err
                 self.close()
                 if attempt == 2:

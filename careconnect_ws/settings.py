@@ -37,6 +37,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "DATABASE_SECRET_ARN": (DATABASE, "Secrets Manager secret holding the URL or RDS-style JSON, instead of DATABASE_URL"),
     "DB_CONNECT_TIMEOUT_SECONDS": (DATABASE, "fail fast when the database is down (default 3)"),
     "DB_STATEMENT_TIMEOUT_MS": (DATABASE, "per statement, set per transaction (default 5000)"),
+    "DB_PREPARED_STATEMENTS": (DATABASE, "on: prepare statements (direct connections; default off, pooler-safe)"),
     "WS_JWT_SECRET": (TOKENS, "HS256 key for connection tokens (32+ bytes)"),
     "WS_JWT_SECRET_ARN": (TOKENS, "Secrets Manager secret holding WS_JWT_SECRET"),
     "WS_JWT_PUBLIC_KEY": (TOKENS, "RS256 public key (PEM), instead of WS_JWT_SECRET"),
@@ -102,6 +103,12 @@ class Settings:
 
     db_statement_timeout_ms: int = 5000
     """``DB_STATEMENT_TIMEOUT_MS``: per statement, set per transaction (pooler-safe). Default: 5000."""
+
+    db_prepared_statements: bool = False
+    """``DB_PREPARED_STATEMENTS``: ``on`` prepares each statement on its first run (Bind/Execute
+    afterwards: no parse or plan per message). For a direct connection, or a pooler that keeps
+    prepared statements (PgBouncer >= 1.21 with ``max_prepared_statements``); off works behind
+    any pooler. Default: off."""
 
     touch_interval_seconds: int = 60
     """``TOUCH_INTERVAL_SECONDS``: last activity is written at most this often per connection, so a
@@ -215,6 +222,7 @@ class Settings:
             jwt_audience=audience,
             db_connect_timeout_seconds=_int(env, "DB_CONNECT_TIMEOUT_SECONDS", 3, 1, 60),
             db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+            db_prepared_statements=_switch(env, "DB_PREPARED_STATEMENTS", False),
             touch_interval_seconds=touch,
             max_messages_per_second=_int(env, "WS_MAX_MESSAGES_PER_SECOND", 10, 0, 10_000),
             max_connections_per_user=_int(env, "WS_MAX_CONNECTIONS_PER_USER", 10, 0, 100_000),

@@ -187,7 +187,7 @@ async def _serve(args: argparse.Namespace) -> int:
         await gateway.start()
         try:
             if built_in:
-                _prepare_built_in(gateway, printed)
+                _prepare_built_in(gateway, printed, embedded=embedded is not None)
             _print_banner(args, config, gateway, printed, embedded is not None, built_in)
             if args.env_file:
                 write_env_file(args.env_file, {k: v for k, v in printed.items() if not v.startswith("(")})
@@ -240,6 +240,9 @@ def _built_in_environment(handler_env: Mapping[str, str]) -> tuple[Callable, Any
         embedded = TemporaryPostgres(private=True).start()
         os.environ["DATABASE_URL"] = embedded.url
         printed["DATABASE_URL"] = embedded.url
+        # A direct connection that nothing pools: prepared statements are safe and skip a parse and a
+        # plan per message (DB_PREPARED_STATEMENTS). The handler environment can still turn them off.
+        os.environ.setdefault("DB_PREPARED_STATEMENTS", "on")
     if given.get("WS_JWT_SECRET") or given.get("WS_JWT_PUBLIC_KEY"):
         printed["WS_JWT_SECRET"] = "(from your environment)"
     else:
@@ -247,15 +250,22 @@ def _built_in_environment(handler_env: Mapping[str, str]) -> tuple[Callable, Any
     return lambda_handler, embedded, printed
 
 
-def _prepare_built_in(gateway: Any, printed: dict[str, str]) -> None:
+def _prepare_built_in(gateway: Any, printed: dict[str, str], *, embedded: bool) -> None:
     from .. import db as db_module
     from ..migrations import migrate
     from ..settings import Settings, set_settings
 
     os.environ["AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"] = gateway.management_url
     printed["AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"] = gateway.management_url
-    set_settings(Settings.from_env(os.environ))
-    db_module.get_database().run(migrate)
+    settings = Settings.from_env(os.environ)
+    set_settings(settings)
+    database = db_module.get_database()
+    database.run(migrate)
+    if embedded:
+        # The embedded server's role carries the statement timeout (as the README advises for a
+        # production role), so the runtime sends no SET LOCAL with each statement.
+        database.run(lambda conn: conn.execute(
+            f"ALTER ROLE CURRENT_USER SET statement_timeout = {settings.db_statement_timeout_ms}", prepare=False))
     db_module.reset_database()
 
 

@@ -48,7 +48,9 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
         for migration in available():
             if migration.version in done:
                 continue
-            conn.execute(migration.sql)
+            # Several statements in one file: the simple protocol, never a prepared statement (a
+            # connection opened with DB_PREPARED_STATEMENTS=on would otherwise try to prepare it).
+            conn.execute(migration.sql, prepare=False)
             conn.execute(
                 f"INSERT INTO {HISTORY_TABLE} (version, name) VALUES (%s, %s)", [migration.version, migration.name]
             )

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -46,6 +47,16 @@ def test_serve_end_to_end_with_embedded_postgres(tmp_path: Path):
         with connect(f"{ws_url}?token={token}") as ws:
             ws.send(json.dumps({"action": "subscribe", "topic": "email-verification"}))
             assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+            ws.send(json.dumps({"action": "ping"}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "pong"
+            # The embedded server is a direct connection: statements are prepared (Bind/Execute with $n
+            # parameters) and the role carries the timeout (no SET LOCAL in front of each statement).
+            with psycopg.connect(written["DATABASE_URL"], autocommit=True) as db:
+                last = [row[0] for row in db.execute(
+                    "SELECT query FROM pg_stat_activity WHERE application_name = 'careconnect-ws'")]
+                assert any("careconnect_ws_check_message($1" in q for q in last), last
+                assert not any(q.startswith("SET LOCAL") for q in last), last
+                assert db.execute("SHOW statement_timeout").fetchone()[0] == "5s"
             notified = cli("notify", "email-verified", "--user", "dana", env=terminal2)
             assert notified.returncode == 0, notified.stderr
             assert json.loads(notified.stdout)["reached"] == 1

@@ -78,3 +78,16 @@ def test_recipient_lookup_uses_the_topic_index(pg):
             " WHERE s.topic = 'email-verification' AND s.subject = 'u' AND c.is_active"
         ))
     assert "websocket_subscriptions_topic_subject_idx" in plan
+
+
+def test_applied_through_a_connection_that_prepares_every_statement(fresh_db):
+    """``careconnect-ws migrate`` with ``DB_PREPARED_STATEMENTS=on`` (and ``serve``'s embedded server):
+    a migration file holds several statements, which a prepared statement cannot."""
+    from careconnect_ws.db import Database
+
+    database = Database(fresh_db, prepared_statements=True)
+    try:
+        assert [m.version for m in database.run(migrate)] == [m.version for m in available()]
+        assert database.run(current_version) == available()[-1].version
+    finally:
+        database.close()

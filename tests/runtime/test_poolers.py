@@ -133,3 +133,74 @@ def test_a_role_level_timeout_replaces_the_per_statement_set(runtime, pg, sql):
     finally:
         sql.execute("DROP OWNED BY careconnect_timeout_test")
         sql.execute("DROP ROLE careconnect_timeout_test")
+
+
+@pytest.fixture
+def prepared(runtime) -> Iterator[None]:
+    set_settings(make_settings(runtime.database_url, db_prepared_statements=True, db_statement_timeout_ms=400))
+    db_module.reset_database()
+    yield
+    db_module.reset_database()
+
+
+def test_prepared_statements_on_a_direct_connection(prepared, pg, sql):
+    """``DB_PREPARED_STATEMENTS=on``: the message path's statement is prepared once and reused, the
+    handler answers as with the simple protocol, and the timeout stays per transaction."""
+    assert event("connect", "prep=", query={"token": token_for("alice")})["statusCode"] == 200
+    for _ in range(6):
+        assert event("message", "prep=", body={"action": "ping"})["statusCode"] == 200
+    conn = db_module.get_database().connection()
+    statements = [row[0] for row in conn.execute("SELECT statement FROM pg_prepared_statements")]
+    assert sum("careconnect_ws_check_message" in text for text in statements) == 1
+    # Subscribe/unsubscribe, the lock-preamble $connect and $disconnect all still work in this mode.
+    assert event("message", "prep=", body={"action": "subscribe", "topic": "email-verification"})["statusCode"] == 200
+    assert event("connect", "prep2=", query={"token": token_for("alice")})["statusCode"] == 200
+    assert event("disconnect", "prep2=")["statusCode"] == 200
+    # The SET LOCAL went in the statement's own transaction: the session keeps the server default.
+    assert conn.execute("SHOW statement_timeout").fetchone()[0] == "0"
+    with psycopg.connect(pg.url) as locker:
+        locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        assert event("message", "prep=", body={"action": "ping"})["statusCode"] == 503
+        assert time.monotonic() - started < 3
+
+
+def test_a_prepared_statement_outdated_by_a_migration_is_run_again_on_a_fresh_connection(prepared, sql):
+    """A migration that changes a result type makes the server refuse the old prepared statement
+    ("cached plan must not change result type"): the runtime reconnects once instead of failing."""
+    sql.execute("DROP TABLE IF EXISTS prepared_shape")
+    sql.execute("CREATE TABLE prepared_shape (a int)")
+    sql.execute("INSERT INTO prepared_shape VALUES (1)")
+    try:
+        database = db_module.get_database()
+        assert database.execute("SELECT * FROM prepared_shape").fetchall() == [(1,)]
+        pid = database.connection().info.backend_pid
+        sql.execute("ALTER TABLE prepared_shape ADD COLUMN b int DEFAULT 2")
+        assert database.execute("SELECT * FROM prepared_shape").fetchall() == [(1, 2)]
+        assert database.connection().info.backend_pid != pid
+    finally:
+        sql.execute("DROP TABLE prepared_shape")
+
+
+def test_prepared_statements_behind_an_old_transaction_pooler_answer_503_naming_the_setting(runtime, pg, caplog):
+    """PgBouncer 1.18 in transaction mode cannot keep prepared statements: turning them on there is a
+    configuration mistake, answered 503 (never 500) with a log line that names the variable to change."""
+    if find_pgbouncer() is None:
+        pytest.skip("pgbouncer is not installed")
+    single = PgBouncer(server_port=pg.port, pool_size=1).start()  # every client on one server connection
+    settings = make_settings(single.url, db_prepared_statements=True)
+    other = db_module.Database.from_settings(settings)
+    try:
+        set_settings(settings)
+        db_module.reset_database()
+        assert event("connect", "old-pooler=", query={"token": token_for("alice")})["statusCode"] == 200
+        # Another container prepares first: psycopg names its statements as ours (_pg3_0, ...) on the
+        # one server connection both are given.
+        assert other.execute("SELECT %s::int", (1,)).fetchone() == (1,)
+        response = event("message", "old-pooler=", body={"action": "ping"})
+        assert response["statusCode"] == 503
+        assert any("set DB_PREPARED_STATEMENTS=off" in str(getattr(r, "error", "")) for r in caplog.records)
+    finally:
+        other.close()
+        db_module.reset_database()
+        single.stop()
