@@ -68,7 +68,7 @@ def run() -> str:
     configure_logging(level=logging.WARNING)  # one log line per event would measure stderr, not the handler
     lines = [f"### Handler throughput (events/s, median of {REPEAT} runs of {N} events, one thread)", ""]
     kinds = ("floor", "runtime_floor", "bare", "bare_prepared", "connect", "message", "unlimited", "role",
-             "prepared", "prepared_role", "python", "disconnect")
+             "prepared", "prepared_role", "prepared_role_unlimited", "python", "disconnect")
     results: dict[str, list[float]] = {k: [] for k in kinds}
     with TemporaryPostgres(fsync=FSYNC) as pg:
         with psycopg.connect(pg.url, autocommit=True) as conn:
@@ -85,6 +85,7 @@ def run() -> str:
         role = replace(limited, database_url=role_url)
         prepared = replace(limited, db_prepared_statements=True)
         prepared_role = replace(role, db_prepared_statements=True)
+        prepared_role_unlimited = replace(prepared_role, max_messages_per_second=0)
         set_settings(limited)
         db_module.reset_database()
         token = issue_token("bench-user", Settings(jwt_secret=SECRET))
@@ -112,7 +113,8 @@ def run() -> str:
                 set_settings(role)
                 db_module.reset_database()
                 results["role"].append(_ping_rate(lambda i, r=r: f"c{r}-{i % 100}"))
-                for kind, settings in (("prepared", prepared), ("prepared_role", prepared_role)):
+                for kind, settings in (("prepared", prepared), ("prepared_role", prepared_role),
+                                       ("prepared_role_unlimited", prepared_role_unlimited)):
                     set_settings(settings)
                     db_module.reset_database()
                     results[kind].append(_ping_rate(lambda i, r=r: f"c{r}-{i % 100}"))
@@ -130,13 +132,14 @@ def run() -> str:
               f"| floor: one psycopg round trip (`SELECT 1`, psycopg's defaults: prepared after 5 runs) | {floor:,.0f} | 1.00 |"]
     for kind, what in (("runtime_floor", "`SELECT 1` through the runtime's pooler-safe path (`SET LOCAL` + simple protocol)"),
                        ("bare", "the message path's one statement, bare (`Database.execute`)"),
-                       ("bare_prepared", "the same statement, `DB_PREPARED_STATEMENTS=on` (prepared; `SET LOCAL` pipelined)"),
+                       ("bare_prepared", "the same statement, `DB_PREPARED_STATEMENTS=on` (prepared; timeout set per session)"),
                        ("connect", "`$connect` (JWT verify + per-user lock and cap + upsert)"),
                        ("message", "message `ping` (read + rate count + route + reply)"),
                        ("unlimited", "message `ping`, rate limit off (read + route + reply)"),
                        ("role", "message `ping`, statement timeout on the role (no `SET LOCAL`)"),
-                       ("prepared", "message `ping`, `DB_PREPARED_STATEMENTS=on` (direct connection)"),
+                       ("prepared", "message `ping`, `DB_PREPARED_STATEMENTS=on` (direct connection, timeout per session)"),
                        ("prepared_role", "message `ping`, `DB_PREPARED_STATEMENTS=on` + timeout on the role"),
+                       ("prepared_role_unlimited", "the same, rate limit off (a pure read)"),
                        ("python", "message `ping` with the registry answered from memory (the handler's own CPU)"),
                        ("disconnect", "`$disconnect` (soft delete)")):
         rate = statistics.median(results[kind])

@@ -106,9 +106,9 @@ class Settings:
 
     db_prepared_statements: bool = False
     """``DB_PREPARED_STATEMENTS``: ``on`` prepares each statement on its first run (Bind/Execute
-    afterwards: no parse or plan per message). For a direct connection, or a pooler that keeps
-    prepared statements (PgBouncer >= 1.21 with ``max_prepared_statements``); off works behind
-    any pooler. Default: off."""
+    afterwards: no parse or plan per message) and sets the statement timeout once per session. For a
+    direct connection (behind PgBouncer >= 1.21 with ``max_prepared_statements``, put the timeout on
+    the role); off works behind any pooler. Default: off."""
 
     touch_interval_seconds: int = 60
     """``TOUCH_INTERVAL_SECONDS``: last activity is written at most this often per connection, so a

@@ -117,7 +117,7 @@ def test_a_role_level_timeout_replaces_the_per_statement_set(runtime, pg, sql):
     try:
         database = db_module.Database(url, statement_timeout_ms=5000)
         database.connection()
-        assert database._server_enforces_timeout
+        assert database._session_has_timeout
         with psycopg.connect(pg.url) as locker:
             locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
             started = time.monotonic()
@@ -127,7 +127,7 @@ def test_a_role_level_timeout_replaces_the_per_statement_set(runtime, pg, sql):
         # A role timeout looser than ours is not enough: the SET LOCAL stays.
         loose = db_module.Database(url, statement_timeout_ms=100)
         loose.connection()
-        assert not loose._server_enforces_timeout
+        assert not loose._session_has_timeout
         database.close()
         loose.close()
     finally:
@@ -145,7 +145,7 @@ def prepared(runtime) -> Iterator[None]:
 
 def test_prepared_statements_on_a_direct_connection(prepared, pg, sql):
     """``DB_PREPARED_STATEMENTS=on``: the message path's statement is prepared once and reused, the
-    handler answers as with the simple protocol, and the timeout stays per transaction."""
+    handler answers as with the simple protocol, and the timeout is the session's (set at connect)."""
     assert event("connect", "prep=", query={"token": token_for("alice")})["statusCode"] == 200
     for _ in range(6):
         assert event("message", "prep=", body={"action": "ping"})["statusCode"] == 200
@@ -156,8 +156,9 @@ def test_prepared_statements_on_a_direct_connection(prepared, pg, sql):
     assert event("message", "prep=", body={"action": "subscribe", "topic": "email-verification"})["statusCode"] == 200
     assert event("connect", "prep2=", query={"token": token_for("alice")})["statusCode"] == 200
     assert event("disconnect", "prep2=")["statusCode"] == 200
-    # The SET LOCAL went in the statement's own transaction: the session keeps the server default.
-    assert conn.execute("SHOW statement_timeout").fetchone()[0] == "0"
+    # The session carries the timeout, so no statement needs a SET LOCAL in front of it.
+    assert conn.execute("SHOW statement_timeout").fetchone()[0] == "400ms"
+    assert db_module.get_database()._session_has_timeout
     with psycopg.connect(pg.url) as locker:
         locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
         started = time.monotonic()
