@@ -1,0 +1,1 @@
+from careconnect_ws.handler import lambda_handler  # noqa: F401
