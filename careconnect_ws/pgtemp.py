@@ -73,7 +73,8 @@ def _let_user_traverse(path: Path) -> None:
             parent.chmod(mode | 0o011)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for the servers tests and tools start)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -133,7 +134,7 @@ class TemporaryPostgres:
             raise RuntimeError(f"initdb failed: {err.stderr.strip()[-2000:]}") from None
         last_error = ""
         for _ in range(5):  # a port picked as free can be taken before the server binds it
-            port = self.port or _free_port()
+            port = self.port or free_port()
             proc = self._pg_ctl_start(port)
             if proc.returncode == 0:
                 self.port = port

@@ -6,6 +6,7 @@ import copy
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,23 @@ def pg() -> Iterator[TemporaryPostgres]:
         migrate(conn)
     yield server
     server.stop()
+
+
+@contextmanager
+def own_migrated_server(*, fsync: bool = False, **settings: Any) -> Iterator[TemporaryPostgres]:
+    """A PostgreSQL of the test's own (to kill, restart or make read-only), migrated, with the runtime
+    pointed at it; ``settings`` override :func:`make_settings`'s."""
+    server = TemporaryPostgres(fsync=fsync).start()
+    try:
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            migrate(conn)
+        set_settings(make_settings(server.url, **settings))
+        db_module.reset_database()
+        yield server
+    finally:
+        db_module.reset_database()
+        server.stop()
+        set_settings(None)
 
 
 @pytest.fixture

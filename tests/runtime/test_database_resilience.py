@@ -10,10 +10,8 @@ import pytest
 
 from careconnect_ws import db as db_module
 from careconnect_ws.handler import lambda_handler
-from careconnect_ws.migrations import migrate
-from careconnect_ws.pgtemp import TemporaryPostgres
 from careconnect_ws.settings import set_settings
-from tests.conftest import make_event, make_settings, token_for
+from tests.conftest import make_event, make_settings, own_migrated_server, token_for
 
 
 def connect(cid="c1", user="alice"):
@@ -38,15 +36,8 @@ def test_connection_terminated_between_invocations_is_reestablished_once(runtime
 @pytest.fixture
 def own_server():
     # Durable commits: this server is stopped with "immediate" and must keep its schema.
-    server = TemporaryPostgres(fsync=True).start()
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        migrate(conn)
-    set_settings(make_settings(server.url, db_connect_timeout_seconds=2))
-    db_module.reset_database()
-    yield server
-    db_module.reset_database()
-    server.stop()
-    set_settings(None)
+    with own_migrated_server(fsync=True, db_connect_timeout_seconds=2) as server:
+        yield server
 
 
 def test_database_down_answers_503_quickly_and_recovers(runtime, own_server):

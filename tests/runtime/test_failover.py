@@ -11,22 +11,13 @@ import pytest
 
 from careconnect_ws import db as db_module
 from careconnect_ws.handler import lambda_handler
-from careconnect_ws.migrations import migrate
-from careconnect_ws.pgtemp import TemporaryPostgres
-from careconnect_ws.settings import set_settings
-from tests.conftest import make_event, make_settings, token_for
+from tests.conftest import make_event, own_migrated_server, token_for
 
 
 @pytest.fixture
 def server(runtime):
-    own = TemporaryPostgres().start()
-    with psycopg.connect(own.url, autocommit=True) as conn:
-        migrate(conn)
-    set_settings(make_settings(own.url, touch_interval_seconds=0))
-    db_module.reset_database()
-    yield own
-    db_module.reset_database()
-    own.stop()
+    with own_migrated_server(touch_interval_seconds=0) as own:
+        yield own
 
 
 def read_only(url: str, on: bool) -> None:

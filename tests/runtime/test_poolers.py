@@ -18,13 +18,17 @@ from tests.conftest import make_event, make_settings, token_for
 from tests.support.pgbouncer import PgBouncer, find_pgbouncer
 
 
-@pytest.fixture(scope="module")
-def bouncer(pg) -> Iterator[PgBouncer]:
+def start_bouncer(pg, *, pool_size: int) -> PgBouncer:
     if find_pgbouncer() is None:
         if os.environ.get("CI"):
             pytest.fail("pgbouncer is not installed: .ci/run installs it (apt-get install pgbouncer)")
         pytest.skip("pgbouncer is not installed (apt-get install pgbouncer); CI installs it")
-    server = PgBouncer(server_port=pg.port, pool_size=2).start()
+    return PgBouncer(server_port=pg.port, pool_size=pool_size).start()
+
+
+@pytest.fixture(scope="module")
+def bouncer(pg) -> Iterator[PgBouncer]:
+    server = start_bouncer(pg, pool_size=2)
     yield server
     server.stop()
 
@@ -186,9 +190,7 @@ def test_a_prepared_statement_outdated_by_a_migration_is_run_again_on_a_fresh_co
 def test_prepared_statements_behind_an_old_transaction_pooler_answer_503_naming_the_setting(runtime, pg, caplog):
     """PgBouncer 1.18 in transaction mode cannot keep prepared statements: turning them on there is a
     configuration mistake, answered 503 (never 500) with a log line that names the variable to change."""
-    if find_pgbouncer() is None:
-        pytest.skip("pgbouncer is not installed")
-    single = PgBouncer(server_port=pg.port, pool_size=1).start()  # every client on one server connection
+    single = start_bouncer(pg, pool_size=1)  # every client on one server connection
     settings = make_settings(single.url, db_prepared_statements=True)
     other = db_module.Database.from_settings(settings)
     try:

@@ -16,17 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from careconnect_ws.pgtemp import free_port
+
 
 def find_pgbouncer() -> str | None:
     return shutil.which("pgbouncer") or next(
         (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.path.exists(p)), None
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PgBouncer:
@@ -37,7 +33,7 @@ class PgBouncer:
         self.binary = binary
         self.server_port = server_port
         self.pool_size = pool_size
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="careconnect-pgbouncer-"))
         self.proc: subprocess.Popen | None = None
 
