@@ -11,7 +11,8 @@ from typing import Any
 
 import psycopg
 
-REGISTRY_TABLES = ("websocket_connections", "websocket_subscriptions", "websocket_message_rate")
+REGISTRY_TABLES = ("websocket_connections", "websocket_subscriptions", "websocket_message_rate", "websocket_streams",
+                   "websocket_events")
 
 
 def explain_everything(conn: psycopg.Connection) -> None:

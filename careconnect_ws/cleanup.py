@@ -1,8 +1,9 @@
 """Cleanup of the registry: ``$disconnect`` is best effort, so a periodic sweep is required.
 
 One set-based statement deactivates connections past their TTL or idle beyond the
-limit (returning them), the Management API optionally closes them, and rows
-inactive longer than the retention period are deleted.
+limit (returning them), the Management API optionally closes them, rows inactive
+longer than the retention period are deleted, and so are published events older
+than the stream retention (oldest first, in indexed batches).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class CleanupResult:
     closed: int = 0
     close_failed: int = 0
     purged: int = 0
+    events_purged: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -32,6 +34,7 @@ class CleanupResult:
             "closed": self.closed,
             "closeFailed": self.close_failed,
             "purged": self.purged,
+            "eventsPurged": self.events_purged,
         }
 
 
@@ -48,5 +51,6 @@ def run_cleanup(*, close_connections: bool = True, purge: bool = True, services:
         result.closed, result.close_failed = closed.reached, len(closed.failed)
     if purge:
         result.purged = services.registry.purge(older_than_days=settings.inactive_retention_days)
+        result.events_purged = services.streams.purge(older_than_seconds=settings.stream_retention_seconds)
     logger.info("cleanup finished", extra=result.as_dict())
     return result

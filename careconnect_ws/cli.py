@@ -1,4 +1,4 @@
-"""careconnect-ws: migrate, serve, notify, disconnect-user, cleanup, token.
+"""careconnect-ws: migrate, serve, publish, notify, listen, disconnect-user, cleanup, token.
 
 Reads the same environment as the Lambda, but each command only what it uses (each command's
 --help lists its variables). Exit codes: 0 ok, 1 failed, 2 usage or configuration.
@@ -28,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
     command("migrate", "create or upgrade the database schema (idempotent, safe concurrently)", DATABASE)
+
+    publish = command("publish", "store an event in a stream and push it to the stream's subscribers", DATABASE, SENDING)
+    publish.add_argument("--topic", required=True, help="a registered topic (e.g. email-verification)")
+    publish.add_argument("--subject", required=True, help="the stream's subject within the topic (e.g. a user or patient id)")
+    publish.add_argument("--payload", required=True, metavar="JSON",
+                         help='the event, a JSON object (e.g. \'{"type": "care-plan", "plan": "p-1"}\'); '
+                              '"stream" and "seq" are added to it')
 
     from .notifications import notification_types
 
@@ -117,6 +124,23 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish(args: argparse.Namespace) -> int:
+    from .errors import InvalidRequest
+    from .logs import configure_logging
+    from .publishing import publish
+    from .settings import DATABASE
+
+    _use_settings(DATABASE)
+    configure_logging()
+    try:
+        result = publish(args.topic, args.subject, args.payload)
+    except InvalidRequest as err:
+        print(f"careconnect-ws: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.as_dict()))
+    return 0 if not result.failed else 1
+
+
 def _notify(args: argparse.Namespace) -> int:
     from .logs import configure_logging
     from .notifications import InvalidNotification, get_notification, notify
@@ -170,6 +194,7 @@ def _token(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "migrate": _migrate,
+    "publish": _publish,
     "notify": _notify,
     "disconnect-user": _disconnect_user,
     "cleanup": _cleanup,

@@ -15,6 +15,15 @@ class ConfigError(CareConnectWsError):
         super().__init__(f"{variable}: {problem}")
 
 
+class InvalidRequest(CareConnectWsError):
+    """A backend's request (publish, notify, revoke) was malformed; ``code`` is stable, the message says which field."""
+
+    def __init__(self, code: str, message: str, *, status: int = 400) -> None:
+        self.code = code
+        self.status = status
+        super().__init__(message)
+
+
 class DatabaseUnavailable(CareConnectWsError):
     """PostgreSQL could not be reached (or answered too slowly); retrying later may work."""
 

@@ -5,7 +5,8 @@ One function serves every event this system sees:
 * API Gateway WebSocket events: ``$connect``, ``$disconnect`` and messages (``$default``);
 * the Lambda REQUEST authorizer on ``$connect`` (``type == "REQUEST"``);
 * the scheduled cleanup (an EventBridge ``Scheduled Event`` or ``{"careconnect_ws": {"command": "cleanup"}}``);
-* a direct invocation asking for a push or a revocation:
+* a direct invocation asking for a publish, a push or a revocation:
+  ``{"careconnect_ws": {"command": "publish", "topic": "...", "subject": "...", "payload": {...}}}``,
   ``{"careconnect_ws": {"command": "notify", "notification": "email-verified", "userId": "..."}}``,
   ``{"careconnect_ws": {"command": "disconnect-user", "userId": "..."}}``.
 
@@ -24,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import contract
-from .errors import ConfigError, DatabaseUnavailable, ManagementApiError, TokenError
+from .errors import ConfigError, DatabaseUnavailable, InvalidRequest, ManagementApiError, TokenError
 from .events import (
     AuthorizerEvent,
     InvalidEvent,
@@ -35,7 +36,7 @@ from .events import (
 from .logs import configure_logging, exception_summary
 from .management import management_endpoint
 from .registry import NewConnection
-from .routing import ClientError, MessageContext, parse_message, router
+from .routing import ClientError, MessageContext, encode_reply, parse_message, router
 from .services import Services, get_services
 from .settings import get_settings
 from .text import clip, is_storable_text, log_value
@@ -224,7 +225,7 @@ def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
             raise ClientError(
                 "rate_limited", f"at most {limit} messages per second per connection: slow down", status=429
             )
-        reply = router.dispatch(MessageContext(connection, message, services.registry, settings))
+        reply = router.dispatch(MessageContext(connection, message, services.registry, services.streams, settings))
     except ClientError as err:
         log["outcome"] = err.code
         return _error(err.status, err.code, str(err), correlation=correlation)
@@ -234,7 +235,7 @@ def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
     log["outcome"] = "ok"
     if correlation is not None:
         reply = {**reply, "id": correlation}
-    return {"statusCode": 200, "body": json.dumps(reply, ensure_ascii=False)}
+    return {"statusCode": 200, "body": encode_reply(reply)}
 
 
 def _close_abusive(services: Services, connection_id: str, callback_url: str, log: dict[str, Any]) -> None:
@@ -258,20 +259,28 @@ def run_command(command: Mapping[str, Any], log: dict[str, Any]) -> dict:
             result = run_cleanup(close_connections=command.get("close", True) is not False)
             log["outcome"] = "ok"
             return {"statusCode": 200, "body": json.dumps(result.as_dict())}
-        if name in ("notify", "disconnect-user"):
+        if name in DELIVERY_COMMANDS:
             return _deliver(name, command, log)
     except DatabaseUnavailable as err:
         log.update(outcome="database_unavailable", error=str(err))
         return _error(503, "service_unavailable", str(err))
     log["outcome"] = "unknown_command"
-    return _error(400, "unknown_command", "command must be 'notify', 'disconnect-user' or 'cleanup'")
+    known = ", ".join(repr(c) for c in (*DELIVERY_COMMANDS, contract.CLEANUP_COMMAND))
+    return _error(400, "unknown_command", f"command must be one of {known}")
+
+
+DELIVERY_COMMANDS = ("publish", "notify", "disconnect-user")
 
 
 def _deliver(name: str, command: Mapping[str, Any], log: dict[str, Any]) -> dict:
-    from .notifications import InvalidNotification, disconnect_user, get_notification, notify
+    from .notifications import disconnect_user, get_notification, notify
+    from .publishing import publish
 
     try:
-        if name == "disconnect-user":
+        if name == "publish":
+            result = publish(command.get("topic"), command.get("subject"), command.get("payload"))
+            log.update(topic=log_value(result.topic), seq=result.seq)
+        elif name == "disconnect-user":
             user_id = command.get("userId")
             result = disconnect_user(user_id if isinstance(user_id, str) else "", reason="revoked")
         else:
@@ -279,9 +288,10 @@ def _deliver(name: str, command: Mapping[str, Any], log: dict[str, Any]) -> dict
             log["notification"] = kind.name
             fields = {f.name: command.get(f.name) for f in kind.fields}
             result = notify(kind.name, command.get("userId"), **fields)
-    except InvalidNotification as err:
+            log["seq"] = result.seq
+    except InvalidRequest as err:
         log["outcome"] = err.code
-        return _error(400, err.code, str(err))
+        return _error(err.status, err.code, str(err))
     log.update(outcome="ok", reached=result.reached)
     return {"statusCode": 200, "body": json.dumps(result.as_dict())}
 

@@ -1,7 +1,10 @@
 """Notifications pushed to clients out of band, defined once each in a registry.
 
-A notification type is one :class:`NotificationType`: its name, the topic its recipients
-subscribed to, its optional fields and how they become the payload. The Python API
+A notification type is a thin definition on top of :func:`careconnect_ws.publishing.publish`: its
+name, the topic of the stream it publishes to (the subject is the user id), its optional fields and
+how they become the payload. Every notification is therefore stored in the stream
+``(topic, user_id)`` before it is pushed, and a client that was between connections gets it when it
+resumes with ``since``. The Python API
 (:func:`notify`), the direct-invoke event (``{"careconnect_ws": {"command": "notify",
 "notification": NAME, "userId": ..., FIELD: ...}}``) and ``careconnect-ws notify NAME``
 all read the same definition, so adding a type is one :func:`register_notification` call::
@@ -26,6 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .delivery import DeliveryResult
+from .errors import InvalidRequest
+from .publishing import Published, publish
 from .services import Services, get_services
 from .text import MAX_USER_ID_CHARS, is_storable_text
 from .topics import EMAIL_VERIFICATION
@@ -35,12 +40,8 @@ logger = logging.getLogger(__name__)
 MAX_FIELD_CHARS = 1024
 
 
-class InvalidNotification(ValueError):
+class InvalidNotification(InvalidRequest, ValueError):
     """The request names an unknown type or a field is missing or malformed; the message says which."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ Payload = Callable[[str, Mapping[str, str], datetime], dict]
 class NotificationType:
     name: str
     topic: str
-    """Recipients are the user's active connections subscribed to ``(topic, user_id)``."""
+    """The stream is ``(topic, user_id)``: its subscribers receive it (the topic's rule decides who may)."""
     payload: Payload
     """``(user_id, fields, at) -> dict``: the JSON message each connection receives."""
     description: str = ""
@@ -120,19 +121,11 @@ def notify(
     at: datetime | None = None,
     services: Services | None = None,
     **fields: Any,
-) -> DeliveryResult:
-    """Push notification ``name`` to every active connection of ``user_id`` subscribed to its topic."""
+) -> Published:
+    """Publish notification ``name`` to the stream ``(topic, user_id)``: stored, then pushed to its subscribers."""
     kind = get_notification(name)
     checked = kind.validate(user_id, fields)
-    services = services or get_services()
-    recipients = services.registry.recipients(kind.topic, user_id, user_id=user_id)
-    result = services.delivery.broadcast(recipients, kind.payload(user_id, checked, at or datetime.now(UTC)))
-    logger.info(
-        "notification sent",
-        extra={"notification": kind.name, "recipients": len(recipients), "reached": result.reached,
-               "gone": len(result.gone), "failed": len(result.failed)},
-    )
-    return result
+    return publish(kind.topic, user_id, kind.payload(user_id, checked, at or datetime.now(UTC)), services=services)
 
 
 # -- the built-in types ------------------------------------------------------------------
@@ -163,12 +156,9 @@ def notify_email_verified(
     email: str | None = None,
     verified_at: datetime | None = None,
     services: Services | None = None,
-) -> DeliveryResult:
-    """Push ``{"type": "email-verification", "status": "verified", ...}`` to ``user_id``'s subscribed connections."""
-    try:
-        return notify(EMAIL_VERIFIED.name, user_id, at=verified_at, services=services, email=email)
-    except InvalidNotification as err:
-        raise ValueError(str(err)) from None
+) -> Published:
+    """Publish ``{"type": "email-verification", "status": "verified", ...}`` to ``user_id``'s stream."""
+    return notify(EMAIL_VERIFIED.name, user_id, at=verified_at, services=services, email=email)
 
 
 # -- revocation ------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ data-modifying CTEs ran at a third of the speed, planned and locked as a write e
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,12 +48,6 @@ class MessageCheck:
 
     connection: ActiveConnection | None
     messages_this_second: int | None
-
-
-class Subscribed(enum.Enum):
-    YES = "subscribed"
-    NOT_ACTIVE = "not_active"
-    LIMIT_REACHED = "limit_reached"
 
 
 @dataclass(frozen=True)
@@ -211,55 +204,6 @@ class Registry:
         if row is None:
             return MessageCheck(None, None)
         return MessageCheck(ActiveConnection(row[0], row[1], row[2]), row[3])
-
-    def subscribe(self, connection_id: str, topic: str, subject: str, *, max_subscriptions: int = 0) -> Subscribed:
-        """Subscribe an active connection (idempotent), unless it already holds ``max_subscriptions``."""
-        row = self.db.execute(
-            """
-            WITH active AS (
-                SELECT connection_id FROM websocket_connections
-                 WHERE connection_id = %(id)s AND is_active
-            ), existing AS (
-                SELECT count(*) AS n, coalesce(bool_or(topic = %(topic)s AND subject = %(subject)s), false) AS has
-                  FROM websocket_subscriptions WHERE connection_id = %(id)s
-            ), inserted AS (
-                INSERT INTO websocket_subscriptions (connection_id, topic, subject)
-                SELECT a.connection_id, %(topic)s, %(subject)s FROM active a, existing e
-                 WHERE NOT e.has AND (%(max)s::int = 0 OR e.n < %(max)s::int)
-                ON CONFLICT DO NOTHING
-                RETURNING 1
-            )
-            SELECT EXISTS (SELECT 1 FROM active), (SELECT has FROM existing), EXISTS (SELECT 1 FROM inserted)
-            """,
-            {"id": connection_id, "topic": topic, "subject": subject, "max": max_subscriptions},
-        ).fetchone()
-        active, already, inserted = row
-        if not active:
-            return Subscribed.NOT_ACTIVE
-        return Subscribed.YES if already or inserted else Subscribed.LIMIT_REACHED
-
-    def unsubscribe(self, connection_id: str, topic: str, subject: str) -> bool:
-        cur = self.db.execute(
-            "DELETE FROM websocket_subscriptions WHERE connection_id = %s AND topic = %s AND subject = %s",
-            [connection_id, topic, subject],
-        )
-        return cur.rowcount == 1
-
-    def recipients(self, topic: str, subject: str, *, user_id: str | None = None) -> list[Recipient]:
-        """Active, unexpired connections subscribed to ``topic``/``subject`` (optionally of one user)."""
-        return self.db.execute(
-            """
-            SELECT c.connection_id, c.callback_url
-              FROM websocket_subscriptions s
-              JOIN websocket_connections c USING (connection_id)
-             WHERE s.topic = %(topic)s AND s.subject = %(subject)s
-               AND c.is_active AND c.expires_at > now()
-               AND (%(user)s::text IS NULL OR c.user_id = %(user)s::text)
-             ORDER BY c.connection_id
-            """,
-            {"topic": topic, "subject": subject, "user": user_id},
-            row_factory=class_row(Recipient),
-        ).fetchall()
 
     def expire(self, *, idle_seconds: int) -> list[Deactivated]:
         """Deactivate every active connection past its TTL or idle too long; one statement."""

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .limits import LIMITS
-from .registry import ActiveConnection, Registry, Subscribed
+from .registry import ActiveConnection, Registry
 from .settings import Settings
+from .streams import REPLY_RESERVE_BYTES, Streams, Subscribed, Subscription
 from .text import is_storable_text
 from .topics import get_topic, topic_names
 
@@ -36,6 +37,7 @@ class MessageContext:
     connection: ActiveConnection
     message: Mapping[str, Any]
     registry: Registry
+    streams: Streams
     settings: Settings = field(default_factory=Settings)
 
     @property
@@ -57,6 +59,18 @@ class MessageContext:
             raise ClientError("invalid_field", f"'{name}' contains characters that cannot be stored (NUL or lone surrogates)")
         return value
 
+    def sequence(self, name: str) -> int | None:
+        """An optional stream position: a whole number from 0 (``0``: from the oldest retained event)."""
+        value = self.message.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQUENCE:
+            raise ClientError("invalid_field", f"'{name}' must be a whole number from 0 (the last sequence you hold)")
+        return value
+
+
+MAX_SEQUENCE = 2**63 - 1
+"""PostgreSQL's bigint: no stream position is larger."""
 
 Action = Callable[[MessageContext], dict]
 
@@ -142,20 +156,45 @@ def _topic_and_subject(ctx: MessageContext) -> tuple[str, str]:
 
 @router.action("subscribe")
 def subscribe(ctx: MessageContext) -> dict:
+    """Subscribe to a stream; with ``since``, the reply carries the events after it (resume)."""
     topic, subject = _topic_and_subject(ctx)
+    since = ctx.sequence("since")
     limit = ctx.settings.max_subscriptions_per_connection
-    outcome = ctx.registry.subscribe(ctx.connection.connection_id, topic, subject, max_subscriptions=limit)
-    if outcome is Subscribed.NOT_ACTIVE:
+    found = ctx.streams.subscribe(ctx.connection.connection_id, topic, subject, since=since, max_subscriptions=limit)
+    if found.outcome is Subscribed.NOT_ACTIVE:
         raise ClientError("not_connected", "this connection is no longer registered: reconnect", status=410)
-    if outcome is Subscribed.LIMIT_REACHED:
+    if found.outcome is Subscribed.LIMIT_REACHED:
         raise ClientError(
             "too_many_subscriptions", f"a connection may hold {limit} subscriptions: unsubscribe from one first", status=429
         )
-    return {"type": "subscribed", "topic": topic, "subject": subject}
+    return subscribed_reply(topic, subject, found)
+
+
+def subscribed_reply(topic: str, subject: str, found: Subscription) -> dict:
+    """``subscribed`` with the stream's position (and the replay, when ``since`` was given), or
+    ``resync_required`` when what followed ``since`` is no longer retained."""
+    if found.resync_required:
+        oldest = found.oldest if found.oldest is not None else found.head + 1
+        return {"type": "resync_required", "topic": topic, "subject": subject, "oldest": oldest, "seq": found.head}
+    reply: dict[str, Any] = {"type": "subscribed", "topic": topic, "subject": subject, "seq": found.head}
+    if found.since is not None:
+        events = [e.message() for e in found.events]
+        reply.update(since=found.since, events=events, more=found.more)
+        # The page was sized in SQL from the stored text; this guard keeps the reply within one message
+        # whatever the estimate missed (the first event always fits: publishing keeps it small enough).
+        while len(events) > 1 and len(encode_reply(reply).encode("utf-8")) > LIMITS.max_message_bytes - REPLY_RESERVE_BYTES:
+            del events[len(events) // 2:]
+            reply["more"] = True
+    return reply
+
+
+def encode_reply(reply: Mapping[str, Any]) -> str:
+    """A reply as the client receives it: compact JSON, text as is (the form events are stored in)."""
+    return json.dumps(reply, separators=(",", ":"), ensure_ascii=False)
 
 
 @router.action("unsubscribe")
 def unsubscribe(ctx: MessageContext) -> dict:
     topic, subject = _topic_and_subject(ctx)
-    removed = ctx.registry.unsubscribe(ctx.connection.connection_id, topic, subject)
+    removed = ctx.streams.unsubscribe(ctx.connection.connection_id, topic, subject)
     return {"type": "unsubscribed", "topic": topic, "subject": subject, "wasSubscribed": removed}

@@ -9,6 +9,7 @@ from .delivery import Delivery
 from .management import ManagementApi, get_management_api
 from .registry import Registry
 from .settings import Settings, get_settings
+from .streams import Streams
 
 
 @dataclass(frozen=True)
@@ -17,10 +18,13 @@ class Services:
     registry: Registry
     management: ManagementApi
     delivery: Delivery
+    streams: Streams
 
 
 def get_services() -> Services:
     settings = get_settings()
-    registry = Registry(get_database())
+    db = get_database()
+    registry = Registry(db)
     management = get_management_api()
-    return Services(settings, registry, management, Delivery(registry, management, endpoint_override=settings.management_endpoint))
+    delivery = Delivery(registry, management, endpoint_override=settings.management_endpoint)
+    return Services(settings, registry, management, delivery, Streams(db))

@@ -48,6 +48,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CONNECTION_TTL_SECONDS": (LIMITS_PART, "a connection's lifetime (default 7200)"),
     "CONNECTION_IDLE_SECONDS": (LIMITS_PART, "cleanup deactivates connections idle this long (default 600)"),
     "INACTIVE_RETENTION_DAYS": (LIMITS_PART, "cleanup deletes rows inactive this long (default 30)"),
+    "STREAM_RETENTION_SECONDS": (LIMITS_PART, "cleanup deletes published events older than this (default 86400)"),
     "TOUCH_INTERVAL_SECONDS": (LIMITS_PART, "last activity written at most this often (default 60)"),
     "WS_MAX_MESSAGES_PER_SECOND": (LIMITS_PART, "per connection (default 10; 0 off)"),
     "WS_MAX_CONNECTIONS_PER_USER": (LIMITS_PART, "(default 10; 0 off)"),
@@ -85,6 +86,11 @@ class Settings:
 
     inactive_retention_days: int = 30
     """``INACTIVE_RETENTION_DAYS``: cleanup deletes rows inactive this long. Default: 30."""
+
+    stream_retention_seconds: int = 86_400
+    """``STREAM_RETENTION_SECONDS``: published events are kept this long, so a client that reconnects
+    within it resumes without loss (covers API Gateway's 2-hour connection limit with a wide margin).
+    Cleanup deletes older ones; a ``since`` before them gets ``resync_required``. Default: 86400 (24 h)."""
 
     jwt_secret: str | None = None
     """``WS_JWT_SECRET``: HS256 key (at least 32 bytes)."""
@@ -216,6 +222,7 @@ class Settings:
             connection_ttl_seconds=_int(env, "CONNECTION_TTL_SECONDS", LIMITS.connection_ttl_seconds, 1, LIMITS.connection_ttl_seconds),
             idle_timeout_seconds=idle,
             inactive_retention_days=_int(env, "INACTIVE_RETENTION_DAYS", 30, 0, 3650),
+            stream_retention_seconds=_int(env, "STREAM_RETENTION_SECONDS", 86_400, 60, 90 * 86_400),
             jwt_secret=secret,
             jwt_public_key=public_key,
             jwt_issuer=issuer,

@@ -69,7 +69,7 @@ def make_settings(pg_url: str, **overrides: Any) -> Settings:
 def runtime(pg) -> Iterator[Settings]:
     """Empty tables, settings pointing at the test server, fresh per-container state."""
     with psycopg.connect(pg.url, autocommit=True) as conn:
-        conn.execute("TRUNCATE websocket_subscriptions, websocket_connections, websocket_message_rate")
+        conn.execute("TRUNCATE websocket_subscriptions, websocket_connections, websocket_message_rate, websocket_streams, websocket_events")
     settings = make_settings(pg.url)
     set_settings(settings)
     db_module.reset_database()

@@ -227,7 +227,7 @@ def test_many_concurrent_clients_nothing_lost(start_gateway, sql):
         results = list(pool.map(client, range(clients)))
     for n, got in enumerate(results):
         assert sorted(r["id"] for r in got[:per_client]) == sorted(f"{n}-{i}" for i in range(per_client))
-        assert got[-1] == {"type": "subscribed", "topic": "email-verification", "subject": f"user-{n}"}
+        assert got[-1] == {"type": "subscribed", "topic": "email-verification", "subject": f"user-{n}", "seq": 0}
     wait_for(lambda: sql.execute("SELECT count(*) FROM websocket_connections WHERE NOT is_active").fetchone()[0] == clients, 30)
     assert sql.execute("SELECT count(*), count(DISTINCT user_id) FROM websocket_connections").fetchone() == (clients, clients)
     assert sql.execute("SELECT count(*) FROM websocket_subscriptions").fetchone()[0] == clients

@@ -106,7 +106,7 @@ def test_a_message_writes_last_activity_only_once_per_touch_interval(runtime, sq
 def test_subscribe_and_unsubscribe_email_verification(runtime, sql):
     connect("user-1")
     assert send({"action": "subscribe", "topic": "email-verification"}) == (
-        200, {"type": "subscribed", "topic": "email-verification", "subject": "user-1"},
+        200, {"type": "subscribed", "topic": "email-verification", "subject": "user-1", "seq": 0},
     )
     # Subscribing twice is fine and stores one row.
     assert send({"action": "subscribe", "topic": "email-verification", "subject": "user-1"})[0] == 200

@@ -54,7 +54,9 @@ def test_gone_recipient_is_deactivated_and_not_an_error(connections_endpoint, sq
 
 
 def test_nobody_subscribed_reaches_nobody(connections_endpoint):
-    assert notify_email_verified("nobody").as_dict() == {"delivered": [], "gone": [], "failed": {}, "reached": 0}
+    assert notify_email_verified("nobody").as_dict() == {
+        "topic": "email-verification", "subject": "nobody", "seq": 1, "delivered": [], "gone": [], "failed": {}, "reached": 0,
+    }
 
 
 def test_cli_notify(connections_endpoint, pg):

@@ -13,6 +13,7 @@ from careconnect_ws import db as db_module
 from careconnect_ws.cleanup import run_cleanup
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.notifications import disconnect_user
+from careconnect_ws.publishing import publish
 from careconnect_ws.registry import Registry
 from careconnect_ws.services import get_services
 from tests.conftest import make_event, token_for
@@ -31,7 +32,16 @@ def test_no_registry_statement_needs_a_sequential_scan(connections_endpoint, pg,
         SELECT 'filler-' || i, 'email-verification', 'user-' || (i % 5000) FROM generate_series(1, 20000) AS i
     """)
     sql.execute("INSERT INTO websocket_message_rate SELECT 'filler-' || i, now(), 1 FROM generate_series(1, 20000) AS i")
-    sql.execute("ANALYZE websocket_connections, websocket_subscriptions, websocket_message_rate")
+    sql.execute("""
+        INSERT INTO websocket_streams (topic, subject, last_seq, last_published_at)
+        SELECT 'email-verification', 'user-' || i, 4, now() - interval '2 days' FROM generate_series(1, 5000) AS i
+    """)
+    sql.execute("""
+        INSERT INTO websocket_events (topic, subject, seq, published_at, payload)
+        SELECT 'email-verification', 'user-' || (i % 5000 + 1), i / 5000 + 1, now() - interval '2 days' + i * interval '1 ms', '{}'
+          FROM generate_series(0, 19999) AS i
+    """)
+    sql.execute("ANALYZE websocket_connections, websocket_subscriptions, websocket_message_rate, websocket_streams, websocket_events")
     conn = db_module.get_database().connection()
     explain_everything(conn)
     conn.execute("SET enable_seqscan = off")
@@ -49,7 +59,8 @@ def test_no_registry_statement_needs_a_sequential_scan(connections_endpoint, pg,
     assert event("message", "p1=", body={"action": "unsubscribe", "topic": "email-verification"}) == 200
     assert event("message", "p1=", body={"action": "subscribe", "topic": "email-verification"}) == 200
     services = get_services()
-    services.registry.recipients("email-verification", "alice", user_id="alice")
+    publish("email-verification", "alice", {"type": "plan-check"})
+    assert event("message", "p1=", body={"action": "subscribe", "topic": "email-verification", "since": 0}) == 200
     services.registry.deactivate_many(["p2="], reason="gone", status_code=410)
     assert event("disconnect", "p3=") == 200
     disconnect_user("alice")
@@ -61,7 +72,8 @@ def test_no_registry_statement_needs_a_sequential_scan(connections_endpoint, pg,
     texts = " ".join(p.get("Query Text", "") for p in plans)
     for statement in ("pg_advisory_xact_lock", "careconnect_ws_check_message", "INSERT INTO websocket_subscriptions",
                       "DELETE FROM websocket_subscriptions", "JOIN websocket_connections", "connection_id = ANY",
-                      "disconnect_status_code = 1008", "ttl-expired", "NOT is_active AND disconnected_at"):
+                      "disconnect_status_code = 1008", "ttl-expired", "NOT is_active AND disconnected_at",
+                      "INSERT INTO websocket_events", "FROM websocket_events e", "DELETE FROM websocket_events"):
         assert statement in texts, f"no plan was logged for the statement with {statement!r}"
     offenders = {" ".join(p["Query Text"].split())[36:260]: unindexed_scans(p) for p in plans if unindexed_scans(p)}
     assert offenders == {}

@@ -1,0 +1,105 @@
+"""Publishing: store an event in its stream, then push it to the stream's subscribers.
+
+``careconnect_ws.publish(topic, subject, payload)`` from Python, the invoke event
+``{"careconnect_ws": {"command": "publish", "topic": ..., "subject": ..., "payload": {...}}}`` and
+``careconnect-ws publish --topic T --subject S --payload JSON`` all end here. Who may publish is the
+backend (IAM to invoke the function, or access to the database); who may read is the topic's
+``may_subscribe`` rule, checked when a client subscribes and again on every replay.
+
+The event is committed before any push starts, in the same round trip that finds the recipients,
+so a push that fails (a client between connections, a 5xx) loses nothing: the client resumes from
+its last sequence. Only an unknown topic, a malformed subject or payload is refused, and then
+nothing is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .delivery import DeliveryResult
+from .errors import InvalidRequest
+from .services import Services, get_services
+from .streams import MAX_EVENT_BYTES, RESERVED_KEYS, StreamEvent
+from .text import MAX_USER_ID_CHARS, is_storable_text
+from .topics import get_topic, topic_names
+
+logger = logging.getLogger(__name__)
+
+MAX_SUBJECT_CHARS = MAX_USER_ID_CHARS
+"""A subject is often a user id (the default a client subscribes to), so it has the same bound."""
+
+
+@dataclass
+class Published(DeliveryResult):
+    """The stored event's stream and sequence, and who its push reached."""
+
+    topic: str = ""
+    subject: str = ""
+    seq: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "subject": self.subject, "seq": self.seq, **super().as_dict()}
+
+
+def check_stream(topic: Any, subject: Any) -> tuple[str, str]:
+    """A backend's ``(topic, subject)``, checked: a registered topic and a storable subject."""
+    if not isinstance(topic, str) or get_topic(topic) is None:
+        raise InvalidRequest("unknown_topic", f"'topic' must be a registered topic: {', '.join(topic_names())}", status=404)
+    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_CHARS or not is_storable_text(subject):
+        raise InvalidRequest("invalid_field", f"'subject' must be text of 1 to {MAX_SUBJECT_CHARS} characters")
+    return topic, subject
+
+
+def payload_text(payload: Any) -> str:
+    """The payload as compact JSON object text, the form it is stored and pushed in; refused with a
+    reason when it is not a JSON object, uses a reserved key, or would not fit in one message."""
+    if isinstance(payload, str | bytes):
+        try:
+            payload = json.loads(payload)
+        except (ValueError, RecursionError):
+            raise InvalidRequest("invalid_payload", "'payload' must be a JSON object") from None
+    if not isinstance(payload, Mapping):
+        raise InvalidRequest("invalid_payload", "'payload' must be a JSON object, e.g. {\"type\": \"care-plan\"}")
+    reserved = sorted(RESERVED_KEYS.intersection(payload))
+    if reserved:
+        raise InvalidRequest(
+            "reserved_field", f"'payload' may not use {', '.join(map(repr, reserved))}: every event carries its own"
+        )
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as err:
+        raise InvalidRequest("invalid_payload", f"'payload' is not JSON-serializable ({type(err).__name__})") from None
+    if not is_storable_text(text):
+        raise InvalidRequest("invalid_payload", "'payload' holds text that cannot be stored (NUL or lone surrogates)")
+    if len(text.encode("utf-8")) > MAX_EVENT_BYTES:
+        raise InvalidRequest(
+            "payload_too_large", f"'payload' is over {MAX_EVENT_BYTES} bytes: an event must fit in one 128 KB message",
+            status=413,
+        )
+    return text
+
+
+def publish(topic: str, subject: str, payload: Any, *, services: Services | None = None) -> Published:
+    """Store ``payload`` as the next event of stream ``(topic, subject)`` and push it to its subscribers.
+
+    Returns the event's sequence and who was reached. Raises :class:`~careconnect_ws.errors.InvalidRequest`
+    (nothing stored) for an unknown topic or a malformed subject or payload, and
+    :class:`~careconnect_ws.errors.DatabaseUnavailable` when the event could not be stored.
+    """
+    topic, subject = check_stream(topic, subject)
+    text = payload_text(payload)
+    services = services or get_services()
+    appended = services.streams.append(topic, subject, text)
+    event = StreamEvent(topic, subject, appended.seq, text)
+    delivery = services.delivery.broadcast(appended.recipients, event.encoded())
+    result = Published(delivery.delivered, delivery.gone, delivery.failed, topic=topic, subject=subject, seq=appended.seq)
+    logger.info(
+        "published",
+        extra={"topic": topic, "seq": appended.seq, "recipients": len(appended.recipients), "reached": result.reached,
+               "gone": len(result.gone), "failed": len(result.failed)},
+    )
+    return result

@@ -1,0 +1,258 @@
+"""Durable streams in PostgreSQL: stored before pushed, gapless per stream, resumable with ``since``.
+
+A stream is ``(topic, subject)``. :meth:`Streams.append` stores an event with the stream's next
+sequence number and returns the connections subscribed to the stream, in one round trip.
+:meth:`Streams.subscribe` records a subscription and reads what the client missed after ``since``,
+in one round trip too.
+
+Why nothing falls between replay and live delivery: both take a per-stream advisory lock first,
+a publisher exclusively, a subscriber shared, in the same transaction as the statement that follows.
+A publisher's recipient list is therefore read after every concurrent subscription committed (so it
+includes them), and a subscriber's replay is read after every concurrent publish committed (so it
+includes those events). An event published while a client resubscribes reaches it at least once;
+twice at most, with the same sequence, which the client drops.
+
+The sequence is gapless because the stream's counter row and the event are written by one
+statement: both commit or neither does. Events are immutable and purged by age, oldest first; their
+timestamps increase strictly within a stream, so a purge always removes a prefix of a stream, and a
+``since`` that falls into a purged part is told ``resync_required`` instead of receiving a gap.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .db import Database
+from .limits import LIMITS
+from .registry import Recipient
+
+STREAM_KEY = "stream"
+SEQ_KEY = "seq"
+RESERVED_KEYS = frozenset({STREAM_KEY, SEQ_KEY})
+"""Every pushed event carries these at the top level, beside the payload's own keys."""
+
+REPLY_RESERVE_BYTES = 2048
+"""Room left in a 128 KB message for the reply around replayed events (type, topic, subject, id)."""
+
+MAX_EVENT_BYTES = LIMITS.max_message_bytes - REPLY_RESERVE_BYTES
+"""The largest event a publisher may store: it must fit in one replay reply, alone."""
+
+REPLAY_MAX_EVENTS = 1000
+"""At most this many events per replay reply (and at most 128 KB): a long gap takes several requests,
+so none can outlast the Lambda timeout. The reply says ``more`` and the client continues."""
+
+# One advisory lock per stream, in the single-bigint key space (the user lock uses the two-int space,
+# so they never collide). A hash collision between two streams only serialises them a little more.
+_LOCK_KEY = "hashtextextended(%(topic)s || chr(31) || %(subject)s, 0)"
+_LOCK_EXCLUSIVE = f"SELECT pg_advisory_xact_lock({_LOCK_KEY});\n"
+_LOCK_SHARED = f"SELECT pg_advisory_xact_lock_shared({_LOCK_KEY});\n"
+
+_APPEND = """
+WITH head AS (
+    INSERT INTO websocket_streams AS s (topic, subject, last_seq, last_published_at)
+    VALUES (%(topic)s, %(subject)s, 1, clock_timestamp())
+    ON CONFLICT (topic, subject) DO UPDATE
+       SET last_seq = s.last_seq + 1,
+           last_published_at = greatest(s.last_published_at + interval '1 microsecond', clock_timestamp())
+    RETURNING last_seq, last_published_at
+), stored AS (
+    INSERT INTO websocket_events (topic, subject, seq, published_at, payload)
+    SELECT %(topic)s, %(subject)s, last_seq, last_published_at, %(payload)s FROM head
+    RETURNING seq
+)
+SELECT stored.seq, r.connection_id, r.callback_url
+  FROM stored LEFT JOIN (
+    SELECT c.connection_id, c.callback_url
+      FROM websocket_subscriptions s
+      JOIN websocket_connections c USING (connection_id)
+     WHERE s.topic = %(topic)s AND s.subject = %(subject)s
+       AND c.is_active AND c.expires_at > now()
+  ) r ON true
+ ORDER BY r.connection_id
+"""
+
+_SUBSCRIBE = """
+WITH active AS (
+    SELECT connection_id FROM websocket_connections
+     WHERE connection_id = %(id)s AND is_active
+), existing AS (
+    SELECT count(*) AS n, coalesce(bool_or(topic = %(topic)s AND subject = %(subject)s), false) AS has
+      FROM websocket_subscriptions WHERE connection_id = %(id)s
+), inserted AS (
+    INSERT INTO websocket_subscriptions (connection_id, topic, subject)
+    SELECT a.connection_id, %(topic)s, %(subject)s FROM active a, existing e
+     WHERE NOT e.has AND (%(max)s::int = 0 OR e.n < %(max)s::int)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), page AS (
+    -- At most max_events rows by primary key; payloads are only read for the rows that fit.
+    SELECT e.seq, e.payload FROM websocket_events e
+     WHERE %(since)s::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM active)
+       AND e.topic = %(topic)s AND e.subject = %(subject)s AND e.seq > %(since)s::bigint
+     ORDER BY e.seq
+     LIMIT %(max_events)s
+), replay AS (
+    SELECT seq, payload, sum(octet_length(payload) + %(overhead)s) OVER (ORDER BY seq) AS running FROM page
+)
+SELECT EXISTS (SELECT 1 FROM active),
+       (SELECT has FROM existing),
+       EXISTS (SELECT 1 FROM inserted),
+       coalesce((SELECT last_seq FROM websocket_streams WHERE topic = %(topic)s AND subject = %(subject)s), 0),
+       (SELECT min(seq) FROM websocket_events WHERE topic = %(topic)s AND subject = %(subject)s),
+       (SELECT array_agg(seq ORDER BY seq) FROM replay WHERE running <= %(max_bytes)s OR seq = (SELECT min(seq) FROM page)),
+       (SELECT array_agg(payload ORDER BY seq) FROM replay WHERE running <= %(max_bytes)s OR seq = (SELECT min(seq) FROM page))
+"""
+
+# Oldest first, by the index: a purge, even one cut short by a timeout, removes a prefix of each stream.
+PURGE_EVENTS = """
+DELETE FROM websocket_events
+ WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM websocket_events
+     WHERE published_at < now() - make_interval(secs => %s::double precision)
+     ORDER BY published_at
+     LIMIT %s))
+"""
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One stored event: its stream, its sequence and its payload as compact JSON text."""
+
+    topic: str
+    subject: str
+    seq: int
+    payload: str
+
+    def message(self) -> dict[str, Any]:
+        """What the client receives: the payload's keys with ``stream`` and ``seq`` beside them."""
+        return {STREAM_KEY: {"topic": self.topic, "subject": self.subject}, SEQ_KEY: self.seq, **json.loads(self.payload)}
+
+    def encoded(self) -> bytes:
+        """The same message as :meth:`message`, built from the stored text without parsing it again."""
+        head = json.dumps({STREAM_KEY: {"topic": self.topic, "subject": self.subject}, SEQ_KEY: self.seq},
+                          separators=(",", ":"), ensure_ascii=False)
+        rest = self.payload[1:].strip()
+        return (head[:-1] + ("}" if rest == "}" else "," + rest)).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Appended:
+    """A stored event's sequence and the connections subscribed to its stream when it was stored."""
+
+    seq: int
+    recipients: list[Recipient]
+
+
+class Subscribed(enum.Enum):
+    YES = "subscribed"
+    NOT_ACTIVE = "not_active"
+    LIMIT_REACHED = "limit_reached"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What :meth:`Streams.subscribe` found: the outcome, where the stream stands, and the replay."""
+
+    outcome: Subscribed
+    head: int
+    """The stream's last sequence (0: nothing published yet)."""
+    oldest: int | None
+    """The oldest retained sequence (None: nothing retained)."""
+    since: int | None = None
+    """Where the replay starts (after this sequence); None when no replay was asked for."""
+    events: list[StreamEvent] = field(default_factory=list)
+    resync_required: bool = False
+    """``since`` falls before retention (or after the head): the client must reload its state."""
+
+    @property
+    def more(self) -> bool:
+        """More events are waiting after this replay page: ask again from the last one."""
+        return bool(self.events) and self.events[-1].seq < self.head
+
+
+def replay_position(since: int, head: int, oldest: int | None) -> int | None:
+    """Where a replay asked for ``since`` starts, or None when it cannot (resync required).
+
+    ``0`` means "from the oldest retained"; any other ``since`` must lie within retention.
+    """
+    if since > head:
+        return None  # the client holds more than exists: another database, or a reset
+    if since == 0:
+        return head if oldest is None else oldest - 1
+    if since == head:
+        return since
+    if oldest is None or oldest > since + 1:
+        return None  # what follows `since` has been purged
+    return since
+
+
+class Streams:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def append(self, topic: str, subject: str, payload: str) -> Appended:
+        """Store ``payload`` (compact JSON object text) as the stream's next event; who to push it to."""
+        rows = self.db.execute(
+            _APPEND, preamble=_LOCK_EXCLUSIVE, params={"topic": topic, "subject": subject, "payload": payload}
+        ).fetchall()
+        seq = rows[0][0]
+        return Appended(seq, [Recipient(cid, url) for _, cid, url in rows if cid is not None])
+
+    def subscribe(
+        self,
+        connection_id: str,
+        topic: str,
+        subject: str,
+        *,
+        since: int | None = None,
+        max_subscriptions: int = 0,
+        max_events: int = REPLAY_MAX_EVENTS,
+        max_bytes: int = LIMITS.max_message_bytes - REPLY_RESERVE_BYTES,
+    ) -> Subscription:
+        """Subscribe an active connection (idempotent) and, with ``since``, read the events after it.
+
+        The replay is at most ``max_events`` events and ``max_bytes`` of messages (always at least one
+        event, which publishing keeps within one message).
+        """
+        overhead = len(StreamEvent(topic, subject, 0, "{}").encoded()) + 16  # the envelope, a longer seq, a comma
+        row = self.db.execute(
+            _SUBSCRIBE,
+            preamble=_LOCK_SHARED,
+            params={"id": connection_id, "topic": topic, "subject": subject, "max": max_subscriptions,
+                    "since": since, "max_events": max_events, "max_bytes": max_bytes, "overhead": overhead},
+        ).fetchone()
+        active, already, inserted, head, oldest, seqs, payloads = row
+        if not active:
+            return Subscription(Subscribed.NOT_ACTIVE, head, oldest)
+        outcome = Subscribed.YES if already or inserted else Subscribed.LIMIT_REACHED
+        if since is None or outcome is not Subscribed.YES:
+            return Subscription(outcome, head, oldest)
+        start = replay_position(since, head, oldest)
+        events = [StreamEvent(topic, subject, s, p) for s, p in zip(seqs or (), payloads or (), strict=True)]
+        if start is None or (events and events[0].seq != start + 1) or not _contiguous(events):
+            return Subscription(outcome, head, oldest, since, resync_required=True)
+        return Subscription(outcome, head, oldest, start, events)
+
+    def unsubscribe(self, connection_id: str, topic: str, subject: str) -> bool:
+        cur = self.db.execute(
+            "DELETE FROM websocket_subscriptions WHERE connection_id = %s AND topic = %s AND subject = %s",
+            [connection_id, topic, subject],
+        )
+        return cur.rowcount == 1
+
+    def purge(self, *, older_than_seconds: int, batch: int = 10_000) -> int:
+        """Delete events published longer ago than retention, oldest first, in batches (each its own
+        statement, so a backlog never outlasts the statement timeout)."""
+        purged = 0
+        while True:
+            deleted = self.db.execute(PURGE_EVENTS, [older_than_seconds, batch]).rowcount
+            purged += deleted
+            if deleted < batch:
+                return purged
+
+
+def _contiguous(events: list[StreamEvent]) -> bool:
+    return all(b.seq == a.seq + 1 for a, b in zip(events, events[1:], strict=False))
