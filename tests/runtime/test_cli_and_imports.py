@@ -11,7 +11,6 @@ import uuid
 import psycopg
 
 from careconnect_ws.migrations import available
-
 from tests.conftest import SECRET
 
 

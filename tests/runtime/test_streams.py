@@ -1,0 +1,291 @@
+"""Durable streams on a real PostgreSQL: publish stores before it pushes, sequences are gapless,
+a client resumes with ``since`` and loses nothing within retention, and nobody reads a stream
+its topic's rule does not let it read."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+
+import pytest
+
+from careconnect_ws.cleanup import run_cleanup
+from careconnect_ws.errors import InvalidRequest
+from careconnect_ws.handler import lambda_handler
+from careconnect_ws.notifications import notify_email_verified
+from careconnect_ws.publishing import publish
+from careconnect_ws.settings import get_settings, set_settings
+from careconnect_ws.streams import MAX_EVENT_BYTES
+from careconnect_ws.topics import Topic, register_topic
+from tests.conftest import make_event, token_for
+
+CARE_TEAM = {"nurse-1": {"patient-17"}, "nurse-2": {"patient-17", "patient-18"}}
+CARE_PLAN = register_topic(Topic(
+    "test-care-plan", may_subscribe=lambda user, subject: subject in CARE_TEAM.get(user, set()),
+    description="a care team's view of a patient's plan",
+))
+SEALED = register_topic(Topic("test-sealed", may_subscribe=lambda user, subject: False))
+
+
+def connect(cid: str, user: str, endpoint) -> None:
+    assert lambda_handler(make_event("connect", connection_id=cid, query={"token": token_for(user)}))["statusCode"] == 200
+    endpoint.open.add(cid)
+
+
+def send(cid: str, message: dict) -> tuple[int, dict]:
+    response = lambda_handler(make_event("message", connection_id=cid, body=message))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def disconnect(cid: str, endpoint) -> None:
+    lambda_handler(make_event("disconnect", connection_id=cid))
+    endpoint.open.discard(cid)
+
+
+def subscribe(cid: str, topic: str, subject: str, **extra) -> dict:
+    status, body = send(cid, {"action": "subscribe", "topic": topic, "subject": subject, **extra})
+    assert status == 200, body
+    return body
+
+
+# -- publishing -------------------------------------------------------------------------------------------
+
+def test_each_stream_counts_from_one_and_each_publish_returns_its_sequence(connections_endpoint):
+    seqs = [publish("test-care-plan", "patient-17", {"n": n}).seq for n in range(3)]
+    other = publish("test-care-plan", "patient-18", {"n": 0})
+    assert seqs == [1, 2, 3] and other.seq == 1
+    assert other.as_dict()["topic"] == "test-care-plan" and other.as_dict()["subject"] == "patient-18"
+
+
+def test_a_pushed_event_carries_its_stream_and_sequence_beside_the_payload(connections_endpoint, sql):
+    connect("n1=", "nurse-1", connections_endpoint)
+    assert subscribe("n1=", "test-care-plan", "patient-17")["seq"] == 0
+    result = publish("test-care-plan", "patient-17", {"type": "care-plan", "plan": "p-9", "note": "é ✓"})
+    assert result.delivered == ["n1="] and result.seq == 1
+    assert connections_endpoint.messages_for("n1=") == [
+        {"stream": {"topic": "test-care-plan", "subject": "patient-17"}, "seq": 1, "type": "care-plan", "plan": "p-9",
+         "note": "é ✓"},
+    ]
+    stored = sql.execute("SELECT seq, payload FROM websocket_events").fetchall()
+    assert stored == [(1, '{"type":"care-plan","plan":"p-9","note":"é ✓"}')]
+
+
+def test_the_care_team_is_told_when_a_patients_plan_changes(connections_endpoint):
+    """A subject that is not the recipient's own user id: the gap the old notify could not fill."""
+    for cid, nurse in (("a=", "nurse-1"), ("b=", "nurse-2")):
+        connect(cid, nurse, connections_endpoint)
+        subscribe(cid, "test-care-plan", "patient-17")
+    assert sorted(publish("test-care-plan", "patient-17", {"type": "changed"}).delivered) == ["a=", "b="]
+
+
+@pytest.mark.parametrize(("topic", "subject", "payload", "code"), [
+    ("no-such-topic", "s", {}, "unknown_topic"),
+    ("test-care-plan", "", {}, "invalid_field"),
+    ("test-care-plan", "x" * 257, {}, "invalid_field"),
+    ("test-care-plan", "nul\x00", {}, "invalid_field"),
+    ("test-care-plan", "s", [1, 2], "invalid_payload"),
+    ("test-care-plan", "s", "not json", "invalid_payload"),
+    ("test-care-plan", "s", {"seq": 4}, "reserved_field"),
+    ("test-care-plan", "s", {"stream": "x"}, "reserved_field"),
+    ("test-care-plan", "s", {"x": float("nan")}, "invalid_payload"),
+    ("test-care-plan", "s", {"x": object()}, "invalid_payload"),
+    ("test-care-plan", "s", {"x": "y" * MAX_EVENT_BYTES}, "payload_too_large"),
+])
+def test_a_malformed_publish_is_refused_with_a_code_and_stores_nothing(connections_endpoint, sql, topic, subject, payload, code):
+    with pytest.raises(InvalidRequest) as err:
+        publish(topic, subject, payload)
+    assert err.value.code == code
+    assert sql.execute("SELECT count(*) FROM websocket_events").fetchone()[0] == 0
+    assert sql.execute("SELECT count(*) FROM websocket_streams").fetchone()[0] == 0
+
+
+def test_the_invoke_event_publishes_and_answers_the_sequence(connections_endpoint):
+    command = {"careconnect_ws": {"command": "publish", "topic": "test-care-plan", "subject": "patient-17",
+                                  "payload": {"type": "care-plan"}}}
+    first, second = (lambda_handler(command) for _ in range(2))
+    assert (first["statusCode"], json.loads(first["body"])["seq"], json.loads(second["body"])["seq"]) == (200, 1, 2)
+    bad = lambda_handler({"careconnect_ws": {"command": "publish", "topic": "nope", "subject": "s", "payload": {}}})
+    assert (bad["statusCode"], json.loads(bad["body"])["code"]) == (404, "unknown_topic")
+
+
+def test_notifications_are_stored_in_the_users_stream_with_their_old_shape(connections_endpoint):
+    connect("u1=", "u-1", connections_endpoint)
+    subscribe("u1=", "email-verification", "u-1")
+    result = notify_email_verified("u-1", email="a@example.org")
+    (message,) = connections_endpoint.messages_for("u1=")
+    assert message["type"] == "email-verification" and message["status"] == "verified" and message["email"] == "a@example.org"
+    assert (message["stream"], message["seq"], result.seq) == ({"topic": "email-verification", "subject": "u-1"}, 1, 1)
+
+
+# -- gapless under concurrency ------------------------------------------------------------------------------
+
+def test_concurrent_publishers_to_one_stream_never_leave_a_gap_or_repeat_a_sequence(connections_endpoint, sql):
+    seen: list[int] = []
+    lock = threading.Lock()
+    settings = get_settings()
+
+    def publisher(n: int) -> None:
+        set_settings(settings)
+        for i in range(60):
+            seq = publish("test-care-plan", "patient-17", {"by": n, "i": i}).seq
+            with lock:
+                seen.append(seq)
+
+    threads = [threading.Thread(target=publisher, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(seen) == list(range(1, 481))
+    stored = [r[0] for r in sql.execute("SELECT seq FROM websocket_events ORDER BY seq")]
+    assert stored == list(range(1, 481))
+    # Each publisher's own events are stored in the order it published them.
+    by = {}
+    for seq, payload in sql.execute("SELECT seq, payload FROM websocket_events ORDER BY seq"):
+        event = json.loads(payload)
+        by.setdefault(event["by"], []).append(event["i"])
+    assert all(order == list(range(60)) for order in by.values())
+
+
+# -- resume ---------------------------------------------------------------------------------------------
+
+def test_a_client_that_was_away_resumes_with_since_and_gets_exactly_what_it_missed(connections_endpoint):
+    connect("first=", "nurse-1", connections_endpoint)
+    subscribe("first=", "test-care-plan", "patient-17")
+    publish("test-care-plan", "patient-17", {"n": 0})
+    (held,) = connections_endpoint.messages_for("first=")
+    disconnect("first=", connections_endpoint)
+    for n in range(1, 6):
+        assert publish("test-care-plan", "patient-17", {"n": n}).reached == 0
+    connect("second=", "nurse-1", connections_endpoint)
+    reply = subscribe("second=", "test-care-plan", "patient-17", since=held["seq"], id="r1")
+    assert reply["type"] == "subscribed" and reply["id"] == "r1"
+    assert (reply["seq"], reply["since"], reply["more"]) == (6, 1, False)
+    assert [(e["seq"], e["n"]) for e in reply["events"]] == [(s, s - 1) for s in range(2, 7)]
+    assert all(e["stream"] == {"topic": "test-care-plan", "subject": "patient-17"} for e in reply["events"])
+    # Live events follow the replay.
+    publish("test-care-plan", "patient-17", {"n": 6})
+    assert [m["seq"] for m in connections_endpoint.messages_for("second=")] == [7]
+
+
+def test_since_zero_replays_from_the_oldest_retained_event(connections_endpoint, sql):
+    for n in range(4):
+        publish("test-care-plan", "patient-17", {"n": n})
+    sql.execute("DELETE FROM websocket_events WHERE seq = 1")  # as retention would
+    connect("c=", "nurse-1", connections_endpoint)
+    reply = subscribe("c=", "test-care-plan", "patient-17", since=0)
+    assert (reply["since"], [e["seq"] for e in reply["events"]]) == (1, [2, 3, 4])
+
+
+def test_a_since_at_the_head_replays_nothing_and_a_plain_subscribe_says_where_the_stream_stands(connections_endpoint):
+    publish("test-care-plan", "patient-17", {})
+    connect("c=", "nurse-1", connections_endpoint)
+    assert subscribe("c=", "test-care-plan", "patient-17") == {
+        "type": "subscribed", "topic": "test-care-plan", "subject": "patient-17", "seq": 1}
+    assert subscribe("c=", "test-care-plan", "patient-17", since=1)["events"] == []
+
+
+def test_a_long_gap_replays_in_pages_within_one_message_each_and_the_client_continues(connections_endpoint):
+    big = "x" * 20_000
+    for n in range(20):
+        publish("test-care-plan", "patient-17", {"n": n, "pad": big})
+    connect("c=", "nurse-1", connections_endpoint)
+    got, since, pages = [], 0, 0
+    while True:
+        response = lambda_handler(make_event("message", connection_id="c=", body={
+            "action": "subscribe", "topic": "test-care-plan", "subject": "patient-17", "since": since}))
+        assert len(response["body"].encode()) <= 128 * 1024
+        reply = json.loads(response["body"])
+        pages += 1
+        got += [e["n"] for e in reply["events"]]
+        if not reply["more"]:
+            break
+        since = reply["events"][-1]["seq"]
+    assert got == list(range(20)) and pages >= 4
+
+
+def test_one_event_of_almost_128_kb_replays_alone(connections_endpoint):
+    publish("test-care-plan", "patient-17", {"pad": "y" * (MAX_EVENT_BYTES - 20)})
+    publish("test-care-plan", "patient-17", {"n": 2})
+    connect("c=", "nurse-1", connections_endpoint)
+    response = lambda_handler(make_event("message", connection_id="c=", body={
+        "action": "subscribe", "topic": "test-care-plan", "subject": "patient-17", "since": 0, "id": "x" * 128}))
+    assert len(response["body"].encode()) <= 128 * 1024
+    reply = json.loads(response["body"])
+    assert [e["seq"] for e in reply["events"]] == [1] and reply["more"] is True
+
+
+def test_an_expired_since_gets_resync_required_and_cleanup_purges_oldest_first(connections_endpoint, sql):
+    for n in range(5):
+        publish("test-care-plan", "patient-17", {"n": n})
+    sql.execute("UPDATE websocket_events SET published_at = published_at - interval '25 hours' WHERE seq <= 3")
+    result = run_cleanup()
+    assert result.events_purged == 3
+    assert [r[0] for r in sql.execute("SELECT seq FROM websocket_events ORDER BY seq")] == [4, 5]
+    connect("c=", "nurse-1", connections_endpoint)
+    assert subscribe("c=", "test-care-plan", "patient-17", since=1) == {
+        "type": "resync_required", "topic": "test-care-plan", "subject": "patient-17", "oldest": 4, "seq": 5}
+    assert [e["seq"] for e in subscribe("c=", "test-care-plan", "patient-17", since=3)["events"]] == [4, 5]
+    # The subscription stands after a resync: live events follow.
+    publish("test-care-plan", "patient-17", {"n": 5})
+    assert [m["seq"] for m in connections_endpoint.messages_for("c=")] == [6]
+
+
+def test_a_since_beyond_the_head_is_a_resync_never_a_silent_wait(connections_endpoint):
+    publish("test-care-plan", "patient-17", {})
+    connect("c=", "nurse-1", connections_endpoint)
+    reply = subscribe("c=", "test-care-plan", "patient-17", since=99)
+    assert (reply["type"], reply["seq"]) == ("resync_required", 1)
+
+
+def test_retention_is_a_setting_and_a_stream_keeps_counting_after_a_purge(connections_endpoint, sql):
+    set_settings(replace(get_settings(), stream_retention_seconds=60))
+    publish("test-care-plan", "patient-17", {})
+    sql.execute("UPDATE websocket_events SET published_at = now() - interval '61 seconds'")
+    assert run_cleanup().events_purged == 1
+    assert publish("test-care-plan", "patient-17", {}).seq == 2
+
+
+@pytest.mark.parametrize("since", [-1, True, "3", 1.5, 2**63])
+def test_a_malformed_since_is_a_client_error(connections_endpoint, since):
+    connect("c=", "nurse-1", connections_endpoint)
+    status, body = send("c=", {"action": "subscribe", "topic": "test-care-plan", "subject": "patient-17", "since": since})
+    assert (status, body["code"]) == (400, "invalid_field")
+
+
+# -- isolation --------------------------------------------------------------------------------------------
+
+def test_replay_never_crosses_users_or_streams(connections_endpoint):
+    publish("test-care-plan", "patient-18", {"secret": "for nurse-2 only"})
+    publish("test-care-plan", "patient-17", {"n": 1})
+    connect("n1=", "nurse-1", connections_endpoint)
+    status, body = send("n1=", {"action": "subscribe", "topic": "test-care-plan", "subject": "patient-18", "since": 0})
+    assert (status, body["code"]) == (403, "forbidden") and "events" not in body
+    reply = subscribe("n1=", "test-care-plan", "patient-17", since=0)
+    assert [e["stream"]["subject"] for e in reply["events"]] == ["patient-17"]
+    # email-verification of another user: refused too.
+    notify_email_verified("victim", email="v@example.org")
+    status, body = send("n1=", {"action": "subscribe", "topic": "email-verification", "subject": "victim", "since": 0})
+    assert status == 403 and "v@example.org" not in json.dumps(body)
+
+
+def test_a_revoked_permission_replays_nothing(connections_endpoint):
+    connect("n2=", "nurse-2", connections_endpoint)
+    subscribe("n2=", "test-care-plan", "patient-18")
+    publish("test-care-plan", "patient-18", {"n": 1})
+    CARE_TEAM["nurse-2"].discard("patient-18")
+    try:
+        status, body = send("n2=", {"action": "subscribe", "topic": "test-care-plan", "subject": "patient-18", "since": 0})
+        assert (status, body["code"]) == (403, "forbidden") and "events" not in body
+    finally:
+        CARE_TEAM["nurse-2"].add("patient-18")
+
+
+def test_a_stream_nobody_may_read_delivers_to_nobody(connections_endpoint, sql):
+    connect("n1=", "nurse-1", connections_endpoint)
+    status, _ = send("n1=", {"action": "subscribe", "topic": "test-sealed", "subject": "nurse-1", "since": 0})
+    assert status == 403
+    result = publish("test-sealed", "nurse-1", {"n": 1})
+    assert result.reached == 0 and connections_endpoint.received == []
+    assert sql.execute("SELECT count(*) FROM websocket_subscriptions").fetchone()[0] == 0
