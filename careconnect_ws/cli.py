@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
         for field in kind.fields:
             one.add_argument(f"--{field.name}", required=field.required, help=field.help)
 
+    listen = command("listen", "print a stream's events as they arrive, resuming across reconnects (the reference client)")
+    listen.add_argument("--url", default=os.environ.get("CARECONNECT_WS_URL"),
+                        help="the WebSocket URL, e.g. ws://127.0.0.1:8080/prod (default: CARECONNECT_WS_URL, which serve prints)")
+    listen.add_argument("--topic", required=True, help="the stream's topic")
+    listen.add_argument("--subject", help="the stream's subject (default: the token's user)")
+    listen.add_argument("--since", type=_sequence, help="replay the events after this sequence first (0: all retained)")
+    listen.add_argument("--count", type=_positive_int, help="exit after this many events")
+    who = listen.add_mutually_exclusive_group()
+    who.add_argument("--token", default=os.environ.get("CARECONNECT_WS_TOKEN"),
+                     help="the connection token (default: CARECONNECT_WS_TOKEN)")
+    who.add_argument("--user", help="sign a fresh development token for this user at each connect (needs WS_JWT_SECRET)")
+
     revoke = command("disconnect-user", "end every connection of a user now (revocation)", DATABASE, SENDING)
     revoke.add_argument("--user", required=True, help="the user id (the token's sub)")
 
@@ -78,6 +91,16 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _sequence(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (everything retained) or the last sequence you hold")
+    return value
+
+
 def _use_settings(*needs: str) -> None:
     """Validate only what this command uses, and make it the settings the runtime reads."""
     from .settings import Settings, set_settings
@@ -88,6 +111,14 @@ def _use_settings(*needs: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "listen":
+            try:
+                import websockets  # noqa: F401  (the client extra)
+            except ModuleNotFoundError:
+                print("careconnect-ws: listen needs the client extra (websockets is missing): "
+                      "pip install 'careconnect-ws[client]'", file=sys.stderr)
+                return 2
+            return _listen(args)
         if args.command == "serve":
             try:
                 import aiohttp  # noqa: F401  (the local extra)
@@ -157,6 +188,66 @@ def _notify(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(result.as_dict()))
     return 0 if not result.failed else 1
+
+
+def _listen(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .settings import TOKENS, Settings
+    from .tokens import issue_token
+
+    if not args.url:
+        raise ConfigError("CARECONNECT_WS_URL", "not set: pass --url ws://host:port/stage (careconnect-ws serve prints it)")
+    if args.user:
+        settings = Settings.from_env(needs=(TOKENS,))
+        token: object = lambda: issue_token(args.user, settings)  # noqa: E731  (fresh at every connect)
+        subject = args.subject or args.user
+    elif args.token:
+        token, subject = args.token, args.subject or _token_subject(args.token)
+    else:
+        raise ConfigError("CARECONNECT_WS_TOKEN", "not set: pass --token TOKEN, or --user ID to sign one with WS_JWT_SECRET")
+    if not subject:
+        raise ConfigError("CARECONNECT_WS_TOKEN", "the token names no user (sub): pass --subject")
+    try:
+        return asyncio.run(_listen_loop(args.url, token, (args.topic, subject), args.since, args.count))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _listen_loop(url: str, token: object, stream: tuple[str, str], since: int | None, count: int | None) -> int:
+    from .client import Resync, StreamClient, StreamClientError
+
+    seen = 0
+    positions = {stream: since} if since is not None else None
+    try:
+        async with StreamClient(url, token=token, streams=[stream], positions=positions) as client:  # type: ignore[arg-type]
+            async for item in client:
+                if isinstance(item, Resync):
+                    print(json.dumps({"type": "resync_required", "topic": item.topic, "subject": item.subject,
+                                      "oldest": item.oldest, "seq": item.seq}), flush=True)
+                    continue
+                print(json.dumps({"stream": {"topic": item.topic, "subject": item.subject}, "seq": item.seq, **item.data},
+                                 ensure_ascii=False), flush=True)
+                seen += 1
+                if count is not None and seen >= count:
+                    return 0
+    except StreamClientError as err:
+        print(f"careconnect-ws: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _token_subject(token: str) -> str | None:
+    """The ``sub`` a token names, read without verifying it: only to default ``--subject`` to your own."""
+    import base64
+
+    try:
+        body = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (IndexError, ValueError):
+        return None
+    sub = claims.get("sub") if isinstance(claims, dict) else None
+    return sub if isinstance(sub, str) else None
 
 
 def _disconnect_user(args: argparse.Namespace) -> int:

@@ -42,6 +42,8 @@ ARCHITECTURES = {
 }
 # Lambda's Python 3.12 runtime runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels fit.
 EXCLUDED_PARTS = {"__pycache__", "tests", "local"}
+# Parts of careconnect_ws the Lambda never runs: the local gateway and the reference client (which needs websockets).
+RUNTIME_EXCLUDED = ("local", "client.py")
 EXCLUDED_TOP = {"bin"}
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -58,7 +60,7 @@ def inputs_fingerprint(arch: str) -> str:
     source = runtime_source()
     for path in sorted(source.rglob("*")):
         rel = path.relative_to(source)
-        if path.is_file() and "__pycache__" not in rel.parts and rel.parts[0] != "local" and path.suffix != ".pyc":
+        if path.is_file() and "__pycache__" not in rel.parts and rel.parts[0] not in RUNTIME_EXCLUDED and path.suffix != ".pyc":
             digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -87,7 +89,7 @@ def build(arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: lis
         ]
         subprocess.run(cmd, check=True)
         shutil.copytree(runtime_source(), site / "careconnect_ws",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "local"))
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *RUNTIME_EXCLUDED))
         files = sorted(
             p for p in site.rglob("*")
             if p.is_file() and not (set(p.relative_to(site).parts) & EXCLUDED_PARTS)

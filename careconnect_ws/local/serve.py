@@ -257,6 +257,7 @@ def _prepare_built_in(gateway: Any, printed: dict[str, str], *, embedded: bool) 
 
     os.environ["AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"] = gateway.management_url
     printed["AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"] = gateway.management_url
+    printed["CARECONNECT_WS_URL"] = gateway.websocket_url  # what `careconnect-ws listen` connects to
     settings = Settings.from_env(os.environ)
     set_settings(settings)
     database = db_module.get_database()

@@ -142,7 +142,7 @@ def test_concurrent_publishers_to_one_stream_never_leave_a_gap_or_repeat_a_seque
     assert stored == list(range(1, 481))
     # Each publisher's own events are stored in the order it published them.
     by = {}
-    for seq, payload in sql.execute("SELECT seq, payload FROM websocket_events ORDER BY seq"):
+    for (payload,) in sql.execute("SELECT payload FROM websocket_events ORDER BY seq"):
         event = json.loads(payload)
         by.setdefault(event["by"], []).append(event["i"])
     assert all(order == list(range(60)) for order in by.values())
