@@ -20,6 +20,7 @@ from careconnect_ws.db import Database
 from careconnect_ws.migrations import migrate
 from careconnect_ws.pgtemp import TemporaryPostgres
 from careconnect_ws.registry import NewConnection, Registry
+from careconnect_ws.streams import Streams
 
 ROWS = 1_000_000
 USERS = 250_000
@@ -58,7 +59,7 @@ def _active_ids(rng: random.Random, n: int) -> list[str]:
     return [f"conn-{i}" for i in rng.sample(range(1, ROWS + 1), n * 2) if i % 10 != 0][:n]
 
 
-def _operations(registry: Registry, rng: random.Random, tag: str) -> dict:
+def _operations(registry: Registry, streams: Streams, rng: random.Random, tag: str) -> dict:
     """One callable per operation, each taking the iteration number."""
     ids = _active_ids(rng, 3 * N)
     users = [f"user-{rng.randrange(USERS)}" for _ in range(N)]
@@ -67,8 +68,8 @@ def _operations(registry: Registry, rng: random.Random, tag: str) -> dict:
             connection_id=f"new-{tag}-{i}", user_id=users[i], callback_url="https://x/prod", ttl_seconds=7200,
             max_per_user=10)),
         "message": lambda i: registry.check_message(ids[i], touch_interval_seconds=60, count=True),
-        "subscribe": lambda i: registry.subscribe(ids[N + i], "email-verification", f"extra-{i}", max_subscriptions=50),
-        "recipients": lambda i: registry.recipients("email-verification", users[i], user_id=users[i]),
+        "subscribe": lambda i: streams.subscribe(ids[N + i], "email-verification", f"extra-{i}", max_subscriptions=50),
+        "publish": lambda i: streams.append("email-verification", users[i], '{"type":"bench"}'),
         "disconnect": lambda i: registry.deregister(ids[2 * N + i], status_code=1000, reason="bye"),
     }
 
@@ -84,16 +85,17 @@ def _expire_some(conn: psycopg.Connection, rng: random.Random) -> None:
 
 def run() -> str:
     rng = random.Random(7)
-    results: dict[str, list[float]] = {k: [] for k in ("floor", "register", "message", "subscribe", "recipients", "disconnect")}
+    results: dict[str, list[float]] = {k: [] for k in ("floor", "register", "message", "subscribe", "publish", "disconnect")}
     cleanups: list[tuple[float, int]] = []
     with TemporaryPostgres(fsync=True) as pg, psycopg.connect(pg.url, autocommit=True) as admin:
         migrate(admin)
         fill_s = _fill(admin)
         db = Database(pg.url)
         registry = Registry(db)
+        streams = Streams(db)
         for r in range(REPEAT):
             results["floor"].append(_rate(lambda i: db.execute("SELECT 1").fetchone()))
-            for name, op in _operations(registry, rng, f"r{r}").items():
+            for name, op in _operations(registry, streams, rng, f"r{r}").items():
                 results[name].append(_rate(op))
             _expire_some(admin, rng)
             started = time.perf_counter()
@@ -104,7 +106,7 @@ def run() -> str:
         explain_everything(conn)
         log = pg.root / "server.log"
         start = log.stat().st_size
-        for op in _operations(registry, rng, "plans").values():
+        for op in _operations(registry, streams, rng, "plans").values():
             op(0)
         _expire_some(admin, rng)
         registry.expire(idle_seconds=600)
@@ -134,7 +136,7 @@ def run() -> str:
         "register": "`$connect` upsert (per-user lock + cap count)",
         "message": "message check (read + rate count)",
         "subscribe": "subscribe (with the per-connection cap)",
-        "recipients": "recipients lookup for one user's topic",
+        "publish": "publish: store an event in one user's stream + find its recipients",
         "disconnect": "`$disconnect` soft delete",
     }
     for name, label in labels.items():

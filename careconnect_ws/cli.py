@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         for field in kind.fields:
             one.add_argument(f"--{field.name}", required=field.required, help=field.help)
 
-    listen = command("listen", "print a stream's events as they arrive, resuming across reconnects (the reference client)")
+    listen = command("listen", "print a stream's events as they arrive, resuming across reconnects (the reference client)",
+                     TOKENS)
     listen.add_argument("--url", default=os.environ.get("CARECONNECT_WS_URL"),
                         help="the WebSocket URL, e.g. ws://127.0.0.1:8080/prod (default: CARECONNECT_WS_URL, which serve prints)")
     listen.add_argument("--topic", required=True, help="the stream's topic")

@@ -6,7 +6,7 @@ sequence number and returns the connections subscribed to the stream, in one rou
 in one round trip too.
 
 Why nothing falls between replay and live delivery: both take a per-stream advisory lock first,
-a publisher exclusively, a subscriber shared, in the same transaction as the statement that follows.
+a publisher exclusively, a subscriber shared, in the same transaction as the statements that follow.
 A publisher's recipient list is therefore read after every concurrent subscription committed (so it
 includes them), and a subscriber's replay is read after every concurrent publish committed (so it
 includes those events). An event published while a client resubscribes reaches it at least once;
@@ -44,67 +44,14 @@ REPLAY_MAX_EVENTS = 1000
 """At most this many events per replay reply (and at most 128 KB): a long gap takes several requests,
 so none can outlast the Lambda timeout. The reply says ``more`` and the client continues."""
 
-# One advisory lock per stream, in the single-bigint key space (the user lock uses the two-int space,
-# so they never collide). A hash collision between two streams only serialises them a little more.
-_LOCK_KEY = "hashtextextended(%(topic)s || chr(31) || %(subject)s, 0)"
-_LOCK_EXCLUSIVE = f"SELECT pg_advisory_xact_lock({_LOCK_KEY});\n"
-_LOCK_SHARED = f"SELECT pg_advisory_xact_lock_shared({_LOCK_KEY});\n"
-
-_APPEND = """
-WITH head AS (
-    INSERT INTO websocket_streams AS s (topic, subject, last_seq, last_published_at)
-    VALUES (%(topic)s, %(subject)s, 1, clock_timestamp())
-    ON CONFLICT (topic, subject) DO UPDATE
-       SET last_seq = s.last_seq + 1,
-           last_published_at = greatest(s.last_published_at + interval '1 microsecond', clock_timestamp())
-    RETURNING last_seq, last_published_at
-), stored AS (
-    INSERT INTO websocket_events (topic, subject, seq, published_at, payload)
-    SELECT %(topic)s, %(subject)s, last_seq, last_published_at, %(payload)s FROM head
-    RETURNING seq
+# Both run as PL/pgSQL functions (migration 0003): each takes the stream's advisory lock first, so every
+# statement after it reads a snapshot taken after the lock (see the module docstring), and their plans are
+# kept for the session. One statement each, so both work with prepared statements and behind poolers.
+_APPEND = "SELECT * FROM careconnect_ws_publish(%(topic)s::text, %(subject)s::text, %(payload)s::text)"
+_SUBSCRIBE = (
+    "SELECT * FROM careconnect_ws_subscribe(%(id)s::text, %(topic)s::text, %(subject)s::text, %(max)s::int,"
+    " %(since)s::bigint, %(max_events)s::int, %(max_bytes)s::bigint, %(overhead)s::int)"
 )
-SELECT stored.seq, r.connection_id, r.callback_url
-  FROM stored LEFT JOIN (
-    SELECT c.connection_id, c.callback_url
-      FROM websocket_subscriptions s
-      JOIN websocket_connections c USING (connection_id)
-     WHERE s.topic = %(topic)s AND s.subject = %(subject)s
-       AND c.is_active AND c.expires_at > now()
-  ) r ON true
- ORDER BY r.connection_id
-"""
-
-_SUBSCRIBE = """
-WITH active AS (
-    SELECT connection_id FROM websocket_connections
-     WHERE connection_id = %(id)s AND is_active
-), existing AS (
-    SELECT count(*) AS n, coalesce(bool_or(topic = %(topic)s AND subject = %(subject)s), false) AS has
-      FROM websocket_subscriptions WHERE connection_id = %(id)s
-), inserted AS (
-    INSERT INTO websocket_subscriptions (connection_id, topic, subject)
-    SELECT a.connection_id, %(topic)s, %(subject)s FROM active a, existing e
-     WHERE NOT e.has AND (%(max)s::int = 0 OR e.n < %(max)s::int)
-    ON CONFLICT DO NOTHING
-    RETURNING 1
-), page AS (
-    -- At most max_events rows by primary key; payloads are only read for the rows that fit.
-    SELECT e.seq, e.payload FROM websocket_events e
-     WHERE %(since)s::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM active)
-       AND e.topic = %(topic)s AND e.subject = %(subject)s AND e.seq > %(since)s::bigint
-     ORDER BY e.seq
-     LIMIT %(max_events)s
-), replay AS (
-    SELECT seq, payload, sum(octet_length(payload) + %(overhead)s) OVER (ORDER BY seq) AS running FROM page
-)
-SELECT EXISTS (SELECT 1 FROM active),
-       (SELECT has FROM existing),
-       EXISTS (SELECT 1 FROM inserted),
-       coalesce((SELECT last_seq FROM websocket_streams WHERE topic = %(topic)s AND subject = %(subject)s), 0),
-       (SELECT min(seq) FROM websocket_events WHERE topic = %(topic)s AND subject = %(subject)s),
-       (SELECT array_agg(seq ORDER BY seq) FROM replay WHERE running <= %(max_bytes)s OR seq = (SELECT min(seq) FROM page)),
-       (SELECT array_agg(payload ORDER BY seq) FROM replay WHERE running <= %(max_bytes)s OR seq = (SELECT min(seq) FROM page))
-"""
 
 # Oldest first, by the index: a purge, even one cut short by a timeout, removes a prefix of each stream.
 PURGE_EVENTS = """
@@ -195,9 +142,7 @@ class Streams:
 
     def append(self, topic: str, subject: str, payload: str) -> Appended:
         """Store ``payload`` (compact JSON object text) as the stream's next event; who to push it to."""
-        rows = self.db.execute(
-            _APPEND, preamble=_LOCK_EXCLUSIVE, params={"topic": topic, "subject": subject, "payload": payload}
-        ).fetchall()
+        rows = self.db.execute(_APPEND, {"topic": topic, "subject": subject, "payload": payload}).fetchall()
         seq = rows[0][0]
         return Appended(seq, [Recipient(cid, url) for _, cid, url in rows if cid is not None])
 
@@ -220,9 +165,8 @@ class Streams:
         overhead = len(StreamEvent(topic, subject, 0, "{}").encoded()) + 16  # the envelope, a longer seq, a comma
         row = self.db.execute(
             _SUBSCRIBE,
-            preamble=_LOCK_SHARED,
-            params={"id": connection_id, "topic": topic, "subject": subject, "max": max_subscriptions,
-                    "since": since, "max_events": max_events, "max_bytes": max_bytes, "overhead": overhead},
+            {"id": connection_id, "topic": topic, "subject": subject, "max": max_subscriptions,
+             "since": since, "max_events": max_events, "max_bytes": max_bytes, "overhead": overhead},
         ).fetchone()
         active, already, inserted, head, oldest, seqs, payloads = row
         if not active:
@@ -243,7 +187,7 @@ class Streams:
         )
         return cur.rowcount == 1
 
-    def purge(self, *, older_than_seconds: int, batch: int = 10_000) -> int:
+    def purge(self, *, older_than_seconds: int, batch: int = 50_000) -> int:
         """Delete events published longer ago than retention, oldest first, in batches (each its own
         statement, so a backlog never outlasts the statement timeout)."""
         purged = 0

@@ -85,6 +85,19 @@ def _bare_run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "careconnect_ws", *args], env=env, capture_output=True, text=True, timeout=60)
 
 
+def test_the_package_offers_publish_without_importing_the_database_driver():
+    code = (
+        "import sys, careconnect_ws;"
+        "assert 'psycopg' not in sys.modules and 'careconnect_ws.publishing' not in sys.modules;"
+        "import careconnect_ws.publishing, careconnect_ws.notifications;"
+        "from careconnect_ws import publish;"
+        "assert callable(careconnect_ws.publish) and careconnect_ws.publish is careconnect_ws.publishing.publish;"
+        "print('ok')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
 def test_every_subcommand_runs_with_only_what_it_uses(runtime, connections_endpoint, sql):
     """No token key for the database commands, no database for `token`."""
     from careconnect_ws.handler import lambda_handler
@@ -102,6 +115,15 @@ def test_every_subcommand_runs_with_only_what_it_uses(runtime, connections_endpo
     assert notify.returncode == 0, notify.stderr
     assert json.loads(notify.stdout)["delivered"] == ["cli="]
     assert connections_endpoint.messages_for("cli=")[-1]["email"] == "c@example.org"
+    publish = _bare_run("publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"type": "x"}',
+                        env=with_endpoint)
+    assert publish.returncode == 0, publish.stderr
+    assert (json.loads(publish.stdout)["seq"], json.loads(publish.stdout)["delivered"]) == (2, ["cli="])
+    assert connections_endpoint.messages_for("cli=")[-1] == {
+        "stream": {"topic": "email-verification", "subject": "carol"}, "seq": 2, "type": "x"}
+    refused = _bare_run("publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"seq": 1}',
+                        env=with_endpoint)
+    assert refused.returncode == 2 and "'seq'" in refused.stderr and "Traceback" not in refused.stderr
     cleanup = _bare_run("cleanup", env=with_endpoint)
     assert cleanup.returncode == 0, cleanup.stderr
     revoke = _bare_run("disconnect-user", "--user", "carol", env=with_endpoint)

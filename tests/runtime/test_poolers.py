@@ -84,6 +84,34 @@ def test_many_clients_through_transaction_pooling(via_bouncer, sql):
     assert sql.execute("SELECT count(*) FROM websocket_connections WHERE NOT is_active").fetchone()[0] == 64
 
 
+def test_publishing_and_resuming_behind_transaction_pooling(via_bouncer, sql):
+    """Four containers publish to one stream through two pooled server connections: the per-stream
+    lock is transaction-scoped, so the sequence stays gapless; a client then resumes from 0."""
+    from careconnect_ws.publishing import publish
+
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def container(n: int) -> None:
+        set_settings(make_settings(via_bouncer.url))
+        mine = [publish("email-verification", "pooled", {"by": n, "i": i}).seq for i in range(20)]
+        db_module.reset_database()
+        with lock:
+            seqs.extend(mine)
+
+    threads = [threading.Thread(target=container, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(seqs) == list(range(1, 81))
+    set_settings(make_settings(via_bouncer.url))
+    assert event("connect", "reader=", query={"token": token_for("pooled")})["statusCode"] == 200
+    body = {"action": "subscribe", "topic": "email-verification", "since": 0}
+    reply = json.loads(event("message", "reader=", body=body)["body"])
+    assert [e["seq"] for e in reply["events"]] == list(range(1, 81))
+
+
 def test_the_statement_timeout_holds_behind_the_pooler_and_does_not_leak(via_bouncer, pg, sql):
     assert event("connect", "slow=", query={"token": token_for("alice")})["statusCode"] == 200
     with psycopg.connect(pg.url) as locker:
@@ -160,6 +188,12 @@ def test_prepared_statements_on_a_direct_connection(prepared, pg, sql):
     assert event("message", "prep=", body={"action": "subscribe", "topic": "email-verification"})["statusCode"] == 200
     assert event("connect", "prep2=", query={"token": token_for("alice")})["statusCode"] == 200
     assert event("disconnect", "prep2=")["statusCode"] == 200
+    # Publishing and resuming (both PL/pgSQL functions, called as one prepared statement each).
+    from careconnect_ws.publishing import publish
+
+    assert [publish("email-verification", "alice", {"n": n}).seq for n in range(3)] == [1, 2, 3]
+    body = {"action": "subscribe", "topic": "email-verification", "since": 1}
+    assert [e["n"] for e in json.loads(event("message", "prep=", body=body)["body"])["events"]] == [1, 2]
     # The session carries the timeout, so no statement needs a SET LOCAL in front of it.
     assert conn.execute("SHOW statement_timeout").fetchone()[0] == "400ms"
     assert db_module.get_database()._session_has_timeout
