@@ -25,6 +25,8 @@ class CleanupResult:
     close_failed: int = 0
     purged: int = 0
     events_purged: int = 0
+    swept: int = 0
+    """Expired revoked-token ids and stale rate counters deleted."""
 
     def as_dict(self) -> dict:
         return {
@@ -35,6 +37,7 @@ class CleanupResult:
             "closeFailed": self.close_failed,
             "purged": self.purged,
             "eventsPurged": self.events_purged,
+            "swept": self.swept,
         }
 
 
@@ -52,5 +55,6 @@ def run_cleanup(*, close_connections: bool = True, purge: bool = True, services:
     if purge:
         result.purged = services.registry.purge(older_than_days=settings.inactive_retention_days)
         result.events_purged = services.streams.purge(older_than_seconds=settings.stream_retention_seconds)
+        result.swept = services.registry.sweep()
     logger.info("cleanup finished", extra=result.as_dict())
     return result

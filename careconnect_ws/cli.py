@@ -1,4 +1,4 @@
-"""careconnect-ws: migrate, serve, publish, notify, listen, disconnect-user, cleanup, token.
+"""careconnect-ws: migrate, serve, publish, notify, listen, disconnect-user, revoke-token, cleanup, token.
 
 Reads the same environment as the Lambda, but each command only what it uses (each command's
 --help lists its variables). Exit codes: 0 ok, 1 failed, 2 usage or configuration.
@@ -18,6 +18,7 @@ from .errors import CareConnectWsError, ConfigError, DatabaseUnavailable
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .settings import DATABASE, LIMITS_PART, SENDING, TOKENS, environment_help
+    from .tokens import MAX_TTL_SECONDS
 
     parser = argparse.ArgumentParser(prog="careconnect-ws", description=__doc__.strip(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,8 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the connection token (default: CARECONNECT_WS_TOKEN)")
     who.add_argument("--user", help="sign a fresh development token for this user at each connect (needs WS_JWT_SECRET)")
 
-    revoke = command("disconnect-user", "end every connection of a user now (revocation)", DATABASE, SENDING)
+    revoke = command("disconnect-user", "end every connection of a user now and refuse the tokens they hold (revocation)",
+                     DATABASE, SENDING)
     revoke.add_argument("--user", required=True, help="the user id (the token's sub)")
+    revoke.add_argument("--keep-tokens", action="store_true",
+                        help="only end the connections: the user's current tokens may connect again")
+
+    revoke_one = command("revoke-token", "refuse one token (its jti) until it expires, and end its connections",
+                         DATABASE, SENDING)
+    revoke_one.add_argument("--jti", required=True, help="the token's jti claim")
+    revoke_one.add_argument("--exp", required=True, type=_positive_int, help="the token's exp claim (seconds since the epoch)")
 
     cleanup = command("cleanup", "deactivate expired or idle connections and purge old rows", DATABASE, SENDING, LIMITS_PART)
     cleanup.add_argument("--no-close", action="store_true", help="do not close expired connections through the Management API")
@@ -72,7 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     token = command("token", "print a signed development token (HS256; production tokens come from your identity provider)",
                     TOKENS)
     token.add_argument("--user", required=True, help="the user id the token speaks for (its sub claim)")
-    token.add_argument("--ttl", type=_positive_int, default=3600, help="seconds until it expires (default 3600)")
+    token.add_argument("--ttl", type=_positive_int, default=3600,
+                       help=f"seconds until it expires (default 3600, at most {MAX_TTL_SECONDS} without --allow-long-ttl)")
+    token.add_argument("--allow-long-ttl", action="store_true", help=f"allow a --ttl over {MAX_TTL_SECONDS} seconds")
+    token.add_argument("--production-key", action="store_true",
+                       help="sign with the key WS_JWT_SECRET_ARN names (refused without this flag: that key is production's)")
 
     from .local.serve import add_arguments
 
@@ -258,7 +271,24 @@ def _disconnect_user(args: argparse.Namespace) -> int:
 
     _use_settings(DATABASE)
     configure_logging()
-    result = disconnect_user(args.user)
+    result = disconnect_user(args.user, revoke=not args.keep_tokens)
+    print(json.dumps(result.as_dict()))
+    return 0 if not result.failed else 1
+
+
+def _revoke_token(args: argparse.Namespace) -> int:
+    from .errors import InvalidRequest
+    from .logs import configure_logging
+    from .notifications import revoke_token
+    from .settings import DATABASE
+
+    _use_settings(DATABASE)
+    configure_logging()
+    try:
+        result = revoke_token(args.jti, args.exp)
+    except InvalidRequest as err:
+        print(f"careconnect-ws: {err}", file=sys.stderr)
+        return 2
     print(json.dumps(result.as_dict()))
     return 0 if not result.failed else 1
 
@@ -276,9 +306,16 @@ def _cleanup(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
+    from . import contract
     from .settings import TOKENS, Settings
-    from .tokens import issue_token
+    from .tokens import MAX_TTL_SECONDS, issue_token
 
+    if args.ttl > MAX_TTL_SECONDS and not args.allow_long_ttl:
+        raise ConfigError("--ttl", f"{args.ttl} seconds is over the {MAX_TTL_SECONDS}-second maximum for a development "
+                                   "token: pass --allow-long-ttl to mean it")
+    if os.environ.get(contract.JWT_SECRET_ARN, "").strip() and not args.production_key:
+        raise ConfigError(contract.JWT_SECRET_ARN, "is set, so this would sign with the production key: unset it to use "
+                                                   "WS_JWT_SECRET, or pass --production-key to mean it")
     # Only the token settings matter here: no database needed to sign one.
     print(issue_token(args.user, Settings.from_env(needs=(TOKENS,)), ttl_seconds=args.ttl))
     return 0
@@ -289,6 +326,7 @@ _COMMANDS = {
     "publish": _publish,
     "notify": _notify,
     "disconnect-user": _disconnect_user,
+    "revoke-token": _revoke_token,
     "cleanup": _cleanup,
     "token": _token,
 }

@@ -8,7 +8,8 @@ One function serves every event this system sees:
 * a direct invocation asking for a publish, a push or a revocation:
   ``{"careconnect_ws": {"command": "publish", "topic": "...", "subject": "...", "payload": {...}}}``,
   ``{"careconnect_ws": {"command": "notify", "notification": "email-verified", "userId": "..."}}``,
-  ``{"careconnect_ws": {"command": "disconnect-user", "userId": "..."}}``.
+  ``{"careconnect_ws": {"command": "disconnect-user", "userId": "..."}}`` (revokes the user's tokens too,
+  unless ``"revoke": false``), ``{"careconnect_ws": {"command": "revoke-token", "jti": "...", "exp": 1767225600}}``.
 
 A client's mistake never raises out of here: it becomes a 4xx ``statusCode`` and a JSON
 error body with a stable ``code``. Log lines carry ids, routes, outcomes and timings, each
@@ -35,7 +36,7 @@ from .events import (
 )
 from .logs import configure_logging, exception_summary
 from .management import management_endpoint
-from .registry import NewConnection
+from .registry import NewConnection, Registered
 from .routing import ClientError, MessageContext, encode_reply, parse_message, router
 from .services import Services, get_services
 from .settings import get_settings
@@ -105,10 +106,12 @@ def authorize(event: AuthorizerEvent, log: dict[str, Any]) -> dict:
         log.update(outcome=f"deny:{err.code}", status=403)
         return _policy("anonymous", "Deny", event.method_arn, context={"reason": err.code})
     log.update(outcome="allow", status=200)
-    return _policy(
-        identity.user_id, "Allow", event.method_arn,
-        context={"userId": identity.user_id, TOKEN_EXPIRES_AT: identity.expires_at},
-    )
+    context: dict[str, Any] = {"userId": identity.user_id, TOKEN_EXPIRES_AT: identity.expires_at}
+    if identity.issued_at is not None:
+        context[TOKEN_ISSUED_AT] = identity.issued_at
+    if identity.token_id is not None:
+        context[TOKEN_ID] = identity.token_id
+    return _policy(identity.user_id, "Allow", event.method_arn, context=context)
 
 
 def _policy(principal: str, effect: str, resource: str, *, context: dict[str, Any]) -> dict:
@@ -122,8 +125,11 @@ def _policy(principal: str, effect: str, resource: str, *, context: dict[str, An
     }
 
 
-# The authorizer hands the token's exp to $connect under this context key.
+# The authorizer hands the token's exp, iat and jti to $connect under these context keys: $connect
+# checks revocation in the statement that registers the connection (the authorizer makes no round trip).
 TOKEN_EXPIRES_AT = "tokenExpiresAt"
+TOKEN_ISSUED_AT = "tokenIssuedAt"
+TOKEN_ID = "tokenId"
 
 
 def on_connect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
@@ -132,6 +138,8 @@ def on_connect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
     # Identity is decided once, here: from the authorizer when one ran, else from the token.
     user_id = ws.authorizer.get("userId")
     token_expires_at = _epoch_seconds(ws.authorizer.get(TOKEN_EXPIRES_AT))
+    issued_at = _epoch_seconds(ws.authorizer.get(TOKEN_ISSUED_AT))
+    token_id = ws.authorizer.get(TOKEN_ID)
     if not user_id:
         try:
             identity = verify_identity(ws.query.get("token"), settings)
@@ -139,6 +147,7 @@ def on_connect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
             log["outcome"] = err.code
             return _error(401, err.code, str(err))
         user_id, token_expires_at = identity.user_id, identity.expires_at
+        issued_at, token_id = identity.issued_at, identity.token_id
     ttl = settings.connection_ttl_seconds
     if settings.bind_connection_to_token_expiry and token_expires_at is not None:
         ttl = min(ttl, int(token_expires_at - time.time()))
@@ -158,12 +167,17 @@ def on_connect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
                 max_per_user=settings.max_connections_per_user,
                 source_ip=clip(ws.source_ip, 64),
                 user_agent=clip(ws.user_agent, 512),
+                token_issued_at=int(issued_at) if issued_at is not None else None,
+                token_id=clip(token_id, 256) if isinstance(token_id, str) and token_id else None,
             )
         )
     except DatabaseUnavailable as err:
         log.update(outcome="database_unavailable", error=str(err))
         return _error(503, "service_unavailable", "cannot register the connection right now: retry shortly")
-    if not registered:
+    if registered is Registered.REVOKED:
+        log["outcome"] = "token_revoked"
+        return _error(401, "token_revoked", "this token was revoked: sign in again for a new one")
+    if registered is Registered.TOO_MANY:
         log["outcome"] = "too_many_connections"
         return _error(
             429, "too_many_connections",
@@ -210,7 +224,8 @@ def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
         check = services.registry.check_message(
             ws.connection_id,
             touch_interval_seconds=settings.touch_interval_seconds,
-            count=settings.max_messages_per_second > 0,
+            count=settings.max_messages_per_second > 0 or settings.max_messages_per_user_per_second > 0,
+            connection_limit=settings.max_messages_per_second,
         )
         connection = check.connection
         if connection is None:
@@ -224,6 +239,16 @@ def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
                 _close_abusive(services, connection.connection_id, connection.callback_url, log)
             raise ClientError(
                 "rate_limited", f"at most {limit} messages per second per connection: slow down", status=429
+            )
+        user_limit = settings.max_messages_per_user_per_second
+        if user_limit and (check.user_messages_this_second or 0) > user_limit:
+            # One user's connections together: past twice the budget this one is closed, as a single
+            # flooding connection would be, so spreading a flood over connections gains nothing.
+            if check.user_messages_this_second > 2 * user_limit:
+                _close_abusive(services, connection.connection_id, connection.callback_url, log)
+            raise ClientError(
+                "rate_limited", f"at most {user_limit} messages per second over all of a user's connections: slow down",
+                status=429,
             )
         reply = router.dispatch(MessageContext(connection, message, services.registry, services.streams, settings))
     except ClientError as err:
@@ -269,11 +294,11 @@ def run_command(command: Mapping[str, Any], log: dict[str, Any]) -> dict:
     return _error(400, "unknown_command", f"command must be one of {known}")
 
 
-DELIVERY_COMMANDS = ("publish", "notify", "disconnect-user")
+DELIVERY_COMMANDS = ("publish", "notify", "disconnect-user", "revoke-token")
 
 
 def _deliver(name: str, command: Mapping[str, Any], log: dict[str, Any]) -> dict:
-    from .notifications import disconnect_user, get_notification, notify
+    from .notifications import disconnect_user, get_notification, notify, revoke_token
     from .publishing import publish
 
     try:
@@ -282,7 +307,10 @@ def _deliver(name: str, command: Mapping[str, Any], log: dict[str, Any]) -> dict
             log.update(topic=log_value(result.topic), seq=result.seq)
         elif name == "disconnect-user":
             user_id = command.get("userId")
-            result = disconnect_user(user_id if isinstance(user_id, str) else "", reason="revoked")
+            revoke = command.get("revoke", True) is not False
+            result = disconnect_user(user_id if isinstance(user_id, str) else "", reason="revoked", revoke=revoke)
+        elif name == "revoke-token":
+            result = revoke_token(command.get("jti"), command.get("exp"))
         else:
             kind = get_notification(command.get("notification"))
             log["notification"] = kind.name

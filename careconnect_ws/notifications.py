@@ -33,6 +33,7 @@ from .errors import InvalidRequest
 from .publishing import Published, publish
 from .services import Services, get_services
 from .text import MAX_USER_ID_CHARS, is_storable_text
+from .tokens import MAX_TOKEN_ID_CHARS
 from .topics import EMAIL_VERIFICATION
 
 logger = logging.getLogger(__name__)
@@ -163,15 +164,33 @@ def notify_email_verified(
 
 # -- revocation ------------------------------------------------------------------------------
 
-def disconnect_user(user_id: str, *, reason: str = "revoked", services: Services | None = None) -> DeliveryResult:
+def disconnect_user(
+    user_id: str, *, reason: str = "revoked", revoke: bool = True, services: Services | None = None
+) -> DeliveryResult:
     """End every connection of ``user_id`` now (a revoked session, a locked account).
 
-    The connections are deactivated first, in one statement, so no notification reaches them
-    even if closing fails; then each is closed through ``@connections`` (gone ones are fine).
+    With ``revoke`` (the default) every token the user holds now is refused from now on: a ``$connect``
+    with a token issued (``iat``) before this moment answers 401 ``token_revoked``, so the same token
+    cannot simply connect again. ``revoke=False`` only ends the connections (their clients may reconnect).
+    The connections are deactivated first, in one statement, so no notification reaches them even if
+    closing fails; then each is closed through ``@connections`` (gone ones are fine).
     """
     check_user_id(user_id)
     services = services or get_services()
-    ended = services.registry.deactivate_user(user_id, reason=reason)
+    ended = services.registry.deactivate_user(user_id, reason=reason, revoke=revoke)
     result = services.delivery.close_all(ended)
-    logger.info("user disconnected", extra={"connections": len(ended), "closeFailed": len(result.failed)})
+    logger.info("user disconnected", extra={"connections": len(ended), "revoked": revoke, "closeFailed": len(result.failed)})
+    return result
+
+
+def revoke_token(token_id: Any, expires_at: Any, *, services: Services | None = None) -> DeliveryResult:
+    """Refuse one token (its ``jti``) until its ``exp`` (epoch seconds), and end the connections opened with it."""
+    if not isinstance(token_id, str) or not 0 < len(token_id) <= MAX_TOKEN_ID_CHARS or not is_storable_text(token_id):
+        raise InvalidNotification("invalid_field", f"'jti' must be text of 1 to {MAX_TOKEN_ID_CHARS} characters")
+    if isinstance(expires_at, bool) or not isinstance(expires_at, int) or not 0 < expires_at < 2**33:
+        raise InvalidNotification("invalid_field", "'exp' must be the token's expiry in whole seconds since the epoch")
+    services = services or get_services()
+    ended = services.registry.revoke_token(token_id, expires_at=expires_at)
+    result = services.delivery.close_all(ended)
+    logger.info("token revoked", extra={"connections": len(ended), "closeFailed": len(result.failed)})
     return result

@@ -13,12 +13,19 @@ data-modifying CTEs ran at a third of the speed, planned and locked as a write e
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from psycopg.rows import class_row, dict_row
 
 from .db import Database
+
+
+class Registered(enum.Enum):
+    YES = "registered"
+    TOO_MANY = "too_many_connections"
+    REVOKED = "revoked"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +38,10 @@ class NewConnection:
     """Refuse the connection when the user already has this many active ones; 0: no cap."""
     source_ip: str | None = None
     user_agent: str | None = None
+    token_issued_at: int | None = None
+    """The token's ``iat``: refused when the user was revoked after it (or, without one, at all)."""
+    token_id: str | None = None
+    """The token's ``jti``: refused while it is on the deny-list; stored so revoking it ends the connection."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,8 @@ class MessageCheck:
 
     connection: ActiveConnection | None
     messages_this_second: int | None
+    user_messages_this_second: int | None = None
+    """The user's messages this second over all their connections (None when not counted)."""
 
 
 @dataclass(frozen=True)
@@ -65,24 +78,32 @@ class Deactivated:
 
 _LOCK_USER = "SELECT pg_advisory_xact_lock(%(lock_space)s, hashtext(%(user)s));\n"
 
+# Revocation is checked in the same statement (and under the same per-user lock) that registers: a
+# revocation either committed before this read (the token is refused) or after the connection was
+# stored (the revocation ends it). A token without an iat cannot be shown to postdate a revocation.
 _REGISTER = """
-WITH previous AS (
+WITH revoked AS (
+    SELECT EXISTS (SELECT 1 FROM websocket_revocations r
+                    WHERE r.user_id = %(user)s
+                      AND (%(iat)s::bigint IS NULL OR r.not_before > to_timestamp(%(iat)s::bigint)))
+        OR EXISTS (SELECT 1 FROM websocket_revoked_tokens t WHERE t.jti = %(jti)s::text AND t.expires_at > now()) AS yes
+), previous AS (
     SELECT user_id FROM websocket_connections WHERE connection_id = %(id)s
 ), dropped AS (
     -- A connection id registered again for another user starts with no subscriptions.
     DELETE FROM websocket_subscriptions s
      USING previous p
-     WHERE s.connection_id = %(id)s AND p.user_id <> %(user)s
+     WHERE s.connection_id = %(id)s AND p.user_id <> %(user)s AND NOT (SELECT yes FROM revoked)
 ), open_now AS (
     SELECT count(*) AS n FROM websocket_connections
      WHERE user_id = %(user)s AND is_active AND expires_at > now() AND connection_id <> %(id)s
-)
+), stored AS (
 INSERT INTO websocket_connections
     (connection_id, user_id, callback_url, connected_at, last_activity_at, expires_at,
-     is_active, source_ip, user_agent)
+     is_active, source_ip, user_agent, token_id)
 SELECT %(id)s, %(user)s, %(url)s, now(), now(), now() + make_interval(secs => %(ttl)s::double precision),
-       true, %(ip)s, %(ua)s
- WHERE %(max)s::int = 0 OR (SELECT n FROM open_now) < %(max)s::int
+       true, %(ip)s, %(ua)s, %(jti)s::text
+ WHERE NOT (SELECT yes FROM revoked) AND (%(max)s::int = 0 OR (SELECT n FROM open_now) < %(max)s::int)
 ON CONFLICT (connection_id) DO UPDATE SET
     user_id = EXCLUDED.user_id,
     callback_url = EXCLUDED.callback_url,
@@ -94,8 +115,11 @@ ON CONFLICT (connection_id) DO UPDATE SET
     disconnect_status_code = NULL,
     disconnect_reason = NULL,
     source_ip = EXCLUDED.source_ip,
-    user_agent = EXCLUDED.user_agent
+    user_agent = EXCLUDED.user_agent,
+    token_id = EXCLUDED.token_id
 RETURNING 1
+)
+SELECT (SELECT yes FROM revoked), EXISTS (SELECT 1 FROM stored)
 """
 
 # Serialises the connects of one user (not of everyone) so the per-user cap holds under
@@ -103,7 +127,7 @@ RETURNING 1
 USER_LOCK_SPACE = 0x63637775
 
 # The message path: a plain read unless last activity is due or the rate is counted (see migration 0002).
-CHECK_MESSAGE = "SELECT * FROM careconnect_ws_check_message(%(id)s, %(touch)s, %(count)s)"
+CHECK_MESSAGE = "SELECT * FROM careconnect_ws_check_message(%(id)s, %(touch)s, %(count)s, %(limit)s::int)"
 
 
 # Every statement that ends connections also drops their rate counters, by primary key:
@@ -117,12 +141,13 @@ class Registry:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def register(self, new: NewConnection) -> bool:
+    def register(self, new: NewConnection) -> Registered:
         """Record a connection; registering the same id again refreshes it (idempotent).
 
-        False when the user already has ``max_per_user`` active connections: nothing is stored.
+        ``TOO_MANY`` when the user already has ``max_per_user`` active connections, ``REVOKED`` when the
+        token was revoked: nothing is stored either way.
         """
-        cur = self.db.execute(
+        row = self.db.execute(
             _REGISTER,
             preamble=_LOCK_USER,
             params={
@@ -134,9 +159,14 @@ class Registry:
                 "ip": new.source_ip,
                 "ua": new.user_agent,
                 "max": new.max_per_user,
+                "iat": new.token_issued_at,
+                "jti": new.token_id,
             },
-        )
-        return cur.fetchone() is not None
+        ).fetchone()
+        revoked, stored = row
+        if revoked:
+            return Registered.REVOKED
+        return Registered.YES if stored else Registered.TOO_MANY
 
     def deregister(self, connection_id: str, *, status_code: int | None, reason: str | None) -> bool:
         """Soft-delete: mark inactive with the close code and reason. False if it was not active."""
@@ -176,34 +206,84 @@ class Registry:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def deactivate_user(self, user_id: str, *, reason: str) -> list[Recipient]:
-        """Deactivate every active connection of a user (revocation); returns them so they can be closed."""
+    def deactivate_user(self, user_id: str, *, reason: str, revoke: bool = False) -> list[Recipient]:
+        """Deactivate every active connection of a user; returns them so they can be closed.
+
+        With ``revoke``, also record that every token the user holds now is refused from now on (tokens
+        whose ``iat`` is before this moment), under the lock ``$connect`` takes for the user.
+        """
         return self.db.execute(
             f"""
-            WITH ended AS (
+            WITH noted AS (
+                INSERT INTO websocket_revocations AS r (user_id, not_before)
+                SELECT %(user)s, clock_timestamp() WHERE %(revoke)s
+                ON CONFLICT (user_id) DO UPDATE SET not_before = greatest(r.not_before, EXCLUDED.not_before)
+            ), ended AS (
                 UPDATE websocket_connections
-                   SET is_active = false, disconnected_at = now(), disconnect_status_code = 1008, disconnect_reason = %s
-                 WHERE user_id = %s AND is_active
+                   SET is_active = false, disconnected_at = now(), disconnect_status_code = 1008, disconnect_reason = %(reason)s
+                 WHERE user_id = %(user)s AND is_active
              RETURNING connection_id, callback_url
             ){_DROP_COUNTERS}
             SELECT connection_id, callback_url FROM ended
             """,
-            [reason, user_id],
+            {"user": user_id, "reason": reason, "revoke": revoke, "lock_space": USER_LOCK_SPACE},
+            preamble=_LOCK_USER,
             row_factory=class_row(Recipient),
         ).fetchall()
 
-    def check_message(self, connection_id: str, *, touch_interval_seconds: int, count: bool) -> MessageCheck:
+    def revoke_token(self, token_id: str, *, expires_at: int, reason: str = "token-revoked") -> list[Recipient]:
+        """Refuse the token ``token_id`` (its ``jti``) until ``expires_at`` (its ``exp``, epoch seconds), and
+        deactivate the connections opened with it; returns them so they can be closed."""
+        return self.db.execute(
+            f"""
+            WITH noted AS (
+                INSERT INTO websocket_revoked_tokens AS t (jti, expires_at) VALUES (%(jti)s, to_timestamp(%(exp)s::bigint))
+                ON CONFLICT (jti) DO UPDATE SET expires_at = greatest(t.expires_at, EXCLUDED.expires_at)
+            ), ended AS (
+                UPDATE websocket_connections
+                   SET is_active = false, disconnected_at = now(), disconnect_status_code = 1008, disconnect_reason = %(reason)s
+                 WHERE token_id = %(jti)s AND is_active AND token_id IS NOT NULL
+             RETURNING connection_id, callback_url
+            ){_DROP_COUNTERS}
+            SELECT connection_id, callback_url FROM ended
+            """,
+            {"jti": token_id, "exp": expires_at, "reason": reason},
+            row_factory=class_row(Recipient),
+        ).fetchall()
+
+    def sweep(self) -> int:
+        """Delete what only ever accumulates: revoked token ids past their expiry (by index), and rate
+        counters whose window is long over (a message counted while its connection's ``$disconnect``
+        ran can leave one behind). The counters are UNLOGGED and hold at most one row per recently
+        active connection or user, so this scans them, every cleanup run, on purpose."""
+        return self.db.execute(
+            """
+            WITH tokens AS (
+                DELETE FROM websocket_revoked_tokens WHERE expires_at < now() RETURNING 1
+            ), connections AS (
+                DELETE FROM websocket_message_rate WHERE window_start < now() - interval '1 minute' RETURNING 1
+            ), users AS (
+                DELETE FROM websocket_user_rate WHERE window_start < now() - interval '1 minute' RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM tokens) + (SELECT count(*) FROM connections) + (SELECT count(*) FROM users)
+            """
+        ).fetchone()[0]
+
+    def check_message(
+        self, connection_id: str, *, touch_interval_seconds: int, count: bool, connection_limit: int = 0
+    ) -> MessageCheck:
         """The connection a message came from (None when not active or expired), in one round trip.
 
         Refreshes last activity only when it is at least ``touch_interval_seconds`` old, and with
-        ``count`` returns how many messages this connection sent in the current second.
+        ``count`` returns how many messages this connection, and (unless it is over ``connection_limit``)
+        its user, sent in the current second.
         """
         row = self.db.execute(
-            CHECK_MESSAGE, {"id": connection_id, "touch": touch_interval_seconds, "count": count}
+            CHECK_MESSAGE, {"id": connection_id, "touch": touch_interval_seconds, "count": count, "limit": connection_limit}
         ).fetchone()
         if row is None:
             return MessageCheck(None, None)
-        return MessageCheck(ActiveConnection(row[0], row[1], row[2]), row[3])
+        return MessageCheck(ActiveConnection(row[0], row[1], row[2]), row[3], row[4])
 
     def expire(self, *, idle_seconds: int) -> list[Deactivated]:
         """Deactivate every active connection past its TTL or idle too long; one statement."""

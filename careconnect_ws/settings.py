@@ -51,6 +51,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "STREAM_RETENTION_SECONDS": (LIMITS_PART, "cleanup deletes published events older than this (default 86400)"),
     "TOUCH_INTERVAL_SECONDS": (LIMITS_PART, "last activity written at most this often (default 60)"),
     "WS_MAX_MESSAGES_PER_SECOND": (LIMITS_PART, "per connection (default 10; 0 off)"),
+    "WS_MAX_MESSAGES_PER_USER_PER_SECOND": (LIMITS_PART, "over all of a user's connections (default 20; 0 off)"),
     "WS_MAX_CONNECTIONS_PER_USER": (LIMITS_PART, "(default 10; 0 off)"),
     "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION": (LIMITS_PART, "(default 50; 0 off)"),
     "WS_CONNECTION_ENDS_WITH_TOKEN": (LIMITS_PART, "on: a connection ends when its token expires (default off)"),
@@ -123,6 +124,10 @@ class Settings:
     max_messages_per_second: int = 10
     """``WS_MAX_MESSAGES_PER_SECOND``: per connection; past it a message gets ``rate_limited`` (429),
     past twice it the connection is closed. 0: no limit. Default: 10."""
+
+    max_messages_per_user_per_second: int = 20
+    """``WS_MAX_MESSAGES_PER_USER_PER_SECOND``: over all of a user's connections together; past it a message
+    gets ``rate_limited`` (429), past twice it the sending connection is closed. 0: no limit. Default: 20."""
 
     max_connections_per_user: int = 10
     """``WS_MAX_CONNECTIONS_PER_USER``: a further ``$connect`` is refused (``too_many_connections``).
@@ -232,6 +237,7 @@ class Settings:
             db_prepared_statements=_switch(env, "DB_PREPARED_STATEMENTS", False),
             touch_interval_seconds=touch,
             max_messages_per_second=_int(env, "WS_MAX_MESSAGES_PER_SECOND", 10, 0, 10_000),
+            max_messages_per_user_per_second=_int(env, "WS_MAX_MESSAGES_PER_USER_PER_SECOND", 20, 0, 100_000),
             max_connections_per_user=_int(env, "WS_MAX_CONNECTIONS_PER_USER", 10, 0, 100_000),
             max_subscriptions_per_connection=_int(env, "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", 50, 0, 100_000),
             bind_connection_to_token_expiry=_switch(env, "WS_CONNECTION_ENDS_WITH_TOKEN", False),

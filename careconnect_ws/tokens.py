@@ -12,6 +12,10 @@ from .settings import Settings
 from .text import MAX_USER_ID_CHARS, is_storable_text
 
 _MAX_TOKEN_CHARS = 8192
+MAX_TOKEN_ID_CHARS = 256
+MAX_TTL_SECONDS = 86_400
+"""``careconnect-ws token`` signs tokens for at most a day unless told otherwise: a development token
+that outlives its purpose is a credential someone can find later."""
 LEEWAY_SECONDS = 30
 """Clock skew allowed on ``exp``/``nbf``/``iat``."""
 
@@ -23,6 +27,10 @@ class Identity:
     user_id: str
     expires_at: int
     """The token's ``exp`` (seconds since the epoch)."""
+    issued_at: int | None = None
+    """The token's ``iat``, when it has a usable one: revocation compares it with the user's not-before."""
+    token_id: str | None = None
+    """The token's ``jti``, when it has a usable one: it can be revoked on its own."""
 
 
 def verify_token(token: str | None, settings: Settings) -> str:
@@ -74,7 +82,11 @@ def verify_identity(token: Any, settings: Settings) -> Identity:
     expires = claims.get("exp")
     if isinstance(expires, bool) or not isinstance(expires, int | float):
         raise TokenError("invalid_token", "the token's exp must be a number")
-    return Identity(subject, int(expires))
+    issued = claims.get("iat")
+    issued_at = int(issued) if isinstance(issued, int | float) and not isinstance(issued, bool) else None
+    jti = claims.get("jti")
+    token_id = jti if isinstance(jti, str) and 0 < len(jti) <= MAX_TOKEN_ID_CHARS and is_storable_text(jti) else None
+    return Identity(subject, int(expires), issued_at, token_id)
 
 
 def issue_token(user_id: str, settings: Settings, *, ttl_seconds: int = 3600, now: float | None = None) -> str:

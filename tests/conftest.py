@@ -69,7 +69,8 @@ def make_settings(pg_url: str, **overrides: Any) -> Settings:
 def runtime(pg) -> Iterator[Settings]:
     """Empty tables, settings pointing at the test server, fresh per-container state."""
     with psycopg.connect(pg.url, autocommit=True) as conn:
-        conn.execute("TRUNCATE websocket_subscriptions, websocket_connections, websocket_message_rate, websocket_streams, websocket_events")
+        conn.execute("TRUNCATE websocket_subscriptions, websocket_connections, websocket_message_rate, websocket_streams, websocket_events,"
+                     " websocket_revocations, websocket_revoked_tokens, websocket_user_rate")
     settings = make_settings(pg.url)
     set_settings(settings)
     db_module.reset_database()

@@ -1,0 +1,212 @@
+"""Revocation that holds, per-user message budgets, counters that never pile up, and a token command
+that cannot mint a decades-long or production-signed token by accident. Real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from careconnect_ws.cleanup import run_cleanup
+from careconnect_ws.handler import lambda_handler
+from careconnect_ws.notifications import disconnect_user, revoke_token
+from careconnect_ws.settings import Settings, set_settings
+from careconnect_ws.tokens import issue_token, verify_identity
+from tests.conftest import SECRET, make_event, make_settings, token_for
+
+
+def connect(cid: str, token: str, authorizer: dict | None = None) -> tuple[int, str | None]:
+    event = make_event("connect", connection_id=cid, query={"token": token}, authorizer=authorizer)
+    response = lambda_handler(event)
+    return response["statusCode"], json.loads(response.get("body") or "{}").get("code")
+
+
+def message(cid: str, body: dict) -> tuple[int, str | None]:
+    response = lambda_handler(make_event("message", connection_id=cid, body=body))
+    return response["statusCode"], json.loads(response["body"]).get("code")
+
+
+def test_the_same_token_cannot_connect_again_after_disconnect_user(connections_endpoint, sql):
+    token = token_for("mallory", now=time.time() - 5)
+    assert connect("m1=", token) == (200, None)
+    connections_endpoint.open.add("m1=")
+    result = disconnect_user("mallory")
+    assert result.delivered == ["m1="] and "m1=" in connections_endpoint.deleted
+    assert connect("m2=", token) == (401, "token_revoked")
+    assert sql.execute("SELECT count(*) FROM websocket_connections WHERE connection_id = 'm2='").fetchone()[0] == 0
+    # A token signed after the revocation (the user signed in again) connects.
+    assert connect("m3=", token_for("mallory", now=time.time() + 2)) == (200, None)
+    # Another user is not affected.
+    assert connect("b1=", token_for("bob", now=time.time() - 5)) == (200, None)
+
+
+def test_the_authorizer_hands_iat_and_jti_to_connect_which_refuses_a_revoked_token(runtime, sql):
+    token = token_for("mallory", now=time.time() - 5)
+    policy = lambda_handler(make_event("authorizer", query={"token": token}))
+    context = policy["context"]
+    assert policy["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert isinstance(context["tokenIssuedAt"], int) and isinstance(context["tokenId"], str)
+    disconnect_user("mallory")
+    # API Gateway hands the authorizer's context to $connect as strings or numbers.
+    assert connect("m1=", "ignored", authorizer={**context, "tokenIssuedAt": str(context["tokenIssuedAt"])}) == (
+        401, "token_revoked")
+
+
+def test_a_token_without_iat_cannot_prove_it_postdates_a_revocation(connections_endpoint):
+    import jwt
+
+    no_iat = jwt.encode({"sub": "mallory", "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
+    assert connect("a=", no_iat) == (200, None)
+    disconnect_user("mallory")
+    assert connect("b=", no_iat) == (401, "token_revoked")
+
+
+def test_disconnect_without_revoking_lets_the_same_token_back(connections_endpoint):
+    token = token_for("carol", now=time.time() - 5)
+    assert connect("c1=", token) == (200, None)
+    disconnect_user("carol", revoke=False)
+    assert connect("c2=", token) == (200, None)
+
+
+def test_revoking_one_token_ends_its_connections_and_refuses_it_until_it_expires(connections_endpoint, sql):
+    settings = Settings(jwt_secret=SECRET)
+    stolen, other = issue_token("dave", settings), issue_token("dave", settings)
+    identity = verify_identity(stolen, settings)
+    assert connect("s=", stolen) == (200, None) and connect("o=", other) == (200, None)
+    connections_endpoint.open.update({"s=", "o="})
+    result = revoke_token(identity.token_id, identity.expires_at)
+    assert result.delivered == ["s="] and connections_endpoint.deleted == ["s="]
+    assert connect("s2=", stolen) == (401, "token_revoked")
+    assert connect("o2=", other) == (200, None)
+    # Once the token would have expired anyway, cleanup drops the entry.
+    sql.execute("UPDATE websocket_revoked_tokens SET expires_at = now() - interval '1 second'")
+    assert run_cleanup(close_connections=False).swept >= 1
+    assert sql.execute("SELECT count(*) FROM websocket_revoked_tokens").fetchone()[0] == 0
+
+
+def test_the_invoke_events_revoke(connections_endpoint):
+    token = token_for("erin", now=time.time() - 5)
+    assert connect("e=", token) == (200, None)
+    answer = lambda_handler({"careconnect_ws": {"command": "disconnect-user", "userId": "erin"}})
+    assert answer["statusCode"] == 200
+    assert connect("e2=", token) == (401, "token_revoked")
+    bad = lambda_handler({"careconnect_ws": {"command": "revoke-token", "jti": "", "exp": 5}})
+    assert (bad["statusCode"], json.loads(bad["body"])["code"]) == (400, "invalid_field")
+
+
+def test_a_connect_racing_a_revocation_is_either_refused_or_ended(connections_endpoint, sql):
+    """The per-user lock orders them: no connection of the user may stay active after the revocation."""
+    token = token_for("racer", now=time.time() - 5)
+    settings = make_settings(_runtime_url(sql), management_endpoint=connections_endpoint.url, max_connections_per_user=0)
+    statuses: list[int] = []
+
+    def connects() -> None:
+        set_settings(settings)
+        statuses.extend(connect(f"r{i}=", token)[0] for i in range(40))
+
+    thread = threading.Thread(target=connects)
+    thread.start()
+    time.sleep(0.02)
+    disconnect_user("racer")
+    thread.join(30)
+    active = sql.execute("SELECT count(*) FROM websocket_connections WHERE user_id = 'racer' AND is_active").fetchone()[0]
+    assert active == 0 and 401 in statuses
+
+
+def _runtime_url(sql) -> str:
+    from careconnect_ws.settings import get_settings
+
+    return get_settings().database_url
+
+
+# -- per-user budget ----------------------------------------------------------------------------------
+
+def test_a_users_connections_together_get_one_budget_and_past_twice_it_are_closed(connections_endpoint, sql):
+    set_settings(make_settings(_runtime_url(sql), management_endpoint=connections_endpoint.url,
+                               max_messages_per_second=10, max_messages_per_user_per_second=6))
+    for i in range(4):
+        assert connect(f"u{i}=", token_for("mallory")) == (200, None)
+    assert connect("calm=", token_for("bob")) == (200, None)
+    connections_endpoint.open.update({"u0=", "u1=", "u2=", "u3=", "calm="})
+    time.sleep(1 - time.time() % 1)  # one rate window (one wall-clock second)
+    results = [message(f"u{i % 4}=", {"action": "ping"}) for i in range(14)]
+    assert results[:6] == [(200, None)] * 6  # each connection is far below its own limit of 10
+    assert set(results[6:12]) == {(429, "rate_limited")}
+    # Past twice the user's budget, the sending connections are closed.
+    assert set(connections_endpoint.deleted) >= {"u0=", "u1="} and "calm=" not in connections_endpoint.deleted
+    assert message("calm=", {"action": "ping"}) == (200, None)
+
+
+def test_a_message_over_its_connections_limit_does_not_spend_the_users_budget(connections_endpoint, sql):
+    set_settings(make_settings(_runtime_url(sql), management_endpoint=connections_endpoint.url,
+                               max_messages_per_second=2, max_messages_per_user_per_second=4))
+    for cid in ("a=", "b="):
+        assert connect(cid, token_for("frank")) == (200, None)
+    connections_endpoint.open.update({"a=", "b="})
+    time.sleep(1 - time.time() % 1)
+    assert [message("a=", {"action": "ping"})[0] for _ in range(4)] == [200, 200, 429, 429]
+    assert [message("b=", {"action": "ping"})[0] for _ in range(2)] == [200, 200]
+    assert sql.execute("SELECT messages FROM websocket_user_rate WHERE user_id = 'frank'").fetchone()[0] == 4
+
+
+# -- counters that never pile up ----------------------------------------------------------------------
+
+def test_a_counter_left_behind_by_a_race_with_disconnect_is_swept(connections_endpoint, sql):
+    assert connect("x=", token_for("gina")) == (200, None)
+    assert message("x=", {"action": "ping"}) == (200, None)
+    lambda_handler(make_event("disconnect", connection_id="x="))
+    # What the race leaves: a counter inserted after $disconnect deleted it.
+    sql.execute("INSERT INTO websocket_message_rate VALUES ('x=', now() - interval '2 minutes', 3)")
+    sql.execute("UPDATE websocket_user_rate SET window_start = now() - interval '2 minutes'")
+    run_cleanup(close_connections=False)
+    assert sql.execute("SELECT count(*) FROM websocket_message_rate").fetchone()[0] == 0
+    assert sql.execute("SELECT count(*) FROM websocket_user_rate").fetchone()[0] == 0
+
+
+def test_racing_messages_and_disconnects_leave_no_counter_after_cleanup(connections_endpoint, sql):
+    """The reported race, 300 times: whatever it leaves, one cleanup run (a minute on) removes it."""
+    for i in range(300):
+        assert connect(f"race{i}=", token_for(f"user-{i}")) == (200, None)
+    settings = make_settings(_runtime_url(sql), management_endpoint=connections_endpoint.url)
+
+    def messages() -> None:
+        set_settings(settings)
+        for i in range(300):
+            message(f"race{i}=", {"action": "ping"})
+
+    thread = threading.Thread(target=messages)
+    thread.start()
+    for i in range(300):
+        lambda_handler(make_event("disconnect", connection_id=f"race{i}="))
+    thread.join(60)
+    sql.execute("UPDATE websocket_message_rate SET window_start = window_start - interval '2 minutes'")
+    sql.execute("UPDATE websocket_user_rate SET window_start = window_start - interval '2 minutes'")
+    run_cleanup(close_connections=False)
+    assert sql.execute("SELECT count(*) FROM websocket_message_rate").fetchone()[0] == 0
+
+
+# -- the token command ------------------------------------------------------------------------------
+
+def _token_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("WS_JWT", "DATABASE"))}
+    return subprocess.run([sys.executable, "-m", "careconnect_ws", "token", *args], env={**environ, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_token_caps_the_lifetime_unless_asked_explicitly():
+    refused = _token_cli("--user", "a", "--ttl", str(10**12), WS_JWT_SECRET=SECRET)
+    assert refused.returncode == 2 and "--allow-long-ttl" in refused.stderr and refused.stdout == ""
+    allowed = _token_cli("--user", "a", "--ttl", "90000", "--allow-long-ttl", WS_JWT_SECRET=SECRET)
+    assert allowed.returncode == 0, allowed.stderr
+    day = _token_cli("--user", "a", "--ttl", "86400", WS_JWT_SECRET=SECRET)
+    assert day.returncode == 0
+
+
+def test_token_refuses_the_production_key_unless_asked_explicitly():
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod-jwt"
+    refused = _token_cli("--user", "a", WS_JWT_SECRET_ARN=arn)
+    assert refused.returncode == 2 and "WS_JWT_SECRET_ARN" in refused.stderr and "--production-key" in refused.stderr
+    assert refused.stdout == ""
