@@ -122,7 +122,8 @@ def run() -> str:
         # One bench user holds every connection and sends as fast as it can: the per-client limits are lifted.
         # Prepared statements, as serve runs the built-in handler against its embedded database.
         set_settings(Settings(database_url=pg.url, jwt_secret=SECRET, management_endpoint=gateway.management_url,
-                              max_connections_per_user=0, max_messages_per_second=0, db_prepared_statements=True))
+                              max_connections_per_user=0, max_messages_per_second=0, max_messages_per_user_per_second=0,
+                              db_prepared_statements=True))
         set_management_api(None)
         db_module.reset_database()
         url = f"{gateway.websocket_url}?token={issue_token('fan', Settings(jwt_secret=SECRET))}"

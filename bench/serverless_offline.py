@@ -111,7 +111,8 @@ def run() -> str:
         token = issue_token("load-user", Settings(jwt_secret=SECRET))
         env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
                "DATABASE_URL": pg.url, "WS_JWT_SECRET": SECRET, "WS_MAX_CONNECTIONS_PER_USER": "0",
-               "WS_MAX_MESSAGES_PER_SECOND": "0", "SLS_TELEMETRY_DISABLED": "1"}
+               "WS_MAX_MESSAGES_PER_SECOND": "0", "WS_MAX_MESSAGES_PER_USER_PER_SECOND": "0",
+               "SLS_TELEMETRY_DISABLED": "1"}
         ours = _measure([f"{bin_dir}/careconnect-ws", "serve", "--port", "3101", "--no-throttle"], 3101,
                         f"ws://127.0.0.1:3101/prod?token={token}", env)
         peer = _measure([str(WORK / "node_modules" / ".bin" / "serverless"), "offline", "start", "--noPrependStageInUrl"],

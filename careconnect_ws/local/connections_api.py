@@ -3,7 +3,7 @@
 410 ``GoneException`` for unknown or closed ids, 413 over 128 KB, 403 for a request that is not
 signed. On loopback any SigV4 signature is accepted (your own tools sign with whatever credentials
 they have); once the gateway listens beyond loopback every request must be signed with the
-credentials ``serve`` printed, verified as AWS would (:func:`careconnect_ws.sigv4.verify`).
+credentials ``serve`` printed, verified as AWS would (:func:`careconnect_ws.local.sigv4_verify.verify`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..sigv4 import SignatureRejected, verify
 from . import apigw_events as ev
+from .sigv4_verify import SignatureRejected, verify
 
 if TYPE_CHECKING:
     from .gateway import LocalConnection, LocalGateway

@@ -250,7 +250,8 @@ def test_an_event_published_while_a_client_resubscribes_arrives_live_or_in_the_r
     unsubscribes and resubscribes with ``since`` over and over while events are published to its stream;
     every event must arrive, live or replayed."""
     gw = start_gateway(throttling=False)
-    set_settings(replace(get_settings(), max_messages_per_second=0))  # this client sends as fast as it can, on purpose
+    # This client sends as fast as it can, on purpose.
+    set_settings(replace(get_settings(), max_messages_per_second=0, max_messages_per_user_per_second=0))
     stop = threading.Event()
     last = {"seq": 0}
     settings = get_settings()

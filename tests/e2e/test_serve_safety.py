@@ -160,7 +160,8 @@ def test_another_user_cannot_reach_the_embedded_database():
 
 def test_a_supervisor_that_never_reads_stderr_does_not_stall_the_handlers():
     # stderr is a pipe nobody drains: its 64 KB fill after a few hundred log lines.
-    server = Serve("--no-throttle", stderr=subprocess.PIPE, env=clean_env(WS_MAX_MESSAGES_PER_SECOND="0"))
+    server = Serve("--no-throttle", stderr=subprocess.PIPE, env=clean_env(WS_MAX_MESSAGES_PER_SECOND="0",
+                                                                             WS_MAX_MESSAGES_PER_USER_PER_SECOND="0"))
     try:
         token = subprocess.run([sys.executable, "-m", "careconnect_ws", "token", "--user", "busy"],
                                env=clean_env(WS_JWT_SECRET=server.values["WS_JWT_SECRET"]),

@@ -147,7 +147,8 @@ def _state(sql):
 def victim(runtime, connections_endpoint, sql):
     # Lift the rate limit: a fuzzer sends faster than any client and would only test the 429 path.
     set_settings(make_settings(runtime.database_url, management_endpoint=connections_endpoint.url,
-                               max_messages_per_second=0, max_connections_per_user=3))
+                               max_messages_per_second=0, max_messages_per_user_per_second=0,
+                               max_connections_per_user=3))
     connect = copy.deepcopy(load_event("connect"))
     connect["requestContext"]["connectionId"] = VICTIM_CID
     connect["queryStringParameters"] = {"token": token_for(VICTIM)}

@@ -81,7 +81,7 @@ def _epoch(amz_date):
 
 @pytest.mark.parametrize("token", [None, "session/token+x="])
 def test_verify_accepts_what_an_sdk_signed(token):
-    from careconnect_ws.sigv4 import verify
+    from careconnect_ws.local.sigv4_verify import verify
 
     creds = Credentials("LOCALKEY", "local-secret", token)
     path, headers = _boto_signed("POST", "http://127.0.0.1:8080/prod/@connections/abc%3D", b"hello", creds)
@@ -102,7 +102,7 @@ def test_verify_accepts_what_an_sdk_signed(token):
     ],
 )
 def test_verify_refuses_anything_else(change, words):
-    from careconnect_ws.sigv4 import SignatureRejected, verify
+    from careconnect_ws.local.sigv4_verify import SignatureRejected, verify
 
     expected = Credentials("LOCALKEY", "local-secret")
     signer = Credentials(change.get("key", "LOCALKEY"), change.get("secret", "local-secret"))
@@ -113,3 +113,41 @@ def test_verify_refuses_anything_else(change, words):
     with pytest.raises(SignatureRejected, match=words):
         verify(method=change.get("method", "POST"), path=path, query=[], headers=headers, body=change.get("body", b"hello"),
                credentials=expected, region="us-east-1", now=_epoch(AMZ_DATE) + change.get("now_offset", 0))
+
+
+def test_a_captured_request_cannot_carry_another_body():
+    """The replay from the review: the old body's hash in x-amz-content-sha256, a new body."""
+    import hashlib
+
+    from careconnect_ws.local.sigv4_verify import SignatureRejected, verify
+
+    creds = Credentials("LOCALKEY", "local-secret")
+    path, headers = _boto_signed("POST", "http://127.0.0.1:8080/prod/@connections/abc%3D", b"hello", creds)
+    replayed = {**headers, "x-amz-content-sha256": hashlib.sha256(b"hello").hexdigest()}
+    with pytest.raises(SignatureRejected):
+        verify(method="POST", path=path, query=[], headers=replayed, body=b"injected", credentials=creds,
+               region="us-east-1", now=_epoch(AMZ_DATE))
+    # The same header on the genuine body is still refused unless it was signed: nothing unsigned is relied on.
+    with pytest.raises(SignatureRejected, match="SignedHeaders must include"):
+        verify(method="POST", path=path, query=[], headers=replayed, body=b"hello", credentials=creds,
+               region="us-east-1", now=_epoch(AMZ_DATE))
+
+
+@pytest.mark.parametrize("where", ["access_key", "signature", "date", "token"])
+def test_non_ascii_or_malformed_values_are_refused_not_crashed(where):
+    from careconnect_ws.local.sigv4_verify import SignatureRejected, verify
+
+    creds = Credentials("LOCALKEY", "local-secret", "tok")
+    path, headers = _boto_signed("POST", "http://127.0.0.1:8080/prod/@connections/abc%3D", b"hello", creds)
+    auth = headers["authorization"]
+    if where == "access_key":
+        headers["authorization"] = auth.replace("LOCALKEY", "LOCALKÉY")
+    elif where == "signature":
+        headers["authorization"] = auth[:-4] + "é\udcff€x"
+    elif where == "date":
+        headers["x-amz-date"] = "２０２６"
+    else:
+        headers["x-amz-security-token"] = "tök\udcff"
+    with pytest.raises(SignatureRejected):
+        verify(method="POST", path=path, query=[], headers=headers, body=b"hello", credentials=creds,
+               region="us-east-1", now=_epoch(AMZ_DATE))
