@@ -19,10 +19,10 @@ import psycopg
 from bench.gateway import raw_posts
 from careconnect_ws import db as db_module
 from careconnect_ws.delivery import MAX_WORKERS
+from careconnect_ws.local.pgtemp import TemporaryPostgres
 from careconnect_ws.management import set_management_api
 from careconnect_ws.migrations import migrate
 from careconnect_ws.notifications import email_verified_payload, notify_email_verified
-from careconnect_ws.pgtemp import TemporaryPostgres
 from careconnect_ws.settings import Settings, set_settings
 
 RECIPIENTS = 10_000

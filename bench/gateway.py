@@ -21,11 +21,11 @@ from careconnect_ws import db as db_module
 from careconnect_ws.limits import GatewayLimits
 from careconnect_ws.local.config import GatewayConfig
 from careconnect_ws.local.gateway import LocalGateway
+from careconnect_ws.local.pgtemp import TemporaryPostgres
 from careconnect_ws.logs import configure_logging
 from careconnect_ws.management import set_management_api
 from careconnect_ws.migrations import migrate
 from careconnect_ws.notifications import email_verified_payload, notify_email_verified
-from careconnect_ws.pgtemp import TemporaryPostgres
 from careconnect_ws.settings import Settings, set_settings
 from careconnect_ws.tokens import issue_token
 

@@ -14,9 +14,9 @@ import psycopg
 
 from careconnect_ws import db as db_module
 from careconnect_ws.handler import lambda_handler
+from careconnect_ws.local.pgtemp import TemporaryPostgres
 from careconnect_ws.logs import configure_logging
 from careconnect_ws.migrations import migrate
-from careconnect_ws.pgtemp import TemporaryPostgres
 from careconnect_ws.registry import CHECK_MESSAGE
 from careconnect_ws.settings import Settings, set_settings
 from careconnect_ws.tokens import issue_token

@@ -17,8 +17,8 @@ import psycopg
 
 from bench.plans import explain_everything, registry_plans, unindexed_scans
 from careconnect_ws.db import Database
+from careconnect_ws.local.pgtemp import TemporaryPostgres
 from careconnect_ws.migrations import migrate
-from careconnect_ws.pgtemp import TemporaryPostgres
 from careconnect_ws.registry import NewConnection, Registry
 from careconnect_ws.streams import Streams
 

@@ -23,8 +23,8 @@ import psycopg
 
 from bench.gateway import SECRET, _open, _round_trips
 from bench.proctree import _tree_rss_kib
+from careconnect_ws.local.pgtemp import TemporaryPostgres
 from careconnect_ws.migrations import migrate
-from careconnect_ws.pgtemp import TemporaryPostgres
 from careconnect_ws.settings import Settings
 from careconnect_ws.tokens import issue_token
 

@@ -24,9 +24,9 @@ from bench.handler import _event
 from careconnect_ws import db as db_module
 from careconnect_ws.db import Database
 from careconnect_ws.handler import lambda_handler
+from careconnect_ws.local.pgtemp import TemporaryPostgres
 from careconnect_ws.management import get_management_api, set_management_api
 from careconnect_ws.migrations import migrate
-from careconnect_ws.pgtemp import TemporaryPostgres
 from careconnect_ws.publishing import publish
 from careconnect_ws.registry import NewConnection, Recipient
 from careconnect_ws.services import get_services
@@ -76,7 +76,7 @@ def run() -> str:
     url, loop, thread = _start_endpoint(open_ids=_OpenToAll())
     payload_text = json.dumps(PAYLOAD, separators=(",", ":"))
     out: dict[str, float] = {}
-    with TemporaryPostgres(fsync=True, private=True) as pg, psycopg.connect(pg.url, autocommit=True) as conn:
+    with TemporaryPostgres(fsync=True) as pg, psycopg.connect(pg.url, autocommit=True) as conn:
         migrate(conn)
         conn.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, payload text NOT NULL)")
         set_settings(Settings(database_url=pg.url, jwt_secret=SECRET, management_endpoint=url))

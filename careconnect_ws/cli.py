@@ -153,6 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CareConnectWsError as err:
         print(f"careconnect-ws: {err}", file=sys.stderr)
         return 1
+    except Exception as err:
+        # Where, never what: a driver's or library's message can quote a connection string or a row.
+        from .logs import exception_summary
+
+        summary = exception_summary(err)
+        print(f"careconnect-ws: unexpected {summary['errorType']} at {' < '.join(reversed(summary['where']))}",
+              file=sys.stderr)
+        return 1
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -45,8 +45,8 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from .errors import DatabaseUnavailable
-from .settings import Settings, get_settings
+from .errors import ConfigError, DatabaseUnavailable
+from .settings import Settings, get_settings, redact
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -119,7 +119,9 @@ class Database:
                 **extra,
             )
         except psycopg.OperationalError as err:
-            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {_first_line(err)}") from err
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {redact(_first_line(err), self.conninfo)}") from err
+        except psycopg.ProgrammingError as err:  # a malformed conninfo: its message may quote the URL
+            raise ConfigError("DATABASE_URL", f"is not a valid connection string ({redact(_first_line(err), self.conninfo)})") from None
 
     def connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:

@@ -180,6 +180,8 @@ class Settings:
                 )
             if database_url and not database_url.startswith(("postgresql://", "postgres://")) and "=" not in database_url:
                 raise ConfigError("DATABASE_URL", "must be a postgresql:// URL or a libpq key=value string")
+            if database_url:
+                _check_conninfo(database_url)
 
         secret = env.get("WS_JWT_SECRET") or None
         public_key = env.get("WS_JWT_PUBLIC_KEY") or None
@@ -266,6 +268,32 @@ def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("off", "false", "0", "no"):
         return False
     raise ConfigError(name, f"{raw!r} is not a switch: use on or off")
+
+
+def _check_conninfo(url: str) -> None:
+    """libpq's own parse of ``DATABASE_URL``, so a typo fails here, naming the variable, and never as a
+    driver error that quotes the URL (and its password) back."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except psycopg.Error as err:
+        reason = redact(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, url)
+        raise ConfigError("DATABASE_URL", f"is not a valid PostgreSQL URL or key=value string ({reason})") from None
+
+
+def redact(text: str, conninfo: str) -> str:
+    """``text`` without the connection string or its password in it (for messages that quote them)."""
+    import re
+
+    secrets = [conninfo]
+    secrets += re.findall(r"://[^:/@\s]*:([^@\s]+)@", conninfo)  # postgresql://user:PASSWORD@host
+    secrets += re.findall(r"password\s*=\s*'((?:[^'\\]|\\.)*)'|password\s*=\s*(\S+)", conninfo)  # key=value form
+    for secret in sorted({x for item in secrets for x in (item if isinstance(item, tuple) else (item,)) if x}, key=len,
+                         reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _check_public_key(pem: str) -> None:

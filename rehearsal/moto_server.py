@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from careconnect_ws.pgtemp import free_port
+from careconnect_ws.local.ports import free_port
 
 ACCESS_KEY = "rehearsal"
 SECRET_KEY = "rehearsal"

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from careconnect_ws import db as db_module
+from careconnect_ws.local.pgtemp import TemporaryPostgres
 from careconnect_ws.management import ManagementApi, set_management_api
 from careconnect_ws.migrations import migrate
-from careconnect_ws.pgtemp import TemporaryPostgres
 from careconnect_ws.settings import Settings, set_settings
 from careconnect_ws.tokens import issue_token
 

@@ -107,9 +107,16 @@ def read_env_file(path: str, option: str = "--handler-env-file") -> dict[str, st
 
 def write_env_file(path: str, lines: Mapping[str, str]) -> None:
     """Create it with mode 600 from the start (never readable by others, not even for a moment),
-    in the target's directory, then move it into place."""
-    target = Path(path).resolve()
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)  # mkstemp creates it 0600
+    in the target's directory, then move it into place.
+
+    A symbolic link at the path is refused, never followed: in a shared directory another user could
+    plant one pointing at a file of yours. (The final rename would replace a link, not write through
+    it, and ``mkstemp`` opens with ``O_EXCL``; the check makes the refusal say why.)"""
+    target = Path(os.path.abspath(path))  # not resolve(): that would follow a link at the final component
+    if target.is_symlink():
+        raise ConfigError("--env-file", f"{path} is a symbolic link: refusing to write through it (remove it, or "
+                                        "choose a path in a directory only you can write to)")
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)  # O_CREAT|O_EXCL, mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("".join(f"{k}={v}\n" for k, v in lines.items()))
@@ -169,6 +176,8 @@ async def _serve(args: argparse.Namespace) -> int:
 
     built_in = args.handler in (None, BUILT_IN_HANDLER)
     config = gateway_config(args, built_in=built_in)
+    if args.env_file and Path(os.path.abspath(args.env_file)).is_symlink():
+        write_env_file(args.env_file, {})  # refuses, naming the option, before anything starts
     configure_logging(non_blocking=True)
     handler_env = read_env_file(args.handler_env_file) if args.handler_env_file else {}
     os.environ.update(handler_env)
@@ -235,9 +244,9 @@ def _built_in_environment(handler_env: Mapping[str, str]) -> tuple[Callable, Any
     if given.get("DATABASE_URL") or given.get("PGHOST"):
         printed["DATABASE_URL"] = "(from your environment)"
     else:
-        from ..pgtemp import TemporaryPostgres
+        from .pgtemp import TemporaryPostgres
 
-        embedded = TemporaryPostgres(private=True).start()
+        embedded = TemporaryPostgres().start()
         os.environ["DATABASE_URL"] = embedded.url
         printed["DATABASE_URL"] = embedded.url
         # A direct connection that nothing pools: prepared statements are safe and skip a parse and a

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from websockets.sync.client import connect
 
-from careconnect_ws.pgtemp import TemporaryPostgres
+from careconnect_ws.local.pgtemp import TemporaryPostgres
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -141,7 +141,7 @@ def test_the_env_file_is_created_private_whatever_the_umask(tmp_path):
 @pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(), reason="needs root to act as another user")
 def test_another_user_cannot_reach_the_embedded_database():
     other = pwd.getpwnam("nobody")
-    with TemporaryPostgres(private=True) as db:
+    with TemporaryPostgres() as db:
         with psycopg.connect(db.url) as mine:  # the user who started it
             assert mine.execute("SELECT 1").fetchone() == (1,)
         with pytest.raises(psycopg.OperationalError):  # nothing listens on TCP
@@ -179,3 +179,37 @@ def test_a_supervisor_that_never_reads_stderr_does_not_stall_the_handlers():
         assert time.monotonic() - stopping < 15
     finally:
         server.stop()
+
+
+def test_killing_serve_with_sigkill_leaves_no_postgresql_running():
+    server = Serve()
+    root = re.search(r"host=([^&\s]+)", server.values["DATABASE_URL"])[1]
+    pid = int((Path(root) / "data" / "postmaster.pid").read_text().splitlines()[0])
+    os.kill(pid, 0)  # running
+    server.proc.kill()  # SIGKILL: no atexit, no finally
+    server.proc.wait(10)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the embedded PostgreSQL outlived serve")
+    while Path(root).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(root).exists()
+
+
+def test_a_symlink_planted_at_the_env_file_path_is_refused_and_its_target_untouched(tmp_path):
+    victim = tmp_path / "victim.bashrc"
+    victim.write_text("export PATH=/usr/bin\n")
+    planted = tmp_path / "shared" / "local.env"
+    planted.parent.mkdir()
+    planted.symlink_to(victim)
+    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", "--env-file", str(planted)],
+                          env=clean_env(), capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 2 and "symbolic link" in proc.stderr
+    assert victim.read_text() == "export PATH=/usr/bin\n"
+    assert planted.is_symlink()

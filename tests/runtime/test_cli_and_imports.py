@@ -9,6 +9,7 @@ import sys
 import uuid
 
 import psycopg
+import pytest
 
 from careconnect_ws.migrations import available
 from tests.conftest import SECRET
@@ -23,7 +24,7 @@ def test_migrate_command_on_a_new_database_then_again(pg):
     name = f"cli_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg.url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    env = {"DATABASE_URL": pg.url.rsplit("/", 1)[0] + f"/{name}", "WS_JWT_SECRET": SECRET}
+    env = {"DATABASE_URL": pg.url_for(name), "WS_JWT_SECRET": SECRET}
     first = run_cli("migrate", env=env)
     assert first.returncode == 0, first.stderr
     assert "0001_initial" in first.stdout
@@ -188,3 +189,18 @@ def test_version_comes_from_the_one_source():
     proc = run_cli("--version")
     assert proc.stdout.strip() == f"careconnect-ws {__version__}"
     assert version("careconnect-ws") == __version__
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://app:s3cret-pw@127.0.0.1:1/db?bogus=1",
+    "postgresql://app:s3cret-pw@[bad/db",
+    "host=db.internal password=s3cret-pw bogus=1",
+    "host=db.internal password='s3cret-pw' sslmode=nonsense",
+])
+@pytest.mark.parametrize("command", [("migrate",), ("serve", "--port", "0"), ("cleanup",)])
+def test_a_malformed_database_url_is_named_and_its_password_never_printed(url, command):
+    proc = _bare_run(*command, env=_minimal_env(DATABASE_URL=url, WS_JWT_SECRET=SECRET))
+    assert proc.returncode in (1, 2), proc
+    output = proc.stdout + proc.stderr
+    assert "s3cret-pw" not in output and "Traceback" not in output
+    assert "DATABASE_URL" in output or "database unavailable" in output

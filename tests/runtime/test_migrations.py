@@ -16,7 +16,7 @@ def fresh_db(pg):
     name = f"mig_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg.url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = pg.url.rsplit("/", 1)[0] + f"/{name}"
+    url = pg.url_for(name)
     yield url
     with psycopg.connect(pg.url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

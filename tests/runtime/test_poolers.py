@@ -23,7 +23,7 @@ def start_bouncer(pg, *, pool_size: int) -> PgBouncer:
         if os.environ.get("CI"):
             pytest.fail("pgbouncer is not installed: .ci/run installs it (apt-get install pgbouncer)")
         pytest.skip("pgbouncer is not installed (apt-get install pgbouncer); CI installs it")
-    return PgBouncer(server_port=pg.port, pool_size=pool_size).start()
+    return PgBouncer(server_port=pg.port, server_host=str(pg.root), pool_size=pool_size).start()
 
 
 @pytest.fixture(scope="module")

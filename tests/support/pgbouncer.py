@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from careconnect_ws.pgtemp import free_port
+from careconnect_ws.local.ports import free_port
 
 
 def find_pgbouncer() -> str | None:
@@ -26,12 +26,13 @@ def find_pgbouncer() -> str | None:
 
 
 class PgBouncer:
-    def __init__(self, *, server_port: int, pool_size: int = 2) -> None:
+    def __init__(self, *, server_port: int, server_host: str, pool_size: int = 2) -> None:
         binary = find_pgbouncer()
         if binary is None:
             raise FileNotFoundError("pgbouncer is not installed (Debian: apt-get install pgbouncer; .ci/run does)")
         self.binary = binary
         self.server_port = server_port
+        self.server_host = server_host
         self.pool_size = pool_size
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="careconnect-pgbouncer-"))
@@ -39,17 +40,19 @@ class PgBouncer:
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        # A Unix socket in a 0700 directory, like the server behind it: trust auth on TCP would let any local
+        # user in as the superuser.
+        return f"postgresql://postgres@/postgres?host={self.root}&port={self.port}"
 
     def start(self) -> PgBouncer:
         (self.root / "userlist.txt").write_text('"postgres" ""\n')
         (self.root / "pgbouncer.ini").write_text(
             "[databases]\n"
-            f"postgres = host=127.0.0.1 port={self.server_port} dbname=postgres\n"
+            f"postgres = host={self.server_host} port={self.server_port} dbname=postgres\n"
             "[pgbouncer]\n"
-            "listen_addr = 127.0.0.1\n"
+            "listen_addr =\n"
             f"listen_port = {self.port}\n"
-            "unix_socket_dir =\n"
+            f"unix_socket_dir = {self.root}\n"
             "auth_type = trust\n"
             f"auth_file = {self.root / 'userlist.txt'}\n"
             "pool_mode = transaction\n"
@@ -73,7 +76,9 @@ class PgBouncer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"pgbouncer exited: {self.proc.stderr.read().decode(errors='replace')[-2000:]}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                with socket.socket(socket.AF_UNIX) as probe:
+                    probe.settimeout(0.2)
+                    probe.connect(str(self.root / f".s.PGSQL.{self.port}"))
                 return self
             except OSError:
                 time.sleep(0.05)

@@ -15,10 +15,12 @@ import importlib.util
 import os
 import pwd
 import shutil
-import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+from .ports import free_port
 
 
 class PostgresNotFound(RuntimeError):
@@ -73,32 +75,55 @@ def _let_user_traverse(path: Path) -> None:
             parent.chmod(mode | 0o011)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (for the servers tests and tools start)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_WATCHDOG = """
+import os, shutil, signal, sys, time
+fd, root = int(sys.argv[1]), sys.argv[2]
+while True:
+    try:
+        if not os.read(fd, 1):
+            break
+    except InterruptedError:
+        continue
+    except OSError:
+        break
+try:
+    with open(os.path.join(root, "data", "postmaster.pid")) as f:
+        pid = int(f.readline())
+    os.kill(pid, signal.SIGQUIT)
+    for _ in range(200):
+        os.kill(pid, 0)
+        time.sleep(0.05)
+except (OSError, ValueError):
+    pass
+shutil.rmtree(root, ignore_errors=True)
+"""
 
 
 class TemporaryPostgres:
     """``with TemporaryPostgres() as pg: psycopg.connect(pg.url)``."""
 
-    def __init__(self, *, port: int | None = None, fsync: bool = False, private: bool = False) -> None:
+    def __init__(self, *, port: int | None = None, fsync: bool = False, tcp: bool = False) -> None:
         self.bindir = find_bindir()
         self.port = port
         self.fsync = fsync
-        self.private = private
-        """No TCP at all: only a Unix socket in a directory only this user (and the server's) can enter.
-        The cluster trusts local connections, so on TCP any local user could connect as the superuser."""
+        self.tcp = tcp
+        """Also listen on 127.0.0.1. Off by default: the cluster trusts local connections, so on TCP any local
+        user could connect as the superuser (and run programs as you with ``COPY ... TO PROGRAM``). Without
+        it there is only a Unix socket in a directory only this user (and the server's) can enter."""
         self.root: Path | None = None
         self._run_as: tuple[int, int] | None = None
         self._started = False
+        self._lifeline: int | None = None
 
     @property
     def url(self) -> str:
-        if self.private:
-            return f"postgresql://postgres@/postgres?host={self.root}&port={self.port}"
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self.url_for("postgres")
+
+    def url_for(self, database: str, *, user: str = "postgres") -> str:
+        """A URL for another database (or role) of this server."""
+        if not self.tcp:
+            return f"postgresql://{user}@/{database}?host={self.root}&port={self.port}"
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
     def _user(self) -> tuple[int, int] | None:
         if os.geteuid() != 0:
@@ -140,6 +165,7 @@ class TemporaryPostgres:
                 self.port = port
                 self._started = True
                 atexit.register(self.stop)
+                self._start_watchdog()
                 return self
             last_error = (self.root / "server.log").read_text(errors="replace")[-2000:] if (self.root / "server.log").exists() else proc.stderr
             if self.port:
@@ -147,10 +173,26 @@ class TemporaryPostgres:
         self._remove()
         raise RuntimeError(f"PostgreSQL did not start: {last_error}")
 
+    def _start_watchdog(self) -> None:
+        """The server dies with this process, however it ends: atexit does not run after SIGKILL (a CI
+        timeout, a closed terminal), so a watchdog in a session of its own holds the read end of a pipe
+        whose only write end is ours. When this process is gone the read returns EOF, and the watchdog
+        shuts the server down (SIGQUIT: immediate) and removes its directory."""
+        if self._lifeline is not None:
+            return
+        read_end, self._lifeline = os.pipe()  # both non-inheritable: pg_ctl and the server never hold them
+        try:
+            subprocess.Popen(
+                [sys.executable, "-c", _WATCHDOG, str(read_end), str(self.root)], pass_fds=(read_end,),
+                start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        finally:
+            os.close(read_end)
+
     def _pg_ctl_start(self, port: int) -> subprocess.CompletedProcess:
         assert self.root
         durable = "on" if self.fsync else "off"
-        listen = "''" if self.private else "127.0.0.1"
+        listen = "127.0.0.1" if self.tcp else "''"
         options = (
             f"-p {port} -c listen_addresses={listen} -k {self.root} -c max_connections=400 "
             f"-c fsync={durable} -c synchronous_commit={durable} -c full_page_writes={durable} -c shared_buffers=64MB"
@@ -184,6 +226,9 @@ class TemporaryPostgres:
         if self.root and self.root.exists():
             shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
+        if self._lifeline is not None:
+            os.close(self._lifeline)  # the watchdog wakes, finds nothing left to stop, and exits
+            self._lifeline = None
 
     def __enter__(self) -> TemporaryPostgres:
         return self.start()
