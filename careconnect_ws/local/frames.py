@@ -1,17 +1,19 @@
 """API Gateway's 32 KB limit on a single WebSocket frame (messages may be up to 128 KB in several frames).
 
 aiohttp limits whole messages only, so this sits in front of its frame parser: it reads each
-frame's header from the bytes as they arrive (nothing is copied or buffered beyond a 14-byte
-header) and, for a data frame longer than the limit, fails the connection with 1009 as API
-Gateway does. It wraps the parser aiohttp installs on the request's protocol; if a future
-aiohttp moves that, :func:`limit_frames` says so and returns False, and the gateway warns
-once that the frame limit is not enforced.
+frame's header from the bytes as they arrive, from the first byte after the handshake (nothing is
+copied or buffered beyond a 14-byte header) and, for a data frame longer than the limit, fails the
+connection with 1009 as API Gateway does. It wraps the parser aiohttp installs on the request's
+protocol; if a future aiohttp moves that, :class:`FrameLimitedResponse` says so (``frames_limited``)
+and the gateway warns once that the frame limit is not enforced.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from aiohttp import web
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +88,26 @@ class FrameSizeGuard:
         return flag
 
 
-def limit_frames(request: Any, ws: Any, max_frame_bytes: int) -> bool:
-    """Put a :class:`FrameSizeGuard` in front of the parser ``ws.prepare(request)`` installed."""
-    protocol = getattr(request, "protocol", None)
-    parser = getattr(protocol, "_payload_parser", None)
-    queue = getattr(ws, "_reader", None)
-    if parser is None or not hasattr(parser, "feed_data") or not hasattr(queue, "set_exception"):
-        return False
-    protocol._payload_parser = FrameSizeGuard(parser, queue, max_frame_bytes)
-    return True
+class FrameLimitedResponse(web.WebSocketResponse):
+    """aiohttp's ``WebSocketResponse`` with a :class:`FrameSizeGuard` in front of its parser from the first
+    byte after the handshake: bytes a client sent in the same packet as its upgrade request wait in the
+    protocol's tail until the parser is set, and go through the guard too (a guard added after
+    ``prepare`` would let them pass unchecked)."""
+
+    def __init__(self, *, max_frame_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._max_frame_bytes = max_frame_bytes
+        self.frames_limited = False
+
+    def _post_start(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        protocol = getattr(request, "protocol", None)
+        tail = getattr(protocol, "_message_tail", b"")
+        if tail:
+            protocol._message_tail = b""  # held back: fed below, through the guard
+        super()._post_start(request, *args, **kwargs)
+        parser = getattr(protocol, "_payload_parser", None)
+        if parser is not None and hasattr(parser, "feed_data") and hasattr(self._reader, "set_exception"):
+            protocol._payload_parser = parser = FrameSizeGuard(parser, self._reader, self._max_frame_bytes)
+            self.frames_limited = True
+        if tail and parser is not None:
+            parser.feed_data(tail)

@@ -26,7 +26,7 @@ from aiohttp import WSMsgType, web
 from . import apigw_events as ev
 from .config import GatewayConfig
 from .connections_api import ConnectionsApi
-from .frames import MESSAGE_TOO_BIG, limit_frames
+from .frames import MESSAGE_TOO_BIG, FrameLimitedResponse
 from .throttle import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -209,8 +209,9 @@ class LocalGateway:
         # the Sec-WebSocket-Protocol header; without it the handshake carries none.
         chosen = _response_header(response, "Sec-WebSocket-Protocol")
         # compress=False: API Gateway negotiates no permessage-deflate, so frames are measured as sent.
-        ws = web.WebSocketResponse(max_msg_size=self.config.limits.max_message_bytes, autoping=True, compress=False,
-                                   protocols=(chosen,) if chosen else ())
+        ws = FrameLimitedResponse(max_frame_bytes=self.config.limits.max_frame_bytes,
+                                  max_msg_size=self.config.limits.max_message_bytes, autoping=True, compress=False,
+                                  protocols=(chosen,) if chosen else ())
         conn = LocalConnection(connection_id, ws, connected_at, source_ip, user_agent, headers, authorizer_context,
                                last_active_ms=connected_at)
         task = asyncio.current_task()
@@ -224,7 +225,7 @@ class LocalGateway:
                 # still sends $disconnect for it (1006), so the registry does not keep a ghost.
                 conn.close_code, conn.close_reason = ABNORMAL, "handshake aborted"
                 return ws
-            if not limit_frames(request, ws, self.config.limits.max_frame_bytes) and not self._frame_limit_warned:
+            if not ws.frames_limited and not self._frame_limit_warned:
                 self._frame_limit_warned = True
                 logger.warning("this aiohttp version hides its frame parser: the 32 KB frame limit is not enforced")
             self.connections[connection_id] = conn

@@ -138,6 +138,40 @@ def test_a_single_frame_over_32_kb_closes_with_1009_but_fragments_pass(custom):
     wait_for(lambda: any(e["requestContext"].get("disconnectStatusCode") == 1009 for e in handler.of("$disconnect")))
 
 
+def test_an_oversize_frame_pipelined_with_the_handshake_closes_with_1009(custom):
+    """The bypass from the review: the frame arrives in the same packet as the upgrade request, before
+    the connection is set up. It must meet the limit from the first byte."""
+    import os
+    import struct
+
+    handler = Recorder()
+    gw = custom(handler)
+    payload = b'{"action":"ping","pad":"' + b"z" * 60_000 + b'"}'
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    frame = bytes([0x81, 0x80 | 127]) + struct.pack(">Q", len(payload)) + mask + masked
+    raw = socket.create_connection(("127.0.0.1", gw.gateway.port))
+    raw.sendall(
+        f"GET /prod HTTP/1.1\r\nHost: 127.0.0.1:{gw.gateway.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode() + frame
+    )
+    raw.settimeout(10)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += raw.recv(4096)
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    while len(rest) < 4:
+        chunk = raw.recv(4096)
+        if not chunk:
+            break
+        rest += chunk
+    raw.close()
+    assert rest[0] & 0x0F == 0x8, rest[:16]  # a close frame, not a pong
+    assert int.from_bytes(rest[2:4], "big") == 1009
+    assert not [e for e in handler.of("$default")], "the oversize frame reached the handler"
+
+
 def test_an_abandoned_handshake_still_gets_its_disconnect(custom):
     handler = Recorder(connect_delay=0.5)
     gw = custom(handler)
