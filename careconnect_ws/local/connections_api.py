@@ -60,15 +60,10 @@ class ConnectionsApi:
         if conn is None:
             return _error(410, "GoneException", "Gone")
         try:
-            text = data.decode("utf-8")
+            message: str | bytes = data.decode("utf-8")
         except UnicodeDecodeError:
-            text = None
-        try:
-            if text is not None:
-                await conn.ws.send_str(text)
-            else:
-                await conn.ws.send_bytes(data)
-        except (ConnectionError, RuntimeError):
+            message = data
+        if not await self.gateway.push(conn, message):
             return _error(410, "GoneException", "Gone")
         return web.Response(status=200, headers={"x-amzn-RequestId": ev.aws_id()})
 

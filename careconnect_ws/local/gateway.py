@@ -41,6 +41,11 @@ SCHEDULED_EVENT = {
 }
 
 
+SLOW_CLIENT_BUFFER_BYTES = 1 << 20
+"""Bytes waiting in a connection's socket before the gateway stops waiting for its client to read: 8 full messages."""
+SLOW_CLIENT_SEND_SECONDS = 2.0
+
+
 @dataclass
 class LocalConnection:
     connection_id: str
@@ -53,6 +58,7 @@ class LocalConnection:
     last_active_ms: int = 0
     close_code: int | None = None
     close_reason: str = ""
+    transport: Any = None
 
 
 class _Context:
@@ -213,7 +219,7 @@ class LocalGateway:
                                   max_msg_size=self.config.limits.max_message_bytes, autoping=True, compress=False,
                                   protocols=(chosen,) if chosen else ())
         conn = LocalConnection(connection_id, ws, connected_at, source_ip, user_agent, headers, authorizer_context,
-                               last_active_ms=connected_at)
+                               last_active_ms=connected_at, transport=request.transport)
         task = asyncio.current_task()
         if task is not None:
             self._connection_tasks.add(task)
@@ -287,6 +293,34 @@ class LocalGateway:
         response = await self.invoke(make_event)
         if selected and selected[0] in self.config.two_way_routes and isinstance(response, Mapping) and response.get("body"):
             await _send(conn, response["body"])
+
+    async def push(self, conn: LocalConnection, data: str | bytes) -> bool:
+        """Send out of band (``@connections`` POST); False when the client is gone or does not read.
+
+        A client that stops reading must not hold up the caller: past ``SLOW_CLIENT_BUFFER_BYTES`` waiting
+        in its socket, or a send that cannot finish within ``SLOW_CLIENT_SEND_SECONDS``, the connection is
+        dropped (``$disconnect`` 1006) and the POST answers 410, so the sender moves on.
+        """
+        buffered = conn.transport.get_write_buffer_size() if conn.transport is not None else 0
+        if buffered > SLOW_CLIENT_BUFFER_BYTES:
+            self.drop(conn, "client does not read its messages")
+            return False
+        try:
+            send = conn.ws.send_str(data) if isinstance(data, str) else conn.ws.send_bytes(data)
+            await asyncio.wait_for(send, SLOW_CLIENT_SEND_SECONDS)
+        except TimeoutError:
+            self.drop(conn, "client does not read its messages")
+            return False
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    def drop(self, conn: LocalConnection, reason: str) -> None:
+        """End a connection at once, without the close handshake a stalled client would never finish."""
+        if conn.close_code is None:
+            conn.close_code, conn.close_reason = ABNORMAL, reason
+        if conn.transport is not None:
+            conn.transport.abort()
 
     async def close(self, conn: LocalConnection, code: int, reason: str) -> None:
         if conn.close_code is None:

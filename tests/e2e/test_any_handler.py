@@ -204,3 +204,45 @@ def test_throttling_can_be_lifted_or_set(custom):
         assert [ws.recv(timeout=10) for _ in range(600)] == [str(i) for i in range(600)]
     tight = custom(Recorder(), throttling_rate_limit=2, throttling_burst_limit=3)
     assert (tight.gateway.bucket.rate, tight.gateway.bucket.burst) == (2, 3)
+
+
+def test_a_client_that_never_reads_cannot_hold_up_connections_posts(custom):
+    """The finding: after a few dozen POSTs to a client that does not read, the sender hit its timeout.
+    Now each POST returns within seconds, the stalled client is dropped (410 from then on, $disconnect
+    1006), and a healthy client beside it keeps receiving."""
+    import time
+
+    from careconnect_ws.errors import ConnectionGone
+    from careconnect_ws.management import ManagementApi
+
+    handler = Recorder()
+    gw = custom(handler)
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", gw.gateway.port))
+    stalled.sendall(
+        f"GET /prod HTTP/1.1\r\nHost: 127.0.0.1:{gw.gateway.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    wait_for(lambda: len(gw.open_connection_ids()) == 1)
+    (slow_id,) = gw.open_connection_ids()
+    management = ManagementApi()
+    with connect(gw.url, max_size=None) as healthy:
+        healthy_id = next(c for c in wait_for(lambda: gw.open_connection_ids() if len(gw.open_connection_ids()) == 2
+                                               else None) if c != slow_id)
+        chunk = "m" * 100_000
+        slowest, gone_after = 0.0, None
+        for i in range(200):
+            started = time.monotonic()
+            try:
+                management.send(gw.management_url, slow_id, chunk)
+            except ConnectionGone:
+                gone_after = i
+                break
+            finally:
+                slowest = max(slowest, time.monotonic() - started)
+            management.send(gw.management_url, healthy_id, "still here")
+            assert healthy.recv(timeout=10) == "still here"
+        assert gone_after is not None and slowest < 4, (gone_after, slowest)
+    wait_for(lambda: any(e["requestContext"].get("disconnectStatusCode") == 1006 for e in handler.of("$disconnect")))
+    stalled.close()
