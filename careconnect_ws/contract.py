@@ -25,6 +25,10 @@ JWT_SECRET_ARN = "WS_JWT_SECRET_ARN"
 JWT_PUBLIC_KEY = "WS_JWT_PUBLIC_KEY"
 JWT_ISSUER = "WS_JWT_ISSUER"
 JWT_AUDIENCE = "WS_JWT_AUDIENCE"
+LOCAL_ACCESS_KEY_ID = "CARECONNECT_WS_LOCAL_ACCESS_KEY_ID"
+LOCAL_SECRET_ACCESS_KEY = "CARECONNECT_WS_LOCAL_SECRET_ACCESS_KEY"
+"""What ``serve --allow-remote`` prints for signing ``@connections`` calls, and what sending prefers when both
+are set: named so that sourcing serve's env file never replaces the shell's real AWS credentials."""
 PLAIN_SECRETS = ("DATABASE_URL", "WS_JWT_SECRET")
 """Never set as plain environment variables by the stack: they would land in Terraform state."""
 

@@ -177,6 +177,20 @@ class ManagementApi:
         raise AssertionError("unreachable")
 
 
+def _local_gateway_credentials() -> Any:
+    """``serve --allow-remote``'s credentials, when its env file was sourced (never set on AWS)."""
+    import os
+
+    from . import contract
+
+    key, secret = os.environ.get(contract.LOCAL_ACCESS_KEY_ID), os.environ.get(contract.LOCAL_SECRET_ACCESS_KEY)
+    if key and secret:
+        from .sigv4 import Credentials
+
+        return Credentials(key, secret)
+    return None
+
+
 class ConnectionsClient:
     """``post_to_connection`` / ``delete_connection`` / ``get_connection`` for one endpoint, as boto3 names them."""
 
@@ -190,7 +204,7 @@ class ConnectionsClient:
         self.base_path = parsed.path.rstrip("/")
         self.region = region
         self.timeout_s = timeout_s
-        self._credentials = credentials or get_session().get_credentials()
+        self._credentials = credentials or _local_gateway_credentials() or get_session().get_credentials()
         if self._credentials is None and parsed.hostname in ("127.0.0.1", "localhost", "::1"):
             from .sigv4 import Credentials
 

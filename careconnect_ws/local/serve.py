@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import contract
 from ..errors import ConfigError
 from ..sigv4 import Credentials
 from .config import BUILT_IN_ROUTES, LOOPBACK_HOSTS, GatewayConfig
@@ -289,15 +290,15 @@ def _print_banner(args, config: GatewayConfig, gateway, printed: dict[str, str],
     lines.append(f"# @connections: http://{hosts[0]}:{port}/{stage}/@connections/{{connectionId}}")
     if config.allow_remote:
         lines.append(f"# Listening on {config.host}, reachable from other machines: @connections requires SigV4 "
-                     "signatures with the credentials below (any AWS SDK: set them as the AWS credentials)")
+                     f"signatures with the credentials below ({contract.LOCAL_ACCESS_KEY_ID}: careconnect-ws signs with "
+                     "them; with another SDK pass them explicitly: they never shadow your AWS credentials)")
     if built_in:
         lines.append(f"# PostgreSQL:   {'embedded (a Unix socket only you can reach), removed on exit' if embedded else 'from DATABASE_URL'}")
         lines.append("# In another terminal: export these, then e.g. careconnect-ws notify email-verified --user ID")
     out = dict(printed)
     if config.credentials is not None:
-        out["AWS_ACCESS_KEY_ID"] = config.credentials.access_key
-        out["AWS_SECRET_ACCESS_KEY"] = config.credentials.secret_key
-        out["AWS_REGION"] = config.region
+        out[contract.LOCAL_ACCESS_KEY_ID] = config.credentials.access_key
+        out[contract.LOCAL_SECRET_ACCESS_KEY] = config.credentials.secret_key
     lines += [f"{k}={v}" for k, v in out.items()]
     lines.append("# Ctrl-C stops (every open connection gets its $disconnect).")
     printed.update(out)

@@ -70,7 +70,10 @@ def test_beyond_loopback_connections_api_verifies_signatures_against_the_printed
     try:
         assert "Listening on 0.0.0.0, reachable from other machines" in server.text
         assert "ws://127.0.0.1:" in server.text  # the real addresses, this machine's among them
-        creds = {k: server.values[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        # Named so that sourcing the env file never replaces the shell's own AWS credentials.
+        assert not any(k.startswith("AWS_") and k != "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT" for k in server.values)
+        creds = {"AWS_ACCESS_KEY_ID": server.values["CARECONNECT_WS_LOCAL_ACCESS_KEY_ID"],
+                 "AWS_SECRET_ACCESS_KEY": server.values["CARECONNECT_WS_LOCAL_SECRET_ACCESS_KEY"]}
         endpoint = f"http://127.0.0.1:{server.port}/prod"
         token = subprocess.run([sys.executable, "-m", "careconnect_ws", "token", "--user", "ann"],
                                env=clean_env(WS_JWT_SECRET=server.values["WS_JWT_SECRET"]),
@@ -103,6 +106,15 @@ def test_beyond_loopback_connections_api_verifies_signatures_against_the_printed
             client(creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"]).post_to_connection(
                 ConnectionId=connection_id, Data=b"from the backend")
             assert ws.recv(timeout=10) == "from the backend"
+            # careconnect-ws itself signs with the printed names, beside (not instead of) real AWS credentials.
+            ws.send('{"action": "subscribe", "topic": "email-verification"}')
+            assert "subscribed" in ws.recv(timeout=10)
+            sourced = clean_env(**{k: v for k, v in server.values.items() if not v.startswith("(")},
+                                AWS_ACCESS_KEY_ID="AKIAREALDEVELOPERKEY", AWS_SECRET_ACCESS_KEY="real-secret")
+            notify = subprocess.run([sys.executable, "-m", "careconnect_ws", "notify", "email-verified", "--user", "ann"],
+                                    env=sourced, capture_output=True, text=True, timeout=60)
+            assert notify.returncode == 0 and '"reached": 1' in notify.stdout, notify.stderr
+            assert "email-verification" in ws.recv(timeout=10)
     finally:
         server.stop()
 
