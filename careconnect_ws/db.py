@@ -32,12 +32,18 @@ close the connection and run the operation once more on a fresh one, connected w
 ``target_session_attrs=read-write`` so libpq skips a reader. If that fails too the caller
 gets :class:`DatabaseUnavailable` (the handler answers 503). Every registry operation is
 idempotent, so running one again is safe; nothing is acknowledged before it committed.
+
+A connect that fails is not tried again at once: for 50 ms, doubling to 2 s (with jitter), every
+operation answers :class:`DatabaseUnavailable` straight away. During a failover or a restart each
+container then makes a handful of attempts, not one per event.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -53,6 +59,8 @@ T = TypeVar("T")
 Params = Sequence[Any] | Mapping[str, Any] | None
 
 APPLICATION_NAME = "careconnect-ws"
+MAX_RECONNECT_BACKOFF_SECONDS = 2.0
+"""After a failed connect, the next is not tried for 50 ms, doubling up to this (with jitter)."""
 
 # SQLSTATEs after which this connection cannot serve writes, though it may look open:
 # 25006 read_only_sql_transaction (a failover demoted the writer we are connected to),
@@ -88,6 +96,9 @@ class Database:
         # An int we own, validated by Settings: safe to put into the SQL text.
         self._timeout_statement = f"SET LOCAL statement_timeout = {self.statement_timeout_ms}; "
         self._conn: psycopg.Connection | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._last_failure = ""
         # True when every statement on this connection already runs under the timeout (the role's
         # setting, or the session's in prepared mode): then no SET LOCAL goes with it.
         self._session_has_timeout = False
@@ -102,6 +113,27 @@ class Database:
         )
 
     def _connect(self) -> psycopg.Connection:
+        now = time.monotonic()
+        if now < self._retry_at:
+            # The last attempt failed moments ago (a failover, a restart): answer at once instead of
+            # opening a connection per event, which would turn every container into a connection storm.
+            raise DatabaseUnavailable(
+                f"PostgreSQL was unreachable {self._last_failure}; the next attempt is in "
+                f"{(self._retry_at - now) * 1000:.0f} ms"
+            )
+        try:
+            conn = self._open()
+        except DatabaseUnavailable as err:
+            self._failures += 1
+            # Exponential from 50 ms to 2 s, full jitter: containers that failed together retry apart.
+            self._retry_at = time.monotonic() + random.uniform(0.5, 1.0) * min(
+                MAX_RECONNECT_BACKOFF_SECONDS, 0.05 * 2 ** min(self._failures - 1, 10))
+            self._last_failure = str(err).removeprefix("cannot connect to PostgreSQL: ")
+            raise
+        self._failures, self._retry_at = 0, 0.0
+        return conn
+
+    def _open(self) -> psycopg.Connection:
         given = conninfo_to_dict(self.conninfo)
         extra: dict[str, Any] = {}
         if "target_session_attrs" not in given:

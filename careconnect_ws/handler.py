@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,7 +37,7 @@ from .events import (
 )
 from .logs import configure_logging, exception_summary
 from .management import management_endpoint
-from .registry import NewConnection, Registered
+from .registry import Ended, NewConnection, Registered
 from .routing import ClientError, MessageContext, encode_reply, parse_message, router
 from .services import Services, get_services
 from .settings import get_settings
@@ -63,6 +64,11 @@ def lambda_handler(event: Any, context: Any = None) -> dict:
         # Where it failed, never what the values were: exception texts can carry row values.
         logger.error("unhandled error", extra={**log, **exception_summary(err)})
         response = _error(500, "internal_error", "something went wrong on our side")
+    if _unrecorded and response.get("statusCode") != 503:
+        try:
+            record_late_disconnects(log)
+        except Exception as err:  # never fail the event that happened to find the database back
+            log.update(lateDisconnectError=exception_summary(err)["errorType"])
     log.setdefault(contract.LOG_STATUS, response.get("statusCode"))
     log["latencyMs"] = round((time.perf_counter() - started) * 1000, 2)
     logger.info("handled", extra=log)
@@ -200,18 +206,37 @@ def _epoch_seconds(value: Any) -> float | None:
 
 def on_disconnect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
     services = get_services()
+    ended = Ended(ws.connection_id, ws.disconnect_status_code, clip(ws.disconnect_reason, 256) or "client-disconnect")
     try:
-        changed = services.registry.deregister(
-            ws.connection_id,
-            status_code=ws.disconnect_status_code,
-            reason=clip(ws.disconnect_reason, 256) or "client-disconnect",
-        )
+        changed = services.registry.deregister(ended.connection_id, status_code=ended.status_code, reason=ended.reason)
     except DatabaseUnavailable as err:
-        # $disconnect is best effort anyway: the cleanup sweep will catch this one.
-        log.update(outcome="database_unavailable", error=str(err))
+        # API Gateway sends $disconnect once and never again: kept here, it is recorded by this container's
+        # first invocation that reaches the database (instead of the connection looking active for up to
+        # CONNECTION_IDLE_SECONDS and receiving pushes meanwhile).
+        _unrecorded.append(ended)
+        log.update(outcome="database_unavailable", error=str(err), pending=len(_unrecorded))
         return _error(503, "service_unavailable", "could not record the disconnect")
     log["outcome"] = "disconnected" if changed else "already_inactive"
     return {"statusCode": 200}
+
+
+# $disconnects that could not be recorded (the database was down), oldest dropped past the bound.
+_unrecorded: deque[Ended] = deque(maxlen=1000)
+
+
+def record_late_disconnects(log: dict[str, Any]) -> None:
+    """Record the ``$disconnect`` events this container could not, in one statement, once it can."""
+    if not _unrecorded:
+        return
+    pending: list[Ended] = []
+    while _unrecorded:  # popleft is atomic: threads of the local gateway share this list
+        pending.append(_unrecorded.popleft())
+    try:
+        get_services().registry.deregister_many(pending)
+    except DatabaseUnavailable:
+        _unrecorded.extendleft(reversed(pending))  # still down: the next invocation tries again
+        return
+    log["lateDisconnects"] = len(pending)
 
 
 # -- messages ($default and custom routes) -------------------------------------------------

@@ -70,6 +70,15 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class Ended:
+    """A ``$disconnect``: which connection, with what close code and reason."""
+
+    connection_id: str
+    status_code: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class Deactivated:
     connection_id: str
     callback_url: str
@@ -186,6 +195,28 @@ class Registry:
             {"code": status_code, "reason": reason, "id": connection_id},
         )
         return cur.fetchone() is not None
+
+    def deregister_many(self, ended: Sequence[Ended]) -> int:
+        """Record several ``$disconnect`` events in one statement (late: the database was down); returns how
+        many connections were still active."""
+        if not ended:
+            return 0
+        return self.db.execute(
+            f"""
+            WITH given AS (
+                SELECT * FROM unnest(%s::text[], %s::int[], %s::text[]) AS g(connection_id, code, reason)
+            ), ended AS (
+                UPDATE websocket_connections c
+                   SET is_active = false, disconnected_at = now(),
+                       disconnect_status_code = g.code, disconnect_reason = g.reason
+                  FROM given g
+                 WHERE c.connection_id = g.connection_id AND c.is_active
+             RETURNING c.connection_id
+            ){_DROP_COUNTERS}
+            SELECT count(*) FROM ended
+            """,
+            [[e.connection_id for e in ended], [e.status_code for e in ended], [e.reason for e in ended]],
+        ).fetchone()[0]
 
     def deactivate_many(self, connection_ids: Sequence[str], *, reason: str, status_code: int | None = None) -> list[str]:
         """Deactivate a set of connections in one statement (e.g. every 410 Gone of a broadcast)."""

@@ -77,3 +77,53 @@ def test_a_dropped_connection_during_a_write_is_retried_once(server):
     with psycopg.connect(server.url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
     assert run("message", "x=", body={"action": "ping"}) == (200, None)
+
+
+def test_while_the_database_is_read_only_a_container_does_not_open_a_connection_per_event(server, monkeypatch):
+    """The finding: every event opened a new connection during a read-only window (a connection storm
+    across containers). Now a failed connect is retried after 50 ms, doubling to 2 s."""
+    assert run("connect", "storm=", query={"token": token_for("storm")})[0] == 200
+    attempts = []
+    real_connect = psycopg.connect
+
+    def counting_connect(*args, **kwargs):
+        attempts.append(time.monotonic())
+        return real_connect(*args, **kwargs)
+
+    read_only(server.url, True)
+    monkeypatch.setattr(db_module.psycopg, "connect", counting_connect)
+    started = time.monotonic()
+    statuses = []
+    while time.monotonic() - started < 2.0:
+        statuses.append(run("message", "storm=", body={"action": "ping"})[0])
+    window = time.monotonic() - started
+    assert set(statuses) == {503} and len(statuses) > 100
+    # 50 ms doubling (with jitter): 0, ~0.05, ~0.15, ~0.35, ~0.75, ~1.55 s ... a handful, not one per event.
+    assert len(attempts) <= 10, (len(attempts), len(statuses), window)
+    read_only(server.url, False)
+    deadline = time.monotonic() + 5
+    while run("message", "storm=", body={"action": "ping"})[0] != 200:
+        assert time.monotonic() < deadline, "did not recover within the 2 s backoff ceiling"
+        time.sleep(0.05)
+
+
+def test_a_disconnect_the_database_missed_is_recorded_once_it_is_back(runtime):
+    with own_migrated_server(fsync=True) as server:  # durable: a killed server keeps what it committed
+        _disconnect_missed_then_recorded(server)
+
+
+def _disconnect_missed_then_recorded(server) -> None:
+    assert run("connect", "gone=", query={"token": token_for("gone")})[0] == 200
+    assert run("connect", "stay=", query={"token": token_for("stay")})[0] == 200
+    server.kill()
+    assert run("disconnect", "gone=")[0] == 503
+    server.restart()
+    deadline = time.monotonic() + 5
+    while run("message", "stay=", body={"action": "ping"})[0] != 200:  # any event that reaches the database
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with psycopg.connect(server.url) as check:
+        row = check.execute("SELECT is_active, disconnect_status_code FROM websocket_connections"
+                            " WHERE connection_id = 'gone='").fetchone()
+    sent = make_event("disconnect", connection_id="gone=")["requestContext"]["disconnectStatusCode"]
+    assert row == (False, sent)
