@@ -47,3 +47,47 @@ def test_a_bystander_is_unaffected_by_a_flooding_client(gateway, sql):
     assert outcome.get("closed") not in (None, "not closed")
     row = sql.execute("SELECT is_active FROM websocket_connections WHERE user_id = 'mallory'").fetchone()
     assert row == (False,)
+
+
+def test_one_users_connections_together_cannot_take_the_stage_from_a_bystander(gateway, sql):
+    """The finding: ten connections at 19 messages/s each stay under the per-connection close threshold,
+    took 615 of the stage's throttled slots, and a bystander got 8 of 78 'Too Many Requests'. The user's
+    budget (WS_MAX_MESSAGES_PER_USER_PER_SECOND, 20) closes them once they together pass twice it."""
+    closed: list[object] = []
+    sent = [0]
+
+    def flooder(n: int) -> None:
+        with connect(f"{gateway.url}?token={token_for('mallory')}") as ws:
+            try:
+                for i in range(60):  # 19 a second for about 3 seconds
+                    ws.send(json.dumps({"action": "ping", "id": f"m{n}-{i}"}))
+                    sent[0] += 1
+                    time.sleep(1 / 19)
+                    try:
+                        while True:  # drain replies without blocking
+                            ws.recv(timeout=0)
+                    except TimeoutError:
+                        pass
+            except ConnectionClosed as err:
+                closed.append(err.rcvd.code if err.rcvd else None)
+                return
+            try:
+                while True:
+                    ws.recv(timeout=2)
+            except (ConnectionClosed, TimeoutError) as err:
+                closed.append(getattr(getattr(err, "rcvd", None), "code", "open"))
+
+    with connect(f"{gateway.url}?token={token_for('bob')}") as bystander:
+        threads = [threading.Thread(target=flooder, args=(n,)) for n in range(10)]
+        for t in threads:
+            t.start()
+        answers = []
+        for i in range(15):
+            bystander.send(json.dumps({"action": "ping", "id": f"b{i}"}))
+            answers.append(json.loads(bystander.recv(timeout=10)))
+            time.sleep(0.2)
+        for t in threads:
+            t.join(30)
+    assert answers == [{"type": "pong", "id": f"b{i}"} for i in range(15)]
+    assert len(closed) == 10 and "open" not in closed, closed  # every flooding connection was closed
+    assert sql.execute("SELECT count(*) FROM websocket_connections WHERE user_id = 'mallory' AND is_active").fetchone()[0] == 0
