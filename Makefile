@@ -7,7 +7,7 @@ CDKTN_VENV ?= .venv-cdktn
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: synth lambda test test-cdktn test-consumer lint bench rehearse clean
+.PHONY: synth lambda test test-cdktn test-consumer chaos lint bench rehearse clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ test-cdktn: $(CDKTN_VENV)/.installed $(CHECKOV_VENV)/.installed
 ## composed into another team's stack (two APIs, an aliased provider, their own function) and synthesized.
 test-consumer: $(VENV)/.installed
 	$(PY) -m pytest -m consumer tests/consumer -p no:cacheprovider
+
+## Delivery under chaos at full size: over 10,000 events to subscribers dropped at random, resuming through
+## the reference client; every subscriber must end with every event of its streams, in order (about a minute).
+chaos: $(VENV)/.installed
+	CHAOS_EVENTS=10002 $(PY) -m pytest tests/e2e/test_resume.py -k chaos_every -p no:cacheprovider -s
 
 ## Rehearse a deploy offline: terraform init/validate/plan/apply against moto, read every resource back,
 ## plan again, destroy; both modes, then a deliberately broken stack that the read-back must catch.

@@ -144,7 +144,9 @@ def test_listen_without_a_url_names_the_variable():
 
 # -- chaos ------------------------------------------------------------------------------------------------
 
-CHAOS_EVENTS = int(os.environ.get("CHAOS_EVENTS", "10002"))  # over 10,000, split among 3 publishers
+# The default suite runs a short chaos run; CI runs it again with over 10,000 events in a step of its own
+# (`make chaos`: CHAOS_EVENTS=10002, about a minute).
+CHAOS_EVENTS = int(os.environ.get("CHAOS_EVENTS", "1500"))
 
 
 def test_chaos_every_subscriber_ends_with_every_event_of_its_streams_in_order(start_gateway, capsys):
@@ -235,7 +237,7 @@ def test_chaos_every_subscriber_ends_with_every_event_of_its_streams_in_order(st
         print(f"\nchaos: {sum(published.values())} events in {len(streams)} streams to {len(clients)} subscribers in "
               f"{elapsed:.1f} s; {reconnects} reconnects ({dict(drops)} forced, the rest idle closes); "
               f"{duplicates} duplicates dropped; 0 missing, 0 out of order")
-    assert reconnects > 20
+    assert reconnects > min(20, CHAOS_EVENTS // 100)
 
 
 def _head(stream: tuple[str, str]) -> int:
