@@ -3,11 +3,12 @@ target platform, no CDK, no tests, and the same bytes every time."""
 
 from __future__ import annotations
 
+import re
 import zipfile
 
 import pytest
 
-from careconnect_ws_cdk.lambda_artifact import build, sha256
+from careconnect_ws_cdk.lambda_artifact import build, sha256, target_python
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +38,89 @@ def test_no_cdk_no_tests_no_local_gateway_no_bytecode(artifact):
     tops = {n.split("/")[0] for n in names}
     assert not tops & {"cdktf", "cdktn", "constructs", "jsii", "cdktf_cdktf_provider_aws", "cdktn_provider_aws", "stacks",
                         "careconnect_ws_cdk", "tests", "boto3", "botocore", "aiohttp"}
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("careconnect_ws/local/")
-                    or n == "careconnect_ws/client.py"]
+    assert not [n for n in names if n.startswith("careconnect_ws/local/") or n == "careconnect_ws/client.py"]
+    # Bytecode only for the target Python, next to its source.
+    assert not [n for n in names if n.endswith(".pyc") and not re.search(r"(^|/)__pycache__/[^/]+\.cpython-312\.pyc$", n)]
+
+
+# What the Lambda runs, and nothing else: a new module under careconnect_ws is a decision (add it here), and
+# development code (the local gateway, the throwaway PostgreSQL, the reference client) never ships.
+RUNTIME_MODULES = {
+    "__init__", "__main__", "cleanup", "cli", "contract", "db", "delivery", "errors", "events", "handler", "limits",
+    "logs", "management", "notifications", "publishing", "registry", "routing", "secrets", "services", "settings",
+    "sigv4", "snapstart", "streams", "text", "tokens", "topics", "migrations/__init__",
+}
+
+
+def test_the_zip_holds_exactly_the_runtime_modules(artifact):
+    names = zipfile.ZipFile(artifact).namelist()
+    modules = {n.removeprefix("careconnect_ws/").removesuffix(".py") for n in names
+               if n.startswith("careconnect_ws/") and n.endswith(".py")}
+    assert modules == RUNTIME_MODULES
+
+
+def test_every_module_has_bytecode_for_python_312_when_a_312_is_at_hand(artifact):
+    if target_python() is None:
+        pytest.skip("no CPython 3.12 on this machine: the zip is built without bytecode (the build says so)")
+    names = set(zipfile.ZipFile(artifact).namelist())
+    sources = [n for n in names if n.endswith(".py")]
+    missing = [n for n in sources if "/".join([*n.split("/")[:-1], "__pycache__", n.split("/")[-1][:-3] + ".cpython-312.pyc"])
+               not in names]
+    assert sources and not missing, missing[:5]
+    with zipfile.ZipFile(artifact) as zf:
+        header = zf.read("careconnect_ws/__pycache__/handler.cpython-312.pyc")[:16]
+        source = zf.read("careconnect_ws/handler.py")
+    flags = int.from_bytes(header[4:8], "little")
+    assert flags == 0b01, "hash-based and unchecked: valid in a read-only /var/task without a stat per import"
+    assert header[8:16] == _source_hash_312(source), "the pyc is the source's, byte for byte"
+
+
+def _source_hash_312(source: bytes) -> bytes:
+    """The hash CPython 3.12 puts in a hash-based pyc (keyed by its own magic number: computed by 3.12)."""
+    import subprocess
+
+    code = "import sys, importlib.util; sys.stdout.buffer.write(importlib.util.source_hash(sys.stdin.buffer.read()))"
+    return subprocess.run([target_python(), "-c", code], input=source, capture_output=True, timeout=60, check=True).stdout
+
+
+def test_modules_import_from_bytecode_in_a_read_only_task_directory(tmp_path):
+    """As Lambda runs it: the zip unpacked, no bytecode writing, CPython 3.12; every module of the zip that the
+    handler and its first events import is loaded from the zip's own bytecode, and nothing is written."""
+    import json
+    import os
+    import platform
+    import subprocess
+
+    python = target_python()
+    if python is None:
+        pytest.skip("no CPython 3.12 on this machine")
+    arch = "x86_64" if platform.machine() in ("x86_64", "AMD64") else "arm64"
+    artifact = build(arch, out=tmp_path / f"{arch}.zip")
+    task = tmp_path / "task"
+    zipfile.ZipFile(artifact).extractall(task)
+    before = sorted(str(p) for p in task.rglob("*"))
+    for path in task.rglob("*"):
+        path.chmod(path.stat().st_mode & ~0o222)
+    code = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]);"
+        "import careconnect_ws.handler, careconnect_ws.publishing, careconnect_ws.cleanup, jwt, jwt.algorithms;"
+        "from cryptography.hazmat.primitives.asymmetric import rsa;"
+        "mods = {m.__name__: getattr(m, '__cached__', None) for m in list(sys.modules.values())"
+        "        if (getattr(m, '__file__', None) or '').startswith(sys.argv[1]) and m.__file__.endswith('.py')};"
+        "print(json.dumps(mods))"
+    )
+    proc = subprocess.run([python, "-I", "-v", "-c", code, str(task)], capture_output=True, text=True, timeout=120,
+                          env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", "")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    modules = json.loads(proc.stdout.strip().splitlines()[-1])
+    loaded_from_bytecode = set(re.findall(r"^# code object from '([^']+)'", proc.stderr, re.M))
+    assert len(modules) > 50
+    assert {name for name, cached in modules.items() if cached not in loaded_from_bytecode} == set()
+    assert sorted(str(p) for p in task.rglob("*")) == before, "nothing may be written under the task directory"
+
 
 
 def test_reproducible(artifact, tmp_path):
-    again = build("arm64", out=tmp_path / "again.zip")
+    again = build("arm64", out=tmp_path / "again.zip", force=True)
     assert sha256(again) == sha256(artifact)
+    assert any(n.endswith(".pyc") for n in zipfile.ZipFile(again).namelist()) == (target_python() is not None)
