@@ -25,6 +25,7 @@ from .cdk import (
     Fn,
     IamRole,
     IamRolePolicy,
+    LambdaAlias,
     LambdaFunction,
     SqsQueue,
     TerraformAsset,
@@ -35,6 +36,7 @@ from .lambda_artifact import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from .websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS_ALLOWED, LambdaTarget
 
 HANDLER = contract.HANDLER
+SNAP_START_ALIAS = "live"
 RUNTIMES = ("python3.12", "python3.13")
 
 #: Statements whose Resource must be "*" because AWS offers no resource-level permission
@@ -95,6 +97,14 @@ class BackendFunctionProps:
 
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Default: 2192 (6 years)."""
+
+    snap_start: bool = False
+    """Lambda SnapStart: publish a version on every code or configuration change, snapshot it once it is
+    initialised, and point every route, the authorizer, their permissions and the cleanup schedule at the
+    alias ``live`` of the newest version, so cold starts restore the snapshot instead of importing. It costs
+    a snapshot per published version and a restore charge per cold start (see the README), and needs
+    Python 3.12+. The runtime's restore hooks (``careconnect_ws.snapstart``) drop everything a snapshot
+    captured. Default: off."""
 
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -184,6 +194,9 @@ class BackendFunction(Construct):
             extra["vpc_config"] = {"subnet_ids": list(props.subnet_ids), "security_group_ids": list(props.security_group_ids)}
         if props.reserved_concurrency is not None:
             extra["reserved_concurrent_executions"] = props.reserved_concurrency
+        if props.snap_start:
+            # source_code_hash changes with the zip, so a code change publishes a new version (and a new snapshot).
+            extra.update(publish=True, snap_start={"apply_on": "PublishedVersions"})
         self.function = LambdaFunction(
             self,
             "function",
@@ -206,15 +219,34 @@ class BackendFunction(Construct):
             depends_on=[self.log_group],
             **extra,
         )
+        self.alias = None
+        if props.snap_start:
+            self.alias = LambdaAlias(
+                self,
+                "alias",
+                name=SNAP_START_ALIAS,
+                description="The newest published version: SnapStart restores its snapshot",
+                function_name=self.function.function_name,
+                function_version=self.function.version,
+            )
 
     @property
     def target(self) -> LambdaTarget:
-        """This function as a route or authorizer target of the WebSocket API."""
+        """This function as a route or authorizer target of the WebSocket API (its alias, with SnapStart)."""
+        if self.alias is not None:
+            return LambdaTarget(function_name=self.function.function_name, invoke_arn=self.alias.invoke_arn,
+                                qualifier=self.alias.name)
         return LambdaTarget(function_name=self.function.function_name, invoke_arn=self.function.invoke_arn)
 
     @property
     def arn(self) -> str:
-        return self.function.arn
+        """What invokes it: the alias's ARN with SnapStart (the unqualified function would run $LATEST,
+        which SnapStart does not apply to), the function's otherwise."""
+        return self.alias.arn if self.alias is not None else self.function.arn
+
+    @property
+    def qualifier(self) -> str | None:
+        return self.alias.name if self.alias is not None else None
 
     def _policy(self, in_vpc: bool) -> dict:
         props = self.props

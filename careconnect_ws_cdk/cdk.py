@@ -106,6 +106,7 @@ IamRolePolicy = _aws("iam_role_policy", "IamRolePolicy")
 IamRolePolicyAttachment = _aws("iam_role_policy_attachment", "IamRolePolicyAttachment")
 KmsAlias = _aws("kms_alias", "KmsAlias")
 KmsKey = _aws("kms_key", "KmsKey")
+LambdaAlias = _aws("lambda_alias", "LambdaAlias")
 LambdaFunction = _aws("lambda_function", "LambdaFunction")
 LambdaPermission = _aws("lambda_permission", "LambdaPermission")
 AwsProvider = _aws("provider", "AwsProvider")
@@ -147,6 +148,7 @@ __all__ = [
     "IamRolePolicyAttachment",
     "KmsAlias",
     "KmsKey",
+    "LambdaAlias",
     "LambdaFunction",
     "LambdaPermission",
     "LocalBackend",

@@ -157,6 +157,7 @@ class WebSocketApi(Construct):
                 function_name=props.connect_authorizer.function_name,
                 principal="apigateway.amazonaws.com",
                 source_arn=f"{self.api.execution_arn}/authorizers/{self.authorizer.id}",
+                **_qualified(props.connect_authorizer),
                 **self._on,
             )
 
@@ -367,6 +368,7 @@ class WebSocketApi(Construct):
             function_name=target.function_name,
             principal="apigateway.amazonaws.com",
             source_arn=f"{self.api.execution_arn}/{self.props.stage_name}/{route_key}",
+            **_qualified(target),
             **self._on,
         )
         return self.routes[route_key]
@@ -428,3 +430,8 @@ def _claim_physical_names(api: WebSocketApi) -> None:
             "provider: their log groups, KMS alias and policy names would collide; give each a different name",
         )
     claimed[key] = path
+
+
+def _qualified(target: LambdaTarget) -> dict[str, str]:
+    """A permission on the alias the route invokes (SnapStart), or on the function itself."""
+    return {"qualifier": target.qualifier} if target.qualifier else {}

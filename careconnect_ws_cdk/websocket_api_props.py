@@ -40,6 +40,11 @@ class LambdaTarget:
     invoke_arn: str
     """The function's invoke ARN (``aws_lambda_function.x.invoke_arn``), used for the integration."""
 
+    qualifier: str | None = None
+    """An alias (or version) of the function that the routes invoke: the invoke permissions are granted on it,
+    and ``invoke_arn`` must be its invoke ARN (``aws_lambda_alias.x.invoke_arn``). Default: none (the function
+    itself, ``$LATEST``)."""
+
     @classmethod
     def from_function(cls, function: Any) -> LambdaTarget:
         """From an ``aws_lambda_function`` resource or data source of your own stack, in one call."""
@@ -204,6 +209,8 @@ def check_target(prop: str, target: Any) -> None:
         raise InvalidPropsError(prop, target, "give a LambdaTarget (LambdaTarget.from_function(fn) for a function resource)")
     if not target.function_name or not target.invoke_arn:
         raise InvalidPropsError(prop, target, "a LambdaTarget needs both function_name and invoke_arn")
+    if target.qualifier is not None and (not isinstance(target.qualifier, str) or not target.qualifier):
+        raise InvalidPropsError(prop, target, "qualifier is an alias name or version number (text), or None")
 
 
 def validate(props: WebSocketApiProps) -> None:

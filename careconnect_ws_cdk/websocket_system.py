@@ -90,6 +90,8 @@ class WebSocketSystemProps:
     """EventBridge schedule of the cleanup; None disables it. Mode (b) only."""
     environment: Mapping[str, str] = field(default_factory=dict)
     """Non-secret runtime settings for the function (``WS_MAX_MESSAGES_PER_SECOND``, …). Mode (b) only."""
+    snap_start: bool | None = None
+    """Lambda SnapStart for the function (an alias the routes, authorizer and schedule invoke). Default: off."""
 
     # -- both modes -------------------------------------------------------------------------------
     authorizer: bool | None = None
@@ -128,6 +130,9 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
     on = {"provider": props.provider} if props.provider is not None else {}
     parts = SystemParts(websocket=None)  # type: ignore[arg-type]
     if props.existing_function is not None:
+        if props.snap_start:
+            raise InvalidPropsError("snap_start", props.snap_start, "SnapStart applies to the function this construct "
+                                    "builds (mode b): turn it on for your own function, and give its alias as the target")
         target, role_name, key_arn = props.existing_function, props.existing_role_name, None
     else:
         target, role_name, key_arn = _own_backend(scope, props, tags, on, parts)
@@ -232,6 +237,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
                 memory_mb=props.memory_mb,
                 timeout_seconds=props.timeout_seconds,
                 log_retention_days=props.log_retention_days,
+                snap_start=props.snap_start,
             ),
             **({} if props.reserved_concurrency is None else {
                 "reserved_concurrency": None if props.reserved_concurrency == "none" else props.reserved_concurrency}),
@@ -279,6 +285,7 @@ def _cleanup_schedule(scope: Construct, props: WebSocketSystemProps, function: B
         function_name=function.function.function_name,
         principal="events.amazonaws.com",
         source_arn=rule.arn,
+        **({"qualifier": function.qualifier} if function.qualifier else {}),
         **on,
     )
     return rule.name

@@ -5,7 +5,8 @@ throwaway moto server, point the AWS provider at it with an override file, then
 ``terraform init / validate / plan / apply``, read every resource back and check the wiring,
 ``plan`` again (nothing may change beyond moto's known gaps), ``destroy``, stop moto.
 
-Modes: ``complete`` (the default stack: function, authorizer, IAM, secrets, schedule, key) and
+Modes: ``complete`` (the default stack: function, authorizer, IAM, secrets, schedule, key), ``snapstart``
+(the same with Lambda SnapStart: a published version and an alias every way in invokes) and
 ``existing`` (the API bound to an existing function and role, created in moto first, with the
 options moto supports: alarms and the account's CloudWatch role).
 
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from careconnect_ws.limits import LIMITS
+from careconnect_ws_cdk.backend_function import SNAP_START_ALIAS
 from careconnect_ws_cdk.websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, WebSocketApiProps
 from rehearsal.moto_server import MotoServer
 from rehearsal.readback import Expectations, WiringError, check_wiring, unexpected_changes
@@ -55,6 +57,7 @@ def _modes(moto: MotoServer | None) -> dict[str, Mode]:
     account = "123456789012"  # moto's account
     return {
         "complete": Mode("complete", "careconnect-ws-rehearsal-complete", {}),
+        "snapstart": Mode("snapstart", "careconnect-ws-rehearsal-snapstart", {"CARECONNECT_WS_LAMBDA_SNAP_START": "on"}),
         "existing": Mode("existing", "careconnect-ws-rehearsal-existing", {
             "CARECONNECT_WS_BACKEND_FUNCTION_NAME": EXISTING_FUNCTION,
             "CARECONNECT_WS_BACKEND_ROLE_NAME": EXISTING_ROLE,
@@ -94,6 +97,7 @@ def expectations(mode: Mode, function_role: str) -> Expectations:
         cleanup_rule=not existing and config.cleanup_schedule is not None,
         alarm_topic_arn=config.alarm_topic_arn,
         account_role=config.manage_account_cloudwatch_role,
+        qualifier=SNAP_START_ALIAS if config.lambda_snap_start and not existing else None,
     )
 
 
@@ -179,7 +183,7 @@ def rehearse(mode: Mode, toolchain: Toolchain, *, broken: bool = False, log=prin
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rehearsal", description=__doc__.split("\n\n")[0])
-    parser.add_argument("modes", nargs="*", default=["complete", "existing"], choices=["complete", "existing"])
+    parser.add_argument("modes", nargs="*", default=["complete", "existing"], choices=["complete", "existing", "snapstart"])
     parser.add_argument("--break", dest="broken", choices=["route-target"],
                         help="apply a deliberately broken stack and expect the read-back to fail")
     args = parser.parse_args(argv)

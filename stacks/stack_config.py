@@ -77,6 +77,8 @@ class StackConfig:
     lambda_environment: Mapping[str, str] = field(default_factory=dict)
     """(b) Non-secret runtime settings for the function, a JSON object such as
     ``{"WS_MAX_MESSAGES_PER_SECOND": "20"}`` (the names the runtime reads). Default: none."""
+    lambda_snap_start: bool | None = None
+    """(b) Lambda SnapStart, through an alias the routes, authorizer and schedule invoke. Default: off."""
 
     # -- options for both modes ----------------------------------------------------------
     authorizer: bool | None = None
@@ -121,7 +123,7 @@ class StackConfig:
 
 CONTEXT_KEYS = tuple(f.name for f in fields(StackConfig) if f.name != "sources")
 _ALIASES = {"region": ("AWS_REGION",)}
-_BOOLS = {"authorizer", "manage_account_cloudwatch_role"}
+_BOOLS = {"authorizer", "manage_account_cloudwatch_role", "lambda_snap_start"}
 _INTS = {"log_retention_days", "lambda_memory_mb", "lambda_timeout_seconds", "lambda_reserved_concurrency"}
 _LISTS = {"subnet_ids", "security_group_ids"}
 

@@ -100,6 +100,7 @@ class WebSocketStack(TerraformStack):
             jwt_issuer=config.jwt_issuer, jwt_audience=config.jwt_audience,
             subnet_ids=config.subnet_ids, security_group_ids=config.security_group_ids,
             cleanup_schedule=config.cleanup_schedule, environment=dict(config.lambda_environment),
+            snap_start=config.lambda_snap_start,
             authorizer=config.authorizer,
             alarm_topic_arn=config.alarm_topic_arn, domain=domain,
             manage_account_cloudwatch_role=config.manage_account_cloudwatch_role,

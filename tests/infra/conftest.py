@@ -139,3 +139,12 @@ def three_function_synth() -> Synth:
         return stack
 
     return synth_stack(build)
+
+
+@pytest.fixture(scope="session")
+def snap_start_synth(fake_artifact) -> Synth:
+    """The complete system with SnapStart on (and the cleanup schedule, which must invoke the alias too)."""
+    from stacks.stack_config import StackConfig
+    from stacks.websocket_stack import WebSocketStack
+
+    return synth_stack(lambda app: WebSocketStack(app, StackConfig(lambda_artifact=fake_artifact, lambda_snap_start=True)))
