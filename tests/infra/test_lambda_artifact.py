@@ -109,8 +109,9 @@ def test_modules_import_from_bytecode_in_a_read_only_task_directory(tmp_path):
         "        if (getattr(m, '__file__', None) or '').startswith(sys.argv[1]) and m.__file__.endswith('.py')};"
         "print(json.dumps(mods))"
     )
-    proc = subprocess.run([python, "-I", "-v", "-c", code, str(task)], capture_output=True, text=True, timeout=120,
-                          env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", "")})
+    # -B: no bytecode writing, as in Lambda's read-only /var/task (-I ignores PYTHONDONTWRITEBYTECODE).
+    proc = subprocess.run([python, "-I", "-B", "-v", "-c", code, str(task)], capture_output=True, text=True, timeout=120,
+                          env={"PATH": os.environ.get("PATH", "")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     modules = json.loads(proc.stdout.strip().splitlines()[-1])
     loaded_from_bytecode = set(re.findall(r"^# code object from '([^']+)'", proc.stderr, re.M))

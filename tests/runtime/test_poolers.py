@@ -16,6 +16,7 @@ from careconnect_ws.handler import lambda_handler
 from careconnect_ws.settings import set_settings
 from tests.conftest import make_event, make_settings, token_for
 from tests.support.pgbouncer import PgBouncer, find_pgbouncer
+from tests.support.threads import in_threads
 
 
 def start_bouncer(pg, *, pool_size: int) -> PgBouncer:
@@ -73,11 +74,7 @@ def test_many_clients_through_transaction_pooling(via_bouncer, sql):
         with lock:
             results.extend(statuses)
 
-    threads = [threading.Thread(target=container, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    in_threads(container, 8)
     assert len(results) == 8 * 8 * 6
     assert set(results) == {200}
     assert sql.execute("SELECT count(*) FROM websocket_subscriptions").fetchone()[0] == 64
@@ -99,11 +96,7 @@ def test_publishing_and_resuming_behind_transaction_pooling(via_bouncer, sql):
         with lock:
             seqs.extend(mine)
 
-    threads = [threading.Thread(target=container, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    in_threads(container, 4)
     assert sorted(seqs) == list(range(1, 81))
     set_settings(make_settings(via_bouncer.url))
     assert event("connect", "reader=", query={"token": token_for("pooled")})["statusCode"] == 200

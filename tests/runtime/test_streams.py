@@ -19,6 +19,7 @@ from careconnect_ws.settings import get_settings, set_settings
 from careconnect_ws.streams import MAX_EVENT_BYTES
 from careconnect_ws.topics import Topic, register_topic
 from tests.conftest import make_event, token_for
+from tests.support.threads import in_threads
 
 CARE_TEAM = {"nurse-1": {"patient-17"}, "nurse-2": {"patient-17", "patient-18"}}
 CARE_PLAN = register_topic(Topic(
@@ -132,11 +133,7 @@ def test_concurrent_publishers_to_one_stream_never_leave_a_gap_or_repeat_a_seque
             with lock:
                 seen.append(seq)
 
-    threads = [threading.Thread(target=publisher, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    in_threads(publisher, 8)
     assert sorted(seen) == list(range(1, 481))
     stored = [r[0] for r in sql.execute("SELECT seq FROM websocket_events ORDER BY seq")]
     assert stored == list(range(1, 481))
