@@ -78,9 +78,10 @@ def run() -> str:
             conn.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO bench_app")
             conn.execute("ALTER ROLE bench_app SET statement_timeout = '5s'")
         role_url = pg.url.replace("postgres@", "bench_app@")
-        # Defaults (rate limit and per-user cap on), but a cap that lets one bench user hold every connection.
+        # Rate counting on (per connection and per user), with limits no bench connection reaches (a refusal
+        # would close it), and a cap that lets one bench user hold every connection.
         limited = Settings(database_url=pg.url, jwt_secret=SECRET, region="us-east-1", max_connections_per_user=0,
-                           max_messages_per_second=1_000_000)
+                           max_messages_per_second=1_000_000, max_messages_per_user_per_second=1_000_000)
         unlimited = replace(limited, max_messages_per_second=0, max_messages_per_user_per_second=0)
         role = replace(limited, database_url=role_url)
         prepared = replace(limited, db_prepared_statements=True)

@@ -6,6 +6,21 @@ and a gigabyte of memory on every cold start.
 
 ``careconnect_ws.publish(topic, subject, payload)`` is the one name at the top: it loads
 the database and sending modules on first use, so ``import careconnect_ws`` stays cheap.
+
+Where things are (one module per concept):
+
+* entry points: ``handler`` (the Lambda: dispatches every event), ``cli`` (``careconnect-ws``);
+* what a client sends: ``events`` (typed views over API Gateway's events), ``routing`` (actions such
+  as ``ping`` and ``subscribe``), ``tokens`` (JWTs), ``topics`` (who may read which stream);
+* delivery: ``publishing`` (store, then push), ``streams`` (the durable streams in PostgreSQL),
+  ``notifications`` (named payloads over ``publish``; revocation), ``delivery`` (fan-out),
+  ``management`` and ``sigv4`` (``@connections`` calls, signed);
+* state: ``registry`` (connections), ``db`` (one connection per container, pooler- and
+  failover-safe), ``migrations/`` (the schema), ``cleanup`` (the scheduled sweep);
+* configuration: ``settings`` (every variable the runtime reads), ``secrets``, ``contract`` (names the
+  infrastructure shares), ``limits`` (API Gateway's), ``errors``, ``logs``, ``text``, ``services``;
+* ``snapstart`` (SnapStart's hooks); ``client`` (the reference client, not in the Lambda zip);
+  ``local/`` (``careconnect-ws serve`` and the throwaway PostgreSQL, not in the Lambda zip).
 """
 
 from __future__ import annotations

@@ -90,31 +90,6 @@ class ManagementApi:
     def _default_client(self, endpoint: str) -> ConnectionsClient:
         return ConnectionsClient(endpoint, region=region_of(endpoint, self.region))
 
-    def _boto3_client(self, endpoint: str) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        # Our own retry loop handles 429 with backoff; botocore's would multiply it.
-        config = Config(
-            retries={"max_attempts": 1, "mode": "standard"},
-            connect_timeout=2,
-            read_timeout=5,
-            max_pool_connections=32,
-        )
-        session = boto3.session.Session()
-        kwargs: dict[str, Any] = {}
-        host = urlparse(endpoint).hostname or ""
-        if host in ("127.0.0.1", "localhost", "::1") and session.get_credentials() is None:
-            # The local gateway does not check signatures; boto3 still wants something to sign with.
-            kwargs = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-        return session.client(
-            "apigatewaymanagementapi",
-            endpoint_url=endpoint,
-            region_name=region_of(endpoint, self.region),
-            config=config,
-            **kwargs,
-        )
-
     def send(self, endpoint: str, connection_id: str, payload: Any) -> None:
         data = encode_payload(payload)
         if len(data) > LIMITS.max_message_bytes:

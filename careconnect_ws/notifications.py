@@ -38,7 +38,8 @@ from .topics import EMAIL_VERIFICATION
 
 logger = logging.getLogger(__name__)
 
-MAX_FIELD_CHARS = 1024
+MAX_NOTIFICATION_FIELD_CHARS = 1024
+"""A notification field a backend sends (not a client's message field: ``routing.MAX_FIELD_CHARS``)."""
 
 
 class InvalidNotification(InvalidRequest, ValueError):
@@ -52,7 +53,7 @@ class Field:
     name: str
     help: str
     required: bool = False
-    max_chars: int = MAX_FIELD_CHARS
+    max_chars: int = MAX_NOTIFICATION_FIELD_CHARS
 
 
 Payload = Callable[[str, Mapping[str, str], datetime], dict]

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import class_row
 
 from .db import Database
 
@@ -356,9 +356,3 @@ class Registry:
             purged += deleted
             if deleted < batch:
                 return purged
-
-    def get(self, connection_id: str) -> dict | None:
-        """The whole row, for operators and tests."""
-        return self.db.execute(
-            "SELECT * FROM websocket_connections WHERE connection_id = %s", [connection_id], row_factory=dict_row
-        ).fetchone()

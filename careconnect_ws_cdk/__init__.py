@@ -6,6 +6,11 @@ Everything CDK-shaped comes through :mod:`careconnect_ws_cdk.cdk`, the one modul
 cdktf/cdktn and the AWS provider bindings (it starts Node.js: seconds, hundreds of MB). The names
 below load on first use, so ``careconnect_ws_cdk.lambda_artifact`` and the props classes import
 without the CDK, and the Lambda runtime (``careconnect_ws``) never imports this package at all.
+
+Where things are: ``websocket_api`` (the API construct) with ``websocket_api_props`` (its props and
+validation); ``websocket_system`` (the complete system: API, function, key, secrets, schedule, alarms);
+``backend_function`` (the Lambda built from this package); ``lambda_artifact`` (building its zip);
+``alarms``, ``log_encryption_key``, ``account_logging_role``, ``iam``; ``defaults`` and ``errors``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ _EXPORTS = {
     "WebSocketApiProps": "websocket_api_props",
     "LambdaTarget": "websocket_api_props",
     "CustomDomain": "websocket_api_props",
+    "WebSocketSystem": "websocket_system",
+    "WebSocketSystemProps": "websocket_system",
     "BackendFunction": "backend_function",
     "BackendFunctionProps": "backend_function",
     "Alarms": "alarms",

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -20,10 +17,7 @@ from careconnect_ws.local.pgtemp import TemporaryPostgres
 from careconnect_ws.management import ManagementApi, set_management_api
 from careconnect_ws.migrations import migrate
 from careconnect_ws.settings import Settings, set_settings
-from careconnect_ws.tokens import issue_token
-
-EVENTS = Path(__file__).parent / "events"
-SECRET = "test-secret-that-is-at-least-32-bytes-long!"
+from tests.support.runtime import make_settings
 
 
 @pytest.fixture(scope="session")
@@ -35,34 +29,11 @@ def pg() -> Iterator[TemporaryPostgres]:
     server.stop()
 
 
-@contextmanager
-def own_migrated_server(*, fsync: bool = False, **settings: Any) -> Iterator[TemporaryPostgres]:
-    """A PostgreSQL of the test's own (to kill, restart or make read-only), migrated, with the runtime
-    pointed at it; ``settings`` override :func:`make_settings`'s."""
-    server = TemporaryPostgres(fsync=fsync).start()
-    try:
-        with psycopg.connect(server.url, autocommit=True) as conn:
-            migrate(conn)
-        set_settings(make_settings(server.url, **settings))
-        db_module.reset_database()
-        yield server
-    finally:
-        db_module.reset_database()
-        server.stop()
-        set_settings(None)
-
-
 @pytest.fixture
 def sql(pg) -> Iterator[psycopg.Connection]:
     """A separate connection for checking registry state in SQL."""
     with psycopg.connect(pg.url, autocommit=True) as conn:
         yield conn
-
-
-def make_settings(pg_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": pg_url, "jwt_secret": SECRET, "region": "us-east-1"}
-    values.update(overrides)
-    return Settings(**values)
 
 
 @pytest.fixture
@@ -92,38 +63,6 @@ def loopback_only_management_api(**kwargs: Any) -> ManagementApi:
         return real._default_client(endpoint)
 
     return ManagementApi(client_factory=factory, **kwargs)
-
-
-def token_for(user_id: str, **kwargs: Any) -> str:
-    return issue_token(user_id, Settings(jwt_secret=SECRET), **kwargs)
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / f"{name}.json").read_text())
-
-
-def make_event(
-    name: str,
-    *,
-    connection_id: str | None = None,
-    body: Any = None,
-    query: dict[str, str] | None = None,
-    authorizer: dict[str, Any] | None = None,
-    **context: Any,
-) -> dict[str, Any]:
-    """A captured event with the given changes. ``body`` may be a str, bytes-like text or a dict."""
-    event = copy.deepcopy(load_event(name))
-    ctx = event["requestContext"]
-    if connection_id is not None:
-        ctx["connectionId"] = connection_id
-    if body is not None:
-        event["body"] = body if isinstance(body, str) else json.dumps(body)
-    if query is not None:
-        event["queryStringParameters"] = query
-    if authorizer is not None:
-        ctx["authorizer"] = authorizer
-    ctx.update(context)
-    return event
 
 
 class FakeConnectionsEndpoint:

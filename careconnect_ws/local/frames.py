@@ -10,12 +10,9 @@ and the gateway warns once that the frame limit is not enforced.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from aiohttp import web
-
-logger = logging.getLogger(__name__)
 
 MESSAGE_TOO_BIG = 1009
 _CONTROL_OPCODES = {0x8, 0x9, 0xA}

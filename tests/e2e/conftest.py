@@ -14,7 +14,7 @@ from careconnect_ws.limits import LIMITS
 from careconnect_ws.local.config import GatewayConfig
 from careconnect_ws.local.gateway import LocalGateway
 from careconnect_ws.settings import set_settings
-from tests.conftest import make_settings
+from tests.support.runtime import make_settings
 
 
 class RunningGateway:

@@ -10,7 +10,7 @@ import time
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.conftest import token_for
+from tests.support.runtime import token_for
 
 
 def test_a_bystander_is_unaffected_by_a_flooding_client(gateway, sql):

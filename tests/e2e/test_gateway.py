@@ -20,7 +20,7 @@ from websockets.sync.client import connect
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.limits import GatewayLimits
 from careconnect_ws.notifications import notify_email_verified
-from tests.conftest import SECRET, token_for
+from tests.support.runtime import SECRET, token_for
 
 ID_FORM = re.compile(r"^[A-Za-z0-9_-]{15}=$")
 
@@ -312,16 +312,28 @@ def test_unsigned_management_calls_are_refused(gateway):
     assert err.value.code == 403
 
 
-def test_the_gateway_enforces_the_limits_the_stage_is_synthesized_from():
+def test_the_gateway_enforces_the_limits_the_stage_is_synthesized_from(gateway, runtime):
+    """By behaviour, with the default configuration: the stage the construct synthesizes is the URL's, and its
+    throttle (burst 500, then 100/s, one bucket for every client) refuses what is over it."""
+    from dataclasses import replace
+
     from careconnect_ws.limits import LIMITS
-    from careconnect_ws.local.config import GatewayConfig
+    from careconnect_ws.settings import get_settings, set_settings
     from careconnect_ws_cdk.websocket_api_props import WebSocketApiProps
 
-    config = GatewayConfig()
-    props = WebSocketApiProps.__dataclass_fields__
-    assert config.limits is LIMITS
-    assert (config.stage_name, config.idle_timeout, config.max_connection) == (
-        props["stage_name"].default, LIMITS.idle_timeout_seconds, LIMITS.connection_ttl_seconds)
-    assert (props["throttling_rate_limit"].default, props["throttling_burst_limit"].default) == (
-        LIMITS.throttling_rate_limit, LIMITS.throttling_burst_limit)
-    assert props["route_selection_expression"].default == LIMITS.route_selection_expression
+    assert gateway.url.endswith("/" + WebSocketApiProps.__dataclass_fields__["stage_name"].default)
+    # Only the stage throttle may refuse here: the handler's own per-client limits off.
+    set_settings(replace(get_settings(), max_messages_per_second=0, max_messages_per_user_per_second=0))
+    sent = LIMITS.throttling_burst_limit + 200
+    with open_ws(gateway, "burster") as ws:
+        started = time.monotonic()
+        for i in range(sent):
+            ws.send(json.dumps({"action": "ping", "id": str(i)}))
+        elapsed = time.monotonic() - started
+        replies = [json.loads(ws.recv(timeout=30)) for _ in range(sent)]
+    accepted = sum(1 for r in replies if r.get("type") == "pong")
+    throttled = sum(1 for r in replies if r.get("message") == "Too Many Requests")
+    assert accepted + throttled == sent and throttled > 0
+    refill = LIMITS.throttling_rate_limit * (elapsed + 0.5)
+    # The bucket starts full; the $connect took one token.
+    assert LIMITS.throttling_burst_limit - 1 <= accepted <= LIMITS.throttling_burst_limit + refill, (accepted, elapsed)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import boto3
 
-from tests.conftest import token_for
+from tests.support.runtime import token_for
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -54,7 +54,7 @@ def test_the_invoke_example_is_an_event_the_handler_takes():
 def test_the_publish_snippet_runs(connections_endpoint, sql):
     from careconnect_ws.handler import lambda_handler
     from careconnect_ws.topics import get_topic
-    from tests.conftest import make_event
+    from tests.support.events import make_event
 
     code = _python_block("### Publishing from the backend")
     if get_topic("care-plan") is not None:  # registered by an earlier run of this snippet in this session
@@ -72,7 +72,7 @@ def test_the_publish_snippet_runs(connections_endpoint, sql):
 
 def test_the_backend_push_snippet_runs(connections_endpoint, sql):
     from careconnect_ws.handler import lambda_handler
-    from tests.conftest import make_event
+    from tests.support.events import make_event
 
     assert lambda_handler(make_event("connect", connection_id="u1=", query={"token": token_for("u-1")}))["statusCode"] == 200
     lambda_handler(make_event("message", connection_id="u1=", body={"action": "subscribe", "topic": "email-verification"}))

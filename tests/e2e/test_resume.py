@@ -19,8 +19,8 @@ from careconnect_ws.management import ManagementApi
 from careconnect_ws.publishing import publish
 from careconnect_ws.settings import get_settings, set_settings
 from careconnect_ws.topics import Topic, get_topic, register_topic
-from tests.conftest import SECRET, token_for
 from tests.e2e.test_gateway import call, open_ws, wait_for
+from tests.support.runtime import SECRET, token_for
 
 if get_topic("ward") is None:
     register_topic(Topic("ward", may_subscribe=lambda user, subject: user.startswith("staff-"), description="a ward's board"))

@@ -148,6 +148,42 @@ class TestOptions:
         _, metric_filter = full_synth.one("aws_cloudwatch_log_metric_filter")
         assert metric_filter["pattern"] == '{ $.route = "command:cleanup" && $.status != 200 }'
 
+    def test_the_cleanup_alarms_filter_counts_the_line_the_runtime_writes_for_a_failed_cleanup(self, full_synth):
+        """The synthesized pattern, parsed and evaluated against the handler's own log line (not found as text)."""
+        import json
+        import logging
+
+        from careconnect_ws import contract
+        from careconnect_ws import db as db_module
+        from careconnect_ws.handler import lambda_handler
+        from careconnect_ws.logs import JsonFormatter
+        from careconnect_ws.settings import Settings, set_settings
+        from tests.support.log_filters import matches
+
+        _, metric_filter = full_synth.one("aws_cloudwatch_log_metric_filter")
+        lines: list[dict] = []
+
+        class Capture(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                lines.append(json.loads(JsonFormatter().format(record)))
+
+        logger = logging.getLogger("careconnect_ws")
+        capture, previous = Capture(logging.INFO), logger.level
+        logger.addHandler(capture)
+        logger.setLevel(logging.INFO)
+        set_settings(Settings(database_url="postgresql://postgres@127.0.0.1:1/postgres", db_connect_timeout_seconds=1))
+        db_module.reset_database()
+        try:
+            assert lambda_handler(contract.CLEANUP_EVENT)["statusCode"] == 503
+        finally:
+            logger.removeHandler(capture)
+            logger.setLevel(previous)
+            set_settings(None)
+            db_module.reset_database()
+        handled = [line for line in lines if line["msg"] == "handled"][-1]
+        assert matches(metric_filter["pattern"], handled)
+        assert not matches(metric_filter["pattern"], {**handled, "status": 200})
+
     def test_custom_domain_with_alias_record_and_endpoint_output(self, full_synth):
         domain_name, domain = full_synth.one("aws_apigatewayv2_domain_name")
         assert domain["domain_name"] == "ws.careconnect.example"

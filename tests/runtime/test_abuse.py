@@ -14,7 +14,8 @@ from careconnect_ws.errors import ConfigError
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.settings import Settings, set_settings
 from careconnect_ws.tokens import issue_token
-from tests.conftest import SECRET, load_event, make_event, make_settings, token_for
+from tests.support.events import load_event, make_event
+from tests.support.runtime import SECRET, make_settings, token_for
 
 
 def call(name, cid="abuse=", **kwargs):
@@ -52,12 +53,9 @@ def test_the_configured_audience_is_required_and_must_match(runtime, sql):
 
 @pytest.mark.parametrize("missing", ["WS_JWT_ISSUER", "WS_JWT_AUDIENCE"])
 def test_rs256_needs_issuer_and_audience(missing):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from tests.support.runtime import rsa_public_pem
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
-    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    env = {"DATABASE_URL": "postgresql://x", "WS_JWT_PUBLIC_KEY": pem, "WS_JWT_ISSUER": "https://idp", "WS_JWT_AUDIENCE": "ws"}
+    env = {"DATABASE_URL": "postgresql://x", "WS_JWT_PUBLIC_KEY": rsa_public_pem(), "WS_JWT_ISSUER": "https://idp", "WS_JWT_AUDIENCE": "ws"}
     Settings.from_env(env)  # complete: fine
     del env[missing]
     with pytest.raises(ConfigError, match=f"^{missing}: required with WS_JWT_PUBLIC_KEY"):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 
 from careconnect_ws.handler import lambda_handler
-from tests.conftest import load_event, token_for
+from tests.support.events import load_event
+from tests.support.runtime import token_for
 
 
 def authorizer_event(token):

@@ -9,7 +9,8 @@ import pytest
 
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.limits import LIMITS
-from tests.conftest import make_event, token_for
+from tests.support.events import make_event
+from tests.support.runtime import token_for
 
 CID = "conn-bad-input="
 

@@ -9,7 +9,8 @@ import sys
 
 from careconnect_ws.cleanup import run_cleanup
 from careconnect_ws.handler import lambda_handler
-from tests.conftest import SECRET, make_event, token_for
+from tests.support.events import make_event
+from tests.support.runtime import SECRET, token_for
 
 
 def connect(cid, endpoint):

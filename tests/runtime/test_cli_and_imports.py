@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from careconnect_ws.migrations import available
-from tests.conftest import SECRET
+from tests.support.runtime import SECRET
 
 
 def run_cli(*args, env=None):
@@ -102,7 +102,8 @@ def test_the_package_offers_publish_without_importing_the_database_driver():
 def test_every_subcommand_runs_with_only_what_it_uses(runtime, connections_endpoint, sql):
     """No token key for the database commands, no database for `token`."""
     from careconnect_ws.handler import lambda_handler
-    from tests.conftest import make_event, token_for
+    from tests.support.events import make_event
+    from tests.support.runtime import token_for
 
     db_only = _minimal_env(DATABASE_URL=runtime.database_url)
     with_endpoint = {**db_only, "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": connections_endpoint.url}
@@ -156,15 +157,10 @@ def _subcommands():
 
 
 def test_every_subcommand_help_is_plain_text_and_lists_real_variables():
-    import inspect
     import re
 
-    from careconnect_ws import contract
     from careconnect_ws import settings as settings_module
 
-    source = inspect.getsource(settings_module.Settings.from_env)
-    read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', source)) | {"AWS_REGION"}
-    read |= {value for name in re.findall(r"contract\.([A-Z_]+)", source) for value in [getattr(contract, name)]}
     seen = 0
     for path, _ in _subcommands():
         proc = run_cli(*path, "--help")
@@ -174,11 +170,71 @@ def test_every_subcommand_help_is_plain_text_and_lists_real_variables():
         if path[0] != "serve" or listed:
             assert listed, f"{' '.join(path)} --help lists no environment variables"
         for name in listed:
-            assert name in settings_module.ENVIRONMENT, f"{name} listed by {path} is not a known setting"
-            assert name in read, f"{name} listed by {path} is not read by Settings.from_env"
+            assert name in settings_module.BY_VARIABLE, f"{name} listed by {path} is not a row of the settings table"
         seen += 1
-    assert seen >= 7
-    assert set(settings_module.ENVIRONMENT) <= read | {"AWS_REGION"}
+    assert seen >= 9
+
+
+def test_every_variable_in_the_settings_table_is_read_and_checked():
+    """Behaviour, not source text: a number or switch out of range is refused naming its variable, and each
+    value given reaches its field."""
+    from careconnect_ws.errors import ConfigError
+    from careconnect_ws.settings import TABLE, Settings
+
+    base = {"DATABASE_URL": "postgresql://app@db.internal/app", "WS_JWT_SECRET": SECRET}
+    for row in TABLE:
+        if row.is_number:
+            for bad in ("lots", str(row.high + 1), str(row.low - 1)):
+                with pytest.raises(ConfigError, match=row.variable):
+                    Settings.from_env({**base, row.variable: bad})
+            value = row.high if row.variable != "TOUCH_INTERVAL_SECONDS" else 1
+            env = {**base, row.variable: str(value)}
+            if row.variable == "CONNECTION_IDLE_SECONDS":
+                env["TOUCH_INTERVAL_SECONDS"] = "0"
+            assert getattr(Settings.from_env(env), row.field) == value
+        elif row.is_switch:
+            with pytest.raises(ConfigError, match=row.variable):
+                Settings.from_env({**base, row.variable: "maybe"})
+            assert getattr(Settings.from_env({**base, row.variable: "on"}), row.field) is True
+            assert getattr(Settings.from_env({**base, row.variable: "off"}), row.field) is False
+    secrets = {"arn:aws:secretsmanager:us-east-1:1:secret:db": "postgresql://app@from-secret/app",
+               "arn:aws:secretsmanager:us-east-1:1:secret:jwt": SECRET + "-rotated"}
+    read = Settings.from_env({"DATABASE_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:db",
+                              "WS_JWT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:jwt",
+                              "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": "https://x.execute-api.eu-west-1.amazonaws.com/prod/",
+                              "AWS_REGION": "eu-west-1"}, secret_reader=lambda arn: secrets[arn])
+    assert (read.database_url, read.jwt_secret, read.region) == (
+        "postgresql://app@from-secret/app", SECRET + "-rotated", "eu-west-1")
+    assert read.management_endpoint == "https://x.execute-api.eu-west-1.amazonaws.com/prod"
+    from tests.support.runtime import rsa_public_pem
+
+    rs = Settings.from_env({"DATABASE_URL": base["DATABASE_URL"], "WS_JWT_PUBLIC_KEY": rsa_public_pem(),
+                            "WS_JWT_ISSUER": "https://idp", "WS_JWT_AUDIENCE": "careconnect"})
+    assert (rs.jwt_issuer, rs.jwt_audience, rs.jwt_public_key.startswith("-----BEGIN")) == ("https://idp", "careconnect", True)
+
+
+def test_the_readmes_environment_table_is_the_settings_table():
+    import re
+    from pathlib import Path
+
+    from careconnect_ws.settings import TABLE
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Environment"):readme.index("### Database")]
+    documented: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`"):
+            continue
+        names, defaults = re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]), re.findall(r"`([^`]+)`", cells[1])
+        for i, name in enumerate(names):
+            documented[name] = defaults[i] if len(defaults) == len(names) else cells[1]
+    assert {row.variable for row in TABLE} <= set(documented), "every variable the runtime reads is documented"
+    for row in TABLE:
+        if row.is_switch:
+            assert documented[row.variable] == ("on" if row.default else "off"), row.variable
+        elif row.is_number:
+            assert documented[row.variable] == str(row.default), row.variable
 
 
 def test_version_comes_from_the_one_source():

@@ -11,7 +11,8 @@ import pytest
 
 from careconnect_ws import db as db_module
 from careconnect_ws.handler import lambda_handler
-from tests.conftest import make_event, own_migrated_server, token_for
+from tests.support.events import make_event
+from tests.support.runtime import own_migrated_server, token_for
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from careconnect_ws.handler import COMMAND_KEY, lambda_handler
 from careconnect_ws.settings import set_settings
-from tests.conftest import SECRET, load_event, make_settings, token_for
+from tests.support.events import load_event
+from tests.support.runtime import SECRET, make_settings, token_for
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
 RANDOM = os.environ.get("FUZZ_RANDOM") == "1"

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from careconnect_ws.handler import lambda_handler
-from tests.conftest import load_event, make_event, token_for
+from tests.support.events import load_event, make_event
+from tests.support.runtime import token_for
 
 CID = "BFHPhfCWIAMCKlQ="
 
@@ -69,7 +70,7 @@ def test_connect_takes_identity_from_the_authorizer_context(runtime, sql):
 
 def test_management_endpoint_override_is_stored(runtime, sql):
     from careconnect_ws.settings import set_settings
-    from tests.conftest import make_settings
+    from tests.support.runtime import make_settings
 
     set_settings(make_settings(runtime.database_url, management_endpoint="https://custom.example/prod"))
     assert connect()["statusCode"] == 200

@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 
 from careconnect_ws import contract
 from careconnect_ws import db as db_module
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.logs import JsonFormatter
 from careconnect_ws.settings import set_settings
-from tests.conftest import load_event, make_settings
-
-_CONDITION = re.compile(r'\$\.(\w+)\s*(=|!=)\s*("(?:[^"\\]|\\.)*"|-?\d+)')
-
-
-def matches(pattern: str, line: dict) -> bool:
-    """CloudWatch Logs' JSON filter syntax, for the ``{ $.a = "x" && $.b != 200 }`` form the alarms use."""
-    assert pattern.startswith("{") and pattern.endswith("}") and "||" not in pattern
-    results = []
-    for field, op, raw in _CONDITION.findall(pattern):
-        expected = json.loads(raw)
-        equal = line.get(field) == expected
-        results.append(equal if op == "=" else not equal)
-    return bool(results) and all(results)
+from tests.support.events import load_event
+from tests.support.log_filters import matches
+from tests.support.runtime import make_settings
 
 
 class Lines(logging.Handler):
@@ -71,10 +59,3 @@ def _run(pattern: str, caplog: Lines) -> None:
     line = handled_line(caplog)
     assert line[contract.LOG_ROUTE] == contract.command_route(contract.CLEANUP_COMMAND)
     assert matches(pattern, line)
-
-
-def test_the_alarm_in_the_stack_uses_the_same_pattern():
-    from pathlib import Path
-
-    source = (Path(__file__).resolve().parents[2] / "careconnect_ws_cdk" / "alarms.py").read_text()
-    assert "contract.failed_command_filter(contract.CLEANUP_COMMAND)" in source

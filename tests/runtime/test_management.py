@@ -17,7 +17,8 @@ from careconnect_ws.limits import LIMITS
 from careconnect_ws.management import ManagementApi, management_endpoint, region_of
 from careconnect_ws.registry import Recipient
 from careconnect_ws.services import get_services
-from tests.conftest import make_event, token_for
+from tests.support.events import make_event
+from tests.support.runtime import token_for
 
 ENDPOINT = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"
 

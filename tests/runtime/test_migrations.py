@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from careconnect_ws.migrations import HISTORY_TABLE, available, current_version, migrate
+from tests.support.threads import in_threads
 
 
 @pytest.fixture
@@ -49,35 +50,9 @@ def test_applied_concurrently_exactly_one_applies(fresh_db):
         except Exception as err:  # collected and asserted below
             errors.append(err)
 
-    threads = [threading.Thread(target=run) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(lambda _n: run(), 6)
     assert errors == []
     assert sorted(results) == [0] * 5 + [len(available())]
-
-
-def test_every_lookup_the_registry_does_has_an_index(pg):
-    with psycopg.connect(pg.url, autocommit=True) as conn:
-        indexes = {r[0]: r[1] for r in conn.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('websocket_connections', 'websocket_subscriptions')"
-        )}
-    defs = " ".join(indexes.values())
-    # Every lookup the registry does: recipients by topic, expiry, idleness, purge (connection ids use the primary key).
-    for needle in ("(expires_at) WHERE is_active", "(last_activity_at) WHERE is_active",
-                   "(disconnected_at) WHERE (NOT is_active)", "(topic, subject)"):
-        assert needle in defs, needle
-
-
-def test_recipient_lookup_uses_the_topic_index(pg):
-    with psycopg.connect(pg.url, autocommit=True) as conn:
-        conn.execute("SET enable_seqscan = off")
-        plan = "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN SELECT c.connection_id FROM websocket_subscriptions s JOIN websocket_connections c USING (connection_id)"
-            " WHERE s.topic = 'email-verification' AND s.subject = 'u' AND c.is_active"
-        ))
-    assert "websocket_subscriptions_topic_subject_idx" in plan
 
 
 def test_applied_through_a_connection_that_prepares_every_statement(fresh_db):

@@ -9,7 +9,8 @@ import sys
 
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.notifications import notify_email_verified
-from tests.conftest import SECRET, make_event, token_for
+from tests.support.events import make_event
+from tests.support.runtime import SECRET, token_for
 
 
 def connect_and_subscribe(cid, user, endpoint, subscribe=True):

@@ -14,8 +14,9 @@ import pytest
 from careconnect_ws import db as db_module
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.settings import set_settings
-from tests.conftest import make_event, make_settings, token_for
+from tests.support.events import make_event
 from tests.support.pgbouncer import PgBouncer, find_pgbouncer
+from tests.support.runtime import make_settings, token_for
 from tests.support.threads import in_threads
 
 

@@ -15,7 +15,8 @@ from careconnect_ws.handler import lambda_handler
 from careconnect_ws.notifications import disconnect_user, revoke_token
 from careconnect_ws.settings import Settings, set_settings
 from careconnect_ws.tokens import issue_token, verify_identity
-from tests.conftest import SECRET, make_event, make_settings, token_for
+from tests.support.events import make_event
+from tests.support.runtime import SECRET, make_settings, token_for
 
 
 def connect(cid: str, token: str, authorizer: dict | None = None) -> tuple[int, str | None]:

@@ -64,7 +64,7 @@ def test_rs256_public_key_is_accepted_and_verifies(runtime):
 
 
 def test_misconfiguration_answers_500_and_does_not_raise(monkeypatch):
-    from tests.conftest import make_event
+    from tests.support.events import make_event
 
     set_settings(None)
     monkeypatch.delenv("DATABASE_URL", raising=False)

@@ -13,7 +13,8 @@ from careconnect_ws import snapstart
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.management import get_management_api
 from careconnect_ws.settings import get_settings
-from tests.conftest import make_event, token_for
+from tests.support.events import make_event
+from tests.support.runtime import token_for
 
 
 class Hooks:

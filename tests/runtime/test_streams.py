@@ -18,7 +18,8 @@ from careconnect_ws.publishing import publish
 from careconnect_ws.settings import get_settings, set_settings
 from careconnect_ws.streams import MAX_EVENT_BYTES
 from careconnect_ws.topics import Topic, register_topic
-from tests.conftest import make_event, token_for
+from tests.support.events import make_event
+from tests.support.runtime import token_for
 from tests.support.threads import in_threads
 
 CARE_TEAM = {"nurse-1": {"patient-17"}, "nurse-2": {"patient-17", "patient-18"}}
