@@ -1,4 +1,11 @@
-"""The runtime's exceptions: a small hierarchy whose messages say what to do."""
+"""The runtime's exceptions: a small hierarchy whose messages say what to do.
+
+Every refusal of a request (a client's message, a token, an event, a backend's publish) is a
+:class:`RequestError`: it carries the stable ``code`` the reply and the log line's ``outcome`` use, and the
+HTTP ``status`` it answers with, so the handler maps any of them the same way and no caller restates them.
+The others are the system's own trouble: :class:`ConfigError` (the operator's), :class:`DatabaseUnavailable`
+(retry later: 503 ``service_unavailable``) and the Management API's.
+"""
 
 from __future__ import annotations
 
@@ -15,25 +22,46 @@ class ConfigError(CareConnectWsError):
         super().__init__(f"{variable}: {problem}")
 
 
-class InvalidRequest(CareConnectWsError):
-    """A backend's request (publish, notify, revoke) was malformed; ``code`` is stable, the message says which field."""
+class RequestError(CareConnectWsError):
+    """A request this system refuses: ``code`` (stable, in the reply and the log), ``status`` (HTTP) and a
+    message that says what to change."""
 
-    def __init__(self, code: str, message: str, *, status: int = 400) -> None:
+    status = 400
+
+    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
         self.code = code
-        self.status = status
+        if status is not None:
+            self.status = status
         super().__init__(message)
+
+
+class MessageError(RequestError):
+    """A problem with what a client sent on its connection (``{"type": "error", "code": ...}``)."""
+
+
+class InvalidEvent(RequestError):
+    """The event does not have the shape API Gateway sends; the message names the field."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_event", message)
+
+
+class InvalidRequest(RequestError):
+    """A backend's request (publish, notify, revoke) was malformed; the message says which field."""
 
 
 class DatabaseUnavailable(CareConnectWsError):
-    """PostgreSQL could not be reached (or answered too slowly); retrying later may work."""
+    """PostgreSQL could not be reached (or answered too slowly); retrying later may work. Answered as
+    503 with the code :data:`SERVICE_UNAVAILABLE` (one name for it, in replies and in log lines)."""
 
 
-class TokenError(CareConnectWsError):
-    """A connection token was missing, malformed, expired or signed with another key."""
+SERVICE_UNAVAILABLE = "service_unavailable"
 
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
+
+class TokenError(RequestError):
+    """A connection token was missing, malformed, expired or signed with another key (401)."""
+
+    status = 401
 
 
 class ManagementApiError(CareConnectWsError):

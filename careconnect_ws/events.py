@@ -17,14 +17,11 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import InvalidEvent  # noqa: F401  (raised here; part of this module's API)
 from .text import MAX_USER_ID_CHARS, is_storable_text
 
 MAX_CONNECTION_ID_CHARS = 128
 """AWS's connection ids are 16 characters; anything past this is not one."""
-
-
-class InvalidEvent(ValueError):
-    """The event does not have the shape API Gateway sends; the message names the field."""
 
 
 def _optional(mapping: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:

@@ -27,10 +27,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import contract, snapstart
-from .errors import ConfigError, DatabaseUnavailable, InvalidRequest, ManagementApiError, TokenError
+from .errors import (
+    SERVICE_UNAVAILABLE,
+    ConfigError,
+    DatabaseUnavailable,
+    InvalidEvent,
+    ManagementApiError,
+    MessageError,
+    RequestError,
+    TokenError,
+)
 from .events import (
     AuthorizerEvent,
-    InvalidEvent,
     WebSocketEvent,
     is_authorizer_event,
     is_websocket_event,
@@ -38,7 +46,7 @@ from .events import (
 from .logs import configure_logging, exception_summary
 from .management import management_endpoint
 from .registry import Ended, NewConnection, Registered
-from .routing import ClientError, MessageContext, encode_reply, parse_message, router
+from .routing import MessageContext, encode_reply, parse_message, router
 from .services import Services, get_services
 from .settings import get_settings
 from .text import clip, is_storable_text, log_value
@@ -80,8 +88,7 @@ def lambda_handler(event: Any, context: Any = None) -> dict:
 
 def _dispatch(event: Any, log: dict[str, Any]) -> dict:
     if not isinstance(event, Mapping):
-        log["outcome"] = "invalid_event"
-        return _error(400, "invalid_event", "the event must be a JSON object")
+        return _refused(InvalidEvent("the event must be a JSON object"), log)
     try:
         if is_authorizer_event(event):
             log["route"] = "authorizer"
@@ -94,15 +101,14 @@ def _dispatch(event: Any, log: dict[str, Any]) -> dict:
             if ws.event_type == "DISCONNECT" or ws.route_key == "$disconnect":
                 return on_disconnect(ws, log)
             return on_message(ws, log)
-    except InvalidEvent as err:
-        log["outcome"] = "invalid_event"
-        return _error(400, "invalid_event", str(err))
+    except RequestError as err:  # an event API Gateway would never send (InvalidEvent), or any other refusal
+        return _refused(err, log)
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
         return run_command(contract.CLEANUP_EVENT[COMMAND_KEY], log)
     if isinstance(event.get(COMMAND_KEY), Mapping):
         return run_command(event[COMMAND_KEY], log)
-    log["outcome"] = "unknown_event"
-    return _error(400, "unknown_event", f"not an API Gateway WebSocket event, an authorizer event or a {COMMAND_KEY!r} command")
+    return _refused(RequestError(
+        "unknown_event", f"not an API Gateway WebSocket event, an authorizer event or a {COMMAND_KEY!r} command"), log)
 
 
 # -- $connect and its authorizer -----------------------------------------------------------
@@ -153,8 +159,7 @@ def on_connect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
         try:
             identity = verify_identity(ws.query.get("token"), settings)
         except TokenError as err:
-            log["outcome"] = err.code
-            return _error(401, err.code, str(err))
+            return _refused(err, log)
         user_id, token_expires_at = identity.user_id, identity.expires_at
         issued_at, token_id = identity.issued_at, identity.token_id
     ttl = settings.connection_ttl_seconds
@@ -181,8 +186,7 @@ def on_connect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
             )
         )
     except DatabaseUnavailable as err:
-        log.update(outcome="database_unavailable", error=str(err))
-        return _error(503, "service_unavailable", "cannot register the connection right now: retry shortly")
+        return _unavailable(err, log, "cannot register the connection right now: retry shortly")
     if registered is Registered.REVOKED:
         log["outcome"] = "token_revoked"
         return _error(401, "token_revoked", "this token was revoked: sign in again for a new one")
@@ -217,8 +221,8 @@ def on_disconnect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
         # first invocation that reaches the database (instead of the connection looking active for up to
         # CONNECTION_IDLE_SECONDS and receiving pushes meanwhile).
         _unrecorded.append(ended)
-        log.update(outcome="database_unavailable", error=str(err), pending=len(_unrecorded))
-        return _error(503, "service_unavailable", "could not record the disconnect")
+        log["pending"] = len(_unrecorded)
+        return _unavailable(err, log, "could not record the disconnect")
     log["outcome"] = "disconnected" if changed else "already_inactive"
     return {"statusCode": 200}
 
@@ -257,7 +261,7 @@ def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
         )
         connection = check.connection
         if connection is None:
-            raise ClientError("not_connected", "this connection is not registered (expired or closed): reconnect", status=410)
+            raise MessageError("not_connected", "this connection is not registered (expired or closed): reconnect", status=410)
         message = parse_message(ws.body_bytes)
         correlation = _correlation_id(message)
         log["action"] = router.log_name(message.get("action"))
@@ -265,7 +269,7 @@ def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
         if limit and check.messages_this_second > limit:
             if check.messages_this_second > 2 * limit:
                 _close_abusive(services, connection.connection_id, connection.callback_url, log)
-            raise ClientError(
+            raise MessageError(
                 "rate_limited", f"at most {limit} messages per second per connection: slow down", status=429
             )
         user_limit = settings.max_messages_per_user_per_second
@@ -274,17 +278,15 @@ def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
             # flooding connection would be, so spreading a flood over connections gains nothing.
             if check.user_messages_this_second > 2 * user_limit:
                 _close_abusive(services, connection.connection_id, connection.callback_url, log)
-            raise ClientError(
+            raise MessageError(
                 "rate_limited", f"at most {user_limit} messages per second over all of a user's connections: slow down",
                 status=429,
             )
         reply = router.dispatch(MessageContext(connection, message, services.registry, services.streams, settings))
-    except ClientError as err:
-        log["outcome"] = err.code
-        return _error(err.status, err.code, str(err), correlation=correlation)
+    except RequestError as err:
+        return _refused(err, log, correlation=correlation)
     except DatabaseUnavailable as err:
-        log.update(outcome="service_unavailable", error=str(err))
-        return _error(503, "service_unavailable", "the service is busy: retry shortly", correlation=correlation)
+        return _unavailable(err, log, "the service is busy: retry shortly", correlation=correlation)
     log["outcome"] = "ok"
     if correlation is not None:
         reply = {**reply, "id": correlation}
@@ -315,11 +317,9 @@ def run_command(command: Mapping[str, Any], log: dict[str, Any]) -> dict:
         if name in DELIVERY_COMMANDS:
             return _deliver(name, command, log)
     except DatabaseUnavailable as err:
-        log.update(outcome="database_unavailable", error=str(err))
-        return _error(503, "service_unavailable", str(err))
-    log["outcome"] = "unknown_command"
+        return _unavailable(err, log, str(err))
     known = ", ".join(repr(c) for c in (*DELIVERY_COMMANDS, contract.CLEANUP_COMMAND))
-    return _error(400, "unknown_command", f"command must be one of {known}")
+    return _refused(RequestError("unknown_command", f"command must be one of {known}"), log)
 
 
 DELIVERY_COMMANDS = ("publish", "notify", "disconnect-user", "revoke-token")
@@ -345,14 +345,25 @@ def _deliver(name: str, command: Mapping[str, Any], log: dict[str, Any]) -> dict
             fields = {f.name: command.get(f.name) for f in kind.fields}
             result = notify(kind.name, command.get("userId"), **fields)
             log["seq"] = result.seq
-    except InvalidRequest as err:
-        log["outcome"] = err.code
-        return _error(err.status, err.code, str(err))
+    except RequestError as err:
+        return _refused(err, log)
     log.update(outcome="ok", reached=result.reached)
     return {"statusCode": 200, "body": json.dumps(result.as_dict())}
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+def _refused(err: RequestError, log: dict[str, Any], *, correlation: str | None = None) -> dict:
+    """Any refusal, the same way: the error's code is the reply's and the log line's outcome."""
+    log["outcome"] = err.code
+    return _error(err.status, err.code, str(err), correlation=correlation)
+
+
+def _unavailable(err: DatabaseUnavailable, log: dict[str, Any], message: str, *, correlation: str | None = None) -> dict:
+    """The database could not serve: 503, one name in the reply and the log line, the detail in the log only."""
+    log.update(outcome=SERVICE_UNAVAILABLE, error=str(err))
+    return _error(503, SERVICE_UNAVAILABLE, message, correlation=correlation)
+
 
 def _error(status: int, code: str, message: str, *, correlation: str | None = None) -> dict:
     body: dict[str, Any] = {"type": "error", "code": code, "message": message}

@@ -2,7 +2,7 @@
 
 An action is a function ``(MessageContext) -> dict`` whose return value is the reply
 (the route response carries it back to the client). Client mistakes raise
-:class:`ClientError`, which becomes ``{"type": "error", "code": ..., "message": ...}``
+:class:`~careconnect_ws.errors.MessageError`, which becomes ``{"type": "error", "code": ..., "message": ...}``
 with a stable ``code``.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import MessageError
 from .limits import LIMITS
 from .registry import ActiveConnection, Registry
 from .settings import Settings
@@ -23,13 +24,9 @@ from .topics import get_topic, topic_names
 MAX_FIELD_CHARS = 256
 
 
-class ClientError(Exception):
-    """A problem with what the client sent; never raised out of the handler."""
-
-    def __init__(self, code: str, message: str, *, status: int = 400) -> None:
-        self.code = code
-        self.status = status
-        super().__init__(message)
+ClientError = MessageError
+"""The old name of :class:`~careconnect_ws.errors.MessageError` (kept for actions written against it); raise
+``MessageError`` in new code: ``ClientError`` is also botocore's name for another thing."""
 
 
 @dataclass(frozen=True)
@@ -49,14 +46,14 @@ class MessageContext:
         value = self.message.get(name)
         if value is None:
             if required:
-                raise ClientError("missing_field", f"'{name}' is required")
+                raise MessageError("missing_field", f"'{name}' is required")
             return default
         if not isinstance(value, str):
-            raise ClientError("invalid_field", f"'{name}' must be a string")
+            raise MessageError("invalid_field", f"'{name}' must be a string")
         if not value or len(value) > MAX_FIELD_CHARS:
-            raise ClientError("invalid_field", f"'{name}' must be 1 to {MAX_FIELD_CHARS} characters")
+            raise MessageError("invalid_field", f"'{name}' must be 1 to {MAX_FIELD_CHARS} characters")
         if not is_storable_text(value):
-            raise ClientError("invalid_field", f"'{name}' contains characters that cannot be stored (NUL or lone surrogates)")
+            raise MessageError("invalid_field", f"'{name}' contains characters that cannot be stored (NUL or lone surrogates)")
         return value
 
     def sequence(self, name: str) -> int | None:
@@ -65,7 +62,7 @@ class MessageContext:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQUENCE:
-            raise ClientError("invalid_field", f"'{name}' must be a whole number from 0 (the last sequence you hold)")
+            raise MessageError("invalid_field", f"'{name}' must be a whole number from 0 (the last sequence you hold)")
         return value
 
 
@@ -101,35 +98,35 @@ class Router:
     def dispatch(self, ctx: MessageContext) -> dict:
         action = ctx.message.get("action")
         if action is None:
-            raise ClientError("missing_field", "'action' is required, e.g. {\"action\": \"ping\"}")
+            raise MessageError("missing_field", "'action' is required, e.g. {\"action\": \"ping\"}")
         if not isinstance(action, str):
-            raise ClientError("invalid_field", "'action' must be a string")
+            raise MessageError("invalid_field", "'action' must be a string")
         fn = self._actions.get(action)
         if fn is None:
             shown = action[:64].encode("utf-8", "replace").decode("utf-8")
-            raise ClientError(
+            raise MessageError(
                 "unknown_action", f"unknown action {shown!r}; known actions: {', '.join(self.names())}"
             )
         return fn(ctx)
 
 
 def parse_message(body: bytes | None, *, max_bytes: int = LIMITS.max_message_bytes) -> dict:
-    """Bytes of a message -> a JSON object, or a ClientError with a stable code."""
+    """Bytes of a message -> a JSON object, or a MessageError with a stable code."""
     if body is None or not body.strip():
-        raise ClientError("empty_message", "send a JSON object such as {\"action\": \"ping\"}")
+        raise MessageError("empty_message", "send a JSON object such as {\"action\": \"ping\"}")
     if len(body) > max_bytes:
-        raise ClientError("message_too_large", f"messages are limited to {max_bytes} bytes", status=413)
+        raise MessageError("message_too_large", f"messages are limited to {max_bytes} bytes", status=413)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise ClientError("invalid_encoding", "messages must be UTF-8 text") from None
+        raise MessageError("invalid_encoding", "messages must be UTF-8 text") from None
     try:
         message = json.loads(text)
     except (ValueError, RecursionError):
         # ValueError covers JSONDecodeError and the integer digit limit (a number over 4,300 digits).
-        raise ClientError("invalid_json", "the message is not valid JSON (or holds a number too large to read)") from None
+        raise MessageError("invalid_json", "the message is not valid JSON (or holds a number too large to read)") from None
     if not isinstance(message, dict):
-        raise ClientError("invalid_message", "the message must be a JSON object with an 'action'")
+        raise MessageError("invalid_message", "the message must be a JSON object with an 'action'")
     return message
 
 
@@ -147,10 +144,10 @@ def _topic_and_subject(ctx: MessageContext) -> tuple[str, str]:
     topic_name = ctx.string("topic")
     topic = get_topic(topic_name)
     if topic is None:
-        raise ClientError("unknown_topic", f"unknown topic; known topics: {', '.join(topic_names())}", status=404)
+        raise MessageError("unknown_topic", f"unknown topic; known topics: {', '.join(topic_names())}", status=404)
     subject = ctx.string("subject", required=False, default=ctx.user_id)
     if not topic.may_subscribe(ctx.user_id, subject):
-        raise ClientError("forbidden", f"this connection may not subscribe to {topic.name} for that subject", status=403)
+        raise MessageError("forbidden", f"this connection may not subscribe to {topic.name} for that subject", status=403)
     return topic.name, subject
 
 
@@ -162,9 +159,9 @@ def subscribe(ctx: MessageContext) -> dict:
     limit = ctx.settings.max_subscriptions_per_connection
     found = ctx.streams.subscribe(ctx.connection.connection_id, topic, subject, since=since, max_subscriptions=limit)
     if found.outcome is Subscribed.NOT_ACTIVE:
-        raise ClientError("not_connected", "this connection is no longer registered: reconnect", status=410)
+        raise MessageError("not_connected", "this connection is no longer registered: reconnect", status=410)
     if found.outcome is Subscribed.LIMIT_REACHED:
-        raise ClientError(
+        raise MessageError(
             "too_many_subscriptions", f"a connection may hold {limit} subscriptions: unsubscribe from one first", status=429
         )
     return subscribed_reply(topic, subject, found)

@@ -175,3 +175,48 @@ def test_unknown_events_are_answered_not_raised(runtime, event, code):
     response = lambda_handler(event)
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["code"] == code
+
+
+def test_one_error_vocabulary_a_custom_action_refuses_with_its_code_and_status(connections_endpoint):
+    """What a team extending the runtime writes: an action that refuses raises ``MessageError`` (or the old
+    ``routing.ClientError``, the same class) and the reply carries its code and status, nothing else to wire."""
+    from careconnect_ws.errors import MessageError, RequestError
+    from careconnect_ws.routing import ClientError, router
+
+    assert ClientError is MessageError and issubclass(MessageError, RequestError)
+
+    @router.action("test-refuse")
+    def refuse(ctx):
+        raise MessageError("not_your_ward", "this ward is not yours", status=403)
+
+    try:
+        assert lambda_handler(make_event("connect", connection_id="e=", query={"token": token_for("u")}))["statusCode"] == 200
+        response = lambda_handler(make_event("message", connection_id="e=", body={"action": "test-refuse", "id": "7"}))
+        assert response["statusCode"] == 403
+        assert json.loads(response["body"]) == {"type": "error", "code": "not_your_ward", "message": "this ward is not yours",
+                                                "id": "7"}
+    finally:
+        router._actions.pop("test-refuse")
+
+
+def test_a_database_that_cannot_serve_has_one_name_in_replies_and_log_lines(runtime, caplog):
+    import logging
+
+    from careconnect_ws import db as db_module
+    from careconnect_ws.settings import set_settings
+    from tests.support.runtime import make_settings
+
+    set_settings(make_settings("postgresql://postgres@127.0.0.1:1/postgres", db_connect_timeout_seconds=1))
+    db_module.reset_database()
+    outcomes, codes = set(), set()
+    for event in (make_event("connect", connection_id="x=", query={"token": token_for("u")}),
+                  make_event("message", connection_id="x=", body={"action": "ping"}),
+                  make_event("disconnect", connection_id="x="),
+                  {"careconnect_ws": {"command": "cleanup"}}):
+        with caplog.at_level(logging.INFO, logger="careconnect_ws"):
+            db_module.reset_database()
+            response = lambda_handler(event)
+        assert response["statusCode"] == 503
+        codes.add(json.loads(response["body"])["code"])
+        outcomes.add(next(r.outcome for r in reversed(caplog.records) if r.getMessage() == "handled"))
+    assert codes == outcomes == {"service_unavailable"}
