@@ -12,6 +12,9 @@ import json
 HANDLER = "careconnect_ws.handler.lambda_handler"
 """The Lambda entry point (``handler`` of the function)."""
 
+BUILT_IN_ROUTES = ("$connect", "$disconnect", "$default")
+"""The routes every WebSocket API has: the construct synthesizes them, the local gateway serves them."""
+
 COMMAND_KEY = "careconnect_ws"
 """Direct invocations carry their command under this key: ``{"careconnect_ws": {"command": ...}}``."""
 

@@ -43,7 +43,7 @@ from .events import (
     is_authorizer_event,
     is_websocket_event,
 )
-from .logs import configure_logging, exception_summary
+from .logs import configure_logging, exception_summary, invocation_fields, note
 from .management import management_endpoint
 from .registry import Ended, NewConnection, Registered
 from .routing import MessageContext, encode_reply, parse_message, router
@@ -64,63 +64,68 @@ _MAX_ID_CHARS = 128
 def lambda_handler(event: Any, context: Any = None) -> dict:
     configure_logging()
     started = time.perf_counter()
-    log: dict[str, Any] = {}
-    try:
-        response = _dispatch(event, log)
-    except ConfigError as err:
-        # The operator's mistake, not the client's: say which variable to fix.
-        logger.error("misconfigured", extra={"error": str(err)})
-        response = _error(500, "misconfigured", "the service is misconfigured; the operator has been told")
-    except Exception as err:
-        # Where it failed, never what the values were: exception texts can carry row values.
-        logger.error("unhandled error", extra={**log, **exception_summary(err)})
-        response = _error(500, "internal_error", "something went wrong on our side")
-    if _unrecorded and response.get("statusCode") != 503:
-        try:
-            record_late_disconnects(log)
-        except Exception as err:  # never fail the event that happened to find the database back
-            log.update(lateDisconnectError=exception_summary(err)["errorType"])
-    log.setdefault(contract.LOG_STATUS, response.get("statusCode"))
-    log["latencyMs"] = round((time.perf_counter() - started) * 1000, 2)
-    logger.info("handled", extra=log)
+    with invocation_fields() as log:
+        response = _respond(event, log)
+        if _unrecorded and response.get("statusCode") != 503:
+            try:
+                record_late_disconnects()
+            except Exception as err:  # never fail the event that happened to find the database back
+                note(lateDisconnectError=exception_summary(err)["errorType"])
+        log.setdefault(contract.LOG_STATUS, response.get("statusCode"))
+        log["latencyMs"] = round((time.perf_counter() - started) * 1000, 2)
+        logger.info("handled", extra=log)
     return response
 
 
-def _dispatch(event: Any, log: dict[str, Any]) -> dict:
+def _respond(event: Any, log: dict[str, Any]) -> dict:
+    """The answer to one event; whatever goes wrong inside becomes an answer, never an exception."""
+    try:
+        return _dispatch(event)
+    except ConfigError as err:
+        # The operator's mistake, not the client's: say which variable to fix.
+        logger.error("misconfigured", extra={"error": str(err)})
+        return _error(500, "misconfigured", "the service is misconfigured; the operator has been told")
+    except Exception as err:
+        # Where it failed, never what the values were: exception texts can carry row values.
+        logger.error("unhandled error", extra={**log, **exception_summary(err)})
+        return _error(500, "internal_error", "something went wrong on our side")
+
+
+def _dispatch(event: Any) -> dict:
     if not isinstance(event, Mapping):
-        return _refused(InvalidEvent("the event must be a JSON object"), log)
+        return _refused(InvalidEvent("the event must be a JSON object"))
     try:
         if is_authorizer_event(event):
-            log["route"] = "authorizer"
-            return authorize(AuthorizerEvent(event), log)
+            note(route="authorizer")
+            return authorize(AuthorizerEvent(event))
         if is_websocket_event(event):
             ws = WebSocketEvent(event)
-            log.update(route=log_value(ws.route_key), connectionId=ws.connection_id, requestId=log_value(ws.request_id))
+            note(route=log_value(ws.route_key), connectionId=ws.connection_id, requestId=log_value(ws.request_id))
             if ws.event_type == "CONNECT" or ws.route_key == "$connect":
-                return on_connect(ws, log)
+                return on_connect(ws)
             if ws.event_type == "DISCONNECT" or ws.route_key == "$disconnect":
-                return on_disconnect(ws, log)
-            return on_message(ws, log)
+                return on_disconnect(ws)
+            return on_message(ws)
     except RequestError as err:  # an event API Gateway would never send (InvalidEvent), or any other refusal
-        return _refused(err, log)
+        return _refused(err)
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
-        return run_command(contract.CLEANUP_EVENT[COMMAND_KEY], log)
+        return run_command(contract.CLEANUP_EVENT[COMMAND_KEY])
     if isinstance(event.get(COMMAND_KEY), Mapping):
-        return run_command(event[COMMAND_KEY], log)
+        return run_command(event[COMMAND_KEY])
     return _refused(RequestError(
-        "unknown_event", f"not an API Gateway WebSocket event, an authorizer event or a {COMMAND_KEY!r} command"), log)
+        "unknown_event", f"not an API Gateway WebSocket event, an authorizer event or a {COMMAND_KEY!r} command"))
 
 
 # -- $connect and its authorizer -----------------------------------------------------------
 
-def authorize(event: AuthorizerEvent, log: dict[str, Any]) -> dict:
+def authorize(event: AuthorizerEvent) -> dict:
     """A REQUEST authorizer's answer: an IAM policy for exactly this ``methodArn``."""
     try:
         identity = verify_identity(event.token, get_settings())
     except TokenError as err:
-        log.update(outcome=f"deny:{err.code}", status=403)
+        note(outcome=f"deny:{err.code}", status=403)
         return _policy("anonymous", "Deny", event.method_arn, context={"reason": err.code})
-    log.update(outcome="allow", status=200)
+    note(outcome="allow", status=200)
     context: dict[str, Any] = {"userId": identity.user_id, TOKEN_EXPIRES_AT: identity.expires_at}
     if identity.issued_at is not None:
         context[TOKEN_ISSUED_AT] = identity.issued_at
@@ -147,7 +152,7 @@ TOKEN_ISSUED_AT = "tokenIssuedAt"
 TOKEN_ID = "tokenId"
 
 
-def on_connect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
+def on_connect(ws: WebSocketEvent) -> dict:
     services = get_services()
     settings = services.settings
     # Identity is decided once, here: from the authorizer when one ran, else from the token.
@@ -159,14 +164,14 @@ def on_connect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
         try:
             identity = verify_identity(ws.query.get("token"), settings)
         except TokenError as err:
-            return _refused(err, log)
+            return _refused(err)
         user_id, token_expires_at = identity.user_id, identity.expires_at
         issued_at, token_id = identity.issued_at, identity.token_id
     ttl = settings.connection_ttl_seconds
     if settings.bind_connection_to_token_expiry and token_expires_at is not None:
         ttl = min(ttl, int(token_expires_at - time.time()))
         if ttl <= 0:
-            log["outcome"] = "token_expired"
+            note(outcome="token_expired")
             return _error(401, "token_expired", "the token has expired: get a new one")
     callback_url = settings.management_endpoint or management_endpoint(
         api_id=ws.api_id, region=settings.region or _region_from_domain(ws.domain_name), stage=ws.stage
@@ -186,17 +191,17 @@ def on_connect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
             )
         )
     except DatabaseUnavailable as err:
-        return _unavailable(err, log, "cannot register the connection right now: retry shortly")
+        return _unavailable(err, "cannot register the connection right now: retry shortly")
     if registered is Registered.REVOKED:
-        log["outcome"] = "token_revoked"
+        note(outcome="token_revoked")
         return _error(401, "token_revoked", "this token was revoked: sign in again for a new one")
     if registered is Registered.TOO_MANY:
-        log["outcome"] = "too_many_connections"
+        note(outcome="too_many_connections")
         return _error(
             429, "too_many_connections",
             f"this user already has {settings.max_connections_per_user} open connections: close one first",
         )
-    log["outcome"] = "connected"
+    note(outcome="connected")
     return {"statusCode": 200}
 
 
@@ -211,7 +216,7 @@ def _epoch_seconds(value: Any) -> float | None:
     return None
 
 
-def on_disconnect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
+def on_disconnect(ws: WebSocketEvent) -> dict:
     services = get_services()
     ended = Ended(ws.connection_id, ws.disconnect_status_code, clip(ws.disconnect_reason, 256) or "client-disconnect")
     try:
@@ -221,9 +226,9 @@ def on_disconnect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
         # first invocation that reaches the database (instead of the connection looking active for up to
         # CONNECTION_IDLE_SECONDS and receiving pushes meanwhile).
         _unrecorded.append(ended)
-        log["pending"] = len(_unrecorded)
-        return _unavailable(err, log, "could not record the disconnect")
-    log["outcome"] = "disconnected" if changed else "already_inactive"
+        note(pending=len(_unrecorded))
+        return _unavailable(err, "could not record the disconnect")
+    note(outcome="disconnected" if changed else "already_inactive")
     return {"statusCode": 200}
 
 
@@ -231,7 +236,7 @@ def on_disconnect(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
 _unrecorded: deque[Ended] = deque(maxlen=1000)
 
 
-def record_late_disconnects(log: dict[str, Any]) -> None:
+def record_late_disconnects() -> None:
     """Record the ``$disconnect`` events this container could not, in one statement, once it can."""
     if not _unrecorded:
         return
@@ -243,12 +248,12 @@ def record_late_disconnects(log: dict[str, Any]) -> None:
     except DatabaseUnavailable:
         _unrecorded.extendleft(reversed(pending))  # still down: the next invocation tries again
         return
-    log["lateDisconnects"] = len(pending)
+    note(lateDisconnects=len(pending))
 
 
 # -- messages ($default and custom routes) -------------------------------------------------
 
-def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
+def on_message(ws: WebSocketEvent) -> dict:
     services = get_services()
     settings = services.settings
     correlation: str | None = None
@@ -264,11 +269,11 @@ def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
             raise MessageError("not_connected", "this connection is not registered (expired or closed): reconnect", status=410)
         message = parse_message(ws.body_bytes)
         correlation = _correlation_id(message)
-        log["action"] = router.log_name(message.get("action"))
+        note(action=router.log_name(message.get("action")))
         limit = settings.max_messages_per_second
         if limit and check.messages_this_second > limit:
             if check.messages_this_second > 2 * limit:
-                _close_abusive(services, connection.connection_id, connection.callback_url, log)
+                _close_abusive(services, connection.connection_id, connection.callback_url)
             raise MessageError(
                 "rate_limited", f"at most {limit} messages per second per connection: slow down", status=429
             )
@@ -277,62 +282,62 @@ def on_message(ws: WebSocketEvent, log: dict[str, Any]) -> dict:
             # One user's connections together: past twice the budget this one is closed, as a single
             # flooding connection would be, so spreading a flood over connections gains nothing.
             if check.user_messages_this_second > 2 * user_limit:
-                _close_abusive(services, connection.connection_id, connection.callback_url, log)
+                _close_abusive(services, connection.connection_id, connection.callback_url)
             raise MessageError(
                 "rate_limited", f"at most {user_limit} messages per second over all of a user's connections: slow down",
                 status=429,
             )
         reply = router.dispatch(MessageContext(connection, message, services.registry, services.streams, settings))
     except RequestError as err:
-        return _refused(err, log, correlation=correlation)
+        return _refused(err, correlation=correlation)
     except DatabaseUnavailable as err:
-        return _unavailable(err, log, "the service is busy: retry shortly", correlation=correlation)
-    log["outcome"] = "ok"
+        return _unavailable(err, "the service is busy: retry shortly", correlation=correlation)
+    note(outcome="ok")
     if correlation is not None:
         reply = {**reply, "id": correlation}
     return {"statusCode": 200, "body": encode_reply(reply)}
 
 
-def _close_abusive(services: Services, connection_id: str, callback_url: str, log: dict[str, Any]) -> None:
+def _close_abusive(services: Services, connection_id: str, callback_url: str) -> None:
     """Past twice the rate limit the client is not slowing down: close it (API Gateway then sends $disconnect)."""
-    log["closed"] = "rate_limit"
+    note(closed="rate_limit")
     try:
         services.management.close(services.settings.management_endpoint or callback_url, connection_id)
     except ManagementApiError as err:
-        log["closeError"] = err.status
+        note(closeError=err.status)
 
 
 # -- direct invocations -----------------------------------------------------------------------
 
-def run_command(command: Mapping[str, Any], log: dict[str, Any]) -> dict:
+def run_command(command: Mapping[str, Any]) -> dict:
     name = command.get("command")
-    log[contract.LOG_ROUTE] = contract.command_route(log_value(name) or "")
+    note(**{contract.LOG_ROUTE: contract.command_route(log_value(name) or "")})
     try:
         if name == contract.CLEANUP_COMMAND:
             from .cleanup import run_cleanup
 
             result = run_cleanup(close_connections=command.get("close", True) is not False)
-            log["outcome"] = "ok"
+            note(outcome="ok")
             return {"statusCode": 200, "body": json.dumps(result.as_dict())}
         if name in DELIVERY_COMMANDS:
-            return _deliver(name, command, log)
+            return _deliver(name, command)
     except DatabaseUnavailable as err:
-        return _unavailable(err, log, str(err))
+        return _unavailable(err, str(err))
     known = ", ".join(repr(c) for c in (*DELIVERY_COMMANDS, contract.CLEANUP_COMMAND))
-    return _refused(RequestError("unknown_command", f"command must be one of {known}"), log)
+    return _refused(RequestError("unknown_command", f"command must be one of {known}"))
 
 
 DELIVERY_COMMANDS = ("publish", "notify", "disconnect-user", "revoke-token")
 
 
-def _deliver(name: str, command: Mapping[str, Any], log: dict[str, Any]) -> dict:
+def _deliver(name: str, command: Mapping[str, Any]) -> dict:
     from .notifications import disconnect_user, get_notification, notify, revoke_token
     from .publishing import publish
 
     try:
         if name == "publish":
             result = publish(command.get("topic"), command.get("subject"), command.get("payload"))
-            log.update(topic=log_value(result.topic), seq=result.seq)
+            note(topic=log_value(result.topic), seq=result.seq)
         elif name == "disconnect-user":
             user_id = command.get("userId")
             revoke = command.get("revoke", True) is not False
@@ -341,27 +346,27 @@ def _deliver(name: str, command: Mapping[str, Any], log: dict[str, Any]) -> dict
             result = revoke_token(command.get("jti"), command.get("exp"))
         else:
             kind = get_notification(command.get("notification"))
-            log["notification"] = kind.name
+            note(notification=kind.name)
             fields = {f.name: command.get(f.name) for f in kind.fields}
             result = notify(kind.name, command.get("userId"), **fields)
-            log["seq"] = result.seq
+            note(seq=result.seq)
     except RequestError as err:
-        return _refused(err, log)
-    log.update(outcome="ok", reached=result.reached)
+        return _refused(err)
+    note(outcome="ok", reached=result.reached)
     return {"statusCode": 200, "body": json.dumps(result.as_dict())}
 
 
 # -- helpers ----------------------------------------------------------------------------------
 
-def _refused(err: RequestError, log: dict[str, Any], *, correlation: str | None = None) -> dict:
+def _refused(err: RequestError, *, correlation: str | None = None) -> dict:
     """Any refusal, the same way: the error's code is the reply's and the log line's outcome."""
-    log["outcome"] = err.code
+    note(outcome=err.code)
     return _error(err.status, err.code, str(err), correlation=correlation)
 
 
-def _unavailable(err: DatabaseUnavailable, log: dict[str, Any], message: str, *, correlation: str | None = None) -> dict:
+def _unavailable(err: DatabaseUnavailable, message: str, *, correlation: str | None = None) -> dict:
     """The database could not serve: 503, one name in the reply and the log line, the detail in the log only."""
-    log.update(outcome=SERVICE_UNAVAILABLE, error=str(err))
+    note(outcome=SERVICE_UNAVAILABLE, error=str(err))
     return _error(503, SERVICE_UNAVAILABLE, message, correlation=correlation)
 
 

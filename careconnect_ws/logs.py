@@ -11,7 +11,11 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -30,6 +34,28 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)
+
+
+_invocation: ContextVar[dict[str, Any] | None] = ContextVar("careconnect_ws_invocation", default=None)
+
+
+@contextmanager
+def invocation_fields() -> Iterator[dict[str, Any]]:
+    """The fields of the one log line an invocation writes (``route``, ``outcome``, ``status``, ...), for
+    :func:`note` to add to from anywhere in the handler instead of a dict handed through every call."""
+    fields: dict[str, Any] = {}
+    token = _invocation.set(fields)
+    try:
+        yield fields
+    finally:
+        _invocation.reset(token)
+
+
+def note(**fields: Any) -> None:
+    """Add to the current invocation's log line (nothing happens outside an invocation)."""
+    current = _invocation.get()
+    if current is not None:
+        current.update(fields)
 
 
 def exception_summary(err: BaseException) -> dict[str, object]:

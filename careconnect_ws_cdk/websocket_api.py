@@ -85,11 +85,10 @@ class WebSocketApi(Construct):
     def __init__(self, scope: Construct, id_: str, props: WebSocketApiProps) -> None:
         super().__init__(scope, id_)
         self.props = props
-        tags = dict(props.tags)
+        self._tags = dict(props.tags)
         # Every resource and data source goes to the provider the props name (an alias, another region).
         self._on: dict = {"provider": props.provider} if props.provider is not None else {}
         _claim_physical_names(self)
-
         self.api = Apigatewayv2Api(
             self,
             "api",
@@ -97,12 +96,24 @@ class WebSocketApi(Construct):
             description=props.description,
             protocol_type="WEBSOCKET",
             route_selection_expression=props.route_selection_expression,
-            tags=tags,
+            tags=self._tags,
             **self._on,
         )
+        self._add_log_groups()
+        self._add_authorizer()
+        self._add_routes()
+        self._add_stage()
+        self.domain_name: Apigatewayv2DomainName | None = None
+        if props.domain is not None:
+            self._add_domain()
+        self._add_manage_connections_policy()
 
-        # Both groups exist before the stage, so API Gateway never creates the
-        # execution group itself (it would, with no expiry and no key).
+    # -- the steps, in the order the resources depend on each other -------------------------
+
+    def _add_log_groups(self) -> None:
+        """Both groups exist before the stage, so API Gateway never creates the execution group itself (it
+        would, with no expiry and no key); encrypted with the given key, or a key of their own."""
+        props = self.props
         access_log_name = access_log_group_name(props.name, props.stage_name)
         execution_log_name = execution_log_group_name(self.api.id, props.stage_name)
         self.log_key: LogEncryptionKey | None = None
@@ -113,7 +124,7 @@ class WebSocketApi(Construct):
                 "log_key",
                 alias=f"{props.name}-{props.stage_name}",
                 log_group_names=[access_log_name, execution_log_name],
-                tags=tags,
+                tags=self._tags,
                 provider=props.provider,
             )
             kms_key_arn = self.log_key.arn
@@ -123,7 +134,7 @@ class WebSocketApi(Construct):
             name=access_log_name,
             retention_in_days=props.log_retention_days,
             kms_key_id=kms_key_arn,
-            tags=tags,
+            tags=self._tags,
             **self._on,
         )
         self.execution_log_group = CloudwatchLogGroup(
@@ -132,44 +143,48 @@ class WebSocketApi(Construct):
             name=execution_log_name,
             retention_in_days=props.log_retention_days,
             kms_key_id=kms_key_arn,
-            tags=tags,
+            tags=self._tags,
             **self._on,
         )
 
+    def _add_authorizer(self) -> None:
+        """The ``$connect`` REQUEST authorizer and its invoke permission, when one is given."""
+        props = self.props
         self.authorizer: Apigatewayv2Authorizer | None = None
-        if props.connect_authorizer is not None:
-            self.authorizer = Apigatewayv2Authorizer(
-                self,
-                "connect_authorizer",
-                api_id=self.api.id,
-                name=f"{props.name}-connect",
-                authorizer_type="REQUEST",
-                authorizer_uri=props.connect_authorizer.invoke_arn,
-                # API Gateway answers 401 itself, without invoking anything, when the token is missing.
-                identity_sources=["route.request.querystring.token"],
-                **self._on,
-            )
-            # Scoped to this authorizer of this API: nothing else may invoke the function through it.
-            self.authorizer_permission = LambdaPermission(
-                self,
-                "permission_authorizer",
-                action="lambda:InvokeFunction",
-                function_name=props.connect_authorizer.function_name,
-                principal="apigateway.amazonaws.com",
-                source_arn=f"{self.api.execution_arn}/authorizers/{self.authorizer.id}",
-                **_qualified(props.connect_authorizer),
-                **self._on,
-            )
+        if props.connect_authorizer is None:
+            return
+        self.authorizer = Apigatewayv2Authorizer(
+            self,
+            "connect_authorizer",
+            api_id=self.api.id,
+            name=f"{props.name}-connect",
+            authorizer_type="REQUEST",
+            authorizer_uri=props.connect_authorizer.invoke_arn,
+            # API Gateway answers 401 itself, without invoking anything, when the token is missing.
+            identity_sources=["route.request.querystring.token"],
+            **self._on,
+        )
+        # Scoped to this authorizer of this API: nothing else may invoke the function through it.
+        self.authorizer_permission = LambdaPermission(
+            self,
+            "permission_authorizer",
+            action="lambda:InvokeFunction",
+            function_name=props.connect_authorizer.function_name,
+            principal="apigateway.amazonaws.com",
+            source_arn=f"{self.api.execution_arn}/authorizers/{self.authorizer.id}",
+            **_qualified(props.connect_authorizer),
+            **self._on,
+        )
 
+    def _add_routes(self) -> None:
+        """Every route with its integration and permission; ``$default`` two-way, so the Lambda's response
+        body goes back to the client on the same connection (no ``@connections`` call for replies)."""
         self.integrations: dict[str, Apigatewayv2Integration] = {}
         self.routes: dict[str, Apigatewayv2Route] = {}
         self.permissions: dict[str, LambdaPermission] = {}
         self._grants = 0
-        for route_key, target in props.route_targets().items():
+        for route_key, target in self.props.route_targets().items():
             self._add_route(route_key, target)
-
-        # Two-way $default: the Lambda's response body goes back to the client on the
-        # same connection, no @connections call needed for replies.
         self.default_route_response = Apigatewayv2RouteResponse(
             self,
             "route_response_default",
@@ -179,6 +194,9 @@ class WebSocketApi(Construct):
             **self._on,
         )
 
+    def _add_stage(self) -> None:
+        """The auto-deployed stage: throttling, detailed metrics, execution and access logs."""
+        props = self.props
         self.stage = Apigatewayv2Stage(
             self,
             "stage",
@@ -196,15 +214,15 @@ class WebSocketApi(Construct):
                 destination_arn=self.access_log_group.arn,
                 format=ACCESS_LOG_FORMAT,
             ),
-            tags=tags,
+            tags=self._tags,
             depends_on=[self.execution_log_group, *self.routes.values(), self.default_route_response],
             **self._on,
         )
 
-        self.domain_name: Apigatewayv2DomainName | None = None
-        if props.domain is not None:
-            self._add_domain()
-
+    def _add_manage_connections_policy(self) -> None:
+        """``execute-api:ManageConnections`` on exactly this stage's ``@connections``, attached to the backend's
+        role when one is named (``grant_manage_connections`` attaches it to others)."""
+        props = self.props
         self.manage_connections_policy = DataAwsIamPolicyDocument(
             self,
             "manage_connections_policy",

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from careconnect_ws import contract
 from careconnect_ws.limits import LIMITS
 
 from .errors import InvalidPropsError
@@ -24,7 +25,7 @@ LOG_RETENTION_DAYS_ALLOWED = (
 LOGGING_LEVELS = ("OFF", "ERROR", "INFO")
 #: 6 years: HIPAA's retention period for security records; every log group of the stack uses it.
 DEFAULT_LOG_RETENTION_DAYS = 2192
-BUILT_IN_ROUTES = ("$connect", "$disconnect", "$default")
+BUILT_IN_ROUTES = contract.BUILT_IN_ROUTES
 
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _ROUTE_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import contract
 from ..limits import LIMITS, GatewayLimits
 from ..sigv4 import Credentials
 
-BUILT_IN_ROUTES = frozenset({"$connect", "$disconnect", "$default"})
+BUILT_IN_ROUTES = frozenset(contract.BUILT_IN_ROUTES)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
