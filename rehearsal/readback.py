@@ -68,6 +68,24 @@ def invoke_arn(region: str, function_arn: str) -> str:
     return f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
 
 
+@dataclass
+class Live:
+    """What every check of one rehearsal reads: the findings so far, the state, the expectations, the clients,
+    and the API and function as they are live."""
+
+    f: Findings
+    state: dict
+    expect: Expectations
+    client: Callable[[str], Any]
+    v2: Any
+    api_id: str
+    execution_arn: str
+    invoked_arn: str
+    function_invoke_arn: str
+    source_arns: set
+    routes: dict = field(default_factory=dict)
+
+
 def check_wiring(state: dict, expect: Expectations, client: Callable[[str], Any], region: str) -> Findings:
     """Every check, on the live resources; raises nothing, returns what it found."""
     f = Findings()
@@ -77,23 +95,35 @@ def check_wiring(state: dict, expect: Expectations, client: Callable[[str], Any]
     if not apis:
         return f
     api_id = apis[0]["values"]["id"]
-    execution_arn = f"arn:aws:execute-api:{region}:{account}:{api_id}"
     v2 = client("apigatewayv2")
     api = v2.get_api(ApiId=api_id)
     f.expect(api["ProtocolType"] == "WEBSOCKET", apis[0]["address"], f"protocol {api['ProtocolType']}, not WEBSOCKET")
-
-    function = client("lambda").get_function(FunctionName=expect.function_name)["Configuration"]
-    invoked_arn = function["FunctionArn"]
-    qualified = {}
-    if expect.qualifier:
-        alias = client("lambda").get_alias(FunctionName=expect.function_name, Name=expect.qualifier)
-        f.expect(alias.get("FunctionVersion") not in (None, "$LATEST"), "aws_lambda_alias",
-                 f"the alias points at {alias.get('FunctionVersion')!r}, not a published version")
-        invoked_arn, qualified = alias["AliasArn"], {"Qualifier": expect.qualifier}
-    function_invoke_arn = invoke_arn(region, invoked_arn)
+    invoked_arn, qualified = _invoked(f, client, expect)
     policy = json.loads(client("lambda").get_policy(FunctionName=expect.function_name, **qualified)["Policy"])
-    source_arns = {s.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") for s in policy["Statement"]}
+    ctx = Live(f, state, expect, client, v2, api_id, f"arn:aws:execute-api:{region}:{account}:{api_id}", invoked_arn,
+                invoke_arn(region, invoked_arn),
+                {s.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") for s in policy["Statement"]})
+    for check in (_check_integrations_and_routes, _check_authorizer, _check_stage_and_logs,
+                  _check_manage_connections, _check_cleanup_schedule, _check_alarms, _check_account_role):
+        check(ctx)
+    return f
 
+
+def _invoked(f: Findings, client: Callable[[str], Any], expect: Expectations) -> tuple[str, dict]:
+    """What every way in must invoke: the function, or with SnapStart its alias (a published version)."""
+    function = client("lambda").get_function(FunctionName=expect.function_name)["Configuration"]
+    if not expect.qualifier:
+        return function["FunctionArn"], {}
+    alias = client("lambda").get_alias(FunctionName=expect.function_name, Name=expect.qualifier)
+    f.expect(alias.get("FunctionVersion") not in (None, "$LATEST"), "aws_lambda_alias",
+             f"the alias points at {alias.get('FunctionVersion')!r}, not a published version")
+    return alias["AliasArn"], {"Qualifier": expect.qualifier}
+
+
+def _check_integrations_and_routes(ctx: Live) -> None:
+    """Every integration is AWS_PROXY to the function; every route targets one and may invoke it."""
+    f, state, expect, v2, api_id, execution_arn, function_invoke_arn, source_arns = (
+        ctx.f, ctx.state, ctx.expect, ctx.v2, ctx.api_id, ctx.execution_arn, ctx.function_invoke_arn, ctx.source_arns)
     integrations = {i["IntegrationId"]: i for i in v2.get_integrations(ApiId=api_id)["Items"]}
     for integration_id, integration in integrations.items():
         where = _address_of(state, "aws_apigatewayv2_integration", lambda v, i=integration_id: v["id"] == i)
@@ -111,7 +141,13 @@ def check_wiring(state: dict, expect: Expectations, client: Callable[[str], Any]
                  f"target {target!r} is not integrations/<id of an integration of API {api_id}>")
         wanted = f"{execution_arn}/{expect.stage}/{key}"
         f.expect(wanted in source_arns, where, f"no permission lets API Gateway invoke the function with source ARN {wanted}")
+    ctx.routes = routes
 
+
+def _check_authorizer(ctx: Live) -> None:
+    """The ``$connect`` authorizer: its identity source, its function and its permission."""
+    f, state, expect, v2, api_id, execution_arn, function_invoke_arn, source_arns = (
+        ctx.f, ctx.state, ctx.expect, ctx.v2, ctx.api_id, ctx.execution_arn, ctx.function_invoke_arn, ctx.source_arns)
     if expect.authorizer:
         authorizers = _by_type(state, "aws_apigatewayv2_authorizer")
         f.expect(len(authorizers) == 1, "aws_apigatewayv2_authorizer", f"expected one authorizer, found {len(authorizers)}")
@@ -122,10 +158,14 @@ def check_wiring(state: dict, expect: Expectations, client: Callable[[str], Any]
             f.expect(live.get("AuthorizerUri") == function_invoke_arn, where, "authorizer URI is not the function's invoke ARN")
             wanted = f"{execution_arn}/authorizers/{live['AuthorizerId']}"
             f.expect(wanted in source_arns, where, f"no permission with source ARN {wanted}")
-            connect = routes.get("$connect", {})
+            connect = ctx.routes.get("$connect", {})
             f.expect(connect.get("AuthorizerId") == live["AuthorizerId"] and connect.get("AuthorizationType") == "CUSTOM",
                      where, "$connect does not use this authorizer")
 
+
+def _check_stage_and_logs(ctx: Live) -> None:
+    """The stage's settings, and its log groups: present, kept as configured, encrypted."""
+    f, state, expect, client, v2, api_id = ctx.f, ctx.state, ctx.expect, ctx.client, ctx.v2, ctx.api_id
     stage = v2.get_stage(ApiId=api_id, StageName=expect.stage)
     stage_where = _address_of(state, "aws_apigatewayv2_stage", lambda v: v["name"] == expect.stage)
     settings = stage.get("DefaultRouteSettings", {})
@@ -154,6 +194,10 @@ def check_wiring(state: dict, expect: Expectations, client: Callable[[str], Any]
                      f"retention {live.get('retentionInDays')} days, expected {expect.log_retention_days}")
             f.expect(bool(live.get("kmsKeyId")), entry["address"], "not encrypted with the stack's KMS key")
 
+
+def _check_manage_connections(ctx: Live) -> None:
+    """``execute-api:ManageConnections`` on exactly this stage's ``@connections``."""
+    f, expect, client, execution_arn = ctx.f, ctx.expect, ctx.client, ctx.execution_arn
     if expect.manage_connections_role:
         iam = client("iam")
         wanted = f"{execution_arn}/{expect.stage}/*/@connections/*"
@@ -169,6 +213,11 @@ def check_wiring(state: dict, expect: Expectations, client: Callable[[str], Any]
         f.expect(resources == [wanted], f"aws_iam_role_policy on {expect.manage_connections_role}",
                  f"execute-api:ManageConnections on {resources}, expected exactly [{wanted}]")
 
+
+def _check_cleanup_schedule(ctx: Live) -> None:
+    """The cleanup rule invokes the function (or its alias) with the cleanup command."""
+    f, state, expect, client, invoked_arn, source_arns = (
+        ctx.f, ctx.state, ctx.expect, ctx.client, ctx.invoked_arn, ctx.source_arns)
     if expect.cleanup_rule:
         events = client("events")
         rules = _by_type(state, "aws_cloudwatch_event_rule")
@@ -183,6 +232,10 @@ def check_wiring(state: dict, expect: Expectations, client: Callable[[str], Any]
             rule_arn = events.describe_rule(Name=name)["Arn"]
             f.expect(rule_arn in source_arns, entry["address"], f"no permission with source ARN {rule_arn}")
 
+
+def _check_alarms(ctx: Live) -> None:
+    """Every alarm notifies the topic and watches this API."""
+    f, state, expect, client, api_id = ctx.f, ctx.state, ctx.expect, ctx.client, ctx.api_id
     if expect.alarm_topic_arn:
         alarms = client("cloudwatch").describe_alarms()["MetricAlarms"]
         f.expect(len(alarms) >= 1, "aws_cloudwatch_metric_alarm", "no alarms exist")
@@ -193,13 +246,16 @@ def check_wiring(state: dict, expect: Expectations, client: Callable[[str], Any]
             if "ApiId" in dims:
                 f.expect(dims["ApiId"] == api_id, where, f"watches API {dims['ApiId']}, not {api_id}")
 
+
+def _check_account_role(ctx: Live) -> None:
+    """The account's API Gateway CloudWatch role is the stack's."""
+    f, state, expect, client = ctx.f, ctx.state, ctx.expect, ctx.client
     if expect.account_role:
         account_settings = client("apigateway").get_account()
         roles = _by_type(state, "aws_iam_role")
         role_arns = {r["values"]["arn"] for r in roles}
         f.expect(account_settings.get("cloudwatchRoleArn") in role_arns, "aws_api_gateway_account",
                  f"the account's CloudWatch role is {account_settings.get('cloudwatchRoleArn')!r}, not the stack's role")
-    return f
 
 
 # Attributes moto never returns as written: a second plan shows them as a change every time.

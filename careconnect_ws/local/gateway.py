@@ -46,6 +46,43 @@ SLOW_CLIENT_BUFFER_BYTES = 1 << 20
 SLOW_CLIENT_SEND_SECONDS = 2.0
 
 
+@dataclass(frozen=True)
+class _Handshake:
+    """What the upgrade request tells: the connection's id and time, the client, its headers and query, and
+    the ``requestContext`` every event of this connection is built from."""
+
+    connection_id: str
+    connected_at: int
+    source_ip: str
+    user_agent: str | None
+    headers: dict[str, Any]
+    query: dict[str, str]
+    multi_query: dict[str, list[str]]
+    ctx: Callable[[str, str], dict]
+
+    @classmethod
+    def of(cls, request: web.Request, config: GatewayConfig) -> _Handshake:
+        connection_id, connected_at = ev.aws_id(), ev.now_ms()
+        source_ip = request.remote or "127.0.0.1"
+        user_agent = request.headers.get("User-Agent")
+        multi_headers: dict[str, list[str]] = {}
+        for k, v in request.headers.items():
+            multi_headers.setdefault(k, []).append(v)
+        domain = request.host
+
+        def ctx(route: str, etype: str) -> dict:
+            return ev.base_context(
+                route_key=route, event_type=etype, connection_id=connection_id, connected_at=connected_at,
+                stage=config.stage_name, domain_name=domain, api_id=config.api_id,
+                source_ip=source_ip, user_agent=user_agent,
+            )
+
+        return cls(connection_id, connected_at, source_ip, user_agent,
+                   ev.headers_of(dict(request.headers.items()), multi_headers),
+                   {k: request.query.getall(k)[-1] for k in request.query},
+                   {k: request.query.getall(k) for k in request.query}, ctx)
+
+
 @dataclass
 class LocalConnection:
     connection_id: str
@@ -164,62 +201,54 @@ class LocalGateway:
         return self.bucket is None or self.bucket.take()
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        """A WebSocket handshake as API Gateway runs it: throttle, authorizer, ``$connect``, then the connection."""
         probe = web.WebSocketResponse()
         if not probe.can_prepare(request).ok:
             return _json(426, {"message": "Upgrade Required: connect with a WebSocket client"})
         if not self._take_token():
             return _json(429, {"message": "Too Many Requests"})
-
-        connection_id = ev.aws_id()
-        connected_at = ev.now_ms()
-        source_ip = request.remote or "127.0.0.1"
-        user_agent = request.headers.get("User-Agent")
-        multi_headers: dict[str, list[str]] = {}
-        for k, v in request.headers.items():
-            multi_headers.setdefault(k, []).append(v)
-        headers = ev.headers_of(dict(request.headers.items()), multi_headers)
-        query = {k: request.query.getall(k)[-1] for k in request.query}
-        multi_query = {k: request.query.getall(k) for k in request.query}
-        domain = request.host
-
-        def ctx(route: str, etype: str) -> dict:
-            return ev.base_context(
-                route_key=route, event_type=etype, connection_id=connection_id, connected_at=connected_at,
-                stage=self.config.stage_name, domain_name=domain, api_id=self.config.api_id,
-                source_ip=source_ip, user_agent=user_agent,
-            )
-
+        handshake = _Handshake.of(request, self.config)
         authorizer_context: dict[str, Any] | None = None
         if self.authorizer is not None:
-            if not query.get("token"):
-                # API Gateway answers 401 itself when the identity source is missing.
-                return _json(401, {"message": "Unauthorized"})
-            method_arn = (f"arn:aws:execute-api:{self.config.region}:{self.config.account_id}:"
-                          f"{self.config.api_id}/{self.config.stage_name}/$connect")
-            answer = await self.invoke(lambda: ev.authorizer_event(
-                method_arn=method_arn, headers=headers, query=query, multi_query=multi_query,
-                ctx=ctx("$connect", "CONNECT")), self.authorizer)
-            status, authorizer_context = _authorizer_verdict(answer, method_arn)
-            if status != 200:
-                return _json(status, {"message": "Unauthorized" if status == 401 else "Forbidden"})
-
+            refused, authorizer_context = await self._authorize(handshake)
+            if refused is not None:
+                return refused
         response = await self.invoke(lambda: ev.connect_event(
-            ctx("$connect", "CONNECT"), headers=headers, query=query, multi_query=multi_query,
-            authorizer=authorizer_context))
+            handshake.ctx("$connect", "CONNECT"), headers=handshake.headers, query=handshake.query,
+            multi_query=handshake.multi_query, authorizer=authorizer_context))
         status = _status_of(response)
         if not 200 <= status < 300:
             body = response.get("body") if isinstance(response, Mapping) else None
             return web.Response(status=status, body=body or "", content_type="application/json")
+        return await self._serve(request, handshake, authorizer_context, _response_header(response, "Sec-WebSocket-Protocol"))
 
+    async def _authorize(self, handshake: _Handshake) -> tuple[web.Response | None, dict[str, Any] | None]:
+        """The REQUEST authorizer's verdict: a refusal to answer the handshake with, or the context it grants."""
+        if not handshake.query.get("token"):
+            # API Gateway answers 401 itself when the identity source is missing.
+            return _json(401, {"message": "Unauthorized"}), None
+        method_arn = (f"arn:aws:execute-api:{self.config.region}:{self.config.account_id}:"
+                      f"{self.config.api_id}/{self.config.stage_name}/$connect")
+        answer = await self.invoke(lambda: ev.authorizer_event(
+            method_arn=method_arn, headers=handshake.headers, query=handshake.query, multi_query=handshake.multi_query,
+            ctx=handshake.ctx("$connect", "CONNECT")), self.authorizer)
+        status, context = _authorizer_verdict(answer, method_arn)
+        if status != 200:
+            return _json(status, {"message": "Unauthorized" if status == 401 else "Forbidden"}), None
+        return None, context
+
+    async def _serve(self, request: web.Request, handshake: _Handshake, authorizer_context: dict[str, Any] | None,
+                     chosen: str | None) -> web.StreamResponse:
+        """The connection after a successful ``$connect``, until it ends; then its ``$disconnect``."""
         # Subprotocols as API Gateway negotiates them: the $connect integration picks one by returning
         # the Sec-WebSocket-Protocol header; without it the handshake carries none.
-        chosen = _response_header(response, "Sec-WebSocket-Protocol")
         # compress=False: API Gateway negotiates no permessage-deflate, so frames are measured as sent.
         ws = FrameLimitedResponse(max_frame_bytes=self.config.limits.max_frame_bytes,
                                   max_msg_size=self.config.limits.max_message_bytes, autoping=True, compress=False,
                                   protocols=(chosen,) if chosen else ())
-        conn = LocalConnection(connection_id, ws, connected_at, source_ip, user_agent, headers, authorizer_context,
-                               last_active_ms=connected_at, transport=request.transport)
+        conn = LocalConnection(handshake.connection_id, ws, handshake.connected_at, handshake.source_ip,
+                               handshake.user_agent, handshake.headers, authorizer_context,
+                               last_active_ms=handshake.connected_at, transport=request.transport)
         task = asyncio.current_task()
         if task is not None:
             self._connection_tasks.add(task)
@@ -234,14 +263,14 @@ class LocalGateway:
             if not ws.frames_limited and not self._frame_limit_warned:
                 self._frame_limit_warned = True
                 logger.warning("this aiohttp version hides its frame parser: the 32 KB frame limit is not enforced")
-            self.connections[connection_id] = conn
-            await self._receive_loop(conn, ctx)
+            self.connections[handshake.connection_id] = conn
+            await self._receive_loop(conn, handshake.ctx)
         finally:
-            self.connections.pop(connection_id, None)
+            self.connections.pop(handshake.connection_id, None)
             code = conn.close_code if conn.close_code is not None else ABNORMAL
             await self.invoke(lambda: ev.disconnect_event(
-                ctx("$disconnect", "DISCONNECT"), headers=headers, status_code=code, reason=conn.close_reason,
-                authorizer=authorizer_context))
+                handshake.ctx("$disconnect", "DISCONNECT"), headers=handshake.headers, status_code=code,
+                reason=conn.close_reason, authorizer=authorizer_context))
             if task is not None:
                 self._connection_tasks.discard(task)
         return ws
