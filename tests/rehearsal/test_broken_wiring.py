@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rehearsal.__main__ import _modes, rehearse
 from rehearsal.readback import WiringError
+from rehearsal.rehearse import _modes, rehearse
 from rehearsal.terraform import Unavailable, find_toolchain
 
 pytestmark = pytest.mark.rehearsal
