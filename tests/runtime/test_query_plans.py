@@ -8,7 +8,6 @@ planner's unforced choices are checked by ``python -m bench registry``.)
 
 from __future__ import annotations
 
-from bench.plans import explain_everything, registry_plans, unindexed_scans
 from careconnect_ws import db as db_module
 from careconnect_ws.cleanup import run_cleanup
 from careconnect_ws.handler import lambda_handler
@@ -16,6 +15,7 @@ from careconnect_ws.notifications import disconnect_user
 from careconnect_ws.publishing import publish
 from careconnect_ws.services import get_services
 from tests.support.events import make_event
+from tests.support.plans import explain_everything, registry_plans, unindexed_scans
 from tests.support.runtime import token_for
 
 
