@@ -50,7 +50,7 @@ from .routing import MessageContext, encode_reply, parse_message, router
 from .services import Services, get_services
 from .settings import get_settings
 from .text import clip, is_storable_text, log_value
-from .tokens import verify_identity
+from .tokens import MAX_TOKEN_ID_CHARS, verify_identity
 
 logger = logging.getLogger(__name__)
 
@@ -171,8 +171,7 @@ def on_connect(ws: WebSocketEvent) -> dict:
     if settings.bind_connection_to_token_expiry and token_expires_at is not None:
         ttl = min(ttl, int(token_expires_at - time.time()))
         if ttl <= 0:
-            note(outcome="token_expired")
-            return _error(401, "token_expired", "the token has expired: get a new one")
+            return _refused(TokenError("token_expired", "the token has expired: get a new one"))
     callback_url = settings.management_endpoint or management_endpoint(
         api_id=ws.api_id, region=settings.region or _region_from_domain(ws.domain_name), stage=ws.stage
     )
@@ -187,20 +186,17 @@ def on_connect(ws: WebSocketEvent) -> dict:
                 source_ip=clip(ws.source_ip, 64),
                 user_agent=clip(ws.user_agent, 512),
                 token_issued_at=int(issued_at) if issued_at is not None else None,
-                token_id=clip(token_id, 256) if isinstance(token_id, str) and token_id else None,
+                token_id=clip(token_id, MAX_TOKEN_ID_CHARS) if isinstance(token_id, str) and token_id else None,
             )
         )
     except DatabaseUnavailable as err:
         return _unavailable(err, "cannot register the connection right now: retry shortly")
     if registered is Registered.REVOKED:
-        note(outcome="token_revoked")
-        return _error(401, "token_revoked", "this token was revoked: sign in again for a new one")
+        return _refused(TokenError("token_revoked", "this token was revoked: sign in again for a new one"))
     if registered is Registered.TOO_MANY:
-        note(outcome="too_many_connections")
-        return _error(
-            429, "too_many_connections",
-            f"this user already has {settings.max_connections_per_user} open connections: close one first",
-        )
+        return _refused(RequestError(
+            "too_many_connections",
+            f"this user already has {settings.max_connections_per_user} open connections: close one first", status=429))
     note(outcome="connected")
     return {"statusCode": 200}
 

@@ -17,7 +17,7 @@ from .errors import MessageError
 from .limits import LIMITS
 from .registry import ActiveConnection, Registry
 from .settings import Settings
-from .streams import REPLY_RESERVE_BYTES, Streams, Subscribed, Subscription
+from .streams import PAGE_BYTES, Streams, Subscribed, Subscription
 from .text import is_storable_text
 from .topics import get_topic, topic_names
 
@@ -179,7 +179,7 @@ def subscribed_reply(topic: str, subject: str, found: Subscription) -> dict:
         reply.update(since=found.since, events=events, more=found.more)
         # The page was sized in SQL from the stored text; this guard keeps the reply within one message
         # whatever the estimate missed (the first event always fits: publishing keeps it small enough).
-        while len(events) > 1 and len(encode_reply(reply).encode("utf-8")) > LIMITS.max_message_bytes - REPLY_RESERVE_BYTES:
+        while len(events) > 1 and len(encode_reply(reply).encode("utf-8")) > PAGE_BYTES:
             del events[len(events) // 2:]
             reply["more"] = True
     return reply

@@ -37,7 +37,10 @@ RESERVED_KEYS = frozenset({STREAM_KEY, SEQ_KEY})
 REPLY_RESERVE_BYTES = 2048
 """Room left in a 128 KB message for the reply around replayed events (type, topic, subject, id)."""
 
-MAX_EVENT_BYTES = LIMITS.max_message_bytes - REPLY_RESERVE_BYTES
+PAGE_BYTES = LIMITS.max_message_bytes - REPLY_RESERVE_BYTES
+"""Room for events in one replay reply."""
+
+MAX_EVENT_BYTES = PAGE_BYTES
 """The largest event a publisher may store: it must fit in one replay reply, alone."""
 
 REPLAY_MAX_EVENTS = 1000
@@ -155,7 +158,7 @@ class Streams:
         since: int | None = None,
         max_subscriptions: int = 0,
         max_events: int = REPLAY_MAX_EVENTS,
-        max_bytes: int = LIMITS.max_message_bytes - REPLY_RESERVE_BYTES,
+        max_bytes: int = PAGE_BYTES,
     ) -> Subscription:
         """Subscribe an active connection (idempotent) and, with ``since``, read the events after it.
 
