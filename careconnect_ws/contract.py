@@ -28,6 +28,7 @@ JWT_SECRET_ARN = "WS_JWT_SECRET_ARN"
 JWT_PUBLIC_KEY = "WS_JWT_PUBLIC_KEY"
 JWT_ISSUER = "WS_JWT_ISSUER"
 JWT_AUDIENCE = "WS_JWT_AUDIENCE"
+JWT_JWKS_URL = "WS_JWT_JWKS_URL"
 LOCAL_ACCESS_KEY_ID = "CARECONNECT_WS_LOCAL_ACCESS_KEY_ID"
 LOCAL_SECRET_ACCESS_KEY = "CARECONNECT_WS_LOCAL_SECRET_ACCESS_KEY"
 """What ``serve --allow-remote`` prints for signing ``@connections`` calls, and what sending prefers when both
@@ -38,6 +39,72 @@ PLAIN_SECRETS = ("DATABASE_URL", "WS_JWT_SECRET")
 # The handler's log line (one JSON object per invocation) and the fields alarms match.
 LOG_ROUTE = "route"
 LOG_STATUS = "status"
+LOG_OUTCOME = "outcome"
+# On every log line of an invocation, named as Lambda's own log tools key on them.
+LOG_REQUEST_ID = "awsRequestId"
+LOG_FUNCTION = "functionName"
+LOG_FUNCTION_VERSION = "functionVersion"
+LOG_COLD_START = "coldStart"
+LOG_TRACE_ID = "xrayTraceId"
+
+# CloudWatch metrics, written in Embedded Metric Format into the per-invocation log line (no API call).
+# The dimensions are log fields of that line; none is ever a user or connection id.
+METRIC_NAMESPACE = "CareConnectWs"
+DIMENSION_FUNCTION = LOG_FUNCTION
+DIMENSION_ROUTE = LOG_ROUTE
+DIMENSION_OUTCOME = LOG_OUTCOME
+
+
+class Metric:
+    """The runtime's metric names (namespace :data:`METRIC_NAMESPACE`). Each is emitted with the
+    dimension sets named in :data:`METRIC_DIMENSIONS`; the construct's alarms and dashboard use these."""
+
+    REQUESTS = "Requests"
+    """Every invocation: 1. By function, by function and route, and by function, route and outcome."""
+    LATENCY = "Latency"
+    """The handler's own time in milliseconds. By function and by function and route."""
+    SERVER_ERRORS = "ServerErrors"
+    """1 when the handler answered 5xx (``internal_error``, ``service_unavailable``, ``misconfigured``), else 0.
+    Lambda's ``Errors`` never counts these: to Lambda they are successful invocations."""
+    CLIENT_ERRORS = "ClientErrors"
+    """1 when the handler answered 4xx (a refused token, a rate limit, a bad message), else 0."""
+    COLD_STARTS = "ColdStarts"
+    """1 on a container's first invocation (and the first after a SnapStart restore)."""
+    RATE_LIMITED = "RateLimited"
+    """A message refused with ``rate_limited``."""
+    CLOSED_FOR_FLOODING = "ClosedForFlooding"
+    """A connection closed for sending past twice its rate limit."""
+    RECIPIENTS = "Recipients"
+    """Per publish or notification: the subscribed connections it was pushed to."""
+    DELIVERED = "Delivered"
+    GONE = "Gone"
+    """Recipients API Gateway no longer knew (410): deactivated."""
+    FAILED = "Failed"
+    """Recipients the push failed for (throttled, or ``@connections`` unreachable)."""
+
+
+METRIC_DIMENSIONS: dict[str, tuple[tuple[str, ...], ...]] = {
+    Metric.REQUESTS: ((DIMENSION_FUNCTION,), (DIMENSION_FUNCTION, DIMENSION_ROUTE),
+                      (DIMENSION_FUNCTION, DIMENSION_ROUTE, DIMENSION_OUTCOME)),
+    Metric.LATENCY: ((DIMENSION_FUNCTION,), (DIMENSION_FUNCTION, DIMENSION_ROUTE)),
+    Metric.SERVER_ERRORS: ((DIMENSION_FUNCTION,), (DIMENSION_FUNCTION, DIMENSION_ROUTE)),
+    Metric.CLIENT_ERRORS: ((DIMENSION_FUNCTION,), (DIMENSION_FUNCTION, DIMENSION_ROUTE)),
+    Metric.COLD_STARTS: ((DIMENSION_FUNCTION,),),
+    Metric.RATE_LIMITED: ((DIMENSION_FUNCTION,),),
+    Metric.CLOSED_FOR_FLOODING: ((DIMENSION_FUNCTION,),),
+    Metric.RECIPIENTS: ((DIMENSION_FUNCTION,),),
+    Metric.DELIVERED: ((DIMENSION_FUNCTION,),),
+    Metric.GONE: ((DIMENSION_FUNCTION,),),
+    Metric.FAILED: ((DIMENSION_FUNCTION,),),
+}
+"""Each metric's dimension sets: an alarm or a dashboard widget names one of these exactly, or CloudWatch
+has no such metric."""
+
+METRIC_UNITS = {Metric.LATENCY: "Milliseconds"}
+"""Every other metric is a ``Count``."""
+
+CLEANUP_FAILURES_METRIC = "CleanupFailures"
+"""The log metric filter's metric (namespace :data:`METRIC_NAMESPACE`, no dimensions): a cleanup that failed."""
 
 
 def command_route(command: str) -> str:

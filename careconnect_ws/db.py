@@ -56,6 +56,8 @@ from .settings import Settings, get_settings, redact
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+Reload = Callable[[bool], str | None]
+"""The current conninfo; with ``True``, read again now (after the server refused the password)."""
 Params = Sequence[Any] | Mapping[str, Any] | None
 
 APPLICATION_NAME = "careconnect-ws"
@@ -88,8 +90,11 @@ class Database:
         connect_timeout: int = 3,
         statement_timeout_ms: int = 5000,
         prepared_statements: bool = False,
+        reload: Reload | None = None,
     ) -> None:
         self.conninfo = conninfo
+        # Where a fresh conninfo comes from when the secret behind it may have rotated (see _open).
+        self.reload = reload
         self.connect_timeout = connect_timeout
         self.statement_timeout_ms = int(statement_timeout_ms)
         self.prepared_statements = prepared_statements
@@ -104,12 +109,13 @@ class Database:
         self._session_has_timeout = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Database:
+    def from_settings(cls, settings: Settings, *, reload: Reload | None = None) -> Database:
         return cls(
             settings.database_url,
             connect_timeout=settings.db_connect_timeout_seconds,
             statement_timeout_ms=settings.db_statement_timeout_ms,
             prepared_statements=settings.db_prepared_statements,
+            reload=reload,
         )
 
     def _connect(self) -> psycopg.Connection:
@@ -134,7 +140,25 @@ class Database:
         return conn
 
     def _open(self) -> psycopg.Connection:
-        given = conninfo_to_dict(self.conninfo)
+        """A new connection with the current conninfo. The database password rotates (Secrets Manager's RDS
+        rotation): when the server refuses the password, the secret is read again and, if it changed,
+        the connect is tried once more with it; a password that is still refused is DatabaseUnavailable."""
+        if self.reload is not None:
+            self.conninfo = self.reload(False) or self.conninfo  # re-read by age, if it is due
+        try:
+            return self._open_with(self.conninfo)
+        except DatabaseUnavailable as err:
+            if self.reload is None or not _is_authentication_failure(err.__cause__):
+                raise
+            fresh = self.reload(True)
+            if not fresh or fresh == self.conninfo:
+                raise
+            logger.info("database password refused; connecting with the re-read secret")
+            self.conninfo = fresh
+            return self._open_with(fresh)
+
+    def _open_with(self, conninfo: str) -> psycopg.Connection:
+        given = conninfo_to_dict(conninfo)
         extra: dict[str, Any] = {}
         if "target_session_attrs" not in given:
             # After a failover the old writer's address may still resolve: refuse a read-only server.
@@ -143,7 +167,7 @@ class Database:
             extra["application_name"] = APPLICATION_NAME
         try:
             return psycopg.connect(
-                self.conninfo,
+                conninfo,
                 autocommit=True,
                 connect_timeout=self.connect_timeout,
                 cursor_factory=psycopg.Cursor if self.prepared_statements else psycopg.ClientCursor,
@@ -151,9 +175,9 @@ class Database:
                 **extra,
             )
         except psycopg.OperationalError as err:
-            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {redact(_first_line(err), self.conninfo)}") from err
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {redact(_first_line(err), conninfo)}") from err
         except psycopg.ProgrammingError as err:  # a malformed conninfo: its message may quote the URL
-            raise ConfigError("DATABASE_URL", f"is not a valid connection string ({redact(_first_line(err), self.conninfo)})") from None
+            raise ConfigError("DATABASE_URL", f"is not a valid connection string ({redact(_first_line(err), conninfo)})") from None
 
     def connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -240,6 +264,21 @@ class Database:
                 self._conn = None
 
 
+# 28P01 invalid_password, 28000 invalid_authorization_specification (pg_hba refused the role).
+_AUTHENTICATION_SQLSTATES = ("28P01", "28000")
+
+
+def _is_authentication_failure(err: BaseException | None) -> bool:
+    """The server refused the credentials (not: the server is down). libpq reports a failed connect without a
+    SQLSTATE in some versions, so its message is checked as well."""
+    if not isinstance(err, psycopg.OperationalError):
+        return False
+    if getattr(err, "sqlstate", None) in _AUTHENTICATION_SQLSTATES:
+        return True
+    text = str(err)
+    return "password authentication failed" in text or "SASL authentication failed" in text
+
+
 def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
@@ -252,8 +291,17 @@ _local = threading.local()
 def get_database() -> Database:
     db = getattr(_local, "db", None)
     if db is None:
-        db = _local.db = Database.from_settings(get_settings())
+        db = _local.db = Database.from_settings(get_settings(), reload=_current_conninfo)
     return db
+
+
+def _current_conninfo(now: bool) -> str | None:
+    """The container's database URL: as cached (re-read from its secret once it is older than
+    ``SECRETS_MAX_AGE_SECONDS``), or with ``now`` read again at once."""
+    from .settings import refresh_settings
+
+    settings = refresh_settings() if now else get_settings()
+    return settings.database_url or None
 
 
 def reset_database() -> None:

@@ -3,8 +3,9 @@
 Every refusal of a request (a client's message, a token, an event, a backend's publish) is a
 :class:`RequestError`: it carries the stable ``code`` the reply and the log line's ``outcome`` use, and the
 HTTP ``status`` it answers with, so the handler maps any of them the same way and no caller restates them.
-The others are the system's own trouble: :class:`ConfigError` (the operator's), :class:`DatabaseUnavailable`
-(retry later: 503 ``service_unavailable``) and the Management API's.
+The others are the system's own trouble: :class:`ConfigError` (the operator's), :class:`Unavailable`
+(the database or the identity provider's keys; retry later: 503 ``service_unavailable``) and the
+Management API's.
 """
 
 from __future__ import annotations
@@ -50,9 +51,17 @@ class InvalidRequest(RequestError):
     """A backend's request (publish, notify, revoke) was malformed; the message says which field."""
 
 
-class DatabaseUnavailable(CareConnectWsError):
-    """PostgreSQL could not be reached (or answered too slowly); retrying later may work. Answered as
+class Unavailable(CareConnectWsError):
+    """Something this system depends on cannot serve right now; retrying later may work. Answered as
     503 with the code :data:`SERVICE_UNAVAILABLE` (one name for it, in replies and in log lines)."""
+
+
+class DatabaseUnavailable(Unavailable):
+    """PostgreSQL could not be reached (or answered too slowly)."""
+
+
+class KeysUnavailable(Unavailable):
+    """The identity provider's key set (``WS_JWT_JWKS_URL``) could not be fetched and none is cached."""
 
 
 SERVICE_UNAVAILABLE = "service_unavailable"

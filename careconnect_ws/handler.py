@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from . import contract, snapstart
+from . import contract, metrics, snapstart
 from .errors import (
     SERVICE_UNAVAILABLE,
     ConfigError,
@@ -36,6 +36,7 @@ from .errors import (
     MessageError,
     RequestError,
     TokenError,
+    Unavailable,
 )
 from .events import (
     AuthorizerEvent,
@@ -43,14 +44,14 @@ from .events import (
     is_authorizer_event,
     is_websocket_event,
 )
-from .logs import configure_logging, exception_summary, invocation_fields, note
+from .logs import configure_logging, exception_summary, invocation_fields, lambda_context, note
 from .management import management_endpoint
 from .registry import Ended, NewConnection, Registered
 from .routing import MessageContext, encode_reply, parse_message, router
 from .services import Services, get_services
-from .settings import get_settings
+from .settings import get_settings, peek_settings
 from .text import clip, is_storable_text, log_value
-from .tokens import MAX_TOKEN_ID_CHARS, verify_identity
+from .tokens import MAX_TOKEN_ID_CHARS, reread_key, verify_identity
 
 logger = logging.getLogger(__name__)
 
@@ -64,17 +65,27 @@ _MAX_ID_CHARS = 128
 def lambda_handler(event: Any, context: Any = None) -> dict:
     configure_logging()
     started = time.perf_counter()
-    with invocation_fields() as log:
+    with lambda_context(context) as lambda_fields, invocation_fields() as log:
         response = _respond(event, log)
         if _unrecorded and response.get("statusCode") != 503:
             try:
                 record_late_disconnects()
             except Exception as err:  # never fail the event that happened to find the database back
                 note(lateDisconnectError=exception_summary(err)["errorType"])
-        log.setdefault(contract.LOG_STATUS, response.get("statusCode"))
+        # The authorizer's answer is a policy, not a status: it notes the status it stands for.
+        status = log.setdefault(contract.LOG_STATUS, response.get("statusCode"))
         log["latencyMs"] = round((time.perf_counter() - started) * 1000, 2)
-        logger.info("handled", extra=log)
+        line = {**lambda_fields, **log}
+        if _metrics_enabled():
+            metrics.embed(line, metrics.invocation_values(line, status), int(time.time() * 1000))
+        logger.info("handled", extra=line)
     return response
+
+
+def _metrics_enabled() -> bool:
+    """``WS_METRICS`` (on by default); before the settings could be read (a misconfiguration), on."""
+    settings = peek_settings()
+    return settings.metrics if settings is not None else True
 
 
 def _respond(event: Any, log: dict[str, Any]) -> dict:
@@ -83,10 +94,12 @@ def _respond(event: Any, log: dict[str, Any]) -> dict:
         return _dispatch(event)
     except ConfigError as err:
         # The operator's mistake, not the client's: say which variable to fix.
+        note(outcome="misconfigured")
         logger.error("misconfigured", extra={"error": str(err)})
         return _error(500, "misconfigured", "the service is misconfigured; the operator has been told")
     except Exception as err:
         # Where it failed, never what the values were: exception texts can carry row values.
+        note(outcome="internal_error")
         logger.error("unhandled error", extra={**log, **exception_summary(err)})
         return _error(500, "internal_error", "something went wrong on our side")
 
@@ -121,10 +134,15 @@ def _dispatch(event: Any) -> dict:
 def authorize(event: AuthorizerEvent) -> dict:
     """A REQUEST authorizer's answer: an IAM policy for exactly this ``methodArn``."""
     try:
-        identity = verify_identity(event.token, get_settings())
+        identity = verify_identity(event.token, get_settings(), reload=reread_key)
     except TokenError as err:
         note(outcome=f"deny:{err.code}", status=403)
         return _policy("anonymous", "Deny", event.method_arn, context={"reason": err.code})
+    except Unavailable as err:
+        # An authorizer cannot answer 503: API Gateway turns an error into 500 and a Deny into 403. Deny, and
+        # log it as the 503 it is, so the ServerErrors metric and its alarm see it; clients retry a refused connect.
+        note(outcome=SERVICE_UNAVAILABLE, status=503, error=str(err))
+        return _policy("anonymous", "Deny", event.method_arn, context={"reason": SERVICE_UNAVAILABLE})
     note(outcome="allow", status=200)
     context: dict[str, Any] = {"userId": identity.user_id, TOKEN_EXPIRES_AT: identity.expires_at}
     if identity.issued_at is not None:
@@ -162,9 +180,11 @@ def on_connect(ws: WebSocketEvent) -> dict:
     token_id = ws.authorizer.get(TOKEN_ID)
     if not user_id:
         try:
-            identity = verify_identity(ws.query.get("token"), settings)
+            identity = verify_identity(ws.query.get("token"), settings, reload=reread_key)
         except TokenError as err:
             return _refused(err)
+        except Unavailable as err:
+            return _unavailable(err, "cannot verify tokens right now: retry shortly")
         user_id, token_expires_at = identity.user_id, identity.expires_at
         issued_at, token_id = identity.issued_at, identity.token_id
     ttl = settings.connection_ttl_seconds
@@ -307,7 +327,11 @@ def _close_abusive(services: Services, connection_id: str, callback_url: str) ->
 
 def run_command(command: Mapping[str, Any]) -> dict:
     name = command.get("command")
-    note(**{contract.LOG_ROUTE: contract.command_route(log_value(name) or "")})
+    known = name in (*DELIVERY_COMMANDS, contract.CLEANUP_COMMAND)
+    # The route is a metric dimension: a command nobody defined must not create a metric of its own.
+    note(**{contract.LOG_ROUTE: contract.command_route(name if known else "unknown")})
+    if not known:
+        note(command=log_value(name))
     try:
         if name == contract.CLEANUP_COMMAND:
             from .cleanup import run_cleanup
@@ -348,6 +372,9 @@ def _deliver(name: str, command: Mapping[str, Any]) -> dict:
             note(seq=result.seq)
     except RequestError as err:
         return _refused(err)
+    if name in ("publish", "notify"):
+        note(recipients=len(result.delivered) + len(result.gone) + len(result.failed), gone=len(result.gone),
+             failed=len(result.failed))
     note(outcome="ok", reached=result.reached)
     return {"statusCode": 200, "body": json.dumps(result.as_dict())}
 
@@ -360,8 +387,8 @@ def _refused(err: RequestError, *, correlation: str | None = None) -> dict:
     return _error(err.status, err.code, str(err), correlation=correlation)
 
 
-def _unavailable(err: DatabaseUnavailable, message: str, *, correlation: str | None = None) -> dict:
-    """The database could not serve: 503, one name in the reply and the log line, the detail in the log only."""
+def _unavailable(err: Unavailable, message: str, *, correlation: str | None = None) -> dict:
+    """The database (or the identity provider's keys) could not serve: 503, one name in the reply and the log line, the detail in the log only."""
     note(outcome=SERVICE_UNAVAILABLE, error=str(err))
     return _error(503, SERVICE_UNAVAILABLE, message, correlation=correlation)
 

@@ -11,11 +11,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
+
+from . import contract
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -29,7 +31,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and (not key.startswith("_") or key == "_aws"):  # _aws: an EMF record
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
@@ -49,6 +51,60 @@ def invocation_fields() -> Iterator[dict[str, Any]]:
         yield fields
     finally:
         _invocation.reset(token)
+
+
+_lambda: ContextVar[dict[str, Any] | None] = ContextVar("careconnect_ws_lambda", default=None)
+_cold_start = True
+
+
+def mark_cold_start() -> None:
+    """The next invocation is a container's first (after a SnapStart restore, too)."""
+    global _cold_start
+    _cold_start = True
+
+
+def context_fields(context: Any, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """What every log line of an invocation carries, named as Lambda's log tools key on them: the Lambda
+    request id, the function and its version, whether this is a cold start, and the X-Ray trace id."""
+    global _cold_start
+    cold, _cold_start = _cold_start, False
+    trace = environ.get("_X_AMZN_TRACE_ID", "")
+    root = next((part[5:] for part in trace.split(";") if part.startswith("Root=")), None)
+    fields = {
+        contract.LOG_REQUEST_ID: getattr(context, "aws_request_id", None),
+        contract.LOG_FUNCTION: getattr(context, "function_name", None) or environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        or "careconnect-ws",
+        contract.LOG_FUNCTION_VERSION: getattr(context, "function_version", None)
+        or environ.get("AWS_LAMBDA_FUNCTION_VERSION"),
+        contract.LOG_COLD_START: cold,
+        contract.LOG_TRACE_ID: root,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+@contextmanager
+def lambda_context(context: Any) -> Iterator[dict[str, Any]]:
+    """Put the invocation's :func:`context_fields` on every log line written inside the block, in any
+    logger of this package (a handler filter adds them in the logging thread)."""
+    fields = context_fields(context)
+    token = _lambda.set(fields)
+    try:
+        yield fields
+    finally:
+        _lambda.reset(token)
+
+
+class LambdaFields(logging.Filter):
+    """Copies the invocation's context fields onto each record, in the thread that logs it (the local
+    gateway formats in a writer thread, where the context variable is not set)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = _lambda.get()
+        if fields:
+            for key, value in fields.items():
+                if key not in record.__dict__:
+                    setattr(record, key, value)
+        return True
 
 
 def note(**fields: Any) -> None:
@@ -124,13 +180,14 @@ def configure_logging(level: int = logging.INFO, *, non_blocking: bool = False, 
     logger = logging.getLogger("careconnect_ws")
     if non_blocking:
         records: queue.Queue = queue.Queue(maxsize=queue_size)
-        logger.addHandler(_DroppingQueueHandler(records))
+        handler: logging.Handler = _DroppingQueueHandler(records)
         _writer = _StderrWriter(records, JsonFormatter())
         _writer.start()
     else:
-        stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(JsonFormatter())
-        logger.addHandler(stream)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+    handler.addFilter(LambdaFields())
+    logger.addHandler(handler)
     logger.setLevel(level)
     # Lambda's runtime puts its own handler on the root logger: do not print every line twice.
     logger.propagate = False

@@ -5,10 +5,12 @@ Every problem names the variable to fix. Limits default from :data:`careconnect_
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from . import contract
@@ -19,9 +21,11 @@ from .secrets import (
     boto3_secret_reader,
     database_url_from_secret,
     jwt_secret_from_secret,
+    read_key_versions,
     read_secret,
 )
 
+logger = logging.getLogger(__name__)
 _PG_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE")
 
 # The parts of the configuration a caller can ask for (``Settings.from_env(needs=...)``).
@@ -29,9 +33,10 @@ DATABASE = "database"
 TOKENS = "tokens"
 SENDING = "sending"
 LIMITS_PART = "limits"
+OPERATIONS = "operations"
 REQUIRED_PARTS = (DATABASE, TOKENS)
-"""The parts a caller can require (``Settings.from_env(needs=...)``); the other two (sending, limits) have
-defaults or are optional, so they are always read and never required."""
+"""The parts a caller can require (``Settings.from_env(needs=...)``); the others (sending, limits,
+operations) have defaults or are optional, so they are always read and never required."""
 
 @dataclass(frozen=True)
 class Setting:
@@ -82,9 +87,17 @@ TABLE: tuple[Setting, ...] = (
             "on: prepare statements (direct connections; off is pooler-safe)", False),
     Setting("WS_JWT_SECRET", "jwt_secret", TOKENS, "HS256 key for connection tokens (32+ bytes)"),
     Setting(contract.JWT_SECRET_ARN, "jwt_secret", TOKENS, "Secrets Manager secret holding WS_JWT_SECRET"),
+    Setting("WS_JWT_PREVIOUS_KEY_SECONDS", "jwt_previous_key_seconds", TOKENS,
+            "after the WS_JWT_SECRET_ARN secret changes, its previous key still verifies this long", 3600, 0, 604_800),
     Setting(contract.JWT_PUBLIC_KEY, "jwt_public_key", TOKENS, "RS256 public key (PEM), instead of WS_JWT_SECRET"),
-    Setting(contract.JWT_ISSUER, "jwt_issuer", TOKENS, "required iss (needed with RS256)"),
-    Setting(contract.JWT_AUDIENCE, "jwt_audience", TOKENS, "required aud (needed with RS256)"),
+    Setting(contract.JWT_JWKS_URL, "jwt_jwks_url", TOKENS,
+            "identity provider's JWKS URL (RS256/ES256 keys by kid), instead of a key"),
+    Setting("WS_JWT_JWKS_MAX_AGE_SECONDS", "jwks_max_age_seconds", TOKENS,
+            "the key set is fetched again after this long", 600, 60, 86_400),
+    Setting("WS_JWT_JWKS_MIN_REFRESH_SECONDS", "jwks_min_refresh_seconds", TOKENS,
+            "an unknown kid fetches the key set again at most this often", 30, 1, 3600),
+    Setting(contract.JWT_ISSUER, "jwt_issuer", TOKENS, "required iss (needed with RS256 and JWKS)"),
+    Setting(contract.JWT_AUDIENCE, "jwt_audience", TOKENS, "required aud (needed with RS256 and JWKS)"),
     Setting("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", "management_endpoint", SENDING,
             "management endpoint override (the stack output websocket_management_endpoint)"),
     Setting("AWS_REGION", "region", SENDING, "region of the management endpoint (Lambda sets it)"),
@@ -106,6 +119,11 @@ TABLE: tuple[Setting, ...] = (
             "per connection", 50, 0, 100_000),
     Setting("WS_CONNECTION_ENDS_WITH_TOKEN", "bind_connection_to_token_expiry", LIMITS_PART,
             "on: a connection ends when its token expires", False),
+    Setting("SECRETS_MAX_AGE_SECONDS", "secrets_max_age_seconds", OPERATIONS,
+            "secrets are read again after this long (and after an authentication failure); 0: only after a failure",
+            300, 0, 86_400),
+    Setting("WS_METRICS", "metrics", OPERATIONS,
+            "CloudWatch metrics (Embedded Metric Format) in each invocation's log line", True),
 )
 BY_VARIABLE = {row.variable: row for row in TABLE}
 
@@ -157,8 +175,28 @@ class Settings:
     jwt_secret: str | None = None
     """``WS_JWT_SECRET`` (or ``WS_JWT_SECRET_ARN``): HS256 key (at least 32 bytes)."""
 
+    jwt_previous_secret: str | None = None
+    """The ``WS_JWT_SECRET_ARN`` secret's ``AWSPREVIOUS`` key, while it may still verify (see below)."""
+
+    jwt_previous_secret_until: float | None = None
+    """Epoch seconds until which :attr:`jwt_previous_secret` verifies: the current version's creation plus
+    ``WS_JWT_PREVIOUS_KEY_SECONDS``, so tokens signed just before a rotation keep working and no longer."""
+
+    jwt_previous_key_seconds: int = _default("WS_JWT_PREVIOUS_KEY_SECONDS")
+    """How long after a key rotation the previous HS256 key still verifies (cover your tokens' lifetime)."""
+
     jwt_public_key: str | None = None
     """``WS_JWT_PUBLIC_KEY``: RS256 public key (PEM)."""
+
+    jwt_jwks_url: str | None = None
+    """``WS_JWT_JWKS_URL``: the identity provider's key set; tokens are verified with the key their ``kid``
+    names (RS256 or ES256)."""
+
+    jwks_max_age_seconds: int = _default("WS_JWT_JWKS_MAX_AGE_SECONDS")
+    """The key set is fetched again after this long (a failed fetch keeps the keys already known)."""
+
+    jwks_min_refresh_seconds: int = _default("WS_JWT_JWKS_MIN_REFRESH_SECONDS")
+    """A token naming an unknown ``kid`` fetches the set again at most this often per container."""
 
     jwt_issuer: str | None = None
     """``WS_JWT_ISSUER``: required ``iss`` when set."""
@@ -199,6 +237,17 @@ class Settings:
     """On: a connection ends when its token expires (it can no longer send or receive, and cleanup closes
     it) instead of at ``CONNECTION_TTL_SECONDS``."""
 
+    secrets_max_age_seconds: int = _default("SECRETS_MAX_AGE_SECONDS")
+    """Settings that came from Secrets Manager are read again after this long, so a rotated database password
+    or token key is picked up without a redeploy (and at once after an authentication failure)."""
+
+    from_secrets: bool = False
+    """True when a ``*_SECRET_ARN`` filled a value: only then is there anything to read again."""
+
+    metrics: bool = _default("WS_METRICS")
+    """On: each invocation's log line is also a CloudWatch Embedded Metric Format record (namespace
+    ``CareConnectWs``), which CloudWatch turns into metrics with no API call."""
+
     @classmethod
     def from_env(
         cls,
@@ -215,8 +264,9 @@ class Settings:
         unknown = set(needs) - set(REQUIRED_PARTS)
         if unknown:
             raise ValueError(f"unknown settings parts {sorted(unknown)}; use {REQUIRED_PARTS}")
-        env = _with_secrets(dict(os.environ if environ is None else environ), secret_reader, needs)
+        env = dict(os.environ if environ is None else environ)
         numbers = {row.field: row.read(env) for row in TABLE if row.is_number or row.is_switch}
+        env, from_secrets, previous = _with_secrets(env, secret_reader, needs, numbers["jwt_previous_key_seconds"])
         if numbers["touch_interval_seconds"] >= numbers["idle_timeout_seconds"]:
             raise ConfigError(
                 "TOUCH_INTERVAL_SECONDS",
@@ -228,25 +278,35 @@ class Settings:
             management_endpoint=_management_endpoint(env),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             **_token_settings(env, needs),
+            **previous,
             **numbers,
+            from_secrets=from_secrets,
         )
 
 
-def _with_secrets(env: dict[str, str], secret_reader: SecretReader | None, needs: Collection[str]) -> dict[str, str]:
-    """The environment with ``DATABASE_URL`` / ``WS_JWT_SECRET`` filled from the secrets the ARNs name."""
+def _with_secrets(env: dict[str, str], secret_reader: SecretReader | None, needs: Collection[str],
+                  previous_key_seconds: int) -> tuple[dict[str, str], bool, dict[str, Any]]:
+    """The environment with ``DATABASE_URL`` / ``WS_JWT_SECRET`` filled from the secrets the ARNs name; whether
+    any was; and the token key's previous version while it may still verify."""
     wanted = {contract.DATABASE_SECRET_ARN: DATABASE in needs, contract.JWT_SECRET_ARN: TOKENS in needs}
+    reader = secret_reader or boto3_secret_reader()
+    filled, previous = False, {}
     for arn_variable, needed in wanted.items():
         arn = env.get(arn_variable, "").strip()
         if not arn or not needed:
             continue
         if not arn.startswith("arn:"):
             raise ConfigError(arn_variable, "must be a Secrets Manager ARN (arn:aws:secretsmanager:...)")
-        value = read_secret(arn_variable, arn, secret_reader or boto3_secret_reader())
+        filled = True
         if arn_variable == contract.DATABASE_SECRET_ARN:
-            env["DATABASE_URL"] = database_url_from_secret(value)
-        else:
-            env["WS_JWT_SECRET"] = jwt_secret_from_secret(value)
-    return env
+            env["DATABASE_URL"] = database_url_from_secret(read_secret(arn_variable, arn, reader))
+            continue
+        versions = read_key_versions(arn_variable, arn, reader, previous_within=previous_key_seconds)
+        env["WS_JWT_SECRET"] = jwt_secret_from_secret(versions.current)
+        if versions.previous is not None and versions.current_since is not None:
+            previous = {"jwt_previous_secret": jwt_secret_from_secret(versions.previous),
+                        "jwt_previous_secret_until": versions.current_since + previous_key_seconds}
+    return env, filled, previous
 
 
 def _database_url(env: Mapping[str, str], needs: Collection[str]) -> str:
@@ -269,30 +329,50 @@ def _database_url(env: Mapping[str, str], needs: Collection[str]) -> str:
 def _token_settings(env: Mapping[str, str], needs: Collection[str]) -> dict[str, str | None]:
     secret = env.get("WS_JWT_SECRET") or None
     public_key = env.get(contract.JWT_PUBLIC_KEY) or None
+    jwks_url = env.get(contract.JWT_JWKS_URL, "").strip() or None
     issuer = env.get(contract.JWT_ISSUER) or None
     audience = env.get(contract.JWT_AUDIENCE) or None
     if TOKENS in needs:
-        if secret and public_key:
-            raise ConfigError("WS_JWT_SECRET", "set either WS_JWT_SECRET (HS256) or WS_JWT_PUBLIC_KEY (RS256), not both")
-        if not secret and not public_key:
+        given = [name for name, value in (("WS_JWT_SECRET", secret), (contract.JWT_PUBLIC_KEY, public_key),
+                                          (contract.JWT_JWKS_URL, jwks_url)) if value]
+        if len(given) > 1:
+            raise ConfigError(given[0], f"set one way to verify tokens, not {' and '.join(given)}: WS_JWT_SECRET "
+                                        "(HS256), WS_JWT_PUBLIC_KEY (RS256, PEM) or WS_JWT_JWKS_URL (your identity provider)")
+        if not given:
             raise ConfigError(
-                "WS_JWT_SECRET", "not set: set WS_JWT_SECRET (HS256) or WS_JWT_PUBLIC_KEY (RS256, PEM) to verify tokens"
+                "WS_JWT_SECRET", "not set: set WS_JWT_SECRET (HS256), WS_JWT_PUBLIC_KEY (RS256, PEM) or WS_JWT_JWKS_URL "
+                                 "(your identity provider's key set) to verify tokens"
             )
         if secret and len(secret.encode()) < _MIN_SECRET_BYTES:
             raise ConfigError("WS_JWT_SECRET", f"too short: HS256 needs at least {_MIN_SECRET_BYTES} bytes")
         if public_key:
             public_key = public_key.replace("\\n", "\n")
             _check_public_key(public_key)
+        if jwks_url:
+            _check_jwks_url(jwks_url)
+        if public_key or jwks_url:
             # A shared identity provider signs tokens for other services with the same key:
             # without both checks, a token minted for another service opens a connection here.
             for variable, value in ((contract.JWT_ISSUER, issuer), (contract.JWT_AUDIENCE, audience)):
                 if not value:
                     raise ConfigError(
                         variable,
-                        "required with WS_JWT_PUBLIC_KEY (RS256): an identity provider signs tokens for many services, "
+                        f"required with {given[0]}: an identity provider signs tokens for many services, "
                         "so set the issuer and the audience this service accepts",
                     )
-    return {"jwt_secret": secret, "jwt_public_key": public_key, "jwt_issuer": issuer, "jwt_audience": audience}
+    return {"jwt_secret": secret, "jwt_public_key": public_key, "jwt_jwks_url": jwks_url, "jwt_issuer": issuer,
+            "jwt_audience": audience}
+
+
+def _check_jwks_url(url: str) -> None:
+    """https, or http to this machine (a local identity provider in development)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+        raise ConfigError(contract.JWT_JWKS_URL, f"{url!r} must be an https:// URL (e.g. https://cognito-idp.<region>"
+                                                 ".amazonaws.com/<user pool id>/.well-known/jwks.json)")
 
 
 def _management_endpoint(env: Mapping[str, str]) -> str | None:
@@ -366,20 +446,68 @@ def _check_public_key(pem: str) -> None:
 
 _lock = threading.Lock()
 _cached: Settings | None = None
+_read_at = 0.0
+_forced_at = float("-inf")
 
 
 def get_settings() -> Settings:
-    """The container's settings, read and validated on first use."""
-    global _cached
-    if _cached is None:
+    """The container's settings, read and validated on first use; those that came from Secrets Manager are
+    read again once ``SECRETS_MAX_AGE_SECONDS`` have passed (a failed re-read keeps the ones in use)."""
+    cached = _cached
+    if cached is None or _stale(cached):
         with _lock:
-            if _cached is None:
-                _cached = Settings.from_env()
+            if _cached is None or _stale(_cached):
+                _reread()
+    return _cached  # type: ignore[return-value]
+
+
+def _stale(settings: Settings) -> bool:
+    return (settings.from_secrets and settings.secrets_max_age_seconds > 0
+            and time.monotonic() - _read_at >= settings.secrets_max_age_seconds)
+
+
+def _reread() -> None:
+    global _cached, _read_at
+    previous = _cached
+    try:
+        fresh = Settings.from_env()
+    except ConfigError as err:
+        if previous is None:
+            raise
+        # Secrets Manager unreachable for a moment, or a bad value put in a secret: keep serving with what
+        # works, say so, and try again after another max age (or at the next authentication failure).
+        logger.warning("settings not re-read; keeping the ones in use", extra={"error": str(err)})
+        _read_at = time.monotonic()
+        return
+    if previous is not None and fresh != previous:
+        changed = sorted(f.name for f in fields(Settings) if getattr(fresh, f.name) != getattr(previous, f.name))
+        logger.info("settings re-read", extra={"changed": changed})  # names only, never values
+    _cached, _read_at = fresh, time.monotonic()
+
+
+def refresh_settings(min_interval: float = 0.0) -> Settings:
+    """Read the settings again now, because a secret was just refused (a database authentication failure, a
+    token signed with a key we do not have), unless they came from no secret or were force-read less than
+    ``min_interval`` seconds ago (a flood of bad tokens must not become a flood of Secrets Manager calls)."""
+    global _forced_at
+    with _lock:
+        if _cached is None:
+            _reread()
+        elif _cached.from_secrets and time.monotonic() - _forced_at >= min_interval:
+            _forced_at = time.monotonic()
+            _reread()
+        return _cached  # type: ignore[return-value]
+
+
+def peek_settings() -> Settings | None:
+    """The cached settings, or None before they were read (nothing is read here)."""
     return _cached
 
 
 def set_settings(settings: Settings | None) -> None:
     """Replace (or, with ``None``, forget) the cached settings: for the local gateway and tests."""
-    global _cached
+    global _cached, _read_at, _forced_at
     with _lock:
         _cached = settings
+        _read_at = time.monotonic()
+        _forced_at = float("-inf")

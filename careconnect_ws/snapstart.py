@@ -45,7 +45,10 @@ def after_restore() -> float:
     """Drop everything a snapshot may have captured; returns the seconds it took (for the log line)."""
     started = time.perf_counter()
     _drop_connections()
+    from .logs import mark_cold_start
     from .settings import set_settings
+
+    mark_cold_start()  # the restored copy's first invocation is its cold start (the log line and the metric)
 
     if any(os.environ.get(name) for name in (contract.DATABASE_SECRET_ARN, contract.JWT_SECRET_ARN)):
         set_settings(None)  # read again, secrets included, at the first event after the restore

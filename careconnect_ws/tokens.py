@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +39,16 @@ def verify_token(token: str | None, settings: Settings) -> str:
     return verify_identity(token, settings).user_id
 
 
-def verify_identity(token: Any, settings: Settings) -> Identity:
-    """Verify a connection token; any token that cannot be used is a :class:`TokenError`, never another error.
+def verify_identity(token: Any, settings: Settings, *, reload: Reload | None = None) -> Identity:
+    """Verify a connection token; any token that cannot be used is a :class:`TokenError`, never another error
+    (except :class:`~careconnect_ws.errors.KeysUnavailable` when an identity provider's keys were never
+    fetched: the service cannot verify anything yet, 503).
 
     The audience rule is strict both ways: with ``WS_JWT_AUDIENCE`` set the token must name it; without
     it, a token that names *any* audience was minted for another service and is refused.
+
+    ``reload`` is called once when an HS256 signature does not verify with the keys in hand: it re-reads
+    the key from Secrets Manager (rate-limited), so a token signed with a just-rotated key is accepted.
     """
     import jwt  # lazy: only $connect and the authorizer pay for it
 
@@ -51,31 +57,13 @@ def verify_identity(token: Any, settings: Settings) -> Identity:
     if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS or not token.isascii():
         # A JWT is three base64url parts: anything else (a lone surrogate, a huge string) is not one.
         raise TokenError("invalid_token", "the token is not a JWT")
-    if settings.jwt_public_key:
-        key, algorithms = settings.jwt_public_key, ["RS256"]
+    if settings.jwt_jwks_url:
+        key = _provider_key(jwt, token, settings)
+        claims = _decode(jwt, token, key.key, [key.algorithm_name], settings)
+    elif settings.jwt_public_key:
+        claims = _decode(jwt, token, settings.jwt_public_key, ["RS256"], settings)
     else:
-        key, algorithms = settings.jwt_secret, ["HS256"]
-    required = ["exp", "sub"] + (["iss"] if settings.jwt_issuer else []) + (["aud"] if settings.jwt_audience else [])
-    try:
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=algorithms,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            leeway=LEEWAY_SECONDS,
-            # verify_aud stays on: PyJWT then refuses a token with an aud when no audience is expected.
-            options={"require": required, "verify_aud": True},
-        )
-    except jwt.ExpiredSignatureError:
-        raise TokenError("token_expired", "the token has expired: get a new one") from None
-    except jwt.InvalidAudienceError:
-        raise TokenError("invalid_token", "the token was issued for another audience") from None
-    except jwt.PyJWTError as err:
-        raise TokenError("invalid_token", f"the token was rejected ({type(err).__name__})") from None
-    except (ValueError, TypeError, UnicodeError):
-        # Malformed JSON inside a validly shaped token (huge numbers, odd types): still just a bad token.
-        raise TokenError("invalid_token", "the token could not be decoded") from None
+        claims = _decode_hs256(jwt, token, settings, reload)
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject or len(subject) > MAX_USER_ID_CHARS or not is_storable_text(subject):
         raise TokenError("invalid_token", f"the token's sub must be text of 1 to {MAX_USER_ID_CHARS} characters")
@@ -87,6 +75,89 @@ def verify_identity(token: Any, settings: Settings) -> Identity:
     jti = claims.get("jti")
     token_id = jti if isinstance(jti, str) and 0 < len(jti) <= MAX_TOKEN_ID_CHARS and is_storable_text(jti) else None
     return Identity(subject, int(expires), issued_at, token_id)
+
+
+Reload = Callable[[], Settings]
+
+_SIGNATURE_REFUSED = "InvalidSignatureError"
+
+KEY_REREAD_SECONDS = 30
+"""A token whose HS256 signature does not verify re-reads the key from Secrets Manager at most this often per
+container: a rotation is picked up at once, a flood of forged tokens costs one read per interval."""
+
+
+def reread_key() -> Settings:
+    """:func:`verify_identity`'s ``reload`` for the container's settings."""
+    from .settings import refresh_settings
+
+    return refresh_settings(KEY_REREAD_SECONDS)
+
+
+def _decode_hs256(jwt: Any, token: str, settings: Settings, reload: Reload | None) -> dict[str, Any]:
+    """Current key, then the previous one while a rotation's overlap lasts, then (once) a re-read key."""
+    keys = [settings.jwt_secret]
+    if settings.jwt_previous_secret and time.time() < (settings.jwt_previous_secret_until or 0):
+        keys.append(settings.jwt_previous_secret)
+    for key in keys:
+        try:
+            return _decode(jwt, token, key, ["HS256"], settings, signature_errors=True)
+        except jwt.InvalidSignatureError:
+            continue
+    if reload is not None:
+        fresh = reload()
+        if fresh.jwt_secret and fresh.jwt_secret not in keys:
+            try:
+                return _decode(jwt, token, fresh.jwt_secret, ["HS256"], fresh, signature_errors=True)
+            except jwt.InvalidSignatureError:
+                pass
+    raise TokenError("invalid_token", f"the token was rejected ({_SIGNATURE_REFUSED})")
+
+
+def _provider_key(jwt: Any, token: str, settings: Settings) -> Any:
+    """The identity provider's key this token names (``kid``)."""
+    from .jwks import key_set
+
+    try:
+        header = jwt.get_unverified_header(token)
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise TokenError("invalid_token", "the token could not be decoded") from None
+    kid = header.get("kid")
+    if kid is not None and (not isinstance(kid, str) or len(kid) > 256):
+        raise TokenError("invalid_token", "the token's kid must be a short string")
+    keys = key_set(settings.jwt_jwks_url or "", max_age=settings.jwks_max_age_seconds,
+                   min_refresh=settings.jwks_min_refresh_seconds)
+    return keys.key_for(kid)
+
+
+def _decode(jwt: Any, token: str, key: Any, algorithms: list[str], settings: Settings, *,
+            signature_errors: bool = False) -> dict[str, Any]:
+    """The verified claims; every failure a :class:`TokenError` (a bad signature re-raised as PyJWT's when
+    ``signature_errors``, for the caller to try another key)."""
+    required = ["exp", "sub"] + (["iss"] if settings.jwt_issuer else []) + (["aud"] if settings.jwt_audience else [])
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway=LEEWAY_SECONDS,
+            # verify_aud stays on: PyJWT then refuses a token with an aud when no audience is expected.
+            options={"require": required, "verify_aud": True},
+        )
+    except jwt.InvalidSignatureError:
+        if signature_errors:
+            raise
+        raise TokenError("invalid_token", f"the token was rejected ({_SIGNATURE_REFUSED})") from None
+    except jwt.ExpiredSignatureError:
+        raise TokenError("token_expired", "the token has expired: get a new one") from None
+    except jwt.InvalidAudienceError:
+        raise TokenError("invalid_token", "the token was issued for another audience") from None
+    except jwt.PyJWTError as err:
+        raise TokenError("invalid_token", f"the token was rejected ({type(err).__name__})") from None
+    except (ValueError, TypeError, UnicodeError):
+        # Malformed JSON inside a validly shaped token (huge numbers, odd types): still just a bad token.
+        raise TokenError("invalid_token", "the token could not be decoded") from None
 
 
 def issue_token(user_id: str, settings: Settings, *, ttl_seconds: int = 3600, now: float | None = None) -> str:

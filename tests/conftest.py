@@ -68,11 +68,13 @@ def loopback_only_management_api(**kwargs: Any) -> ManagementApi:
 class FakeConnectionsEndpoint:
     """A real HTTP server answering like the Management API: boto3 talks to it over a socket.
 
-    ``open`` holds the ids that are connected; any other id answers 410 Gone.
+    ``open`` holds the ids that are connected; any other id answers 410 Gone. A post to an id in ``refusing``
+    answers 400 (a push that fails without the connection being gone).
     """
 
     def __init__(self) -> None:
         self.open: set[str] = set()
+        self.refusing: set[str] = set()
         self.received: list[tuple[str, bytes]] = []
         self.deleted: list[str] = []
         self.lock = threading.Lock()
@@ -96,6 +98,8 @@ class FakeConnectionsEndpoint:
                 data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 cid = self._id()
                 with outer.lock:
+                    if cid in outer.refusing:
+                        return self._reply(400, b'{"message": "Bad request"}')
                     if cid not in outer.open:
                         return self._reply(410, b'{"message": "Gone"}')
                     outer.received.append((cid, data))

@@ -28,7 +28,7 @@ def test_pg_variables_instead_of_database_url():
         ({**GOOD, "DATABASE_URL": "mysql-ish"}, "DATABASE_URL", "postgresql://"),
         ({"DATABASE_URL": "postgresql://x"}, "WS_JWT_SECRET", "not set"),
         ({**GOOD, "WS_JWT_SECRET": "short"}, "WS_JWT_SECRET", "at least 32 bytes"),
-        ({**GOOD, "WS_JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----"}, "WS_JWT_SECRET", "not both"),
+        ({**GOOD, "WS_JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----"}, "WS_JWT_SECRET", "not WS_JWT_SECRET and WS_JWT_PUBLIC_KEY"),
         ({"DATABASE_URL": "postgresql://x", "WS_JWT_PUBLIC_KEY": "not a key"}, "WS_JWT_PUBLIC_KEY", "PEM"),
         ({**GOOD, "CONNECTION_TTL_SECONDS": "two hours"}, "CONNECTION_TTL_SECONDS", "whole number"),
         ({**GOOD, "CONNECTION_TTL_SECONDS": "0"}, "CONNECTION_TTL_SECONDS", "out of range"),
