@@ -8,9 +8,9 @@ below load on first use, so ``careconnect_ws_cdk.lambda_artifact`` and the props
 without the CDK, and the Lambda runtime (``careconnect_ws``) never imports this package at all.
 
 Where things are: ``websocket_api`` (the API construct) with ``websocket_api_props`` (its props and
-validation); ``websocket_system`` (the complete system: API, function, key, secrets, schedule, alarms);
+validation); ``websocket_system`` (the complete system: API, function, key, secrets, schedule, dashboard, alarms);
 ``backend_function`` (the Lambda built from this package); ``lambda_artifact`` (building its zip);
-``alarms``, ``log_encryption_key``, ``account_logging_role``, ``iam``; ``defaults`` and ``errors``.
+``alarms`` and ``dashboard`` (what an operator watches), ``log_encryption_key``, ``account_logging_role``, ``iam``; ``defaults`` and ``errors``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ _EXPORTS = {
     "BackendFunction": "backend_function",
     "BackendFunctionProps": "backend_function",
     "Alarms": "alarms",
+    "AlarmThresholds": "alarms",
+    "Dashboard": "dashboard",
+    "DashboardProps": "dashboard",
     "LogEncryptionKey": "log_encryption_key",
     "AccountLoggingRole": "account_logging_role",
     "InvalidPropsError": "errors",

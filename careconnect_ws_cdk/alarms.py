@@ -1,27 +1,54 @@
-"""Opt-in CloudWatch alarms, all notifying one SNS topic."""
+"""Opt-in CloudWatch alarms, all notifying one SNS topic.
+
+Each alarm watches a metric AWS really publishes (API Gateway, Lambda, SQS, EventBridge) or one the runtime
+writes (namespace and names from :mod:`careconnect_ws.contract`, in each invocation's log line), with a
+threshold that is a prop with its default stated once, in :class:`AlarmThresholds`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from careconnect_ws import contract
+from careconnect_ws.contract import Metric
 
-from .cdk import CloudwatchLogMetricFilter, CloudwatchMetricAlarm, Construct
+from .cdk import (
+    CloudwatchLogMetricFilter,
+    CloudwatchMetricAlarm,
+    CloudwatchMetricAlarmMetricQuery,
+    CloudwatchMetricAlarmMetricQueryMetric,
+    Construct,
+)
 
-METRIC_NAMESPACE = "CareConnectWs"
+METRIC_NAMESPACE = contract.METRIC_NAMESPACE
+PERIOD_SECONDS = 300
 
 
 @dataclass(frozen=True, kw_only=True)
 class AlarmThresholds:
-    """Per 5-minute period. Defaults: any integration or Lambda error, 50 refused connects."""
+    """Per 5-minute period unless stated. Defaults as shown."""
 
     integration_errors: int = 1
+    """API Gateway could not get an answer from the backend (the Lambda failed or timed out)."""
     execution_errors: int = 1
     connect_client_errors: int = 50
+    """Refused or throttled connects (4xx on ``$connect``)."""
     lambda_errors: int = 1
     lambda_throttles: int = 1
     cleanup_failures: int = 1
+    server_error_percent: float = 5.0
+    """Handled 5xx (``service_unavailable``, ``internal_error``, ``misconfigured``) as a share of the handler's
+    requests, once there are at least ``server_error_min_requests`` of them in the period. Lambda's ``Errors``
+    never sees these: to Lambda they are successful invocations."""
+    server_error_min_requests: int = 20
+    dead_letter_messages: int = 1
+    """Events the function failed to handle asynchronously (a cleanup run, a direct invocation) wait in the queue."""
+    duration_share_of_timeout: float = 0.8
+    """The slowest invocation took this share of the function's timeout: timeouts are next."""
+    concurrency_share_of_reserved: float = 0.8
+    """Concurrent executions reached this share of the reserved concurrency: throttling is next."""
 
 
 class Alarms(Construct):
@@ -36,14 +63,19 @@ class Alarms(Construct):
         stage: str,
         function_name: str | None = None,
         function_log_group_name: str | None = None,
+        function_timeout_seconds: int | None = None,
+        reserved_concurrency: int | None = None,
+        dead_letter_queue_name: str | None = None,
         cleanup_rule_name: str | None = None,
         thresholds: AlarmThresholds = AlarmThresholds(),
         tags: Mapping[str, str] = {},
+        provider: Any = None,
     ) -> None:
         super().__init__(scope, id_)
         self.name = name
         self.topic_arn = topic_arn
         self.tags = dict(tags)
+        self.on = {"provider": provider} if provider is not None else {}
         stage_dims = {"ApiId": api_id, "Stage": stage}
         self.alarm("integration_errors", "AWS/ApiGateway", "IntegrationError", stage_dims, thresholds.integration_errors,
                    "The backend Lambda failed or answered 5xx to API Gateway")
@@ -57,6 +89,24 @@ class Alarms(Construct):
             self.alarm("lambda_errors", "AWS/Lambda", "Errors", fn, thresholds.lambda_errors, "The backend Lambda raised")
             self.alarm("lambda_throttles", "AWS/Lambda", "Throttles", fn, thresholds.lambda_throttles,
                        "The backend Lambda was throttled (reserved concurrency or account limit)")
+            self._server_error_rate(function_name, thresholds)
+            if function_timeout_seconds:
+                self.alarm("duration_near_timeout", "AWS/Lambda", "Duration", fn,
+                           round(function_timeout_seconds * 1000 * thresholds.duration_share_of_timeout),
+                           f"An invocation took {thresholds.duration_share_of_timeout:.0%} of the function's "
+                           f"{function_timeout_seconds} s timeout (a slow database or @connections endpoint)",
+                           statistic="Maximum")
+            if reserved_concurrency:
+                self.alarm("concurrency_near_reserved", "AWS/Lambda", "ConcurrentExecutions", fn,
+                           max(1, int(reserved_concurrency * thresholds.concurrency_share_of_reserved)),
+                           f"Concurrent executions reached {thresholds.concurrency_share_of_reserved:.0%} of the "
+                           f"reserved {reserved_concurrency}: raise it before API Gateway's calls are throttled",
+                           statistic="Maximum")
+        if dead_letter_queue_name:
+            self.alarm("dead_letters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": dead_letter_queue_name},
+                       thresholds.dead_letter_messages,
+                       "Events the function could not handle wait in its dead-letter queue: inspect and redrive them",
+                       statistic="Maximum")
         if function_log_group_name:
             # The handler logs one JSON line per invocation; a cleanup that did not answer 200 failed.
             CloudwatchLogMetricFilter(
@@ -65,16 +115,49 @@ class Alarms(Construct):
                 name=f"{name}-cleanup-failures",
                 log_group_name=function_log_group_name,
                 pattern=contract.failed_command_filter(contract.CLEANUP_COMMAND),
-                metric_transformation={"name": "CleanupFailures", "namespace": METRIC_NAMESPACE, "value": "1",
-                                       "default_value": "0"},
+                metric_transformation={"name": contract.CLEANUP_FAILURES_METRIC, "namespace": METRIC_NAMESPACE,
+                                       "value": "1", "default_value": "0"},
+                **self.on,
             )
-            self.alarm("cleanup_failures", METRIC_NAMESPACE, "CleanupFailures", {}, thresholds.cleanup_failures,
-                       "The scheduled connection cleanup failed")
+            self.alarm("cleanup_failures", METRIC_NAMESPACE, contract.CLEANUP_FAILURES_METRIC, {},
+                       thresholds.cleanup_failures, "The scheduled connection cleanup failed")
         if cleanup_rule_name:
             self.alarm("cleanup_invocation_failures", "AWS/Events", "FailedInvocations", {"RuleName": cleanup_rule_name},
                        1, "EventBridge could not invoke the cleanup")
 
-    def alarm(self, id_: str, namespace: str, metric: str, dimensions: Mapping[str, str], threshold: int, description: str) -> CloudwatchMetricAlarm:
+    def _server_error_rate(self, function_name: str, thresholds: AlarmThresholds) -> CloudwatchMetricAlarm:
+        """Handled 5xx as a percentage of requests, from the runtime's own metrics (metric math)."""
+        def query(id_: str, metric: str) -> CloudwatchMetricAlarmMetricQuery:
+            return CloudwatchMetricAlarmMetricQuery(id=id_, return_data=False, metric=CloudwatchMetricAlarmMetricQueryMetric(
+                namespace=METRIC_NAMESPACE, metric_name=metric, period=PERIOD_SECONDS, stat="Sum",
+                dimensions={contract.DIMENSION_FUNCTION: function_name}))
+
+        return CloudwatchMetricAlarm(
+            self,
+            "server_error_rate",
+            alarm_name=f"{self.name}-server-error-rate",
+            alarm_description=f"More than {thresholds.server_error_percent}% of requests answered 5xx (the database or "
+                              "the identity provider unavailable, or an internal error): see the function's log lines "
+                              "with status >= 500",
+            metric_query=[
+                query("errors", Metric.SERVER_ERRORS),
+                query("requests", Metric.REQUESTS),
+                CloudwatchMetricAlarmMetricQuery(
+                    id="rate", label="Handled 5xx (%)", return_data=True,
+                    expression=f"IF(requests >= {thresholds.server_error_min_requests}, 100 * errors / requests, 0)"),
+            ],
+            evaluation_periods=1,
+            threshold=thresholds.server_error_percent,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[self.topic_arn],
+            ok_actions=[self.topic_arn],
+            tags=self.tags,
+            **self.on,
+        )
+
+    def alarm(self, id_: str, namespace: str, metric: str, dimensions: Mapping[str, str], threshold: float,
+              description: str, *, statistic: str = "Sum") -> CloudwatchMetricAlarm:
         return CloudwatchMetricAlarm(
             self,
             id_,
@@ -83,8 +166,8 @@ class Alarms(Construct):
             namespace=namespace,
             metric_name=metric,
             dimensions=dict(dimensions) or None,
-            statistic="Sum",
-            period=300,
+            statistic=statistic,
+            period=PERIOD_SECONDS,
             evaluation_periods=1,
             threshold=threshold,
             comparison_operator="GreaterThanOrEqualToThreshold",
@@ -92,4 +175,5 @@ class Alarms(Construct):
             alarm_actions=[self.topic_arn],
             ok_actions=[self.topic_arn],
             tags=self.tags,
+            **self.on,
         )

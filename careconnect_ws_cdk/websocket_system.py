@@ -27,7 +27,7 @@ from careconnect_ws.limits import LIMITS
 
 from . import defaults
 from .account_logging_role import AccountLoggingRole
-from .alarms import Alarms
+from .alarms import Alarms, AlarmThresholds
 from .backend_function import BackendFunction, BackendFunctionProps
 from .cdk import (
     CloudwatchEventRule,
@@ -40,6 +40,7 @@ from .cdk import (
     TerraformOutput,
     TerraformResource,
 )
+from .dashboard import Dashboard, DashboardProps
 from .errors import InvalidPropsError
 from .log_encryption_key import LogEncryptionKey
 from .websocket_api import WebSocketApi, access_log_group_name, execution_log_group_name
@@ -98,6 +99,10 @@ class WebSocketSystemProps:
     """``$connect`` REQUEST authorizer. Default: on in mode (b), off in mode (a)."""
     alarm_topic_arn: str | None = None
     """SNS topic; setting it creates the alarms."""
+    alarm_thresholds: AlarmThresholds | None = None
+    """Default: :class:`AlarmThresholds`' defaults."""
+    dashboard: bool = True
+    """A CloudWatch dashboard of the API, the function, the runtime's metrics, the dead letters and the cleanup."""
     domain: CustomDomain | None = None
     manage_account_cloudwatch_role: bool = False
     """The account's API Gateway CloudWatch role: a per-account, per-region singleton."""
@@ -122,6 +127,7 @@ class SystemParts:
     function: BackendFunction | None = None
     key: LogEncryptionKey | None = None
     cleanup_rule_name: str | None = None
+    dashboard: Dashboard | None = None
 
 
 def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
@@ -161,6 +167,10 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
 
     if parts.function is not None and props.cleanup_schedule:
         parts.cleanup_rule_name = _cleanup_schedule(scope, props, parts.function, tags, on)
+    own = parts.function.props if parts.function else None
+    # The name as written, not a reference: it is what the runtime's metrics carry as functionName.
+    function_name = own.function_name if own else target.function_name
+    dead_letters = parts.function.dead_letter_queue.name if parts.function else None
     if props.alarm_topic_arn:
         Alarms(
             scope,
@@ -169,11 +179,26 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
             topic_arn=props.alarm_topic_arn,
             api_id=parts.websocket.api.id,
             stage=props.stage,
-            function_name=parts.function.function.function_name if parts.function else target.function_name,
+            function_name=function_name,
             function_log_group_name=parts.function.log_group.name if parts.function else None,
+            function_timeout_seconds=own.timeout_seconds if own else None,
+            reserved_concurrency=own.reserved_concurrency if own else None,
+            dead_letter_queue_name=dead_letters,
             cleanup_rule_name=parts.cleanup_rule_name,
+            thresholds=props.alarm_thresholds or AlarmThresholds(),
             tags=tags,
         )
+    if props.dashboard:
+        parts.dashboard = Dashboard(scope, "dashboard", DashboardProps(
+            name=f"{props.name}-{props.stage}",
+            api_id=parts.websocket.api.id,
+            stage=props.stage,
+            function_name=function_name,
+            function_timeout_seconds=own.timeout_seconds if own else None,
+            reserved_concurrency=own.reserved_concurrency if own else None,
+            dead_letter_queue_name=dead_letters,
+            cleanup_rule_name=parts.cleanup_rule_name,
+        ))
     if props.manage_account_cloudwatch_role:
         AccountLoggingRole(scope, "account_logging", name=f"{props.name}-apigateway-cloudwatch", tags=tags)
     if props.provider is not None:
@@ -301,6 +326,7 @@ class WebSocketSystem(Construct):
         self.websocket = parts.websocket
         self.function = parts.function
         self.key = parts.key
+        self.dashboard = parts.dashboard
 
 
 def existing_function_target(scope: Construct, id_: str, function_name: str, invoke_arn: str | None = None,

@@ -85,6 +85,8 @@ class StackConfig:
     """``$connect`` REQUEST authorizer. Default: on in mode b, off in mode a."""
     alarm_topic_arn: str | None = None
     """SNS topic; setting it creates the alarms. Default: none."""
+    dashboard: bool = True
+    """A CloudWatch dashboard of the whole system; ``off`` leaves it out. Default: on."""
     domain_name: str | None = None
     certificate_arn: str | None = None
     hosted_zone_id: str | None = None
@@ -123,7 +125,7 @@ class StackConfig:
 
 CONTEXT_KEYS = tuple(f.name for f in fields(StackConfig) if f.name != "sources")
 _ALIASES = {"region": ("AWS_REGION",)}
-_BOOLS = {"authorizer", "manage_account_cloudwatch_role", "lambda_snap_start"}
+_BOOLS = {"authorizer", "manage_account_cloudwatch_role", "lambda_snap_start", "dashboard"}
 _INTS = {"log_retention_days", "lambda_memory_mb", "lambda_timeout_seconds", "lambda_reserved_concurrency"}
 _LISTS = {"subnet_ids", "security_group_ids"}
 

@@ -102,7 +102,7 @@ class WebSocketStack(TerraformStack):
             cleanup_schedule=config.cleanup_schedule, environment=dict(config.lambda_environment),
             snap_start=config.lambda_snap_start,
             authorizer=config.authorizer,
-            alarm_topic_arn=config.alarm_topic_arn, domain=domain,
+            alarm_topic_arn=config.alarm_topic_arn, dashboard=config.dashboard, domain=domain,
             manage_account_cloudwatch_role=config.manage_account_cloudwatch_role,
             outputs=True,
         )

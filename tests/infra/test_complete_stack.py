@@ -139,48 +139,37 @@ def test_key_policy_has_no_wildcard_principal(full_synth):
 
 class TestOptions:
     def test_alarms_notify_the_topic(self, full_synth):
-        alarms = {a["metric_name"]: a for a in by_type(full_synth, "aws_cloudwatch_metric_alarm")}
-        assert set(alarms) == {"IntegrationError", "ExecutionError", "ClientError", "Errors", "Throttles",
-                               "CleanupFailures", "FailedInvocations"}
+        alarms = {a["alarm_name"].removeprefix("careconnect-websocket-"): a
+                  for a in by_type(full_synth, "aws_cloudwatch_metric_alarm")}
+        assert set(alarms) == {"integration-errors", "execution-errors", "connect-client-errors", "lambda-errors",
+                               "lambda-throttles", "server-error-rate", "duration-near-timeout",
+                               "concurrency-near-reserved", "dead-letters", "cleanup-failures",
+                               "cleanup-invocation-failures"}
         for alarm in alarms.values():
             assert alarm["alarm_actions"] == ["arn:aws:sns:us-east-1:111122223333:oncall"]
-        assert alarms["ClientError"]["dimensions"]["Route"] == "$connect"
+        assert alarms["connect-client-errors"]["dimensions"]["Route"] == "$connect"
         _, metric_filter = full_synth.one("aws_cloudwatch_log_metric_filter")
         assert metric_filter["pattern"] == '{ $.route = "command:cleanup" && $.status != 200 }'
 
     def test_the_cleanup_alarms_filter_counts_the_line_the_runtime_writes_for_a_failed_cleanup(self, full_synth):
         """The synthesized pattern, parsed and evaluated against the handler's own log line (not found as text)."""
-        import json
-        import logging
-
         from careconnect_ws import contract
         from careconnect_ws import db as db_module
         from careconnect_ws.handler import lambda_handler
-        from careconnect_ws.logs import JsonFormatter
         from careconnect_ws.settings import Settings, set_settings
         from tests.support.log_filters import matches
+        from tests.support.log_lines import captured_lines
 
         _, metric_filter = full_synth.one("aws_cloudwatch_log_metric_filter")
-        lines: list[dict] = []
-
-        class Capture(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                lines.append(json.loads(JsonFormatter().format(record)))
-
-        logger = logging.getLogger("careconnect_ws")
-        capture, previous = Capture(logging.INFO), logger.level
-        logger.addHandler(capture)
-        logger.setLevel(logging.INFO)
         set_settings(Settings(database_url="postgresql://postgres@127.0.0.1:1/postgres", db_connect_timeout_seconds=1))
         db_module.reset_database()
         try:
-            assert lambda_handler(contract.CLEANUP_EVENT)["statusCode"] == 503
+            with captured_lines() as lines:
+                assert lambda_handler(contract.CLEANUP_EVENT)["statusCode"] == 503
         finally:
-            logger.removeHandler(capture)
-            logger.setLevel(previous)
             set_settings(None)
             db_module.reset_database()
-        handled = [line for line in lines if line["msg"] == "handled"][-1]
+        handled = lines.last_handled()
         assert matches(metric_filter["pattern"], handled)
         assert not matches(metric_filter["pattern"], {**handled, "status": 200})
 
@@ -214,7 +203,7 @@ class TestOptions:
         assert existing_full_synth.resources("aws_lambda_function") == {}
         _, auth = existing_full_synth.one("aws_apigatewayv2_authorizer")
         assert auth["authorizer_uri"] == "${data.aws_lambda_function.backend_function.invoke_arn}"
-        alarms = {a["metric_name"] for a in by_type(existing_full_synth, "aws_cloudwatch_metric_alarm")}
+        alarms = {a.get("metric_name") for a in by_type(existing_full_synth, "aws_cloudwatch_metric_alarm")}
         assert {"Errors", "Throttles", "IntegrationError"} <= alarms and "CleanupFailures" not in alarms
         assert existing_full_synth.resources("aws_cloudwatch_event_rule") == {}
 
