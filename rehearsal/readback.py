@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from careconnect_ws import contract
+
 IDENTITY_SOURCE = ["route.request.querystring.token"]
 
 
@@ -38,6 +40,7 @@ class Expectations:
     account_role: bool = False
     qualifier: str | None = None
     """SnapStart: the alias every way in must invoke (integrations, authorizer, permissions, schedule)."""
+    dashboard_name: str | None = None
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Live:
     invoked_arn: str
     function_invoke_arn: str
     source_arns: set
+    region: str = ""
     routes: dict = field(default_factory=dict)
 
 
@@ -102,9 +106,10 @@ def check_wiring(state: dict, expect: Expectations, client: Callable[[str], Any]
     policy = json.loads(client("lambda").get_policy(FunctionName=expect.function_name, **qualified)["Policy"])
     ctx = Live(f, state, expect, client, v2, api_id, f"arn:aws:execute-api:{region}:{account}:{api_id}", invoked_arn,
                 invoke_arn(region, invoked_arn),
-                {s.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") for s in policy["Statement"]})
+                {s.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") for s in policy["Statement"]}, region)
     for check in (_check_integrations_and_routes, _check_authorizer, _check_stage_and_logs,
-                  _check_manage_connections, _check_cleanup_schedule, _check_alarms, _check_account_role):
+                  _check_manage_connections, _check_cleanup_schedule, _check_alarms, _check_dashboard,
+                  _check_account_role):
         check(ctx)
     return f
 
@@ -234,17 +239,55 @@ def _check_cleanup_schedule(ctx: Live) -> None:
 
 
 def _check_alarms(ctx: Live) -> None:
-    """Every alarm notifies the topic and watches this API."""
+    """Every alarm notifies the topic and watches this API and this function (the metric-math ones too)."""
     f, state, expect, client, api_id = ctx.f, ctx.state, ctx.expect, ctx.client, ctx.api_id
     if expect.alarm_topic_arn:
         alarms = client("cloudwatch").describe_alarms()["MetricAlarms"]
-        f.expect(len(alarms) >= 1, "aws_cloudwatch_metric_alarm", "no alarms exist")
+        f.expect(len(alarms) == len(_by_type(state, "aws_cloudwatch_metric_alarm")), "aws_cloudwatch_metric_alarm",
+                 f"{len(alarms)} alarms live, {len(_by_type(state, 'aws_cloudwatch_metric_alarm'))} in state")
         for alarm in alarms:
             where = _address_of(state, "aws_cloudwatch_metric_alarm", lambda v, n=alarm["AlarmName"]: v["alarm_name"] == n)
             f.expect(expect.alarm_topic_arn in alarm.get("AlarmActions", []), where, "does not notify the alarm topic")
-            dims = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
-            if "ApiId" in dims:
-                f.expect(dims["ApiId"] == api_id, where, f"watches API {dims['ApiId']}, not {api_id}")
+            dimension_lists = [alarm.get("Dimensions", [])] + [
+                q["MetricStat"]["Metric"].get("Dimensions", []) for q in alarm.get("Metrics", []) if "MetricStat" in q]
+            f.expect(bool(alarm.get("MetricName")) or any("Expression" in q for q in alarm.get("Metrics", [])), where,
+                     "watches neither a metric nor an expression")
+            for dimensions in dimension_lists:
+                dims = {d["Name"]: d["Value"] for d in dimensions}
+                if "ApiId" in dims:
+                    f.expect(dims["ApiId"] == api_id, where, f"watches API {dims['ApiId']}, not {api_id}")
+                for name in ("FunctionName", contract.DIMENSION_FUNCTION):
+                    if name in dims:
+                        f.expect(dims[name] == expect.function_name, where,
+                                 f"watches function {dims[name]}, not {expect.function_name}")
+
+
+def _check_dashboard(ctx: Live) -> None:
+    """The dashboard exists, its body is JSON, and its graphs show this API and this function."""
+    f, expect, client, api_id = ctx.f, ctx.expect, ctx.client, ctx.api_id
+    if not expect.dashboard_name:
+        return
+    where = "aws_cloudwatch_dashboard"
+    try:
+        body = json.loads(client("cloudwatch").get_dashboard(DashboardName=expect.dashboard_name)["DashboardBody"])
+    except Exception as err:  # missing, or a body that is not JSON
+        f.expect(False, where, f"cannot read dashboard {expect.dashboard_name}: {err}")
+        return
+    rows = [row for w in body.get("widgets", []) for row in w.get("properties", {}).get("metrics", [])]
+    f.expect(len(rows) >= 10, where, f"{len(rows)} metrics on the dashboard")
+    f.expect(all(w["properties"].get("region") == ctx.region for w in body["widgets"]), where,
+             "a graph shows another region's metrics")
+    for row in rows:
+        if isinstance(row[0], dict):
+            f.expect(f'{contract.DIMENSION_FUNCTION}="{expect.function_name}"' in row[0]["expression"], where,
+                     f"a search not on this function: {row[0]['expression']}")
+            continue
+        dims = dict(zip(row[2::2], row[3::2], strict=False)) if not isinstance(row[-1], dict) else dict(
+            zip(row[2:-1:2], row[3:-1:2], strict=False))
+        if "ApiId" in dims:
+            f.expect(dims["ApiId"] == api_id, where, f"a graph of API {dims['ApiId']}, not {api_id}")
+        if "FunctionName" in dims:
+            f.expect(dims["FunctionName"] == expect.function_name, where, f"a graph of function {dims['FunctionName']}")
 
 
 def _check_account_role(ctx: Live) -> None:

@@ -56,7 +56,8 @@ class Mode:
 def _modes(moto: MotoServer | None) -> dict[str, Mode]:
     account = "123456789012"  # moto's account
     return {
-        "complete": Mode("complete", "careconnect-ws-rehearsal-complete", {}),
+        "complete": Mode("complete", "careconnect-ws-rehearsal-complete", {
+            "CARECONNECT_WS_ALARM_TOPIC_ARN": f"arn:aws:sns:{REGION}:{account}:{ALARM_TOPIC}"}),
         "snapstart": Mode("snapstart", "careconnect-ws-rehearsal-snapstart", {"CARECONNECT_WS_LAMBDA_SNAP_START": "on"}),
         "existing": Mode("existing", "careconnect-ws-rehearsal-existing", {
             "CARECONNECT_WS_BACKEND_FUNCTION_NAME": EXISTING_FUNCTION,
@@ -98,11 +99,12 @@ def expectations(mode: Mode, function_role: str) -> Expectations:
         alarm_topic_arn=config.alarm_topic_arn,
         account_role=config.manage_account_cloudwatch_role,
         qualifier=SNAP_START_ALIAS if config.lambda_snap_start and not existing else None,
+        dashboard_name=f"{config.api_name}-{config.stage}" if config.dashboard else None,
     )
 
 
 def prepare_existing(moto: MotoServer) -> None:
-    """What mode (a) binds to must exist first: a role, a function, and the alarm topic."""
+    """What mode (a) binds to must exist first: a role and a function."""
     iam = moto.client("iam", REGION)
     trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -114,7 +116,6 @@ def prepare_existing(moto: MotoServer) -> None:
         FunctionName=EXISTING_FUNCTION, Runtime="python3.12", Role=role["Arn"], Handler="handler.handler",
         Code={"ZipFile": code.getvalue()},
     )
-    moto.client("sns", REGION).create_topic(Name=ALARM_TOPIC)
 
 
 def break_route_target(stack_dir: Path) -> None:
@@ -138,6 +139,8 @@ def rehearse(mode: Mode, toolchain: Toolchain, *, broken: bool = False, log=prin
     with MotoServer() as moto:
         if mode.name == "existing":
             prepare_existing(moto)
+        if "CARECONNECT_WS_ALARM_TOPIC_ARN" in mode.env:
+            moto.client("sns", REGION).create_topic(Name=ALARM_TOPIC)
         moto.write_override(stack_dir, REGION)
         if broken:
             break_route_target(stack_dir)
