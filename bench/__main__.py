@@ -7,7 +7,8 @@ import platform
 import sys
 import time
 
-BENCHMARKS = ["synth", "artifact", "cold_start", "handler", "gateway", "serve_memory", "fanout", "registry", "streams"]
+BENCHMARKS = ["synth", "artifact", "cold_start", "handler", "gateway", "serve_memory", "fanout", "registry", "streams",
+              "operations"]
 # Run only when named: serverless_offline needs npm and downloads serverless + serverless-offline.
 OPTIONAL = ["serverless_offline"]
 

@@ -22,6 +22,9 @@ from . import contract
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)  # one encoder, not one per line
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
@@ -31,11 +34,15 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and (not key.startswith("_") or key == "_aws"):  # _aws: an EMF record
+            if key not in _STANDARD and not key.startswith("_"):
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        text = _ENCODER.encode(line)
+        emf = record.__dict__.get("_aws")
+        if isinstance(emf, str):  # an Embedded Metric Format block, already JSON (careconnect_ws.metrics)
+            text = f'{text[:-1]}, "_aws": {emf}}}'
+        return text
 
 
 _invocation: ContextVar[dict[str, Any] | None] = ContextVar("careconnect_ws_invocation", default=None)
@@ -63,23 +70,35 @@ def mark_cold_start() -> None:
     _cold_start = True
 
 
-def context_fields(context: Any, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+def context_fields(context: Any, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What every log line of an invocation carries, named as Lambda's log tools key on them: the Lambda
     request id, the function and its version, whether this is a cold start, and the X-Ray trace id."""
     global _cold_start
     cold, _cold_start = _cold_start, False
-    trace = environ.get("_X_AMZN_TRACE_ID", "")
-    root = next((part[5:] for part in trace.split(";") if part.startswith("Root=")), None)
+    function, version = _function_of(environ)
+    trace = (os.environ if environ is None else environ).get("_X_AMZN_TRACE_ID", "")  # set per invocation
+    root = trace[5:].split(";", 1)[0] if trace.startswith("Root=") else None
     fields = {
         contract.LOG_REQUEST_ID: getattr(context, "aws_request_id", None),
-        contract.LOG_FUNCTION: getattr(context, "function_name", None) or environ.get("AWS_LAMBDA_FUNCTION_NAME")
-        or "careconnect-ws",
-        contract.LOG_FUNCTION_VERSION: getattr(context, "function_version", None)
-        or environ.get("AWS_LAMBDA_FUNCTION_VERSION"),
+        contract.LOG_FUNCTION: getattr(context, "function_name", None) or function,
+        contract.LOG_FUNCTION_VERSION: getattr(context, "function_version", None) or version,
         contract.LOG_COLD_START: cold,
         contract.LOG_TRACE_ID: root,
     }
     return {key: value for key, value in fields.items() if value is not None}
+
+
+_container: tuple[str, str | None] | None = None
+
+
+def _function_of(environ: Mapping[str, str] | None) -> tuple[str, str | None]:
+    """The function's name and version from Lambda's environment: fixed for a container, so read once."""
+    global _container
+    if environ is not None:
+        return environ.get("AWS_LAMBDA_FUNCTION_NAME") or "careconnect-ws", environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+    if _container is None:
+        _container = _function_of(os.environ)
+    return _container
 
 
 @contextmanager

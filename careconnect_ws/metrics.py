@@ -10,6 +10,7 @@ Pure functions over the line's fields; the handler calls :func:`embed` once per 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,22 +54,34 @@ def invocation_values(line: Mapping[str, Any], status: int | None) -> dict[str, 
     return values
 
 
+class EmfBlock(str):
+    """The ``_aws`` member, already JSON: the directives of a set of metric names are rendered once per
+    container and reused (the log formatter splices this text in instead of encoding the structure on every
+    invocation, which kept metrics within a few per cent of a message's cost)."""
+
+
+_rendered: dict[tuple[str, ...], str] = {}
+
+
+def _directives(names: tuple[str, ...]) -> str:
+    found = _rendered.get(names)
+    if found is None:
+        grouped: dict[tuple[tuple[str, ...], ...], list[dict[str, str]]] = {}
+        for name in names:
+            grouped.setdefault(METRIC_DIMENSIONS[name], []).append({"Name": name, "Unit": METRIC_UNITS.get(name, "Count")})
+        found = _rendered[names] = json.dumps([
+            {"Namespace": METRIC_NAMESPACE, "Dimensions": [list(dims) for dims in dimension_sets], "Metrics": metrics}
+            for dimension_sets, metrics in grouped.items()
+        ])
+    return found
+
+
 def embed(line: dict[str, Any], values: Mapping[str, float], timestamp_ms: int) -> dict[str, Any]:
     """Make ``line`` an EMF record of ``values``: the values become top-level members and ``_aws`` declares
     them, grouped by dimension sets. Missing dimension values are filled with :data:`UNKNOWN`."""
     for dimension in (DIMENSION_FUNCTION, DIMENSION_ROUTE, DIMENSION_OUTCOME):
         if not isinstance(line.get(dimension), str) or not line[dimension]:
             line[dimension] = UNKNOWN
-    directives: dict[tuple[tuple[str, ...], ...], list[dict[str, str]]] = {}
-    for name, value in values.items():
-        line[name] = value
-        directives.setdefault(METRIC_DIMENSIONS[name], []).append(
-            {"Name": name, "Unit": METRIC_UNITS.get(name, "Count")})
-    line["_aws"] = {
-        "Timestamp": timestamp_ms,
-        "CloudWatchMetrics": [
-            {"Namespace": METRIC_NAMESPACE, "Dimensions": [list(dims) for dims in dimension_sets], "Metrics": metrics}
-            for dimension_sets, metrics in directives.items()
-        ],
-    }
+    line.update(values)
+    line["_aws"] = EmfBlock(f'{{"Timestamp": {int(timestamp_ms)}, "CloudWatchMetrics": {_directives(tuple(values))}}}')
     return line
