@@ -67,6 +67,9 @@ class BackendFunctionProps:
     jwt_public_key: str | None = None
     """RS256 public key (PEM; not a secret). Default: none."""
 
+    jwt_jwks_url: str | None = None
+    """Your identity provider's JWKS URL (RS256/ES256 keys by ``kid``, rotated by the provider). Default: none."""
+
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
 
@@ -124,14 +127,19 @@ class BackendFunctionProps:
         if bool(self.subnet_ids) != bool(self.security_group_ids):
             missing = "subnet_ids" if not self.subnet_ids else "security_group_ids"
             raise InvalidPropsError(missing, [], "a VPC function needs both subnet_ids and security_group_ids")
-        if not self.jwt_secret_arn and not self.jwt_public_key:
-            raise InvalidPropsError("jwt_secret_arn", None, "set jwt_secret_arn (HS256 key in Secrets Manager) or jwt_public_key (RS256)")
-        if self.jwt_public_key and not (self.jwt_issuer and self.jwt_audience):
+        ways = [name for name in ("jwt_secret_arn", "jwt_public_key", "jwt_jwks_url") if getattr(self, name)]
+        if len(ways) != 1:
+            raise InvalidPropsError(ways[1] if ways else "jwt_secret_arn", None,
+                                    "set exactly one of jwt_secret_arn (HS256 key in Secrets Manager), jwt_public_key "
+                                    "(RS256) or jwt_jwks_url (your identity provider's key set)")
+        if self.jwt_jwks_url and not self.jwt_jwks_url.startswith("https://"):
+            raise InvalidPropsError("jwt_jwks_url", self.jwt_jwks_url, "an https:// URL (the provider's jwks_uri)")
+        if (self.jwt_public_key or self.jwt_jwks_url) and not (self.jwt_issuer and self.jwt_audience):
             # The runtime refuses to start without both (a shared identity provider signs tokens for other
             # services with the same key): say so at synth, not at the first $connect.
             raise InvalidPropsError(
                 "jwt_issuer" if not self.jwt_issuer else "jwt_audience", None,
-                "RS256 (jwt_public_key) needs both jwt_issuer and jwt_audience",
+                f"{ways[0]} needs both jwt_issuer and jwt_audience",
             )
         if self.log_retention_days not in LOG_RETENTION_DAYS_ALLOWED:
             raise InvalidPropsError("log_retention_days", self.log_retention_days, "use a retention CloudWatch Logs accepts")
@@ -185,6 +193,7 @@ class BackendFunction(Construct):
             contract.DATABASE_SECRET_ARN: props.database_secret_arn,
             **({contract.JWT_SECRET_ARN: props.jwt_secret_arn} if props.jwt_secret_arn else {}),
             **({contract.JWT_PUBLIC_KEY: props.jwt_public_key} if props.jwt_public_key else {}),
+            **({contract.JWT_JWKS_URL: props.jwt_jwks_url} if props.jwt_jwks_url else {}),
             **({contract.JWT_ISSUER: props.jwt_issuer} if props.jwt_issuer else {}),
             **({contract.JWT_AUDIENCE: props.jwt_audience} if props.jwt_audience else {}),
             **props.environment,

@@ -83,6 +83,8 @@ class WebSocketSystemProps:
     jwt_secret_arn: str | None = None
     """Default: a secret container created here."""
     jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    """Your identity provider's key set instead of a token key (no token secret is created then)."""
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     subnet_ids: Sequence[str] = ()
@@ -238,7 +240,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
     database_secret_arn = props.database_secret_arn or _secret(
         scope, "database_url", f"{props.name}/database-url", key.arn,
         "PostgreSQL URL or RDS-style JSON for careconnect-ws (set the value outside Terraform)", tags, on)
-    jwt_secret_arn = props.jwt_secret_arn or (None if props.jwt_public_key else _secret(
+    jwt_secret_arn = props.jwt_secret_arn or (None if props.jwt_public_key or props.jwt_jwks_url else _secret(
         scope, "jwt_secret", f"{props.name}/jwt-secret", key.arn,
         "HS256 key (32+ bytes) for careconnect-ws connection tokens (set the value outside Terraform)", tags, on))
     function = parts.function = BackendFunction(
@@ -251,6 +253,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
             database_secret_arn=database_secret_arn,
             jwt_secret_arn=jwt_secret_arn,
             jwt_public_key=props.jwt_public_key,
+            jwt_jwks_url=props.jwt_jwks_url,
             jwt_issuer=props.jwt_issuer,
             jwt_audience=props.jwt_audience,
             subnet_ids=props.subnet_ids,

@@ -67,6 +67,8 @@ class StackConfig:
     """Default: a secret created by the stack, value set by you (never in state)."""
     jwt_secret_arn: str | None = None
     """Default: a secret created by the stack, value set by you."""
+    jwt_jwks_url: str | None = None
+    """(b) Your identity provider's JWKS URL instead of the HS256 secret (needs ``jwt_issuer`` and ``jwt_audience``)."""
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     subnet_ids: Sequence[str] = ()

@@ -40,7 +40,7 @@ PROP_OPTIONS = {
     "tags": "tags", "function_name": "lambda_function_name", "memory_mb": "lambda_memory_mb",
     "timeout_seconds": "lambda_timeout_seconds", "reserved_concurrency": "lambda_reserved_concurrency",
     "architecture": "lambda_architecture", "subnet_ids": "subnet_ids", "security_group_ids": "security_group_ids",
-    "jwt_issuer": "jwt_issuer", "jwt_audience": "jwt_audience", "backend_role_name": "backend_role_name",
+    "jwt_issuer": "jwt_issuer", "jwt_audience": "jwt_audience", "jwt_jwks_url": "jwt_jwks_url", "backend_role_name": "backend_role_name",
 }
 
 
@@ -97,7 +97,7 @@ class WebSocketStack(TerraformStack):
             architecture=config.lambda_architecture, memory_mb=config.lambda_memory_mb,
             timeout_seconds=config.lambda_timeout_seconds, reserved_concurrency=config.lambda_reserved_concurrency,
             database_secret_arn=config.database_secret_arn, jwt_secret_arn=config.jwt_secret_arn,
-            jwt_issuer=config.jwt_issuer, jwt_audience=config.jwt_audience,
+            jwt_jwks_url=config.jwt_jwks_url, jwt_issuer=config.jwt_issuer, jwt_audience=config.jwt_audience,
             subnet_ids=config.subnet_ids, security_group_ids=config.security_group_ids,
             cleanup_schedule=config.cleanup_schedule, environment=dict(config.lambda_environment),
             snap_start=config.lambda_snap_start,

@@ -89,14 +89,35 @@ def test_the_server_error_alarm_counts_the_metric_the_runtime_writes_for_a_503(f
     assert lines.last_handled()["ServerErrors"] == 1
 
 
-def test_the_dashboard_can_be_left_out(fake_artifact):
-    from careconnect_ws_cdk.cdk import App, AwsProvider, TerraformStack, Testing
+def test_an_identity_providers_key_set_instead_of_a_token_secret_and_no_dashboard(fake_artifact):
+    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack, Testing
     from careconnect_ws_cdk.websocket_system import WebSocketSystem, WebSocketSystemProps
 
     app = Testing.app()
-    stack = TerraformStack(app, "no-dashboard")
+    stack = TerraformStack(app, "jwks")
     AwsProvider(stack, "aws", region="eu-west-1")
-    WebSocketSystem(stack, "ws", WebSocketSystemProps(artifact_path=fake_artifact, dashboard=False))
-    synthesized = json.loads(Testing.synth(stack))
-    assert "aws_cloudwatch_dashboard" not in synthesized.get("resource", {})
-    assert App  # the lineage's App is what Testing.app() builds
+    jwks = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json"
+    WebSocketSystem(stack, "ws", WebSocketSystemProps(
+        artifact_path=fake_artifact, dashboard=False, jwt_jwks_url=jwks,
+        jwt_issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC", jwt_audience="client-id"))
+    resources = json.loads(Testing.synth(stack))["resource"]
+    assert "aws_cloudwatch_dashboard" not in resources
+    (function,) = resources["aws_lambda_function"].values()
+    variables = function["environment"]["variables"]
+    assert variables[contract.JWT_JWKS_URL] == jwks and contract.JWT_SECRET_ARN not in variables
+    assert [s["name"] for s in resources["aws_secretsmanager_secret"].values()] == ["careconnect-websocket/database-url"]
+
+
+@pytest.mark.parametrize(("props", "prop"), [
+    ({"jwt_jwks_url": "https://idp/jwks.json"}, "jwt_issuer"),
+    ({"jwt_jwks_url": "http://idp/jwks.json", "jwt_issuer": "i", "jwt_audience": "a"}, "jwt_jwks_url"),
+    ({"jwt_jwks_url": "https://idp/jwks.json", "jwt_public_key": "pem", "jwt_issuer": "i", "jwt_audience": "a"},
+     "jwt_jwks_url"),
+])
+def test_token_verification_props_are_checked_at_synth(props, prop):
+    from careconnect_ws_cdk.backend_function import BackendFunctionProps
+    from careconnect_ws_cdk.errors import InvalidPropsError
+
+    with pytest.raises(InvalidPropsError) as err:
+        BackendFunctionProps(function_name="f", artifact_path="a.zip", kms_key_arn="k", database_secret_arn="d", **props)
+    assert err.value.prop == prop

@@ -14,12 +14,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from careconnect_ws import db as db_module
 from careconnect_ws import contract
+from careconnect_ws import db as db_module
 from careconnect_ws.handler import lambda_handler
-from careconnect_ws.settings import get_settings, set_settings
+from careconnect_ws.settings import Settings, get_settings, set_settings
 from careconnect_ws.tokens import issue_token
-from careconnect_ws.settings import Settings
 from rehearsal.moto_server import MotoServer
 from tests.support.events import make_event
 from tests.support.log_lines import captured_lines
