@@ -19,6 +19,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,9 @@ def _prepare_built_in(gateway: Any, printed: dict[str, str], *, embedded: bool) 
     printed["AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"] = gateway.management_url
     printed["CARECONNECT_WS_URL"] = gateway.websocket_url  # what `careconnect-ws listen` connects to
     settings = Settings.from_env(os.environ)
+    if not os.environ.get("WS_METRICS"):
+        # CloudWatch is not reading this terminal: keep the log lines short unless metrics are asked for.
+        settings = replace(settings, metrics=False)
     set_settings(settings)
     database = db_module.get_database()
     database.run(migrate)
