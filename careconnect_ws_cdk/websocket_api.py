@@ -97,6 +97,7 @@ class WebSocketApi(Construct):
             protocol_type="WEBSOCKET",
             route_selection_expression=props.route_selection_expression,
             tags=self._tags,
+            **({"disable_execute_api_endpoint": True} if props.disable_execute_api_endpoint else {}),
             **self._on,
         )
         self._add_log_groups()
@@ -183,16 +184,11 @@ class WebSocketApi(Construct):
         self.routes: dict[str, Apigatewayv2Route] = {}
         self.permissions: dict[str, LambdaPermission] = {}
         self._grants = 0
+        self.route_responses: dict[str, Apigatewayv2RouteResponse] = {}
         for route_key, target in self.props.route_targets().items():
-            self._add_route(route_key, target)
-        self.default_route_response = Apigatewayv2RouteResponse(
-            self,
-            "route_response_default",
-            api_id=self.api.id,
-            route_id=self.routes["$default"].id,
-            route_response_key="$default",
-            **self._on,
-        )
+            self._add_route(route_key, target, return_response=route_key == "$default"
+                            or route_key in self.props.two_way_routes)
+        self.default_route_response = self.route_responses["$default"]
 
     def _add_stage(self) -> None:
         """The auto-deployed stage: throttling, detailed metrics, execution and access logs."""
@@ -248,13 +244,15 @@ class WebSocketApi(Construct):
 
     # -- what other stacks use ---------------------------------------------------------
 
-    def add_route(self, route_key: str, target: LambdaTarget) -> Apigatewayv2Route:
-        """A route after construction (``chat.send`` -> a function), with its integration and permission."""
+    def add_route(self, route_key: str, target: LambdaTarget, *, return_response: bool = False) -> Apigatewayv2Route:
+        """A route after construction (``chat.send`` -> a function), with its integration and permission.
+        ``return_response``: the function's reply goes back to the client on the same connection (two-way, as
+        ``$default``); ``serve --two-way-routes`` does the same locally."""
         if route_key in self.routes:
             raise InvalidPropsError("route_key", route_key, "this API already has that route")
         check_custom_route_key("route_key", route_key)
         check_target("target", target)
-        return self._add_route(route_key, target)
+        return self._add_route(route_key, target, return_response=return_response)
 
     def grant_manage_connections(self, role: Any) -> IamRolePolicy:
         """Let ``role`` (an ``aws_iam_role`` resource or a role name) send to, read and close this stage's
@@ -346,7 +344,7 @@ class WebSocketApi(Construct):
 
     # -- internals ------------------------------------------------------------------
 
-    def _add_route(self, route_key: str, target: LambdaTarget) -> Apigatewayv2Route:
+    def _add_route(self, route_key: str, target: LambdaTarget, *, return_response: bool) -> Apigatewayv2Route:
         rid = route_id(route_key)
         integration = self.integrations.get(target.invoke_arn)
         if integration is None:
@@ -364,7 +362,7 @@ class WebSocketApi(Construct):
             )
             self.integrations[target.invoke_arn] = integration
         route_args: dict = {}
-        if route_key == "$default":
+        if return_response:
             route_args["route_response_selection_expression"] = "$default"
         if self.authorizer is not None and route_key in self.props.authorizer_routes:
             route_args.update(authorization_type="CUSTOM", authorizer_id=self.authorizer.id)
@@ -377,6 +375,16 @@ class WebSocketApi(Construct):
             **route_args,
             **self._on,
         )
+        if return_response:
+            # Two-way: API Gateway sends the integration's response body back to the client.
+            self.route_responses[route_key] = Apigatewayv2RouteResponse(
+                self,
+                f"route_response_{rid}",
+                api_id=self.api.id,
+                route_id=self.routes[route_key].id,
+                route_response_key="$default",
+                **self._on,
+            )
         # The permission goes with the route: a route can never exist without the
         # right to invoke its function, and the right covers only this API, stage and route.
         self.permissions[route_key] = LambdaPermission(

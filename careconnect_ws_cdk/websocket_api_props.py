@@ -96,8 +96,17 @@ class WebSocketApiProps:
     domain: CustomDomain | None = None
     """Custom domain for clients. Default: none (``wss://{api_id}.execute-api...``)."""
 
+    disable_execute_api_endpoint: bool = False
+    """Clients may connect only through ``domain``, not ``wss://{api_id}.execute-api...``. Needs ``domain``.
+    Default: off."""
+
     custom_routes: Mapping[str, LambdaTarget] = field(default_factory=dict)
     """Extra routes by route key (not starting with ``$``). Default: none."""
+
+    two_way_routes: tuple[str, ...] = ()
+    """Custom routes (keys of ``custom_routes``) whose function's reply goes back to the client on the same
+    connection, as ``$default``'s does (a route response). Default: none (one-way: the function sends through
+    ``@connections`` if it answers at all)."""
 
     description: str = "CareConnect real-time notifications (WebSocket)"
     """Description of the API. Default: as shown."""
@@ -264,6 +273,9 @@ def validate(props: WebSocketApiProps) -> None:
         and props.connect_authorizer.function_name and props.connect_authorizer.invoke_arn
     ):
         raise InvalidPropsError("connect_authorizer", props.connect_authorizer, "needs both function_name and invoke_arn")
+    if props.disable_execute_api_endpoint and props.domain is None:
+        raise InvalidPropsError("disable_execute_api_endpoint", True,
+                                "clients would have no endpoint left: set domain (a custom domain) as well")
     if props.domain is not None:
         domain_name = _text("domain.domain_name", props.domain.domain_name)
         if domain_name is not None and not re.match(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$", domain_name):
@@ -273,6 +285,9 @@ def validate(props: WebSocketApiProps) -> None:
     for key, target in props.custom_routes.items():
         check_custom_route_key("custom_routes", key)
         check_target("custom_routes", target)
+    for key in props.two_way_routes:
+        if key not in props.custom_routes:
+            raise InvalidPropsError("two_way_routes", key, "name a key of custom_routes ($default is always two-way)")
     for route, prop in (("$connect", "connect"), ("$disconnect", "disconnect"), ("$default", "default")):
         target = getattr(props, prop) or props.backend
         if target is None:

@@ -106,6 +106,8 @@ class WebSocketSystemProps:
     dashboard: bool = True
     """A CloudWatch dashboard of the API, the function, the runtime's metrics, the dead letters and the cleanup."""
     domain: CustomDomain | None = None
+    disable_execute_api_endpoint: bool = False
+    """Clients connect only through ``domain``. Default: off."""
     manage_account_cloudwatch_role: bool = False
     """The account's API Gateway CloudWatch role: a per-account, per-region singleton."""
     provider: Any = None
@@ -155,6 +157,7 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
             stage_name=props.stage,
             log_kms_key_arn=key_arn,
             domain=props.domain,
+            disable_execute_api_endpoint=props.disable_execute_api_endpoint,
             tags=tags,
             backend_role_name=role_name,
             provider=props.provider,

@@ -92,6 +92,8 @@ class StackConfig:
     domain_name: str | None = None
     certificate_arn: str | None = None
     hosted_zone_id: str | None = None
+    disable_execute_api_endpoint: bool = False
+    """With ``domain_name``: clients may connect only through it, not the ``execute-api`` URL. Default: off."""
     manage_account_cloudwatch_role: bool = False
     """Create the account's API Gateway CloudWatch role (a per-account-and-region singleton)."""
 
@@ -127,7 +129,7 @@ class StackConfig:
 
 CONTEXT_KEYS = tuple(f.name for f in fields(StackConfig) if f.name != "sources")
 _ALIASES = {"region": ("AWS_REGION",)}
-_BOOLS = {"authorizer", "manage_account_cloudwatch_role", "lambda_snap_start", "dashboard"}
+_BOOLS = {"authorizer", "manage_account_cloudwatch_role", "lambda_snap_start", "dashboard", "disable_execute_api_endpoint"}
 _INTS = {"log_retention_days", "lambda_memory_mb", "lambda_timeout_seconds", "lambda_reserved_concurrency"}
 _LISTS = {"subnet_ids", "security_group_ids"}
 

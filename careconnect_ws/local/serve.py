@@ -54,6 +54,9 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
                       help="how a message picks its route (default $request.body.action)")
     what.add_argument("--routes", default="", metavar="KEY,KEY",
                       help="custom route keys besides $connect, $disconnect and $default")
+    what.add_argument("--two-way-routes", default="", metavar="KEY,KEY",
+                      help="custom routes whose handler reply goes back to the client, as the construct's "
+                           "add_route(key, target, return_response=True) (default: only $default)")
     what.add_argument("--concurrency", type=int, default=None, help="handler worker threads, like Lambda concurrency (default 32)")
 
     limits = serve.add_argument_group("limits (defaults: the deployed stage's)")
@@ -149,6 +152,10 @@ def gateway_config(args: argparse.Namespace, *, built_in: bool) -> GatewayConfig
     bad = sorted(r for r in custom_routes if r.startswith("$"))
     if bad:
         raise ConfigError("--routes", f"{', '.join(bad)}: custom route keys must not start with $")
+    two_way = frozenset(r.strip() for r in getattr(args, "two_way_routes", "").split(",") if r.strip())
+    if two_way - custom_routes:
+        raise ConfigError("--two-way-routes", f"{', '.join(sorted(two_way - custom_routes))}: not in --routes "
+                                              "(a two-way route is a custom route that also answers)")
     credentials = None
     if args.allow_remote:
         credentials = Credentials("LOCAL" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
@@ -161,6 +168,7 @@ def gateway_config(args: argparse.Namespace, *, built_in: bool) -> GatewayConfig
     return GatewayConfig(
         host=args.host, port=args.port, allow_remote=args.allow_remote, credentials=credentials, stage=args.stage,
         route_selection_expression=args.route_selection_expression, routes=BUILT_IN_ROUTES | custom_routes,
+        two_way_routes=frozenset({"$default"}) | two_way,
         throttling=not args.no_throttle, idle_timeout_seconds=args.idle_timeout,
         max_connection_seconds=args.max_connection_duration,
         authorizer=not args.no_authorizer and (built_in or args.authorizer is not None),

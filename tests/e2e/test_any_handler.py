@@ -246,3 +246,18 @@ def test_a_client_that_never_reads_cannot_hold_up_connections_posts(custom):
         assert gone_after is not None and slowest < 4, (gone_after, slowest)
     wait_for(lambda: any(e["requestContext"].get("disconnectStatusCode") == 1006 for e in handler.of("$disconnect")))
     stalled.close()
+
+
+def test_serve_two_way_routes_mirror_the_constructs_return_response():
+    """``serve --routes chat.send,chat.read --two-way-routes chat.send`` is add_route(..., return_response=True)."""
+    from careconnect_ws.cli import build_parser
+    from careconnect_ws.errors import ConfigError
+    from careconnect_ws.local.serve import gateway_config
+
+    parser = build_parser()
+    args = parser.parse_args(["serve", "--routes", "chat.send,chat.read", "--two-way-routes", "chat.send"])
+    config = gateway_config(args, built_in=True)
+    assert config.two_way_routes == {"$default", "chat.send"} and "chat.read" in config.routes
+    with pytest.raises(ConfigError) as err:
+        gateway_config(parser.parse_args(["serve", "--two-way-routes", "chat.send"]), built_in=True)
+    assert err.value.variable == "--two-way-routes"

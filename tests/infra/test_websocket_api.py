@@ -201,3 +201,55 @@ def test_a_reusable_construct_emits_no_root_outputs_unless_asked(three_function_
     assert three_function_synth.outputs == {}
     assert {"websocket_api_endpoint", "websocket_management_endpoint", "websocket_api_id",
             "websocket_api_execution_arn"} <= set(existing_synth.outputs)  # the app's stack asks for them
+
+
+@pytest.fixture(scope="module")
+def two_way_synth():
+    """Custom routes answering on the socket (in props and through add_route), and clients held to the custom domain."""
+    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack
+    from careconnect_ws_cdk import CustomDomain, LambdaTarget, WebSocketApi, WebSocketApiProps
+    from tests.infra.conftest import synth_stack
+
+    chat = LambdaTarget(function_name="chat", invoke_arn="arn:chat/invocations")
+
+    def build(app):
+        stack = TerraformStack(app, "two-way")
+        AwsProvider(stack, "aws", region="eu-west-1")
+        ws = WebSocketApi(stack, "ws", WebSocketApiProps(
+            name="two-way", backend=chat, custom_routes={"chat.send": chat, "chat.typing": chat},
+            two_way_routes=("chat.send",), domain=CustomDomain(domain_name="ws.example.org", certificate_arn="arn:aws:acm:x"),
+            disable_execute_api_endpoint=True))
+        ws.add_route("chat.history", chat, return_response=True)
+        ws.add_route("chat.read", chat)
+        return stack
+
+    return synth_stack(build)
+
+
+def test_custom_routes_answer_on_the_socket_when_two_way(two_way_synth):
+    routes = routes_by_key(two_way_synth)
+    two_way = {key for key, r in routes.items() if r.get("route_response_selection_expression") == "$default"}
+    assert two_way == {"$default", "chat.send", "chat.history"}
+    responses = two_way_synth.resources("aws_apigatewayv2_route_response").values()
+    key_of = {name: r["route_key"] for name, r in two_way_synth.resources(ROUTE).items()}
+    answered = {key_of[resp["route_id"].split(".")[1]] for resp in responses}
+    assert answered == two_way
+    assert all(resp["route_response_key"] == "$default" for resp in responses)
+
+
+def test_the_default_endpoint_can_be_disabled_with_a_custom_domain(two_way_synth, existing_synth):
+    assert two_way_synth.one(API)[1]["disable_execute_api_endpoint"] is True
+    assert "disable_execute_api_endpoint" not in existing_synth.one(API)[1]
+
+
+@pytest.mark.parametrize(("props", "prop"), [
+    ({"disable_execute_api_endpoint": True}, "disable_execute_api_endpoint"),
+    ({"two_way_routes": ("chat.send",)}, "two_way_routes"),
+])
+def test_two_way_and_endpoint_props_are_checked(props, prop):
+    from careconnect_ws_cdk.errors import InvalidPropsError
+    from careconnect_ws_cdk.websocket_api import LambdaTarget, WebSocketApiProps
+
+    with pytest.raises(InvalidPropsError) as err:  # checked at construction (__post_init__)
+        WebSocketApiProps(name="x", backend=LambdaTarget(function_name="f", invoke_arn="arn:f"), **props)
+    assert err.value.prop == prop
