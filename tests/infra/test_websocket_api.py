@@ -206,8 +206,8 @@ def test_a_reusable_construct_emits_no_root_outputs_unless_asked(three_function_
 @pytest.fixture(scope="module")
 def two_way_synth():
     """Custom routes answering on the socket (in props and through add_route), and clients held to the custom domain."""
-    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack
     from careconnect_ws_cdk import CustomDomain, LambdaTarget, WebSocketApi, WebSocketApiProps
+    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack
     from tests.infra.conftest import synth_stack
 
     chat = LambdaTarget(function_name="chat", invoke_arn="arn:chat/invocations")
