@@ -63,7 +63,7 @@ chaos: $(VENV)/.installed
 ## Rehearse a deploy offline: terraform init/validate/plan/apply against moto, read every resource back,
 ## plan again, destroy; both modes and the complete system with SnapStart, then a deliberately broken stack
 ## that the read-back must catch.
-## Needs terraform and the AWS provider (the registry, TF_CLI_CONFIG_FILE or CARECONNECT_WS_TF_PROVIDER_MIRROR);
+## Needs terraform and the AWS provider (found where terraform looks, CARECONNECT_WS_TF_PROVIDER_MIRROR, or the registry);
 ## without them it says why and skips.
 rehearse: lambda
 	@$(PY) -m rehearsal complete existing snapstart; status=$$?; \

@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         toolchain = find_toolchain(work)
     except Unavailable as reason:
-        print(f"rehearsal skipped: {reason}")
+        print(f"rehearsal SKIPPED (nothing was deployed or checked): {reason}")
         return SKIPPED
     print(f"rehearsal: terraform {toolchain.terraform}, AWS provider from {toolchain.source}"
           + (f" (constraint {toolchain.provider_constraint})" if toolchain.provider_constraint else ""))

@@ -5,7 +5,10 @@ Where the provider comes from, in order:
 1. ``TF_CLI_CONFIG_FILE``, when it names an existing file (the user's own CLI configuration);
 2. ``CARECONNECT_WS_TF_PROVIDER_MIRROR``: a filesystem mirror directory (``registry.terraform.io/hashicorp/aws/<version>/…``),
    for which a CLI configuration is written;
-3. the public registry, when it can be reached.
+3. the default CLI configuration, ``~/.terraformrc``, when its ``filesystem_mirror`` holds the provider;
+4. terraform's implied local mirror directories (``~/.terraform.d/plugins``, ``$XDG_DATA_HOME/terraform/plugins``,
+   each ``$XDG_DATA_DIRS/terraform/plugins``), then ``/opt/tf-plugins`` (where these CI machines keep one);
+5. the public registry, when it can be reached.
 
 None of them: :class:`Unavailable`, with the reason (the rehearsal then skips and says so).
 """
@@ -55,10 +58,19 @@ def find_toolchain(work_dir: Path) -> Toolchain:
         return Toolchain(terraform, Path(given), _constraint_for(_mirror_dirs(Path(given))), f"TF_CLI_CONFIG_FILE={given}",
                          {**env, "TF_CLI_CONFIG_FILE": given})
     mirror = os.environ.get(MIRROR_VARIABLE, "")
+    source = f"{MIRROR_VARIABLE}={mirror}"
+    if mirror and not (Path(mirror) / AWS_PROVIDER).is_dir():
+        raise Unavailable(f"{MIRROR_VARIABLE}={mirror} holds no {AWS_PROVIDER}/<version>/ directory")
+    if not mirror:
+        rc = Path.home() / ".terraformrc"
+        found = [d for d in (_mirror_dirs(rc) if rc.is_file() else []) if (d / AWS_PROVIDER).is_dir()]
+        if found:
+            return Toolchain(terraform, rc, _constraint_for(found), f"{rc}", {**env, "TF_CLI_CONFIG_FILE": str(rc)})
+        implied = next((d for d in implied_mirror_dirs() if (d / AWS_PROVIDER).is_dir()), None)
+        if implied is not None:
+            mirror, source = str(implied), f"the local mirror {implied}"
     if mirror:
         mirror_dir = Path(mirror)
-        if not (mirror_dir / AWS_PROVIDER).is_dir():
-            raise Unavailable(f"{MIRROR_VARIABLE}={mirror} holds no {AWS_PROVIDER}/<version>/ directory")
         config = work_dir / "terraform.rc"
         config.write_text(
             "provider_installation {\n"
@@ -66,15 +78,31 @@ def find_toolchain(work_dir: Path) -> Toolchain:
             f'  direct {{\n    exclude = ["{AWS_PROVIDER}"]\n  }}\n'
             "}\n"
         )
-        return Toolchain(terraform, config, _constraint_for([mirror_dir]), f"{MIRROR_VARIABLE}={mirror}",
+        return Toolchain(terraform, config, _constraint_for([mirror_dir]), source,
                          {**env, "TF_CLI_CONFIG_FILE": str(config)})
     if _reachable(REGISTRY_HOST):
         # terraform's default: the registry. An unset TF_CLI_CONFIG_FILE pointing nowhere must not confuse it.
         return Toolchain(terraform, None, None, "the Terraform registry", {**env, "TF_CLI_CONFIG_FILE": ""})
+    looked = ", ".join(str(d) for d in implied_mirror_dirs())
     raise Unavailable(
-        f"the Terraform registry is not reachable and no provider mirror is given: set {MIRROR_VARIABLE} to a "
-        "filesystem mirror holding hashicorp/aws, or TF_CLI_CONFIG_FILE to a CLI configuration that provides it"
+        f"the Terraform registry is not reachable and no copy of hashicorp/aws was found (looked in "
+        f"TF_CLI_CONFIG_FILE, {MIRROR_VARIABLE}, ~/.terraformrc and {looked}): set {MIRROR_VARIABLE} to a "
+        "filesystem mirror holding it (find / -name 'terraform-provider-aws*' shows where one is)"
     )
+
+
+def implied_mirror_dirs(environ: dict[str, str] | None = None, *, ci_mirror: bool = True) -> list[Path]:
+    """Where terraform looks for providers by itself on Linux and macOS (its "implied local mirror directories"),
+    then the directory these CI machines keep a mirror in."""
+    env = os.environ if environ is None else environ
+    home = Path(env.get("HOME") or Path.home())
+    data_home = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
+    data_dirs = [Path(d) for d in (env.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share").split(":") if d]
+    return [home / ".terraform.d" / "plugins", data_home / "terraform" / "plugins",
+            *(d / "terraform" / "plugins" for d in data_dirs), *([CI_MIRROR] if ci_mirror else [])]
+
+
+CI_MIRROR = Path("/opt/tf-plugins")
 
 
 def _mirror_dirs(config: Path) -> list[Path]:
