@@ -8,6 +8,9 @@ fields. Standard library only: importing it costs nothing and loads no CDK.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 HANDLER = "careconnect_ws.handler.lambda_handler"
 """The Lambda entry point (``handler`` of the function)."""
@@ -29,6 +32,11 @@ JWT_PUBLIC_KEY = "WS_JWT_PUBLIC_KEY"
 JWT_ISSUER = "WS_JWT_ISSUER"
 JWT_AUDIENCE = "WS_JWT_AUDIENCE"
 JWT_JWKS_URL = "WS_JWT_JWKS_URL"
+TOKEN_SOURCE = "WS_TOKEN_SOURCE"
+"""Where a client's token is on ``$connect``: the construct's authorizer identity source and the runtime's reading."""
+TOKEN_PROTOCOL = "careconnect-ws"
+"""With ``WS_TOKEN_SOURCE=protocol`` a client offers the subprotocols ``careconnect-ws`` and its token
+(``new WebSocket(url, ["careconnect-ws", token])``); ``$connect`` selects ``careconnect-ws``."""
 LOCAL_ACCESS_KEY_ID = "CARECONNECT_WS_LOCAL_ACCESS_KEY_ID"
 LOCAL_SECRET_ACCESS_KEY = "CARECONNECT_WS_LOCAL_SECRET_ACCESS_KEY"
 """What ``serve --allow-remote`` prints for signing ``@connections`` calls, and what sending prefers when both
@@ -115,3 +123,63 @@ def command_route(command: str) -> str:
 def failed_command_filter(command: str) -> str:
     """CloudWatch Logs metric filter pattern: a log line of ``command`` that did not answer 200."""
     return f"{{ $.{LOG_ROUTE} = {json.dumps(command_route(command))} && $.{LOG_STATUS} != 200 }}"
+
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True)
+class TokenSource:
+    """Where ``$connect`` finds the client's token: ``query:token`` (the default, ``?token=``; what browsers
+    can send), ``header:<name>`` (``header:Authorization`` takes ``Bearer <token>``; for service clients), or
+    ``protocol`` (the ``Sec-WebSocket-Protocol`` header, the other way a browser can carry it). The same value
+    configures the authorizer's identity source (construct), the runtime (``WS_TOKEN_SOURCE``) and ``serve``."""
+
+    kind: str = "query"
+    name: str = "token"
+
+    @classmethod
+    def parse(cls, text: str) -> TokenSource:
+        kind, _, name = text.strip().partition(":")
+        if kind == "protocol" and not name:
+            return cls("protocol", "Sec-WebSocket-Protocol")
+        if kind in ("query", "header") and _NAME.fullmatch(name):
+            return cls(kind, name)
+        raise ValueError(f"{text!r} is not a token source: use query:<parameter>, header:<name> or protocol")
+
+    def __str__(self) -> str:
+        return "protocol" if self.kind == "protocol" else f"{self.kind}:{self.name}"
+
+    @property
+    def identity_source(self) -> str:
+        """The authorizer's identity source: API Gateway answers 401 itself when it is missing."""
+        if self.kind == "query":
+            return f"route.request.querystring.{self.name}"
+        return f"route.request.header.{self.name}"
+
+    @property
+    def hint(self) -> str:
+        """How a client gives its token, for an error message."""
+        if self.kind == "query":
+            return f"connect with ?{self.name}=<JWT>"
+        if self.kind == "protocol":
+            return f'offer the subprotocols "{TOKEN_PROTOCOL}" and the JWT (Sec-WebSocket-Protocol)'
+        return f"send the JWT in the {self.name} header" + (" (Bearer <JWT>)" if self.name.lower() == "authorization" else "")
+
+    def read(self, query: Mapping[str, str], header: Callable[[str], str | None]) -> str | None:
+        """The token from a handshake's query string and headers (``header`` looks a name up case-insensitively)."""
+        if self.kind == "query":
+            return query.get(self.name) or None
+        value = header(self.name)
+        if not value:
+            return None
+        if self.kind == "header":
+            if self.name.lower() == "authorization" and value[:7].lower() == "bearer ":
+                value = value[7:]
+            return value.strip() or None
+        offered = [part.strip() for part in value.split(",")]
+        others = [part for part in offered if part and part != TOKEN_PROTOCOL]
+        return others[0] if TOKEN_PROTOCOL in offered and len(others) == 1 else None
+
+
+DEFAULT_TOKEN_SOURCE = TokenSource()

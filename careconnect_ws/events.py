@@ -175,13 +175,22 @@ class AuthorizerEvent:
         if not isinstance(arn, str) or not arn.startswith("arn:") or len(arn) > 2048:
             raise InvalidEvent("methodArn must be an execute-api ARN")
         self._query = _string_map(raw, "queryStringParameters")
+        self._headers = {k.lower(): v for k, v in _string_map(raw, "headers").items()}
 
     @property
     def method_arn(self) -> str:
         return self.raw["methodArn"]
 
     @property
+    def query(self) -> Mapping[str, str]:
+        return self._query
+
+    def header(self, name: str) -> str | None:
+        return self._headers.get(name.lower())
+
+    @property
     def token(self) -> str | None:
+        """The ``?token=`` parameter (see ``Settings.token_source`` for where a deployment reads it)."""
         return self._query.get("token") or None
 
 

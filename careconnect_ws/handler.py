@@ -133,8 +133,9 @@ def _dispatch(event: Any) -> dict:
 
 def authorize(event: AuthorizerEvent) -> dict:
     """A REQUEST authorizer's answer: an IAM policy for exactly this ``methodArn``."""
+    settings = get_settings()
     try:
-        identity = verify_identity(event.token, get_settings(), reload=reread_key)
+        identity = verify_identity(_token_of(settings, event.query, event.header), settings, reload=reread_key)
     except TokenError as err:
         note(outcome=f"deny:{err.code}", status=403)
         return _policy("anonymous", "Deny", event.method_arn, context={"reason": err.code})
@@ -180,7 +181,7 @@ def on_connect(ws: WebSocketEvent) -> dict:
     token_id = ws.authorizer.get(TOKEN_ID)
     if not user_id:
         try:
-            identity = verify_identity(ws.query.get("token"), settings, reload=reread_key)
+            identity = verify_identity(_token_of(settings, ws.query, ws.header), settings, reload=reread_key)
         except TokenError as err:
             return _refused(err)
         except Unavailable as err:
@@ -218,7 +219,18 @@ def on_connect(ws: WebSocketEvent) -> dict:
             "too_many_connections",
             f"this user already has {settings.max_connections_per_user} open connections: close one first", status=429))
     note(outcome="connected")
+    if settings.token_source.kind == "protocol":
+        # The client offered "careconnect-ws" and its token: a browser fails the handshake unless one is selected.
+        return {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": contract.TOKEN_PROTOCOL}}
     return {"statusCode": 200}
+
+
+def _token_of(settings: Any, query: Mapping[str, str], header: Any) -> str:
+    """The token where ``WS_TOKEN_SOURCE`` says it is; missing: a 401 that says where to put it."""
+    token = settings.token_source.read(query, header)
+    if token is None:
+        raise TokenError("missing_token", settings.token_source.hint)
+    return token
 
 
 def _epoch_seconds(value: Any) -> float | None:

@@ -96,6 +96,8 @@ TABLE: tuple[Setting, ...] = (
             "the key set is fetched again after this long", 600, 60, 86_400),
     Setting("WS_JWT_JWKS_MIN_REFRESH_SECONDS", "jwks_min_refresh_seconds", TOKENS,
             "an unknown kid fetches the key set again at most this often", 30, 1, 3600),
+    Setting(contract.TOKEN_SOURCE, "token_source", TOKENS,
+            "where $connect finds the token: query:<parameter>, header:<name> or protocol (default query:token)"),
     Setting(contract.JWT_ISSUER, "jwt_issuer", TOKENS, "required iss (needed with RS256 and JWKS)"),
     Setting(contract.JWT_AUDIENCE, "jwt_audience", TOKENS, "required aud (needed with RS256 and JWKS)"),
     Setting("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", "management_endpoint", SENDING,
@@ -194,6 +196,10 @@ class Settings:
 
     jwks_max_age_seconds: int = _default("WS_JWT_JWKS_MAX_AGE_SECONDS")
     """The key set is fetched again after this long (a failed fetch keeps the keys already known)."""
+
+    token_source: contract.TokenSource = contract.DEFAULT_TOKEN_SOURCE
+    """``WS_TOKEN_SOURCE``: where ``$connect`` (and its authorizer) find the client's token; the construct's
+    ``token_source`` sets the same value on the function and the authorizer."""
 
     jwks_min_refresh_seconds: int = _default("WS_JWT_JWKS_MIN_REFRESH_SECONDS")
     """A token naming an unknown ``kid`` fetches the set again at most this often per container."""
@@ -326,7 +332,7 @@ def _database_url(env: Mapping[str, str], needs: Collection[str]) -> str:
     return database_url
 
 
-def _token_settings(env: Mapping[str, str], needs: Collection[str]) -> dict[str, str | None]:
+def _token_settings(env: Mapping[str, str], needs: Collection[str]) -> dict[str, Any]:
     secret = env.get("WS_JWT_SECRET") or None
     public_key = env.get(contract.JWT_PUBLIC_KEY) or None
     jwks_url = env.get(contract.JWT_JWKS_URL, "").strip() or None
@@ -361,7 +367,15 @@ def _token_settings(env: Mapping[str, str], needs: Collection[str]) -> dict[str,
                         "so set the issuer and the audience this service accepts",
                     )
     return {"jwt_secret": secret, "jwt_public_key": public_key, "jwt_jwks_url": jwks_url, "jwt_issuer": issuer,
-            "jwt_audience": audience}
+            "jwt_audience": audience, "token_source": _token_source(env)}
+
+
+def _token_source(env: Mapping[str, str]) -> contract.TokenSource:
+    raw = env.get(contract.TOKEN_SOURCE, "").strip()
+    try:
+        return contract.TokenSource.parse(raw) if raw else contract.DEFAULT_TOKEN_SOURCE
+    except ValueError as err:
+        raise ConfigError(contract.TOKEN_SOURCE, str(err)) from None
 
 
 def _check_jwks_url(url: str) -> None:

@@ -46,7 +46,7 @@ ARCHITECTURES = {
 # Lambda's Python 3.12 runtime runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels fit.
 EXCLUDED_PARTS = {"tests", "local"}
 # Parts of careconnect_ws the Lambda never runs: the local gateway and the reference client (which needs websockets).
-RUNTIME_EXCLUDED = ("local", "client.py")
+RUNTIME_EXCLUDED = ("local", "client.py", "testing")
 EXCLUDED_TOP = {"bin"}
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 TASK_ROOT = "/var/task"

@@ -15,6 +15,8 @@ import json
 import re
 from typing import Any
 
+from careconnect_ws.contract import TokenSource
+
 from .cdk import (
     Apigatewayv2Api,
     Apigatewayv2ApiMapping,
@@ -162,7 +164,7 @@ class WebSocketApi(Construct):
             authorizer_type="REQUEST",
             authorizer_uri=props.connect_authorizer.invoke_arn,
             # API Gateway answers 401 itself, without invoking anything, when the token is missing.
-            identity_sources=["route.request.querystring.token"],
+            identity_sources=[TokenSource.parse(props.token_source).identity_source],
             **self._on,
         )
         # Scoped to this authorizer of this API: nothing else may invoke the function through it.

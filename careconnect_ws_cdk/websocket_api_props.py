@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from careconnect_ws import contract
+from careconnect_ws.contract import DEFAULT_TOKEN_SOURCE, TokenSource
 from careconnect_ws.limits import LIMITS
 
 from .errors import InvalidPropsError
@@ -87,8 +88,14 @@ class WebSocketApiProps:
     """Target of ``$default``. Default: ``backend``."""
 
     connect_authorizer: LambdaTarget | None = None
-    """Lambda REQUEST authorizer for ``$connect``; identity source: the ``token`` query parameter.
+    """Lambda REQUEST authorizer for ``$connect``; its identity source is ``token_source``.
     Default: none (the ``$connect`` handler checks the token itself)."""
+
+    token_source: str = str(DEFAULT_TOKEN_SOURCE)
+    """Where clients put their token: ``query:token`` (``?token=``, what browsers can send), ``header:<name>``
+    (``header:Authorization`` for ``Bearer`` tokens from service clients) or ``protocol`` (the subprotocols, the
+    other way a browser can). The authorizer's identity source; give the runtime the same (``WS_TOKEN_SOURCE``,
+    which ``WebSocketSystem`` sets). Default: ``query:token``."""
 
     authorizer_routes: tuple[str, ...] = ("$connect",)
     """Routes the authorizer guards. Default and only allowed value: ``("$connect",)``."""
@@ -273,6 +280,10 @@ def validate(props: WebSocketApiProps) -> None:
         and props.connect_authorizer.function_name and props.connect_authorizer.invoke_arn
     ):
         raise InvalidPropsError("connect_authorizer", props.connect_authorizer, "needs both function_name and invoke_arn")
+    try:
+        TokenSource.parse(props.token_source)
+    except ValueError as err:
+        raise InvalidPropsError("token_source", props.token_source, str(err)) from None
     if props.disable_execute_api_endpoint and props.domain is None:
         raise InvalidPropsError("disable_execute_api_endpoint", True,
                                 "clients would have no endpoint left: set domain (a custom domain) as well")

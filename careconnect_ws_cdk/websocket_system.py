@@ -99,6 +99,9 @@ class WebSocketSystemProps:
     # -- both modes -------------------------------------------------------------------------------
     authorizer: bool | None = None
     """``$connect`` REQUEST authorizer. Default: on in mode (b), off in mode (a)."""
+    token_source: str | None = None
+    """Where clients put their token (``query:token``, ``header:Authorization``, ``protocol``): the authorizer's
+    identity source and, in mode (b), the function's ``WS_TOKEN_SOURCE``. Default: ``query:token``."""
     alarm_topic_arn: str | None = None
     """SNS topic; setting it creates the alarms."""
     alarm_thresholds: AlarmThresholds | None = None
@@ -161,6 +164,7 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
             tags=tags,
             backend_role_name=role_name,
             provider=props.provider,
+            **_given(token_source=props.token_source),
             **_given(logging_level=props.logging_level, log_retention_days=props.log_retention_days),
         ),
     )
@@ -261,7 +265,8 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
             jwt_audience=props.jwt_audience,
             subnet_ids=props.subnet_ids,
             security_group_ids=props.security_group_ids,
-            environment=dict(props.environment),
+            environment={**props.environment,
+                         **({contract.TOKEN_SOURCE: props.token_source} if props.token_source else {})},
             tags=tags,
             **_given(
                 architecture=props.architecture,

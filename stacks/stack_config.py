@@ -85,6 +85,9 @@ class StackConfig:
     # -- options for both modes ----------------------------------------------------------
     authorizer: bool | None = None
     """``$connect`` REQUEST authorizer. Default: on in mode b, off in mode a."""
+    token_source: str | None = None
+    """Where clients put their token: ``query:token`` (default), ``header:Authorization``, ``header:<name>`` or
+    ``protocol``."""
     alarm_topic_arn: str | None = None
     """SNS topic; setting it creates the alarms. Default: none."""
     dashboard: bool = True

@@ -46,7 +46,10 @@ class GatewayConfig:
     max_connection_seconds: float | None = None
     """Default: ``limits.connection_ttl_seconds`` (2 hours). Close code 1001."""
     authorizer: bool = True
-    """Run the authorizer before ``$connect`` (identity source: the ``token`` query parameter)."""
+    """Run the authorizer before ``$connect``."""
+    token_source: str = "query:token"
+    """The authorizer's identity source, as the construct's ``token_source`` and the runtime's ``WS_TOKEN_SOURCE``:
+    ``query:<parameter>``, ``header:<name>`` or ``protocol``; missing, the handshake gets 401 without the authorizer."""
     concurrency: int = 32
     """Worker threads for handler invocations (Lambda concurrency)."""
     cleanup_interval_seconds: float | None = None

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ..contract import TokenSource
 from . import apigw_events as ev
 from .config import GatewayConfig
 from .connections_api import ConnectionsApi
@@ -59,6 +60,11 @@ class _Handshake:
     query: dict[str, str]
     multi_query: dict[str, list[str]]
     ctx: Callable[[str, str], dict]
+
+    def header(self, name: str) -> str | None:
+        """A request header, by name in any case."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.get("headers", {}).items() if k.lower() == wanted), None)
 
     @classmethod
     def of(cls, request: web.Request, config: GatewayConfig) -> _Handshake:
@@ -120,6 +126,7 @@ class LocalGateway:
         self.handler = handler
         # The built-in handler answers authorizer events itself; another handler brings its own or none.
         self.authorizer = authorizer or (handler if config.authorizer else None)
+        self.token_source = TokenSource.parse(config.token_source)
         self.connections: dict[str, LocalConnection] = {}
         self.bucket = TokenBucket(config.rate, config.burst) if config.throttling else None
         self.pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="lambda")
@@ -224,7 +231,7 @@ class LocalGateway:
 
     async def _authorize(self, handshake: _Handshake) -> tuple[web.Response | None, dict[str, Any] | None]:
         """The REQUEST authorizer's verdict: a refusal to answer the handshake with, or the context it grants."""
-        if not handshake.query.get("token"):
+        if self.token_source.read(handshake.query, handshake.header) is None:
             # API Gateway answers 401 itself when the identity source is missing.
             return _json(401, {"message": "Unauthorized"}), None
         method_arn = (f"arn:aws:execute-api:{self.config.region}:{self.config.account_id}:"

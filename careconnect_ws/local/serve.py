@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import contract
+from ..contract import DEFAULT_TOKEN_SOURCE, TokenSource
 from ..errors import ConfigError
 from ..sigv4 import Credentials
 from .config import BUILT_IN_ROUTES, LOOPBACK_HOSTS, GatewayConfig
@@ -48,6 +49,10 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
     what.add_argument("--authorizer", default=None, metavar="MODULE:FUNCTION",
                       help="a REQUEST authorizer run before $connect (default: the built-in handler's; none for --handler)")
     what.add_argument("--no-authorizer", action="store_true", help="run no authorizer (as a stack without one)")
+    what.add_argument("--token-source", default=None, metavar="SOURCE",
+                      help="where clients put their token, as the construct's token_source: query:token (default), "
+                           "header:Authorization (Bearer), header:<name> or protocol (Sec-WebSocket-Protocol); "
+                           f"also sets {contract.TOKEN_SOURCE} for the built-in handler")
     what.add_argument("--handler-env-file", default=None, metavar="FILE",
                       help="KEY=value lines set in the handler's environment before it is imported")
     what.add_argument("--route-selection-expression", default=None, metavar="EXPR",
@@ -152,6 +157,11 @@ def gateway_config(args: argparse.Namespace, *, built_in: bool) -> GatewayConfig
     bad = sorted(r for r in custom_routes if r.startswith("$"))
     if bad:
         raise ConfigError("--routes", f"{', '.join(bad)}: custom route keys must not start with $")
+    token_source = args.token_source or os.environ.get(contract.TOKEN_SOURCE) or str(DEFAULT_TOKEN_SOURCE)
+    try:
+        TokenSource.parse(token_source)
+    except ValueError as err:
+        raise ConfigError("--token-source", str(err)) from None
     two_way = frozenset(r.strip() for r in getattr(args, "two_way_routes", "").split(",") if r.strip())
     if two_way - custom_routes:
         raise ConfigError("--two-way-routes", f"{', '.join(sorted(two_way - custom_routes))}: not in --routes "
@@ -168,7 +178,7 @@ def gateway_config(args: argparse.Namespace, *, built_in: bool) -> GatewayConfig
     return GatewayConfig(
         host=args.host, port=args.port, allow_remote=args.allow_remote, credentials=credentials, stage=args.stage,
         route_selection_expression=args.route_selection_expression, routes=BUILT_IN_ROUTES | custom_routes,
-        two_way_routes=frozenset({"$default"}) | two_way,
+        two_way_routes=frozenset({"$default"}) | two_way, token_source=token_source,
         throttling=not args.no_throttle, idle_timeout_seconds=args.idle_timeout,
         max_connection_seconds=args.max_connection_duration,
         authorizer=not args.no_authorizer and (built_in or args.authorizer is not None),
@@ -277,6 +287,7 @@ def _prepare_built_in(gateway: Any, printed: dict[str, str], *, embedded: bool) 
     os.environ["AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"] = gateway.management_url
     printed["AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"] = gateway.management_url
     printed["CARECONNECT_WS_URL"] = gateway.websocket_url  # what `careconnect-ws listen` connects to
+    os.environ[contract.TOKEN_SOURCE] = gateway.config.token_source  # the handler reads where the gateway checks
     settings = Settings.from_env(os.environ)
     if not os.environ.get("WS_METRICS"):
         # CloudWatch is not reading this terminal: keep the log lines short unless metrics are asked for.

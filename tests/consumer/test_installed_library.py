@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -39,7 +40,7 @@ def test_two_apis_on_an_aliased_provider_in_a_consumer_stack(wheel, tmp_path, ex
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CARECONNECT_WS_CDK", "VIRTUAL_ENV")}
     proc = subprocess.run([str(python), "main.py"], cwd=app_dir, env=clean, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().splitlines()[-1] == lineage
+    assert proc.stdout.strip().splitlines()[-2:] == ["snapshot-stable", lineage]
     doc = json.loads((app_dir / "out" / "stacks" / "consumer" / "cdk.tf.json").read_text())
 
     # The library came from the wheel, not from this checkout.
@@ -73,3 +74,45 @@ def test_two_apis_on_an_aliased_provider_in_a_consumer_stack(wheel, tmp_path, ex
     assert {i["integration_uri"] for i in integrations} == {f"${{{fn_ref}.invoke_arn}}"}
     grant = next(p for n, p in doc["resource"]["aws_iam_role_policy"].items() if n.startswith("chat_"))
     assert grant["role"] == "${aws_iam_role.role.name}"
+
+    # The README's snapshot test of a team's own stack, as written, with pytest and syrupy: it records its
+    # snapshot, then passes against it.
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "pytest", "syrupy"], check=True)
+    tests_dir = tmp_path / "their-tests"
+    tests_dir.mkdir()
+    (tests_dir / "test_my_stack.py").write_text(_readme_block("careconnect_ws_cdk.testing"))
+    for args, passed in ((["--snapshot-update"], "2 passed"), ([], "2 passed")):
+        run = _pytest(python, tests_dir, "test_my_stack.py", *args, env=clean)
+        assert run.returncode == 0 and passed in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+def test_an_extension_tested_with_the_shipped_pytest_plugin_outside_the_repository(wheel, tmp_path):
+    """tests/extension/ uses only careconnect_ws.testing: here it runs against the wheel with the testing extra."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"),
+                    f"{wheel}[testing,client]"], check=True)
+    project = tmp_path / "their-project"
+    project.mkdir()
+    source = ROOT / "tests" / "extension" / "test_custom_topic_and_action.py"
+    (project / source.name).write_text(source.read_text())
+    (project / "test_my_action.py").write_text(_readme_block("careconnect_ws.testing"))  # the README's, as written
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    proc = _pytest(python, project, source.name, "test_my_action.py", env=clean)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "3 passed" in proc.stdout
+
+
+def _readme_block(containing: str) -> str:
+    """The README's Python block of "Testing your stack and your extensions" that imports ``containing``."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Testing your stack and your extensions"):]
+    section = section[:section.index("\n### ", 1)]
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if f"from {containing} import" in b]
+    return block
+
+
+def _pytest(python: Path, cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)

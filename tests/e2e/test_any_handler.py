@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from careconnect_ws.local.config import GatewayConfig
-from tests.e2e.conftest import RunningGateway
+from careconnect_ws.testing.gateway import RunningGateway
 
 ROOT = Path(__file__).resolve().parents[2]
 

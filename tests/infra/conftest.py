@@ -2,46 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 
+from careconnect_ws_cdk.testing import SynthesizedStack, synthesize
 from stacks.stack_config import StackConfig
 
 
-class Synth:
-    """A synthesized stack with small lookup helpers for property checks."""
-
-    def __init__(self, raw: str) -> None:
-        self.raw = raw
-        self.doc: dict[str, Any] = json.loads(raw)
-
-    def resources(self, rtype: str) -> dict[str, dict[str, Any]]:
-        return self.doc.get("resource", {}).get(rtype, {})
-
-    def data(self, dtype: str) -> dict[str, dict[str, Any]]:
-        return self.doc.get("data", {}).get(dtype, {})
-
-    def one(self, rtype: str) -> tuple[str, dict[str, Any]]:
-        found = self.resources(rtype)
-        assert len(found) == 1, f"expected one {rtype}, found {sorted(found)}"
-        return next(iter(found.items()))
-
-    def ref(self, rtype: str, name: str, attr: str) -> str:
-        return f"${{{rtype}.{name}.{attr}}}"
-
-    @property
-    def outputs(self) -> dict[str, dict[str, Any]]:
-        return self.doc.get("output", {})
-
-
-def synth_stack(build) -> Synth:
+def synth_stack(build) -> SynthesizedStack:
+    """Build a stack in a test app and synthesize it, with the library's own testing helpers
+    (careconnect_ws_cdk.testing), as a team using it would."""
     from careconnect_ws_cdk.cdk import Testing
 
     app = Testing.app()
-    stack = build(app)
-    return Synth(Testing.synth(stack))
+    return synthesize(build(app))
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +30,7 @@ def fake_artifact(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def default_synth(fake_artifact) -> Synth:
+def default_synth(fake_artifact) -> SynthesizedStack:
     """The default stack as main.py builds it with no configuration: the complete system (mode b)."""
     from stacks.websocket_stack import WebSocketStack
 
@@ -65,7 +38,7 @@ def default_synth(fake_artifact) -> Synth:
 
 
 @pytest.fixture(scope="session")
-def existing_synth() -> Synth:
+def existing_synth() -> SynthesizedStack:
     """Mode (a): the API bound to an existing backend function, as the Terraform module did."""
     from stacks.websocket_stack import WebSocketStack
 
@@ -92,7 +65,7 @@ FULL_CONFIG = dict(
 
 
 @pytest.fixture(scope="session")
-def full_synth(fake_artifact) -> Synth:
+def full_synth(fake_artifact) -> SynthesizedStack:
     """Mode (b) with every option on."""
     from stacks.websocket_stack import WebSocketStack
 
@@ -100,7 +73,7 @@ def full_synth(fake_artifact) -> Synth:
 
 
 @pytest.fixture(scope="session")
-def existing_full_synth() -> Synth:
+def existing_full_synth() -> SynthesizedStack:
     """Mode (a) with its opt-ins: authorizer, alarms, custom domain without a zone, S3 state with a lock table."""
     from stacks.websocket_stack import WebSocketStack
 
@@ -114,7 +87,7 @@ def existing_full_synth() -> Synth:
 
 
 @pytest.fixture(scope="session")
-def three_function_synth() -> Synth:
+def three_function_synth() -> SynthesizedStack:
     """A second stack that imports the construct and gives each route its own function."""
     from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack
     from careconnect_ws_cdk.websocket_api import LambdaTarget, WebSocketApi, WebSocketApiProps
@@ -142,7 +115,7 @@ def three_function_synth() -> Synth:
 
 
 @pytest.fixture(scope="session")
-def snap_start_synth(fake_artifact) -> Synth:
+def snap_start_synth(fake_artifact) -> SynthesizedStack:
     """The complete system with SnapStart on (and the cleanup schedule, which must invoke the alias too)."""
     from stacks.stack_config import StackConfig
     from stacks.websocket_stack import WebSocketStack

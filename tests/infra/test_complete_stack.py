@@ -214,11 +214,12 @@ class TestOptions:
 
 
 def test_opting_out_of_the_defaults_of_mode_b(fake_artifact):
+    from careconnect_ws_cdk.cdk import Testing
+    from careconnect_ws_cdk.testing import synthesize
     from stacks.stack_config import StackConfig
     from stacks.websocket_stack import WebSocketStack
-    from tests.infra.conftest import synth_stack
 
-    s = synth_stack(lambda app: WebSocketStack(app, StackConfig(
+    s = synthesize(WebSocketStack(Testing.app(), StackConfig(
         stack_name="opt-out", lambda_artifact=fake_artifact, lambda_reserved_concurrency="none",
         cleanup_schedule=None, authorizer=False, lambda_architecture="x86_64", logging_level="OFF")))
     _, fn = s.one("aws_lambda_function")

@@ -98,13 +98,17 @@ def test_an_identity_providers_key_set_instead_of_a_token_secret_and_no_dashboar
     AwsProvider(stack, "aws", region="eu-west-1")
     jwks = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json"
     WebSocketSystem(stack, "ws", WebSocketSystemProps(
-        artifact_path=fake_artifact, dashboard=False, jwt_jwks_url=jwks,
+        artifact_path=fake_artifact, dashboard=False, jwt_jwks_url=jwks, token_source="header:Authorization",
         jwt_issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC", jwt_audience="client-id"))
     resources = json.loads(Testing.synth(stack))["resource"]
     assert "aws_cloudwatch_dashboard" not in resources
     (function,) = resources["aws_lambda_function"].values()
     variables = function["environment"]["variables"]
     assert variables[contract.JWT_JWKS_URL] == jwks and contract.JWT_SECRET_ARN not in variables
+    # The function reads the token where the authorizer looks for it.
+    assert variables[contract.TOKEN_SOURCE] == "header:Authorization"
+    (authorizer,) = resources["aws_apigatewayv2_authorizer"].values()
+    assert authorizer["identity_sources"] == ["route.request.header.Authorization"]
     assert [s["name"] for s in resources["aws_secretsmanager_secret"].values()] == ["careconnect-websocket/database-url"]
 
 

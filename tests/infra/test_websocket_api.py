@@ -207,8 +207,8 @@ def test_a_reusable_construct_emits_no_root_outputs_unless_asked(three_function_
 def two_way_synth():
     """Custom routes answering on the socket (in props and through add_route), and clients held to the custom domain."""
     from careconnect_ws_cdk import CustomDomain, LambdaTarget, WebSocketApi, WebSocketApiProps
-    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack
-    from tests.infra.conftest import synth_stack
+    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack, Testing
+    from careconnect_ws_cdk.testing import synthesize
 
     chat = LambdaTarget(function_name="chat", invoke_arn="arn:chat/invocations")
 
@@ -218,23 +218,34 @@ def two_way_synth():
         ws = WebSocketApi(stack, "ws", WebSocketApiProps(
             name="two-way", backend=chat, custom_routes={"chat.send": chat, "chat.typing": chat},
             two_way_routes=("chat.send",), domain=CustomDomain(domain_name="ws.example.org", certificate_arn="arn:aws:acm:x"),
-            disable_execute_api_endpoint=True))
+            disable_execute_api_endpoint=True, connect_authorizer=chat, token_source="protocol"))
         ws.add_route("chat.history", chat, return_response=True)
         ws.add_route("chat.read", chat)
         return stack
 
-    return synth_stack(build)
+    return synthesize(build(Testing.app()))
 
 
 def test_custom_routes_answer_on_the_socket_when_two_way(two_way_synth):
+    from careconnect_ws_cdk.testing import assert_routes_invoke, websocket_routes
+
     routes = routes_by_key(two_way_synth)
     two_way = {key for key, r in routes.items() if r.get("route_response_selection_expression") == "$default"}
     assert two_way == {"$default", "chat.send", "chat.history"}
+    # The same, read through the helpers the library ships for its users' tests.
+    assert {key for key, route in websocket_routes(two_way_synth).items() if route.two_way} == two_way
+    assert_routes_invoke(two_way_synth, "arn:chat/invocations", routes=("$connect", "chat.send", "chat.read"))
+    with pytest.raises(AssertionError, match="no route chat.nope"):
+        assert_routes_invoke(two_way_synth, "arn:chat/invocations", routes=("chat.nope",))
     responses = two_way_synth.resources("aws_apigatewayv2_route_response").values()
-    key_of = {name: r["route_key"] for name, r in two_way_synth.resources(ROUTE).items()}
-    answered = {key_of[resp["route_id"].split(".")[1]] for resp in responses}
-    assert answered == two_way
     assert all(resp["route_response_key"] == "$default" for resp in responses)
+
+
+def test_the_authorizer_reads_the_token_where_the_clients_put_it(two_way_synth, existing_full_synth):
+    assert two_way_synth.one("aws_apigatewayv2_authorizer")[1]["identity_sources"] == [
+        "route.request.header.Sec-WebSocket-Protocol"]
+    assert existing_full_synth.one("aws_apigatewayv2_authorizer")[1]["identity_sources"] == [
+        "route.request.querystring.token"]
 
 
 def test_the_default_endpoint_can_be_disabled_with_a_custom_domain(two_way_synth, existing_synth):
@@ -245,6 +256,7 @@ def test_the_default_endpoint_can_be_disabled_with_a_custom_domain(two_way_synth
 @pytest.mark.parametrize(("props", "prop"), [
     ({"disable_execute_api_endpoint": True}, "disable_execute_api_endpoint"),
     ({"two_way_routes": ("chat.send",)}, "two_way_routes"),
+    ({"token_source": "cookie:session"}, "token_source"),
 ])
 def test_two_way_and_endpoint_props_are_checked(props, prop):
     from careconnect_ws_cdk.errors import InvalidPropsError
