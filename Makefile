@@ -61,12 +61,12 @@ chaos: $(VENV)/.installed
 	CHAOS_EVENTS=10002 $(PY) -m pytest tests/e2e/test_resume.py -k chaos_every -p no:cacheprovider -s
 
 ## Rehearse a deploy offline: terraform init/validate/plan/apply against moto, read every resource back,
-## plan again, destroy; both modes and the complete system with SnapStart, then a deliberately broken stack
-## that the read-back must catch.
+## plan again, destroy; both modes and the complete system with SnapStart; the default app deployed and
+## destroyed through the real cdktf and CDK Terrain CLIs; then a deliberately broken stack the read-back must catch.
 ## Needs terraform and the AWS provider (found where terraform looks, CARECONNECT_WS_TF_PROVIDER_MIRROR, or the registry);
 ## without them it says why and skips.
-rehearse: lambda
-	@$(PY) -m rehearsal complete existing snapstart; status=$$?; \
+rehearse: lambda $(CDKTN_VENV)/.installed
+	@$(PY) -m rehearsal complete existing snapstart --cli cdktf --cli cdktn; status=$$?; \
 	if [ $$status -eq 3 ]; then exit 0; elif [ $$status -ne 0 ]; then exit $$status; fi; \
 	$(PY) -m pytest -m rehearsal tests/rehearsal -p no:cacheprovider
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from careconnect_ws.limits import LIMITS
 from careconnect_ws_cdk.backend_function import SNAP_START_ALIAS
 from careconnect_ws_cdk.websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, WebSocketApiProps
+from rehearsal.cli import CLIS, rehearse_cli
 from rehearsal.moto_server import MotoServer
 from rehearsal.readback import Expectations, WiringError, check_wiring, unexpected_changes
 from rehearsal.terraform import Terraform, TerraformFailed, Toolchain, Unavailable, find_toolchain
@@ -186,10 +187,19 @@ def rehearse(mode: Mode, toolchain: Toolchain, *, broken: bool = False, log=prin
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rehearsal", description=__doc__.split("\n\n")[0])
-    parser.add_argument("modes", nargs="*", default=["complete", "existing"], choices=["complete", "existing", "snapstart"])
+    # No choices= here: argparse (3.11) checks an empty list against them and refuses it.
+    parser.add_argument("modes", nargs="*", metavar="MODE",
+                        help="complete, existing, snapstart (default: complete existing; none when only --cli is given)")
+    parser.add_argument("--cli", action="append", default=[], choices=sorted(CLIS),
+                        help="also deploy and destroy the default app through this CDK CLI (cdktf, cdktn), as CI would")
     parser.add_argument("--break", dest="broken", choices=["route-target"],
                         help="apply a deliberately broken stack and expect the read-back to fail")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.modes) - {"complete", "existing", "snapstart"})
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}: choose from complete, existing, snapstart")
+    if not args.modes and not args.cli:
+        args.modes = ["complete", "existing"]
     work = ROOT / "cdktf.out"
     work.mkdir(exist_ok=True)
     try:
@@ -211,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: the broken stack passed the read-back: the checks miss a broken route target")
                 return 1
             rehearse(modes[name], toolchain)
+        for name in args.cli:
+            try:
+                rehearse_cli(CLIS[name], toolchain)
+            except Unavailable as reason:
+                print(f"{name} CLI deploy SKIPPED: {reason}")
     except (WiringError, TerraformFailed) as err:
         print(f"rehearsal failed: {err}", file=sys.stderr)
         return 1

