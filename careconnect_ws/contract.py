@@ -34,6 +34,9 @@ JWT_AUDIENCE = "WS_JWT_AUDIENCE"
 JWT_JWKS_URL = "WS_JWT_JWKS_URL"
 TOKEN_SOURCE = "WS_TOKEN_SOURCE"
 """Where a client's token is on ``$connect``: the construct's authorizer identity source and the runtime's reading."""
+CONNECT_AUTH = "WS_CONNECT_AUTH"
+"""``token`` (a JWT, the default) or ``iam``: ``$connect`` takes AWS SigV4-signed handshakes (``AWS_IAM`` on the
+route) and the caller's IAM ARN is the user id. The construct's ``iam_connect`` sets it with the route's auth."""
 TOKEN_PROTOCOL = "careconnect-ws"
 """With ``WS_TOKEN_SOURCE=protocol`` a client offers the subprotocols ``careconnect-ws`` and its token
 (``new WebSocket(url, ["careconnect-ws", token])``); ``$connect`` selects ``careconnect-ws``."""

@@ -153,6 +153,13 @@ class WebSocketEvent:
         return self._authorizer
 
     @property
+    def caller_arn(self) -> str | None:
+        """The IAM ARN API Gateway verified the SigV4 signature of (``AWS_IAM`` on the route), else None."""
+        identity = self.ctx.get("identity")
+        arn = identity.get("userArn") if isinstance(identity, Mapping) else None
+        return arn if isinstance(arn, str) and arn.startswith("arn:") and len(arn) <= 256 else None
+
+    @property
     def query(self) -> Mapping[str, str]:
         """Absent (not empty) when the URL has no query string."""
         return self._query

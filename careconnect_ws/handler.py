@@ -179,6 +179,12 @@ def on_connect(ws: WebSocketEvent) -> dict:
     token_expires_at = _epoch_seconds(ws.authorizer.get(TOKEN_EXPIRES_AT))
     issued_at = _epoch_seconds(ws.authorizer.get(TOKEN_ISSUED_AT))
     token_id = ws.authorizer.get(TOKEN_ID)
+    if not user_id and settings.connect_auth == "iam":
+        # AWS_IAM on $connect: API Gateway verified the SigV4 signature; the signer is the user.
+        user_id = ws.caller_arn
+        if user_id is None:
+            return _refused(TokenError("missing_identity", "this API takes SigV4-signed connects (AWS_IAM on $connect): "
+                                                           "sign the WebSocket handshake with AWS credentials"))
     if not user_id:
         try:
             identity = verify_identity(_token_of(settings, ws.query, ws.header), settings, reload=reread_key)

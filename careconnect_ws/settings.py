@@ -96,6 +96,8 @@ TABLE: tuple[Setting, ...] = (
             "the key set is fetched again after this long", 600, 60, 86_400),
     Setting("WS_JWT_JWKS_MIN_REFRESH_SECONDS", "jwks_min_refresh_seconds", TOKENS,
             "an unknown kid fetches the key set again at most this often", 30, 1, 3600),
+    Setting(contract.CONNECT_AUTH, "connect_auth", TOKENS,
+            "token (a JWT, default) or iam: $connect takes SigV4-signed handshakes, the caller's ARN is the user"),
     Setting(contract.TOKEN_SOURCE, "token_source", TOKENS,
             "where $connect finds the token: query:<parameter>, header:<name> or protocol (default query:token)"),
     Setting(contract.JWT_ISSUER, "jwt_issuer", TOKENS, "required iss (needed with RS256 and JWKS)"),
@@ -196,6 +198,10 @@ class Settings:
 
     jwks_max_age_seconds: int = _default("WS_JWT_JWKS_MAX_AGE_SECONDS")
     """The key set is fetched again after this long (a failed fetch keeps the keys already known)."""
+
+    connect_auth: str = "token"
+    """``WS_CONNECT_AUTH``: ``token`` (a JWT) or ``iam`` (``AWS_IAM`` on ``$connect``: API Gateway has verified the
+    client's SigV4 signature, and its IAM ARN is the connection's user; no token key is needed)."""
 
     token_source: contract.TokenSource = contract.DEFAULT_TOKEN_SOURCE
     """``WS_TOKEN_SOURCE``: where ``$connect`` (and its authorizer) find the client's token; the construct's
@@ -338,13 +344,16 @@ def _token_settings(env: Mapping[str, str], needs: Collection[str]) -> dict[str,
     jwks_url = env.get(contract.JWT_JWKS_URL, "").strip() or None
     issuer = env.get(contract.JWT_ISSUER) or None
     audience = env.get(contract.JWT_AUDIENCE) or None
+    connect_auth = env.get(contract.CONNECT_AUTH, "").strip().lower() or "token"
+    if connect_auth not in ("token", "iam"):
+        raise ConfigError(contract.CONNECT_AUTH, f"{connect_auth!r}: use token (a JWT) or iam (SigV4-signed handshakes)")
     if TOKENS in needs:
         given = [name for name, value in (("WS_JWT_SECRET", secret), (contract.JWT_PUBLIC_KEY, public_key),
                                           (contract.JWT_JWKS_URL, jwks_url)) if value]
         if len(given) > 1:
             raise ConfigError(given[0], f"set one way to verify tokens, not {' and '.join(given)}: WS_JWT_SECRET "
                                         "(HS256), WS_JWT_PUBLIC_KEY (RS256, PEM) or WS_JWT_JWKS_URL (your identity provider)")
-        if not given:
+        if not given and connect_auth == "token":
             raise ConfigError(
                 "WS_JWT_SECRET", "not set: set WS_JWT_SECRET (HS256), WS_JWT_PUBLIC_KEY (RS256, PEM) or WS_JWT_JWKS_URL "
                                  "(your identity provider's key set) to verify tokens"
@@ -367,7 +376,7 @@ def _token_settings(env: Mapping[str, str], needs: Collection[str]) -> dict[str,
                         "so set the issuer and the audience this service accepts",
                     )
     return {"jwt_secret": secret, "jwt_public_key": public_key, "jwt_jwks_url": jwks_url, "jwt_issuer": issuer,
-            "jwt_audience": audience, "token_source": _token_source(env)}
+            "jwt_audience": audience, "token_source": _token_source(env), "connect_auth": connect_auth}
 
 
 def _token_source(env: Mapping[str, str]) -> contract.TokenSource:

@@ -128,7 +128,8 @@ class BackendFunctionProps:
             missing = "subnet_ids" if not self.subnet_ids else "security_group_ids"
             raise InvalidPropsError(missing, [], "a VPC function needs both subnet_ids and security_group_ids")
         ways = [name for name in ("jwt_secret_arn", "jwt_public_key", "jwt_jwks_url") if getattr(self, name)]
-        if len(ways) != 1:
+        iam = self.environment.get(contract.CONNECT_AUTH) == "iam"  # AWS_IAM on $connect: tokens optional
+        if len(ways) > 1 or (not ways and not iam):
             raise InvalidPropsError(ways[1] if ways else "jwt_secret_arn", None,
                                     "set exactly one of jwt_secret_arn (HS256 key in Secrets Manager), jwt_public_key "
                                     "(RS256) or jwt_jwks_url (your identity provider's key set)")

@@ -368,6 +368,8 @@ class WebSocketApi(Construct):
             route_args["route_response_selection_expression"] = "$default"
         if self.authorizer is not None and route_key in self.props.authorizer_routes:
             route_args.update(authorization_type="CUSTOM", authorizer_id=self.authorizer.id)
+        elif self.props.iam_connect and route_key == "$connect":
+            route_args.update(authorization_type="AWS_IAM")  # SigV4-signed handshakes only
         self.routes[route_key] = Apigatewayv2Route(
             self,
             f"route_{rid}",

@@ -91,6 +91,11 @@ class WebSocketApiProps:
     """Lambda REQUEST authorizer for ``$connect``; its identity source is ``token_source``.
     Default: none (the ``$connect`` handler checks the token itself)."""
 
+    iam_connect: bool = False
+    """``AWS_IAM`` on ``$connect``: clients sign the handshake with SigV4 (service clients with AWS credentials),
+    and the runtime takes the signer's IAM ARN as the user (give it ``WS_CONNECT_AUTH=iam``, which
+    ``WebSocketSystem`` sets). Instead of ``connect_authorizer``. Default: off."""
+
     token_source: str = str(DEFAULT_TOKEN_SOURCE)
     """Where clients put their token: ``query:token`` (``?token=``, what browsers can send), ``header:<name>``
     (``header:Authorization`` for ``Bearer`` tokens from service clients) or ``protocol`` (the subprotocols, the
@@ -284,6 +289,9 @@ def validate(props: WebSocketApiProps) -> None:
         TokenSource.parse(props.token_source)
     except ValueError as err:
         raise InvalidPropsError("token_source", props.token_source, str(err)) from None
+    if props.iam_connect and props.connect_authorizer is not None:
+        raise InvalidPropsError("iam_connect", True, "a route has one authorization: AWS_IAM or the Lambda authorizer "
+                                                     "(connect_authorizer), not both")
     if props.disable_execute_api_endpoint and props.domain is None:
         raise InvalidPropsError("disable_execute_api_endpoint", True,
                                 "clients would have no endpoint left: set domain (a custom domain) as well")

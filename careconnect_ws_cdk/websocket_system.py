@@ -99,6 +99,9 @@ class WebSocketSystemProps:
     # -- both modes -------------------------------------------------------------------------------
     authorizer: bool | None = None
     """``$connect`` REQUEST authorizer. Default: on in mode (b), off in mode (a)."""
+    iam_connect: bool = False
+    """``AWS_IAM`` on ``$connect`` (service clients sign the handshake; the signer's ARN is the user) instead of
+    tokens: no authorizer and, in mode (b), no token secret; the function gets ``WS_CONNECT_AUTH=iam``."""
     token_source: str | None = None
     """Where clients put their token (``query:token``, ``header:Authorization``, ``protocol``): the authorizer's
     identity source and, in mode (b), the function's ``WS_TOKEN_SOURCE``. Default: ``query:token``."""
@@ -120,6 +123,8 @@ class WebSocketSystemProps:
 
     @property
     def authorizer_enabled(self) -> bool:
+        if self.iam_connect:
+            return False
         return self.authorizer if self.authorizer is not None else self.existing_function is None
 
 
@@ -142,6 +147,8 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
     tags = dict(props.tags)
     on = {"provider": props.provider} if props.provider is not None else {}
     parts = SystemParts(websocket=None)  # type: ignore[arg-type]
+    if props.iam_connect and props.authorizer:
+        raise InvalidPropsError("authorizer", True, "iam_connect puts AWS_IAM on $connect: a route has one authorization")
     if props.existing_function is not None:
         if props.snap_start:
             raise InvalidPropsError("snap_start", props.snap_start, "SnapStart applies to the function this construct "
@@ -165,6 +172,7 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
             backend_role_name=role_name,
             provider=props.provider,
             **_given(token_source=props.token_source),
+            iam_connect=props.iam_connect,
             **_given(logging_level=props.logging_level, log_retention_days=props.log_retention_days),
         ),
     )
@@ -247,7 +255,8 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
     database_secret_arn = props.database_secret_arn or _secret(
         scope, "database_url", f"{props.name}/database-url", key.arn,
         "PostgreSQL URL or RDS-style JSON for careconnect-ws (set the value outside Terraform)", tags, on)
-    jwt_secret_arn = props.jwt_secret_arn or (None if props.jwt_public_key or props.jwt_jwks_url else _secret(
+    no_token_key = props.jwt_public_key or props.jwt_jwks_url or props.iam_connect
+    jwt_secret_arn = props.jwt_secret_arn or (None if no_token_key else _secret(
         scope, "jwt_secret", f"{props.name}/jwt-secret", key.arn,
         "HS256 key (32+ bytes) for careconnect-ws connection tokens (set the value outside Terraform)", tags, on))
     function = parts.function = BackendFunction(
@@ -266,7 +275,8 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
             subnet_ids=props.subnet_ids,
             security_group_ids=props.security_group_ids,
             environment={**props.environment,
-                         **({contract.TOKEN_SOURCE: props.token_source} if props.token_source else {})},
+                         **({contract.TOKEN_SOURCE: props.token_source} if props.token_source else {}),
+                         **({contract.CONNECT_AUTH: "iam"} if props.iam_connect else {})},
             tags=tags,
             **_given(
                 architecture=props.architecture,

@@ -85,6 +85,8 @@ class StackConfig:
     # -- options for both modes ----------------------------------------------------------
     authorizer: bool | None = None
     """``$connect`` REQUEST authorizer. Default: on in mode b, off in mode a."""
+    iam_connect: bool = False
+    """``AWS_IAM`` on ``$connect``: service clients sign the handshake (SigV4) instead of sending a token."""
     token_source: str | None = None
     """Where clients put their token: ``query:token`` (default), ``header:Authorization``, ``header:<name>`` or
     ``protocol``."""
@@ -127,12 +129,15 @@ class StackConfig:
 
     @property
     def authorizer_enabled(self) -> bool:
+        if self.iam_connect:
+            return False
         return self.authorizer if self.authorizer is not None else not self.existing_backend
 
 
 CONTEXT_KEYS = tuple(f.name for f in fields(StackConfig) if f.name != "sources")
 _ALIASES = {"region": ("AWS_REGION",)}
-_BOOLS = {"authorizer", "manage_account_cloudwatch_role", "lambda_snap_start", "dashboard", "disable_execute_api_endpoint"}
+_BOOLS = {"authorizer", "manage_account_cloudwatch_role", "lambda_snap_start", "dashboard", "disable_execute_api_endpoint",
+          "iam_connect"}
 _INTS = {"log_retention_days", "lambda_memory_mb", "lambda_timeout_seconds", "lambda_reserved_concurrency"}
 _LISTS = {"subnet_ids", "security_group_ids"}
 

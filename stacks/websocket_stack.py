@@ -42,6 +42,7 @@ PROP_OPTIONS = {
     "architecture": "lambda_architecture", "subnet_ids": "subnet_ids", "security_group_ids": "security_group_ids",
     "jwt_issuer": "jwt_issuer", "jwt_audience": "jwt_audience", "jwt_jwks_url": "jwt_jwks_url", "backend_role_name": "backend_role_name",
     "disable_execute_api_endpoint": "disable_execute_api_endpoint", "token_source": "token_source",
+    "iam_connect": "iam_connect",
 }
 
 
@@ -102,7 +103,7 @@ class WebSocketStack(TerraformStack):
             subnet_ids=config.subnet_ids, security_group_ids=config.security_group_ids,
             cleanup_schedule=config.cleanup_schedule, environment=dict(config.lambda_environment),
             snap_start=config.lambda_snap_start,
-            authorizer=config.authorizer, token_source=config.token_source,
+            authorizer=config.authorizer, token_source=config.token_source, iam_connect=config.iam_connect,
             alarm_topic_arn=config.alarm_topic_arn, dashboard=config.dashboard, domain=domain,
             disable_execute_api_endpoint=config.disable_execute_api_endpoint,
             manage_account_cloudwatch_role=config.manage_account_cloudwatch_role,

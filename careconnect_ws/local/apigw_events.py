@@ -41,10 +41,11 @@ def base_context(
     api_id: str,
     source_ip: str,
     user_agent: str | None,
+    signer: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     at = now_ms()
     request_id = aws_id()
-    identity: dict[str, Any] = {"sourceIp": source_ip}
+    identity: dict[str, Any] = {"sourceIp": source_ip, **(signer or {})}
     if user_agent:
         identity["userAgent"] = user_agent
     return {

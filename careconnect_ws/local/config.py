@@ -47,6 +47,10 @@ class GatewayConfig:
     """Default: ``limits.connection_ttl_seconds`` (2 hours). Close code 1001."""
     authorizer: bool = True
     """Run the authorizer before ``$connect``."""
+    iam_connect: bool = False
+    """``AWS_IAM`` on ``$connect``, as the construct's ``iam_connect``: a handshake must be SigV4-signed with
+    ``credentials`` (service ``execute-api``), and ``$connect``'s ``requestContext.identity`` carries the signer
+    (``userArn``, ``accessKey``, ``accountId``), as API Gateway's does. No authorizer runs."""
     token_source: str = "query:token"
     """The authorizer's identity source, as the construct's ``token_source`` and the runtime's ``WS_TOKEN_SOURCE``:
     ``query:<parameter>``, ``header:<name>`` or ``protocol``; missing, the handshake gets 401 without the authorizer."""

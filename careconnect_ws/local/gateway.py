@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -28,6 +28,7 @@ from . import apigw_events as ev
 from .config import GatewayConfig
 from .connections_api import ConnectionsApi
 from .frames import MESSAGE_TOO_BIG, FrameLimitedResponse
+from .sigv4_verify import SignatureRejected, verify
 from .throttle import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class _Handshake:
     query: dict[str, str]
     multi_query: dict[str, list[str]]
     ctx: Callable[[str, str], dict]
+    signer: dict[str, str] = field(default_factory=dict)
+    """With ``iam_connect``: who signed the handshake, as API Gateway puts it in ``requestContext.identity``."""
 
     def header(self, name: str) -> str | None:
         """A request header, by name in any case."""
@@ -80,13 +83,14 @@ class _Handshake:
             return ev.base_context(
                 route_key=route, event_type=etype, connection_id=connection_id, connected_at=connected_at,
                 stage=config.stage_name, domain_name=domain, api_id=config.api_id,
-                source_ip=source_ip, user_agent=user_agent,
+                source_ip=source_ip, user_agent=user_agent, signer=handshake.signer,
             )
 
-        return cls(connection_id, connected_at, source_ip, user_agent,
-                   ev.headers_of(dict(request.headers.items()), multi_headers),
-                   {k: request.query.getall(k)[-1] for k in request.query},
-                   {k: request.query.getall(k) for k in request.query}, ctx)
+        handshake = cls(connection_id, connected_at, source_ip, user_agent,
+                        ev.headers_of(dict(request.headers.items()), multi_headers),
+                        {k: request.query.getall(k)[-1] for k in request.query},
+                        {k: request.query.getall(k) for k in request.query}, ctx)
+        return handshake
 
 
 @dataclass
@@ -216,7 +220,11 @@ class LocalGateway:
             return _json(429, {"message": "Too Many Requests"})
         handshake = _Handshake.of(request, self.config)
         authorizer_context: dict[str, Any] | None = None
-        if self.authorizer is not None:
+        if self.config.iam_connect:
+            refused = self._verify_signature(request, handshake)
+            if refused is not None:
+                return refused
+        elif self.authorizer is not None:
             refused, authorizer_context = await self._authorize(handshake)
             if refused is not None:
                 return refused
@@ -228,6 +236,24 @@ class LocalGateway:
             body = response.get("body") if isinstance(response, Mapping) else None
             return web.Response(status=status, body=body or "", content_type="application/json")
         return await self._serve(request, handshake, authorizer_context, _response_header(response, "Sec-WebSocket-Protocol"))
+
+    def _verify_signature(self, request: web.Request, handshake: _Handshake) -> web.Response | None:
+        """``AWS_IAM`` on ``$connect``: the handshake's SigV4 signature, checked as API Gateway checks it (403
+        without invoking anything when it does not verify); the signer goes into ``requestContext.identity``."""
+        credentials = self.config.credentials
+        if credentials is None:
+            return _json(403, {"message": "Forbidden: iam_connect needs credentials to verify signatures against"})
+        try:
+            verify(method="GET", path=request.raw_path.split("?", 1)[0], query=list(request.query.items()),
+                   headers={k.lower(): v for k, v in request.headers.items()}, body=b"", credentials=credentials,
+                   region=self.config.region, now=time.time())
+        except SignatureRejected as err:
+            return _json(403, {"message": f"Forbidden: {err}"})
+        account = self.config.account_id
+        handshake.signer.update(userArn=f"arn:aws:iam::{account}:user/{credentials.access_key}",
+                                accessKey=credentials.access_key, accountId=account, caller=credentials.access_key,
+                                user=credentials.access_key)
+        return None
 
     async def _authorize(self, handshake: _Handshake) -> tuple[web.Response | None, dict[str, Any] | None]:
         """The REQUEST authorizer's verdict: a refusal to answer the handshake with, or the context it grants."""

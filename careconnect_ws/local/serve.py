@@ -49,6 +49,9 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
     what.add_argument("--authorizer", default=None, metavar="MODULE:FUNCTION",
                       help="a REQUEST authorizer run before $connect (default: the built-in handler's; none for --handler)")
     what.add_argument("--no-authorizer", action="store_true", help="run no authorizer (as a stack without one)")
+    what.add_argument("--iam-connect", action="store_true",
+                      help="AWS_IAM on $connect, as the construct's iam_connect: handshakes must be SigV4-signed with the "
+                           "credentials printed at start (service execute-api); the signer's ARN is the user")
     what.add_argument("--token-source", default=None, metavar="SOURCE",
                       help="where clients put their token, as the construct's token_source: query:token (default), "
                            "header:Authorization (Bearer), header:<name> or protocol (Sec-WebSocket-Protocol); "
@@ -167,7 +170,7 @@ def gateway_config(args: argparse.Namespace, *, built_in: bool) -> GatewayConfig
         raise ConfigError("--two-way-routes", f"{', '.join(sorted(two_way - custom_routes))}: not in --routes "
                                               "(a two-way route is a custom route that also answers)")
     credentials = None
-    if args.allow_remote:
+    if args.allow_remote or getattr(args, "iam_connect", False):
         credentials = Credentials("LOCAL" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
     interval = args.cleanup_interval if args.cleanup_interval is not None else (DEFAULT_CLEANUP_INTERVAL_S if built_in else 0)
     optional = {
@@ -179,9 +182,10 @@ def gateway_config(args: argparse.Namespace, *, built_in: bool) -> GatewayConfig
         host=args.host, port=args.port, allow_remote=args.allow_remote, credentials=credentials, stage=args.stage,
         route_selection_expression=args.route_selection_expression, routes=BUILT_IN_ROUTES | custom_routes,
         two_way_routes=frozenset({"$default"}) | two_way, token_source=token_source,
+        iam_connect=getattr(args, "iam_connect", False),
         throttling=not args.no_throttle, idle_timeout_seconds=args.idle_timeout,
         max_connection_seconds=args.max_connection_duration,
-        authorizer=not args.no_authorizer and (built_in or args.authorizer is not None),
+        authorizer=not args.no_authorizer and not getattr(args, "iam_connect", False) and (built_in or args.authorizer is not None),
         cleanup_interval_seconds=interval or None,
         **{k: v for k, v in optional.items() if v is not None},
     )
@@ -288,6 +292,8 @@ def _prepare_built_in(gateway: Any, printed: dict[str, str], *, embedded: bool) 
     printed["AWS_WEBSOCKET_API_GATEWAY_ENDPOINT"] = gateway.management_url
     printed["CARECONNECT_WS_URL"] = gateway.websocket_url  # what `careconnect-ws listen` connects to
     os.environ[contract.TOKEN_SOURCE] = gateway.config.token_source  # the handler reads where the gateway checks
+    if gateway.config.iam_connect:
+        os.environ[contract.CONNECT_AUTH] = "iam"
     settings = Settings.from_env(os.environ)
     if not os.environ.get("WS_METRICS"):
         # CloudWatch is not reading this terminal: keep the log lines short unless metrics are asked for.
@@ -309,7 +315,9 @@ def _print_banner(args, config: GatewayConfig, gateway, printed: dict[str, str],
     lines = [f"careconnect-ws local gateway ({'built-in handler' if built_in else args.handler})"]
     for host in hosts:
         shown = f"[{host}]" if ":" in host else host
-        lines.append(f"# WebSocket:    ws://{shown}:{port}/{stage}" + ("?token=<careconnect-ws token --user ID>" if config.authorizer else ""))
+        lines.append(f"# WebSocket:    ws://{shown}:{port}/{stage}" + (
+            "  (sign the handshake with SigV4, service execute-api, the credentials below)" if config.iam_connect
+            else "?token=<careconnect-ws token --user ID>" if config.authorizer else ""))
     lines.append(f"# @connections: http://{hosts[0]}:{port}/{stage}/@connections/{{connectionId}}")
     if config.allow_remote:
         lines.append(f"# Listening on {config.host}, reachable from other machines: @connections requires SigV4 "

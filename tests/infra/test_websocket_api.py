@@ -265,3 +265,29 @@ def test_two_way_and_endpoint_props_are_checked(props, prop):
     with pytest.raises(InvalidPropsError) as err:  # checked at construction (__post_init__)
         WebSocketApiProps(name="x", backend=LambdaTarget(function_name="f", invoke_arn="arn:f"), **props)
     assert err.value.prop == prop
+
+
+def test_aws_iam_on_connect_in_the_complete_system(fake_artifact):
+    """Service clients sign the handshake: $connect is AWS_IAM, no authorizer, no token secret, and the function is
+    told (WS_CONNECT_AUTH=iam) to take the signer as the user."""
+    from careconnect_ws import contract
+    from careconnect_ws_cdk import WebSocketSystem, WebSocketSystemProps
+    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack, Testing
+    from careconnect_ws_cdk.errors import InvalidPropsError
+    from careconnect_ws_cdk.testing import synthesize, websocket_routes
+
+    stack = TerraformStack(Testing.app(), "iam")
+    AwsProvider(stack, "aws", region="eu-west-1")
+    WebSocketSystem(stack, "ws", WebSocketSystemProps(artifact_path=fake_artifact, iam_connect=True, dashboard=False))
+    s = synthesize(stack)
+    routes = websocket_routes(s)
+    assert routes["$connect"].authorization == "AWS_IAM"
+    assert {routes[k].authorization for k in ("$disconnect", "$default")} == {"NONE"}
+    assert s.resources("aws_apigatewayv2_authorizer") == {}
+    assert [x["name"] for x in s.resources("aws_secretsmanager_secret").values()] == ["careconnect-websocket/database-url"]
+    (function,) = s.resources("aws_lambda_function").values()
+    assert function["environment"]["variables"][contract.CONNECT_AUTH] == "iam"
+    with pytest.raises(InvalidPropsError) as err:
+        WebSocketSystem(TerraformStack(Testing.app(), "both"), "ws",
+                        WebSocketSystemProps(artifact_path=fake_artifact, iam_connect=True, authorizer=True))
+    assert err.value.prop == "authorizer"
