@@ -5,7 +5,7 @@
 Its role may write to its own log group, read the two secrets it is given, use the
 stack's KMS key, send to its dead-letter queue, write X-Ray traces and, only when it
 runs in a VPC, manage its network interfaces. ``execute-api:ManageConnections`` on the
-stage's ``@connections`` is attached by the WebSocket API construct (``backend_role_name``),
+stage's ``@connections`` is attached by the WebSocket API construct (``grant_manage_connections``),
 which knows the API.
 """
 
@@ -47,6 +47,10 @@ WILDCARD_RESOURCE_STATEMENTS = {
 }
 
 
+UNRESERVED = "none"
+"""``reserved_concurrency`` of a function with no reserved concurrency, in every construct and the stack option."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class BackendFunctionProps:
     function_name: str
@@ -85,9 +89,9 @@ class BackendFunctionProps:
     timeout_seconds: int = 29
     """Default: 29 (API Gateway's integration timeout; longer buys nothing for WebSocket routes)."""
 
-    reserved_concurrency: int | None = 100
-    """Caps concurrent executions (and protects the database's connection limit). Default: 100.
-    ``None`` leaves it unreserved."""
+    reserved_concurrency: int | str | None = 100
+    """Concurrent executions reserved for the function, which also caps its database connections. Default: 100.
+    ``"none"`` (or ``None``) leaves it unreserved."""
 
     subnet_ids: Sequence[str] = ()
     """Private subnets, when the database is private. Default: none (no VPC)."""
@@ -122,8 +126,13 @@ class BackendFunctionProps:
             raise InvalidPropsError("memory_mb", self.memory_mb, "use 128 to 10240 MB")
         if not 1 <= self.timeout_seconds <= 900:
             raise InvalidPropsError("timeout_seconds", self.timeout_seconds, "use 1 to 900 seconds")
-        if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
-            raise InvalidPropsError("reserved_concurrency", self.reserved_concurrency, "use at least 1, or None for unreserved")
+        if self.reserved_concurrency == UNRESERVED:
+            object.__setattr__(self, "reserved_concurrency", None)  # one meaning, two spellings: "none" and None
+        if self.reserved_concurrency is not None and (not isinstance(self.reserved_concurrency, int)
+                                                      or isinstance(self.reserved_concurrency, bool)
+                                                      or self.reserved_concurrency < 1):
+            raise InvalidPropsError("reserved_concurrency", self.reserved_concurrency,
+                                    f'use at least 1, or "{UNRESERVED}" for unreserved')
         if bool(self.subnet_ids) != bool(self.security_group_ids):
             missing = "subnet_ids" if not self.subnet_ids else "security_group_ids"
             raise InvalidPropsError(missing, [], "a VPC function needs both subnet_ids and security_group_ids")

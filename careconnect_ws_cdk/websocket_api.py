@@ -117,15 +117,15 @@ class WebSocketApi(Construct):
         """Both groups exist before the stage, so API Gateway never creates the execution group itself (it
         would, with no expiry and no key); encrypted with the given key, or a key of their own."""
         props = self.props
-        access_log_name = access_log_group_name(props.name, props.stage_name)
-        execution_log_name = execution_log_group_name(self.api.id, props.stage_name)
+        access_log_name = access_log_group_name(props.name, props.stage)
+        execution_log_name = execution_log_group_name(self.api.id, props.stage)
         self.log_key: LogEncryptionKey | None = None
         kms_key_arn = props.log_kms_key_arn
         if kms_key_arn is None:
             self.log_key = LogEncryptionKey(
                 self,
                 "log_key",
-                alias=f"{props.name}-{props.stage_name}",
+                alias=f"{props.name}-{props.stage}",
                 log_group_names=[access_log_name, execution_log_name],
                 tags=self._tags,
                 provider=props.provider,
@@ -199,7 +199,7 @@ class WebSocketApi(Construct):
             self,
             "stage",
             api_id=self.api.id,
-            name=props.stage_name,
+            name=props.stage,
             auto_deploy=True,
             default_route_settings=Apigatewayv2StageDefaultRouteSettings(
                 throttling_rate_limit=props.throttling_rate_limit,
@@ -234,15 +234,8 @@ class WebSocketApi(Construct):
             ],
             **self._on,
         )
-        if props.backend_role_name:
-            IamRolePolicy(
-                self,
-                "backend_manage_connections",
-                name=f"{props.name}-manage-connections",
-                role=props.backend_role_name,
-                policy=self.manage_connections_policy.json,
-                **self._on,
-            )
+        if props.backend_role_name:  # deprecated: grant_manage_connections is the one way
+            self.grant_manage_connections(props.backend_role_name, id_="backend_manage_connections")
 
     # -- what other stacks use ---------------------------------------------------------
 
@@ -256,15 +249,16 @@ class WebSocketApi(Construct):
         check_target("target", target)
         return self._add_route(route_key, target, return_response=return_response)
 
-    def grant_manage_connections(self, role: Any) -> IamRolePolicy:
+    def grant_manage_connections(self, role: Any, *, id_: str | None = None) -> IamRolePolicy:
         """Let ``role`` (an ``aws_iam_role`` resource or a role name) send to, read and close this stage's
-        connections: ``execute-api:ManageConnections`` on exactly its ``@connections``."""
+        connections: ``execute-api:ManageConnections`` on exactly its ``@connections``. The policy is named
+        ``{api name}-{stage}-manage-connections``: unique per API and stage, so one role can be granted several."""
         role_name = role if isinstance(role, str) else role.name
         self._grants += 1
         return IamRolePolicy(
             self,
-            f"grant_manage_connections_{self._grants}",
-            name=f"{self.props.name}-{self.props.stage_name}-manage-connections",
+            id_ or f"grant_manage_connections_{self._grants}",
+            name=f"{self.props.name}-{self.props.stage}-manage-connections",
             role=role_name,
             policy=self.manage_connections_policy.json,
             **self._on,
@@ -274,6 +268,8 @@ class WebSocketApi(Construct):
         """The Terraform module's outputs (``websocket_api_endpoint``, …) as root outputs, with ``prefix``
         (default: the ``output_prefix`` prop). A reusable construct creates none unless asked."""
         p = self.props.output_prefix if prefix is None else prefix
+        if p and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", p):
+            raise InvalidPropsError("prefix", p, "use a Terraform name: letters, digits and '_'")
         outputs = {
             "websocket_api_endpoint": (self.endpoint, "WebSocket URL clients connect to (wss://)"),
             "websocket_management_endpoint": (
@@ -307,7 +303,7 @@ class WebSocketApi(Construct):
 
     @property
     def stage_name(self) -> str:
-        return self.props.stage_name
+        return self.props.stage
 
     @property
     def stage_arn(self) -> str:
@@ -333,7 +329,7 @@ class WebSocketApi(Construct):
     @property
     def management_endpoint(self) -> str:
         """``https://{api_id}.execute-api.{region}.amazonaws.com/{stage}``: the @connections API."""
-        return "{}/{}".format(Fn.replace(self.api.api_endpoint, "wss://", "https://"), self.props.stage_name)
+        return "{}/{}".format(Fn.replace(self.api.api_endpoint, "wss://", "https://"), self.props.stage)
 
     @property
     def execution_arn(self) -> str:
@@ -342,7 +338,7 @@ class WebSocketApi(Construct):
     @property
     def connections_arn(self) -> str:
         """ARN pattern of this stage's ``@connections`` (any verb, any connection)."""
-        return f"{self.api.execution_arn}/{self.props.stage_name}/*/@connections/*"
+        return f"{self.api.execution_arn}/{self.props.stage}/*/@connections/*"
 
     # -- internals ------------------------------------------------------------------
 
@@ -397,7 +393,7 @@ class WebSocketApi(Construct):
             action="lambda:InvokeFunction",
             function_name=target.function_name,
             principal="apigateway.amazonaws.com",
-            source_arn=f"{self.api.execution_arn}/{self.props.stage_name}/{route_key}",
+            source_arn=f"{self.api.execution_arn}/{self.props.stage}/{route_key}",
             **_qualified(target),
             **self._on,
         )
@@ -443,20 +439,20 @@ class WebSocketApi(Construct):
 def _claim_physical_names(api: WebSocketApi) -> None:
     from .cdk import TerraformStack, Token
 
-    if Token.is_unresolved(api.props.name) or Token.is_unresolved(api.props.stage_name):
+    if Token.is_unresolved(api.props.name) or Token.is_unresolved(api.props.stage):
         return  # known only at apply: nothing to compare now
     stack = TerraformStack.of(api)
     claimed = getattr(stack, "_careconnect_ws_names", None)
     if claimed is None:
         claimed = {}
         stack._careconnect_ws_names = claimed
-    key = (id(api.props.provider), api.props.name, api.props.stage_name)
+    key = (id(api.props.provider), api.props.name, api.props.stage)
     path = api.node.path
     other = claimed.get(key)
     if other is not None and other != path:
         raise InvalidPropsError(
             "name", api.props.name,
-            f"{path} and {other} both use name {api.props.name!r} and stage {api.props.stage_name!r} on the same "
+            f"{path} and {other} both use name {api.props.name!r} and stage {api.props.stage!r} on the same "
             "provider: their log groups, KMS alias and policy names would collide; give each a different name",
         )
     claimed[key] = path

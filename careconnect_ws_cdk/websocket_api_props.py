@@ -16,6 +16,7 @@ from careconnect_ws import contract
 from careconnect_ws.contract import DEFAULT_TOKEN_SOURCE, TokenSource
 from careconnect_ws.limits import LIMITS
 
+from .deprecations import renamed, replaced
 from .errors import InvalidPropsError
 
 #: Retention periods CloudWatch Logs accepts, in days.
@@ -123,8 +124,11 @@ class WebSocketApiProps:
     description: str = "CareConnect real-time notifications (WebSocket)"
     """Description of the API. Default: as shown."""
 
-    stage_name: str = LIMITS.stage_name
+    stage: str = LIMITS.stage_name
     """Stage name. Default: ``prod``."""
+
+    stage_name: str | None = None
+    """Deprecated: the old name of ``stage``."""
 
     route_selection_expression: str = LIMITS.route_selection_expression
     """Default: ``$request.body.action``."""
@@ -158,18 +162,24 @@ class WebSocketApiProps:
     """Tags for every taggable resource (the module's ``default_tags``). Default: none."""
 
     backend_role_name: str | None = None
-    """IAM role of the backend; when given, the ``@connections`` policy is attached to it.
-    Default: none (the policy is only an output)."""
+    """Deprecated: call :meth:`WebSocketApi.grant_manage_connections` with the role (one way to grant, with a
+    policy name unique per API and stage)."""
 
     output_prefix: str = ""
-    """Prefix for the output names :meth:`WebSocketApi.add_outputs` creates, for two APIs in one stack.
-    Default: none, so the outputs keep the Terraform module's names."""
+    """Deprecated: pass the prefix to :meth:`WebSocketApi.add_outputs` (``add_outputs(prefix="chat_")``)."""
 
     provider: Any = None
     """The ``AwsProvider`` every resource and data source of the construct uses (an aliased provider, a
     second region). Default: the stack's default provider."""
 
     def __post_init__(self) -> None:
+        if self.stage_name is not None:
+            renamed("WebSocketApiProps", "stage_name", "stage")
+            object.__setattr__(self, "stage", self.stage_name)
+        if self.backend_role_name:
+            replaced("WebSocketApiProps", "backend_role_name", "WebSocketApi.grant_manage_connections(role)")
+        if self.output_prefix:
+            replaced("WebSocketApiProps", "output_prefix", "WebSocketApi.add_outputs(prefix=...)")
         validate(self)
 
     def route_targets(self) -> dict[str, LambdaTarget]:
@@ -241,11 +251,9 @@ def validate(props: WebSocketApiProps) -> None:
     name = _text("name", props.name)
     if name is not None and not name.strip():
         raise InvalidPropsError("name", props.name, "the API needs a non-empty name")
-    stage = _text("stage_name", props.stage_name)
+    stage = _text("stage", props.stage)
     if stage is not None and not _STAGE_NAME.match(stage):
-        raise InvalidPropsError(
-            "stage_name", props.stage_name, "use 1-128 letters, digits, '-' or '_' (e.g. 'prod')"
-        )
+        raise InvalidPropsError("stage", props.stage, "use 1-128 letters, digits, '-' or '_' (e.g. 'prod')")
     if not props.route_selection_expression:
         raise InvalidPropsError(
             "route_selection_expression", props.route_selection_expression,

@@ -8,7 +8,7 @@ least-privilege role, two Secrets Manager containers, the cleanup schedule and a
 environment, secrets and dead letters. Mode (a), with ``existing_function``: the API bound to a
 function you already run. Optionally alarms, a custom domain and the account's API Gateway role.
 
-It owns no provider and no backend and creates no root outputs unless asked (``outputs=True``), so
+It owns no provider and no backend and creates no root outputs unless asked (``add_outputs()``), so
 any stack can embed it with its own provider (``provider=``) and state. The default app
 (``stacks/websocket_stack.py``) builds the same thing straight into its stack with
 :func:`build_system`, which keeps its Terraform addresses.
@@ -28,7 +28,7 @@ from careconnect_ws.limits import LIMITS
 from . import defaults
 from .account_logging_role import AccountLoggingRole
 from .alarms import Alarms, AlarmThresholds
-from .backend_function import BackendFunction, BackendFunctionProps
+from .backend_function import UNRESERVED, BackendFunction, BackendFunctionProps
 from .cdk import (
     CloudwatchEventRule,
     CloudwatchEventTarget,
@@ -41,6 +41,7 @@ from .cdk import (
     TerraformResource,
 )
 from .dashboard import Dashboard, DashboardProps
+from .deprecations import renamed, replaced
 from .errors import InvalidPropsError
 from .log_encryption_key import LogEncryptionKey
 from .websocket_api import WebSocketApi, access_log_group_name, execution_log_group_name
@@ -66,8 +67,10 @@ class WebSocketSystemProps:
     # -- mode (a): an existing function --------------------------------------------------------
     existing_function: LambdaTarget | None = None
     """Bind this function instead of deploying one. Default: none (mode b)."""
-    existing_role_name: str | None = None
+    backend_role_name: str | None = None
     """Mode (a): attach the ``@connections`` policy to this role. Default: none."""
+    existing_role_name: str | None = None
+    """Deprecated: the old name of ``backend_role_name`` (the stack option's name)."""
 
     # -- mode (b): the function built from this package ------------------------------------------
     function_name: str = defaults.FUNCTION_NAME
@@ -77,7 +80,7 @@ class WebSocketSystemProps:
     memory_mb: int | None = None
     timeout_seconds: int | None = None
     reserved_concurrency: int | str | None = None
-    """A number, ``"none"`` for unreserved, or None for the default (100)."""
+    """A number, ``"none"`` for unreserved (as in ``BackendFunctionProps``), or None for the default (100)."""
     database_secret_arn: str | None = None
     """Default: a secret container created here (its value set outside Terraform)."""
     jwt_secret_arn: str | None = None
@@ -119,13 +122,45 @@ class WebSocketSystemProps:
     provider: Any = None
     """The ``AwsProvider`` every resource and data source uses. Default: the stack's default provider."""
     outputs: bool = False
-    """Create the Terraform module's outputs (and the backend's) as root outputs. Default: off."""
+    """Deprecated: call :meth:`WebSocketSystem.add_outputs` (the one way, as on ``WebSocketApi``)."""
+
+    def __post_init__(self) -> None:
+        if self.existing_role_name is not None:
+            renamed("WebSocketSystemProps", "existing_role_name", "backend_role_name")
+            object.__setattr__(self, "backend_role_name", self.existing_role_name)
+        if self.outputs:
+            replaced("WebSocketSystemProps", "outputs", "WebSocketSystem.add_outputs()")
+        validate_system(self)
 
     @property
     def authorizer_enabled(self) -> bool:
         if self.iam_connect:
             return False
         return self.authorizer if self.authorizer is not None else self.existing_function is None
+
+
+def validate_system(props: WebSocketSystemProps) -> None:
+    """What can be told from the props alone, naming the prop; the rest is checked by the props of the constructs
+    the system feeds (``WebSocketApiProps``, ``BackendFunctionProps``), also at construction."""
+    if not isinstance(props.name, str) or not props.name.strip():
+        raise InvalidPropsError("name", props.name, "the system needs a non-empty name (it prefixes every physical name)")
+    if props.reserved_concurrency is not None and props.reserved_concurrency != UNRESERVED and (
+            not isinstance(props.reserved_concurrency, int) or isinstance(props.reserved_concurrency, bool)
+            or props.reserved_concurrency < 1):
+        raise InvalidPropsError("reserved_concurrency", props.reserved_concurrency,
+                                f'a number of at least 1, or "{UNRESERVED}" for unreserved')
+    if props.existing_function is not None:
+        for prop in ("artifact_path", "database_secret_arn", "jwt_secret_arn", "snap_start"):
+            if getattr(props, prop):
+                raise InvalidPropsError(prop, getattr(props, prop), "applies to the function this construct builds "
+                                        "(mode b); with existing_function, configure your own function")
+    elif props.backend_role_name:
+        raise InvalidPropsError("backend_role_name", props.backend_role_name,
+                                "names the role of an existing_function (mode a); the function built here has its own")
+    if props.iam_connect and props.authorizer:
+        raise InvalidPropsError("authorizer", True, "iam_connect puts AWS_IAM on $connect: a route has one authorization")
+    if not isinstance(props.alarm_thresholds, AlarmThresholds | None):
+        raise InvalidPropsError("alarm_thresholds", props.alarm_thresholds, "an AlarmThresholds")
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -140,6 +175,8 @@ class SystemParts:
     key: LogEncryptionKey | None = None
     cleanup_rule_name: str | None = None
     dashboard: Dashboard | None = None
+    database_secret_arn: str | None = None
+    jwt_secret_arn: str | None = None
 
 
 def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
@@ -147,13 +184,8 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
     tags = dict(props.tags)
     on = {"provider": props.provider} if props.provider is not None else {}
     parts = SystemParts(websocket=None)  # type: ignore[arg-type]
-    if props.iam_connect and props.authorizer:
-        raise InvalidPropsError("authorizer", True, "iam_connect puts AWS_IAM on $connect: a route has one authorization")
     if props.existing_function is not None:
-        if props.snap_start:
-            raise InvalidPropsError("snap_start", props.snap_start, "SnapStart applies to the function this construct "
-                                    "builds (mode b): turn it on for your own function, and give its alias as the target")
-        target, role_name, key_arn = props.existing_function, props.existing_role_name, None
+        target, role_name, key_arn = props.existing_function, props.backend_role_name, None
     else:
         target, role_name, key_arn = _own_backend(scope, props, tags, on, parts)
 
@@ -164,12 +196,11 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
             name=props.name,
             backend=target,
             connect_authorizer=target if props.authorizer_enabled else None,
-            stage_name=props.stage,
+            stage=props.stage,
             log_kms_key_arn=key_arn,
             domain=props.domain,
             disable_execute_api_endpoint=props.disable_execute_api_endpoint,
             tags=tags,
-            backend_role_name=role_name,
             provider=props.provider,
             **_given(token_source=props.token_source),
             iam_connect=props.iam_connect,
@@ -179,8 +210,11 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
     if parts.key is not None:
         # Exactly this API's execution log group, not API-Gateway-Execution-Logs_* of every API in the account.
         parts.key.allow_log_groups(execution_log_group_name(parts.websocket.api.id, props.stage))
-    if props.outputs:
-        parts.websocket.add_outputs()
+    if role_name:
+        # The backend may send to, read and close this stage's connections (the one way to grant it).
+        parts.websocket.grant_manage_connections(role_name, id_="backend_manage_connections")
+    if props.outputs:  # deprecated: add_outputs()
+        add_system_outputs(scope, parts)
 
     if parts.function is not None and props.cleanup_schedule:
         parts.cleanup_rule_name = _cleanup_schedule(scope, props, parts.function, tags, on)
@@ -285,18 +319,28 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
                 log_retention_days=props.log_retention_days,
                 snap_start=props.snap_start,
             ),
-            **({} if props.reserved_concurrency is None else {
-                "reserved_concurrency": None if props.reserved_concurrency == "none" else props.reserved_concurrency}),
+            **_given(reserved_concurrency=props.reserved_concurrency),
         ),
     )
-    if props.outputs:
-        TerraformOutput(scope, "backend_function_name", value=function.function.function_name,
-                        description="The backend Lambda built from this package")
-        TerraformOutput(scope, "database_secret_arn", value=database_secret_arn,
-                        description="Put the database URL here: aws secretsmanager put-secret-value --secret-id <arn> --secret-string ...")
-        if jwt_secret_arn:
-            TerraformOutput(scope, "jwt_secret_arn", value=jwt_secret_arn, description="Put the HS256 token key (32+ bytes) here")
+    parts.database_secret_arn, parts.jwt_secret_arn = database_secret_arn, jwt_secret_arn
     return function.target, function.role.name, key.arn
+
+
+def add_system_outputs(scope: Construct, parts: SystemParts, prefix: str = "") -> dict[str, TerraformOutput]:
+    """The Terraform module's outputs (the API's) and, in mode (b), where to put the secrets' values."""
+    outputs = parts.websocket.add_outputs(prefix)
+    if parts.function is not None:
+        outputs[f"{prefix}backend_function_name"] = TerraformOutput(
+            scope, f"{prefix}backend_function_name", value=parts.function.function.function_name,
+            description="The backend Lambda built from this package")
+        outputs[f"{prefix}database_secret_arn"] = TerraformOutput(
+            scope, f"{prefix}database_secret_arn", value=parts.database_secret_arn,
+            description="Put the database URL here: aws secretsmanager put-secret-value --secret-id <arn> --secret-string ...")
+        if parts.jwt_secret_arn:
+            outputs[f"{prefix}jwt_secret_arn"] = TerraformOutput(
+                scope, f"{prefix}jwt_secret_arn", value=parts.jwt_secret_arn,
+                description="Put the HS256 token key (32+ bytes) here")
+    return outputs
 
 
 def _secret(scope: Construct, id_: str, name: str, key_arn: str, description: str, tags: dict, on: dict) -> str:
@@ -348,6 +392,12 @@ class WebSocketSystem(Construct):
         self.function = parts.function
         self.key = parts.key
         self.dashboard = parts.dashboard
+        self._parts = parts
+
+    def add_outputs(self, prefix: str = "") -> dict[str, TerraformOutput]:
+        """Root outputs: the Terraform module's four (the API's) and, when this construct built the function, its
+        name and the secrets to fill. ``prefix`` keeps two systems in one stack apart."""
+        return add_system_outputs(self, self._parts, prefix)
 
 
 def existing_function_target(scope: Construct, id_: str, function_name: str, invoke_arn: str | None = None,

@@ -14,7 +14,12 @@ from careconnect_ws_cdk.cdk import AwsProvider, Construct, LocalBackend, S3Backe
 from careconnect_ws_cdk.errors import InvalidPropsError
 from careconnect_ws_cdk.lambda_artifact import DEFAULT_ARCHITECTURE, artifact_path
 from careconnect_ws_cdk.websocket_api_props import CustomDomain
-from careconnect_ws_cdk.websocket_system import WebSocketSystemProps, build_system, existing_function_target
+from careconnect_ws_cdk.websocket_system import (
+    WebSocketSystemProps,
+    add_system_outputs,
+    build_system,
+    existing_function_target,
+)
 
 from .stack_config import StackConfig
 
@@ -36,7 +41,7 @@ class ArtifactMissing(InvalidPropsError):
 
 # Construct props and the stack option that sets each: an invalid prop is reported as the option the user set.
 PROP_OPTIONS = {
-    "name": "api_name", "stage_name": "stage", "logging_level": "logging_level", "log_retention_days": "log_retention_days",
+    "name": "api_name", "stage": "stage", "logging_level": "logging_level", "log_retention_days": "log_retention_days",
     "tags": "tags", "function_name": "lambda_function_name", "memory_mb": "lambda_memory_mb",
     "timeout_seconds": "lambda_timeout_seconds", "reserved_concurrency": "lambda_reserved_concurrency",
     "architecture": "lambda_architecture", "subnet_ids": "subnet_ids", "security_group_ids": "security_group_ids",
@@ -70,6 +75,7 @@ class WebSocketStack(TerraformStack):
         # The complete system, built straight into this stack (the same code as the WebSocketSystem
         # construct, which keeps this stack's Terraform addresses), with the module's outputs.
         parts = build_system(self, self._system_props(config))
+        add_system_outputs(self, parts)
         self.websocket, self.function, self.key = parts.websocket, parts.function, parts.key
 
     def _system_props(self, config: StackConfig) -> WebSocketSystemProps:
@@ -94,7 +100,7 @@ class WebSocketStack(TerraformStack):
         return WebSocketSystemProps(
             name=config.api_name, stage=config.stage, tags=dict(config.tags),
             logging_level=config.logging_level, log_retention_days=config.log_retention_days,
-            existing_function=existing, existing_role_name=config.backend_role_name,
+            existing_function=existing, backend_role_name=config.backend_role_name,
             function_name=config.lambda_function_name, artifact_path=artifact,
             architecture=config.lambda_architecture, memory_mb=config.lambda_memory_mb,
             timeout_seconds=config.lambda_timeout_seconds, reserved_concurrency=config.lambda_reserved_concurrency,
@@ -107,7 +113,6 @@ class WebSocketStack(TerraformStack):
             alarm_topic_arn=config.alarm_topic_arn, dashboard=config.dashboard, domain=domain,
             disable_execute_api_endpoint=config.disable_execute_api_endpoint,
             manage_account_cloudwatch_role=config.manage_account_cloudwatch_role,
-            outputs=True,
         )
 
     # -- pieces -------------------------------------------------------------------------------

@@ -321,7 +321,7 @@ def test_the_gateway_enforces_the_limits_the_stage_is_synthesized_from(gateway, 
     from careconnect_ws.settings import get_settings, set_settings
     from careconnect_ws_cdk.websocket_api_props import WebSocketApiProps
 
-    assert gateway.url.endswith("/" + WebSocketApiProps.__dataclass_fields__["stage_name"].default)
+    assert gateway.url.endswith("/" + WebSocketApiProps.__dataclass_fields__["stage"].default)
     # Only the stage throttle may refuse here: the handler's own per-client limits off.
     set_settings(replace(get_settings(), max_messages_per_second=0, max_messages_per_user_per_second=0))
     sent = LIMITS.throttling_burst_limit + 200

@@ -95,7 +95,7 @@ def three_function_synth() -> SynthesizedStack:
     def build(app):
         stack = TerraformStack(app, "consumer")
         AwsProvider(stack, "aws", region="eu-west-1")
-        WebSocketApi(
+        ws = WebSocketApi(
             stack,
             "ws",
             WebSocketApiProps(
@@ -103,12 +103,12 @@ def three_function_synth() -> SynthesizedStack:
                 connect=LambdaTarget(function_name="on-connect", invoke_arn="arn:connect/invocations"),
                 disconnect=LambdaTarget(function_name="on-disconnect", invoke_arn="arn:disconnect/invocations"),
                 default=LambdaTarget(function_name="on-default", invoke_arn="arn:default/invocations"),
-                stage_name="staging",
+                stage="staging",
                 log_kms_key_arn="arn:aws:kms:eu-west-1:111122223333:key/abc",
-                backend_role_name="backend-role",
                 tags={"Team": "care"},
             ),
         )
+        ws.grant_manage_connections("backend-role")
         return stack
 
     return synth_stack(build)

@@ -83,7 +83,7 @@ def _stack(env, fake_artifact=None, tmp_path=None):
 @pytest.mark.parametrize(
     ("env", "variable", "words"),
     [
-        ({"CARECONNECT_WS_STAGE": "has space"}, "CARECONNECT_WS_STAGE", "(the construct prop stage_name)"),
+        ({"CARECONNECT_WS_STAGE": "has space"}, "CARECONNECT_WS_STAGE", "(the construct prop stage)"),
         ({"CARECONNECT_WS_LOG_RETENTION_DAYS": "42"}, "CARECONNECT_WS_LOG_RETENTION_DAYS", "retention CloudWatch Logs accepts"),
         ({"CARECONNECT_WS_LOGGING_LEVEL": "DEBUG"}, "CARECONNECT_WS_LOGGING_LEVEL", "OFF, ERROR, INFO"),
         ({"CARECONNECT_WS_API_NAME": " "}, "CARECONNECT_WS_API_NAME", "non-empty name"),

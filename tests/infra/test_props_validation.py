@@ -14,14 +14,14 @@ BACKEND = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
 @pytest.mark.parametrize(
     ("overrides", "prop", "message"),
     [
-        ({"stage_name": ""}, "stage_name", "1-128 letters"),
-        ({"stage_name": "has space"}, "stage_name", "1-128 letters"),
+        ({"stage": ""}, "stage", "1-128 letters"),
+        ({"stage": "has space"}, "stage", "1-128 letters"),
         ({"throttling_burst_limit": -1}, "throttling_burst_limit", "whole number"),
         ({"throttling_burst_limit": 2.5}, "throttling_burst_limit", "whole number"),
         ({"throttling_rate_limit": 0}, "throttling_rate_limit", "above 0"),
         ({"throttling_rate_limit": "100"}, "throttling_rate_limit", "give a number"),
         ({"throttling_rate_limit": None}, "throttling_rate_limit", "give a number"),
-        ({"stage_name": 7}, "stage_name", "give a string"),
+        ({"stage": 7}, "stage", "give a string"),
         ({"log_retention_days": "30"}, "log_retention_days", "give a number"),
         ({"custom_routes": {"chat": "arn:fn"}}, "custom_routes", "give a LambdaTarget"),
         ({"log_retention_days": -1}, "log_retention_days", "retention CloudWatch Logs accepts"),
@@ -33,7 +33,6 @@ BACKEND = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
         ({"backend": None}, "connect", "$connect needs a function"),
         ({"backend": None, "connect": BACKEND, "disconnect": BACKEND}, "default", "$default needs a function"),
         ({"backend": LambdaTarget(function_name="fn", invoke_arn="")}, "backend", "both function_name and invoke_arn"),
-        ({"output_prefix": "a-b"}, "output_prefix", "Terraform name"),
         ({"authorizer_routes": ("$connect", "$default")}, "authorizer_routes", "only on $connect"),
         ({"connect_authorizer": LambdaTarget(function_name="", invoke_arn="x")}, "connect_authorizer", "function_name and invoke_arn"),
         ({"domain": CustomDomain(domain_name="Not A Domain", certificate_arn="arn:x")}, "domain.domain_name", "DNS name"),
@@ -142,7 +141,7 @@ def test_props_take_terraform_tokens_and_check_them_at_plan_not_at_synth(default
     rate = cdk._core.TerraformVariable(stack, "rate", type="number")
     burst = cdk._core.TerraformVariable(stack, "burst", type="number")
     retention = cdk._core.TerraformVariable(stack, "retention", type="number")
-    props = WebSocketApiProps(name="api", backend=BACKEND, stage_name=stage.string_value,
+    props = WebSocketApiProps(name="api", backend=BACKEND, stage=stage.string_value,
                               throttling_rate_limit=rate.number_value, throttling_burst_limit=burst.number_value,
                               log_retention_days=retention.number_value, log_kms_key_arn="arn:aws:kms:eu-west-1:1:key/k")
     WebSocketApi(stack, "ws", props)
@@ -152,3 +151,48 @@ def test_props_take_terraform_tokens_and_check_them_at_plan_not_at_synth(default
     stage_resource = next(iter(doc["resource"]["aws_apigatewayv2_stage"].values()))
     assert stage_resource["name"] == "${var.stage}"
     assert stage_resource["default_route_settings"]["throttling_rate_limit"] == "${var.rate}"
+
+
+def test_old_names_still_work_for_one_release_and_say_what_to_write():
+    """stage_name -> stage, output_prefix -> add_outputs(prefix=...), backend_role_name -> grant_manage_connections,
+    existing_role_name -> backend_role_name, outputs=True -> add_outputs(): each warns, naming the new way."""
+    from careconnect_ws_cdk.websocket_system import WebSocketSystemProps
+
+    with pytest.warns(DeprecationWarning, match=r"write stage=\.\.\."):
+        assert WebSocketApiProps(name="api", backend=BACKEND, stage_name="dev").stage == "dev"
+    with pytest.warns(DeprecationWarning, match=r"add_outputs\(prefix=\.\.\.\)"):
+        with pytest.raises(InvalidPropsError) as err:
+            WebSocketApiProps(name="api", backend=BACKEND, output_prefix="a-b")
+    assert err.value.prop == "output_prefix"
+    with pytest.warns(DeprecationWarning, match="grant_manage_connections"):
+        WebSocketApiProps(name="api", backend=BACKEND, backend_role_name="role")
+    with pytest.warns(DeprecationWarning, match="write backend_role_name"):
+        props = WebSocketSystemProps(existing_function=BACKEND, existing_role_name="role")
+    assert props.backend_role_name == "role"
+    with pytest.warns(DeprecationWarning, match=r"add_outputs\(\)"):
+        WebSocketSystemProps(artifact_path="x.zip", outputs=True)
+
+
+@pytest.mark.parametrize(("changes", "prop"), [
+    ({"reserved_concurrency": 0}, "reserved_concurrency"),
+    ({"reserved_concurrency": "unlimited"}, "reserved_concurrency"),
+    ({"name": ""}, "name"),
+    ({"existing_function": BACKEND, "artifact_path": "x.zip"}, "artifact_path"),
+    ({"existing_function": BACKEND, "snap_start": True}, "snap_start"),
+    ({"artifact_path": "x.zip", "backend_role_name": "role"}, "backend_role_name"),
+    ({"artifact_path": "x.zip", "iam_connect": True, "authorizer": True}, "authorizer"),
+])
+def test_system_props_are_checked_at_construction_naming_the_prop(changes, prop):
+    from careconnect_ws_cdk.websocket_system import WebSocketSystemProps
+
+    with pytest.raises(InvalidPropsError) as err:
+        WebSocketSystemProps(**changes)
+    assert err.value.prop == prop
+
+
+def test_unreserved_is_spelled_the_same_in_every_construct():
+    from careconnect_ws_cdk.backend_function import UNRESERVED, BackendFunctionProps
+
+    props = BackendFunctionProps(function_name="f", artifact_path="a.zip", kms_key_arn="k", database_secret_arn="d",
+                                 jwt_secret_arn="j", reserved_concurrency=UNRESERVED)
+    assert props.reserved_concurrency is None
