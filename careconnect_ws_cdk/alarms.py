@@ -8,7 +8,7 @@ threshold that is a prop with its default stated once, in :class:`AlarmThreshold
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from careconnect_ws import contract
@@ -21,6 +21,8 @@ from .cdk import (
     CloudwatchMetricAlarmMetricQueryMetric,
     Construct,
 )
+from .deprecations import replaced
+from .errors import InvalidPropsError
 
 METRIC_NAMESPACE = contract.METRIC_NAMESPACE
 PERIOD_SECONDS = 300
@@ -51,30 +53,52 @@ class AlarmThresholds:
     """Concurrent executions reached this share of the reserved concurrency: throttling is next."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class AlarmsProps:
+    """What the alarms watch. The API is required; each other part adds its alarms when given."""
+
+    name: str
+    """Prefix of the alarms' names. Required."""
+    topic_arn: str
+    """The SNS topic every alarm (and its return to OK) notifies. Required."""
+    api_id: str
+    stage: str
+    function_name: str | None = None
+    function_log_group_name: str | None = None
+    """The function's log group: a metric filter counts failed cleanups in it."""
+    function_timeout_seconds: int | None = None
+    reserved_concurrency: int | None = None
+    dead_letter_queue_name: str | None = None
+    cleanup_rule_name: str | None = None
+    thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    provider: Any = None
+    """The ``AwsProvider`` of the alarms (the metrics' region). Default: the stack's."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InvalidPropsError("name", self.name, "the alarms need a name prefix")
+        if not isinstance(self.topic_arn, str) or not self.topic_arn.startswith(("arn:", "${")):
+            raise InvalidPropsError("topic_arn", self.topic_arn, "the SNS topic's ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)")
+        if not isinstance(self.thresholds, AlarmThresholds):
+            raise InvalidPropsError("thresholds", self.thresholds, "an AlarmThresholds")
+
+
 class Alarms(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        name: str,
-        topic_arn: str,
-        api_id: str,
-        stage: str,
-        function_name: str | None = None,
-        function_log_group_name: str | None = None,
-        function_timeout_seconds: int | None = None,
-        reserved_concurrency: int | None = None,
-        dead_letter_queue_name: str | None = None,
-        cleanup_rule_name: str | None = None,
-        thresholds: AlarmThresholds = AlarmThresholds(),
-        tags: Mapping[str, str] = {},
-        provider: Any = None,
-    ) -> None:
+    def __init__(self, scope: Construct, id_: str, props: AlarmsProps | None = None, **legacy: Any) -> None:
         super().__init__(scope, id_)
+        if props is None:  # the keyword arguments of 0.1
+            replaced("Alarms", "name", "Alarms(scope, id, AlarmsProps(name=..., topic_arn=..., ...))")
+            props = AlarmsProps(**legacy)
+        self.props = props
+        name, topic_arn, api_id, stage = props.name, props.topic_arn, props.api_id, props.stage
+        function_name, function_log_group_name = props.function_name, props.function_log_group_name
+        function_timeout_seconds, reserved_concurrency = props.function_timeout_seconds, props.reserved_concurrency
+        dead_letter_queue_name, cleanup_rule_name = props.dead_letter_queue_name, props.cleanup_rule_name
+        thresholds, provider = props.thresholds, props.provider
         self.name = name
         self.topic_arn = topic_arn
-        self.tags = dict(tags)
+        self.tags = dict(props.tags)
         self.on = {"provider": provider} if provider is not None else {}
         stage_dims = {"ApiId": api_id, "Stage": stage}
         self.alarm("integration_errors", "AWS/ApiGateway", "IntegrationError", stage_dims, thresholds.integration_errors,

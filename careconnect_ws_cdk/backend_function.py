@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from careconnect_ws import contract
 
@@ -33,6 +34,7 @@ from .cdk import (
 from .errors import InvalidPropsError
 from .iam import trust_policy
 from .lambda_artifact import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from .provider import use_provider
 from .websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS_ALLOWED, LambdaTarget
 
 HANDLER = contract.HANDLER
@@ -76,6 +78,9 @@ class BackendFunctionProps:
 
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+
+    provider: Any = None
+    """The ``AwsProvider`` every resource of the function uses. Default: the stack's."""
 
     architecture: str = DEFAULT_ARCHITECTURE
     """``arm64`` or ``x86_64``; must match the artifact. Default: ``arm64``."""
@@ -248,6 +253,7 @@ class BackendFunction(Construct):
                 function_name=self.function.function_name,
                 function_version=self.function.version,
             )
+        use_provider(self, props.provider)
 
     @property
     def target(self) -> LambdaTarget:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .cdk import (
@@ -14,6 +15,29 @@ from .cdk import (
     KmsAlias,
     KmsKey,
 )
+from .deprecations import replaced
+from .errors import InvalidPropsError
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogEncryptionKeyProps:
+    alias: str
+    """The key's alias is ``alias/{alias}-logs``. Required."""
+    log_group_names: Sequence[str]
+    """The log groups CloudWatch Logs may use the key for (``allow_log_groups`` adds more). Required."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    deletion_window_in_days: int = 30
+    """7 to 30. Default: 30."""
+    provider: Any = None
+    """The ``AwsProvider`` of the key and its lookups. Default: the stack's."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.alias, str) or not self.alias.strip():
+            raise InvalidPropsError("alias", self.alias, "the key needs an alias")
+        if isinstance(self.log_group_names, str):
+            raise InvalidPropsError("log_group_names", self.log_group_names, "a list of log group names, not one string")
+        if not 7 <= self.deletion_window_in_days <= 30:
+            raise InvalidPropsError("deletion_window_in_days", self.deletion_window_in_days, "KMS allows 7 to 30 days")
 
 
 class LogEncryptionKey(Construct):
@@ -26,18 +50,14 @@ class LogEncryptionKey(Construct):
     that is not known before the key, e.g. the execution log group's API id).
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        id_: str,
-        *,
-        alias: str,
-        log_group_names: Sequence[str],
-        tags: Mapping[str, str],
-        deletion_window_in_days: int = 30,
-        provider: Any = None,
-    ) -> None:
+    def __init__(self, scope: Construct, id_: str, props: LogEncryptionKeyProps | None = None, **legacy: Any) -> None:
         super().__init__(scope, id_)
+        if props is None:  # the keyword arguments of 0.1
+            replaced("LogEncryptionKey", "alias", "LogEncryptionKey(scope, id, LogEncryptionKeyProps(alias=...))")
+            props = LogEncryptionKeyProps(**legacy)
+        self.props = props
+        alias, log_group_names, tags = props.alias, props.log_group_names, props.tags
+        deletion_window_in_days, provider = props.deletion_window_in_days, props.provider
         on = {"provider": provider} if provider is not None else {}
         self._account = DataAwsCallerIdentity(self, "account", **on).account_id
         self._partition = DataAwsPartition(self, "partition", **on).partition

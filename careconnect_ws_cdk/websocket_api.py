@@ -39,7 +39,7 @@ from .cdk import (
     TerraformOutput,
 )
 from .errors import InvalidPropsError
-from .log_encryption_key import LogEncryptionKey
+from .log_encryption_key import LogEncryptionKey, LogEncryptionKeyProps
 from .websocket_api_props import LambdaTarget, WebSocketApiProps, check_custom_route_key, check_target
 
 __all__ = ["LambdaTarget", "WebSocketApi", "WebSocketApiProps", "ACCESS_LOG_FORMAT"]
@@ -122,14 +122,12 @@ class WebSocketApi(Construct):
         self.log_key: LogEncryptionKey | None = None
         kms_key_arn = props.log_kms_key_arn
         if kms_key_arn is None:
-            self.log_key = LogEncryptionKey(
-                self,
-                "log_key",
+            self.log_key = LogEncryptionKey(self, "log_key", LogEncryptionKeyProps(
                 alias=f"{props.name}-{props.stage}",
-                log_group_names=[access_log_name, execution_log_name],
+                log_group_names=(access_log_name, execution_log_name),
                 tags=self._tags,
                 provider=props.provider,
-            )
+            ))
             kms_key_arn = self.log_key.arn
         self.access_log_group = CloudwatchLogGroup(
             self,

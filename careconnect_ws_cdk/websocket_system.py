@@ -26,8 +26,8 @@ from careconnect_ws import contract
 from careconnect_ws.limits import LIMITS
 
 from . import defaults
-from .account_logging_role import AccountLoggingRole
-from .alarms import Alarms, AlarmThresholds
+from .account_logging_role import AccountLoggingRole, AccountLoggingRoleProps
+from .alarms import Alarms, AlarmsProps, AlarmThresholds
 from .backend_function import UNRESERVED, BackendFunction, BackendFunctionProps
 from .cdk import (
     CloudwatchEventRule,
@@ -36,14 +36,13 @@ from .cdk import (
     DataAwsLambdaFunction,
     LambdaPermission,
     SecretsmanagerSecret,
-    TerraformDataSource,
     TerraformOutput,
-    TerraformResource,
 )
 from .dashboard import Dashboard, DashboardProps
 from .deprecations import renamed, replaced
 from .errors import InvalidPropsError
-from .log_encryption_key import LogEncryptionKey
+from .log_encryption_key import LogEncryptionKey, LogEncryptionKeyProps
+from .provider import use_provider
 from .websocket_api import WebSocketApi, access_log_group_name, execution_log_group_name
 from .websocket_api_props import CustomDomain, LambdaTarget, WebSocketApiProps
 
@@ -223,9 +222,7 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
     function_name = own.function_name if own else target.function_name
     dead_letters = parts.function.dead_letter_queue.name if parts.function else None
     if props.alarm_topic_arn:
-        Alarms(
-            scope,
-            "alarms",
+        Alarms(scope, "alarms", AlarmsProps(
             name=props.name,
             topic_arn=props.alarm_topic_arn,
             api_id=parts.websocket.api.id,
@@ -238,7 +235,7 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
             cleanup_rule_name=parts.cleanup_rule_name,
             thresholds=props.alarm_thresholds or AlarmThresholds(),
             tags=tags,
-        )
+        ))
     if props.dashboard:
         parts.dashboard = Dashboard(scope, "dashboard", DashboardProps(
             name=f"{props.name}-{props.stage}",
@@ -251,17 +248,10 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
             cleanup_rule_name=parts.cleanup_rule_name,
         ))
     if props.manage_account_cloudwatch_role:
-        AccountLoggingRole(scope, "account_logging", name=f"{props.name}-apigateway-cloudwatch", tags=tags)
-    if props.provider is not None:
-        _use_provider(scope, props.provider)
+        AccountLoggingRole(scope, "account_logging",
+                           AccountLoggingRoleProps(name=f"{props.name}-apigateway-cloudwatch", tags=tags))
+    use_provider(scope, props.provider)
     return parts
-
-
-def _use_provider(scope: Construct, provider: Any) -> None:
-    """Every resource and data source under ``scope`` on ``provider`` (the pieces built by other constructs too)."""
-    for child in scope.node.find_all():
-        if isinstance(child, TerraformResource | TerraformDataSource) and child.provider is None:
-            child.provider = provider
 
 
 def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: dict,
@@ -277,15 +267,13 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
         raise InvalidPropsError("artifact_path", props.artifact_path,
                                 "no such file: build it with python -m careconnect_ws_cdk.lambda_artifact")
     function_log_group = f"/aws/lambda/{props.function_name}"
-    key = parts.key = LogEncryptionKey(
-        scope,
-        "key",
+    key = parts.key = LogEncryptionKey(scope, "key", LogEncryptionKeyProps(
         alias=f"{props.name}-{props.stage}",
         # The execution log group's name carries the API's id: added once the API exists.
-        log_group_names=[access_log_group_name(props.name, props.stage), function_log_group],
+        log_group_names=(access_log_group_name(props.name, props.stage), function_log_group),
         tags=tags,
         provider=props.provider,
-    )
+    ))
     database_secret_arn = props.database_secret_arn or _secret(
         scope, "database_url", f"{props.name}/database-url", key.arn,
         "PostgreSQL URL or RDS-style JSON for careconnect-ws (set the value outside Terraform)", tags, on)
@@ -312,6 +300,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
                          **({contract.TOKEN_SOURCE: props.token_source} if props.token_source else {}),
                          **({contract.CONNECT_AUTH: "iam"} if props.iam_connect else {})},
             tags=tags,
+            provider=props.provider,
             **_given(
                 architecture=props.architecture,
                 memory_mb=props.memory_mb,

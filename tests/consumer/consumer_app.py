@@ -4,9 +4,22 @@ provider in another region, bound to a function their stack creates. Run from a 
 import json
 import os
 
-from careconnect_ws_cdk import LambdaTarget, WebSocketApi, WebSocketApiProps
+from careconnect_ws_cdk import (
+    AccountLoggingRole,
+    AccountLoggingRoleProps,
+    Alarms,
+    AlarmsProps,
+    CustomDomain,
+    Dashboard,
+    DashboardProps,
+    LambdaTarget,
+    LogEncryptionKey,
+    LogEncryptionKeyProps,
+    WebSocketApi,
+    WebSocketApiProps,
+)
 from careconnect_ws_cdk.cdk import LINEAGE, App, AwsProvider, IamRole, LambdaFunction, TerraformStack, Testing
-from careconnect_ws_cdk.testing import assert_routes_invoke, reference, snapshot_json, synthesize
+from careconnect_ws_cdk.testing import assert_routes_invoke, reference, snapshot_json, synthesize, websocket_routes
 from careconnect_ws_cdk.websocket_system import WebSocketSystem, WebSocketSystemProps
 
 app = App(outdir="out")
@@ -25,12 +38,34 @@ chat.add_outputs(prefix="chat_")
 alerts.add_outputs(prefix="alerts_")
 chat.grant_manage_connections(role)
 alerts.add_route("chat.send", LambdaTarget.from_function(fn))
+chat.add_route("chat.send", LambdaTarget.from_function(fn), return_response=True)  # answers on the socket
 # And the complete system (its own function, key, secrets, schedule) in the same stack, on the same provider.
 WebSocketSystem(stack, "notifications", WebSocketSystemProps(name="notify", artifact_path="function.zip", provider=eu))
+
+# Every other construct, on the same aliased provider, through its props: the routes and authorizers a team asks
+# for (a bearer header, the subprotocols, AWS_IAM for service clients with only the custom domain), a dashboard,
+# alarms, a log key, the account's logging role.
+devices = WebSocketApi(stack, "more_devices", WebSocketApiProps(
+    name="devices", backend=LambdaTarget.from_function(fn), connect_authorizer=LambdaTarget.from_function(fn),
+    token_source="header:Authorization", provider=eu))
+WebSocketApi(stack, "more_browsers", WebSocketApiProps(
+    name="browsers", backend=LambdaTarget.from_function(fn), connect_authorizer=LambdaTarget.from_function(fn),
+    token_source="protocol", provider=eu))
+WebSocketApi(stack, "more_services", WebSocketApiProps(
+    name="services", backend=LambdaTarget.from_function(fn), iam_connect=True, provider=eu,
+    domain=CustomDomain(domain_name="ws.example.org", certificate_arn="arn:aws:acm:eu-west-1:111122223333:certificate/x"),
+    disable_execute_api_endpoint=True))
+Dashboard(stack, "more_dashboard", DashboardProps(name="devices", api_id=devices.api_id, stage="prod", provider=eu))
+Alarms(stack, "more_alarms", AlarmsProps(name="devices", topic_arn="arn:aws:sns:eu-west-1:111122223333:oncall",
+                                         api_id=devices.api_id, stage="prod", provider=eu))
+LogEncryptionKey(stack, "more_key", LogEncryptionKeyProps(alias="consumer", log_group_names=("/consumer/logs",),
+                                                          provider=eu))
+AccountLoggingRole(stack, "more_account", AccountLoggingRoleProps(name="consumer-apigw-logs", provider=eu))
 
 # The team's own tests of this stack, with the helpers the library ships.
 synthesized = synthesize(stack)
 assert_routes_invoke(synthesized, reference(fn, "invoke_arn"), api="chat")
+assert websocket_routes(synthesized, api="chat")["chat.send"].two_way
 assert_routes_invoke(synthesized, reference(fn, "invoke_arn"), api="alerts", routes=("$default", "chat.send"))
 
 

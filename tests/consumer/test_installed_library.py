@@ -53,23 +53,35 @@ def test_two_apis_on_an_aliased_provider_in_a_consumer_stack(wheel, tmp_path, ex
     assert {"chat_websocket_api_endpoint", "alerts_websocket_api_endpoint"} <= outputs
     assert not {"websocket_api_endpoint", "websocket_api_id"} & outputs
 
-    # Every resource and data source of both constructs is on the consumer's aliased provider.
+    # Every resource and data source of every construct is on the consumer's aliased provider.
     constructs = [(kind, name, body) for section in ("resource", "data") for kind, items in doc.get(section, {}).items()
-                  for name, body in items.items() if name.startswith(("chat_", "alerts_", "notifications_"))]
-    assert len(constructs) > 50
+                  for name, body in items.items() if name.startswith(("chat_", "alerts_", "notifications_", "more_"))]
+    assert len(constructs) > 100
     assert {body.get("provider") for _, _, body in constructs} == {"aws.eu"}
+    assert {kind for kind, name, _ in constructs if name.startswith("more_")} >= {
+        "aws_cloudwatch_dashboard", "aws_cloudwatch_metric_alarm", "aws_kms_key", "aws_api_gateway_account",
+        "aws_apigatewayv2_authorizer"}
 
     # Distinct physical names.
     groups = [b["name"] for b in doc["resource"]["aws_cloudwatch_log_group"].values()]
-    assert len(groups) == len(set(groups)) == 7  # 2 per API, and the system's function log group
+    assert len(groups) == len(set(groups)) == 13  # 2 per API (5), and the system's function log group
     aliases = [b["name"] for b in doc["resource"]["aws_kms_alias"].values()]
-    assert len(aliases) == len(set(aliases)) == 3
+    assert len(aliases) == len(set(aliases)) == 7
+
+    # The routes and authorizers: a bearer header, the subprotocols, AWS_IAM with only the custom domain.
+    authorizers = {b["name"]: b["identity_sources"] for b in doc["resource"]["aws_apigatewayv2_authorizer"].values()}
+    assert authorizers["devices-connect"] == ["route.request.header.Authorization"]
+    assert authorizers["browsers-connect"] == ["route.request.header.Sec-WebSocket-Protocol"]
+    services = next(b for b in doc["resource"]["aws_apigatewayv2_api"].values() if b["name"] == "services")
+    assert services["disable_execute_api_endpoint"] is True
+    assert [r["authorization_type"] for n, r in doc["resource"]["aws_apigatewayv2_route"].items()
+            if n.startswith("more_services") and r["route_key"] == "$connect"] == ["AWS_IAM"]
 
     # Permissions and integrations bound to the consumer's own function resource.
     fn_ref = "aws_lambda_function.fn"
     permissions = [p for n, p in doc["resource"]["aws_lambda_permission"].items() if n.startswith(("chat_", "alerts_"))]
     assert {p["function_name"] for p in permissions} == {f"${{{fn_ref}.function_name}}"}
-    assert len(permissions) == 7  # 3 routes of each API, plus the custom route added later
+    assert len(permissions) == 8  # 3 routes of each API, plus a custom route added later to each
     integrations = [i for n, i in doc["resource"]["aws_apigatewayv2_integration"].items() if n.startswith(("chat_", "alerts_"))]
     assert {i["integration_uri"] for i in integrations} == {f"${{{fn_ref}.invoke_arn}}"}
     grant = next(p for n, p in doc["resource"]["aws_iam_role_policy"].items() if n.startswith("chat_"))

@@ -196,3 +196,42 @@ def test_unreserved_is_spelled_the_same_in_every_construct():
     props = BackendFunctionProps(function_name="f", artifact_path="a.zip", kms_key_arn="k", database_secret_arn="d",
                                  jwt_secret_arn="j", reserved_concurrency=UNRESERVED)
     assert props.reserved_concurrency is None
+
+
+def test_every_construct_takes_props_and_its_old_keyword_arguments_warn(fake_artifact):
+    """One props style: Alarms, LogEncryptionKey and AccountLoggingRole take a props dataclass (validated, naming
+    the prop) like the others; the 0.1 keyword arguments still build the same thing, with a warning."""
+    import json
+
+    from careconnect_ws_cdk import (
+        AccountLoggingRole,
+        AccountLoggingRoleProps,
+        Alarms,
+        AlarmsProps,
+        LogEncryptionKey,
+        LogEncryptionKeyProps,
+    )
+    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack, Testing
+
+    stack = TerraformStack(Testing.app(), "props")
+    AwsProvider(stack, "aws", region="eu-west-1")
+    eu = AwsProvider(stack, "eu", region="eu-central-1", alias="eu")
+    Alarms(stack, "alarms", AlarmsProps(name="a", topic_arn="arn:aws:sns:x", api_id="api", stage="prod", provider=eu))
+    LogEncryptionKey(stack, "key", LogEncryptionKeyProps(alias="a", log_group_names=("/g",), provider=eu))
+    AccountLoggingRole(stack, "role", AccountLoggingRoleProps(name="r", provider=eu))
+    with pytest.warns(DeprecationWarning, match="AlarmsProps"):
+        Alarms(stack, "old_alarms", name="b", topic_arn="arn:aws:sns:x", api_id="api", stage="prod")
+    with pytest.warns(DeprecationWarning, match="LogEncryptionKeyProps"):
+        LogEncryptionKey(stack, "old_key", alias="b", log_group_names=["/g"], tags={})
+    with pytest.warns(DeprecationWarning, match="AccountLoggingRoleProps"):
+        AccountLoggingRole(stack, "old_role", name="s", tags={})
+    doc = json.loads(Testing.synth(stack))
+    new = [body for section in ("resource", "data") for items in doc[section].values() for name, body in items.items()
+           if not name.startswith("old_")]
+    assert new and {body.get("provider") for body in new} == {"aws.eu"}
+    with pytest.raises(InvalidPropsError) as err:
+        AlarmsProps(name="a", topic_arn="oncall", api_id="api", stage="prod")
+    assert err.value.prop == "topic_arn"
+    with pytest.raises(InvalidPropsError) as err:
+        LogEncryptionKeyProps(alias="a", log_group_names="/one-string")
+    assert err.value.prop == "log_group_names"
