@@ -11,16 +11,18 @@ Where things are (one module per concept):
 
 * entry points: ``handler`` (the Lambda: dispatches every event), ``cli`` (``careconnect-ws``);
 * what a client sends: ``events`` (typed views over API Gateway's events), ``routing`` (actions such
-  as ``ping`` and ``subscribe``), ``tokens`` (JWTs), ``topics`` (who may read which stream);
+  as ``ping`` and ``subscribe``), ``tokens`` (JWTs), ``jwks`` (an identity provider's keys), ``topics`` (who
+  may read which stream);
 * delivery: ``publishing`` (store, then push), ``streams`` (the durable streams in PostgreSQL),
   ``notifications`` (named payloads over ``publish``; revocation), ``delivery`` (fan-out),
   ``management`` and ``sigv4`` (``@connections`` calls, signed);
 * state: ``registry`` (connections), ``db`` (one connection per container, pooler- and
   failover-safe), ``migrations/`` (the schema), ``cleanup`` (the scheduled sweep);
-* configuration: ``settings`` (every variable the runtime reads), ``secrets``, ``contract`` (names the
-  infrastructure shares), ``limits`` (API Gateway's), ``errors``, ``logs``, ``text``, ``services``;
-* ``snapstart`` (SnapStart's hooks); ``client`` (the reference client, not in the Lambda zip);
-  ``local/`` (``careconnect-ws serve`` and the throwaway PostgreSQL, not in the Lambda zip).
+* configuration: ``settings`` (every variable the runtime reads; secrets re-read as they rotate), ``secrets``,
+  ``contract`` (names the infrastructure shares), ``limits`` (API Gateway's), ``errors``, ``text``, ``services``;
+* operations: ``logs`` (JSON lines with the Lambda context), ``metrics`` (CloudWatch EMF in the same line);
+* ``snapstart`` (SnapStart's hooks); not in the Lambda zip: ``client`` (the reference client), ``local/``
+  (``careconnect-ws serve`` and the throwaway PostgreSQL), ``testing/`` (the pytest plugin for your extensions).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ without the CDK, and the Lambda runtime (``careconnect_ws``) never imports this 
 Where things are: ``websocket_api`` (the API construct) with ``websocket_api_props`` (its props and
 validation); ``websocket_system`` (the complete system: API, function, key, secrets, schedule, dashboard, alarms);
 ``backend_function`` (the Lambda built from this package); ``lambda_artifact`` (building its zip);
+``testing`` (synthesize, snapshot without churn, assert routes: for your own stack's tests); ``provider``,
+``deprecations``;
 ``alarms`` and ``dashboard`` (what an operator watches), ``log_encryption_key``, ``account_logging_role``, ``iam``; ``defaults`` and ``errors``.
 """
 
