@@ -69,11 +69,15 @@ def _client_errors() -> tuple[type[BaseException], ...]:
     return (BotoCoreError, ClientError)
 
 
+def _unreadable(variable: str, arn: str, err: BaseException) -> ConfigError:
+    return ConfigError(variable, f"cannot read secret {arn}: {err} (the function's role needs secretsmanager:GetSecretValue on it)")
+
+
 def read_secret(variable: str, arn: str, reader: SecretReader) -> str:
     try:
         value = reader(arn)
     except _client_errors() as err:
-        raise ConfigError(variable, f"cannot read secret {arn}: {err} (the function's role needs secretsmanager:GetSecretValue on it)") from None
+        raise _unreadable(variable, arn, err) from None
     if not value:
         raise ConfigError(variable, f"secret {arn} has no SecretString")
     return value
@@ -102,7 +106,7 @@ def read_key_versions(variable: str, arn: str, reader: SecretReader, *, previous
         recent = current.created is not None and time.time() - current.created < previous_within
         previous = reader.version(arn, PREVIOUS) if recent else None
     except _client_errors() as err:
-        raise ConfigError(variable, f"cannot read secret {arn}: {err} (the function's role needs secretsmanager:GetSecretValue on it)") from None
+        raise _unreadable(variable, arn, err) from None
     return KeyVersions(current.value, current.created, previous.value if previous and previous.value else None)
 
 

@@ -91,15 +91,15 @@ class Alarms(Construct):
             replaced("Alarms", "name", "Alarms(scope, id, AlarmsProps(name=..., topic_arn=..., ...))")
             props = AlarmsProps(**legacy)
         self.props = props
-        name, topic_arn, api_id, stage = props.name, props.topic_arn, props.api_id, props.stage
-        function_name, function_log_group_name = props.function_name, props.function_log_group_name
-        function_timeout_seconds, reserved_concurrency = props.function_timeout_seconds, props.reserved_concurrency
-        dead_letter_queue_name, cleanup_rule_name = props.dead_letter_queue_name, props.cleanup_rule_name
-        thresholds, provider = props.thresholds, props.provider
-        self.name = name
-        self.topic_arn = topic_arn
+        self.name = props.name
+        self.topic_arn = props.topic_arn
         self.tags = dict(props.tags)
-        self.on = {"provider": provider} if provider is not None else {}
+        self.on = {"provider": props.provider} if props.provider is not None else {}
+        self._add_alarms(props)
+
+    def _add_alarms(self, props: AlarmsProps) -> None:
+        name, api_id, stage, thresholds = props.name, props.api_id, props.stage, props.thresholds
+        function_name, function_timeout_seconds = props.function_name, props.function_timeout_seconds
         stage_dims = {"ApiId": api_id, "Stage": stage}
         self.alarm("integration_errors", "AWS/ApiGateway", "IntegrationError", stage_dims, thresholds.integration_errors,
                    "The backend Lambda failed or answered 5xx to API Gateway")
@@ -120,24 +120,24 @@ class Alarms(Construct):
                            f"An invocation took {thresholds.duration_share_of_timeout:.0%} of the function's "
                            f"{function_timeout_seconds} s timeout (a slow database or @connections endpoint)",
                            statistic="Maximum")
-            if reserved_concurrency:
+            if props.reserved_concurrency:
                 self.alarm("concurrency_near_reserved", "AWS/Lambda", "ConcurrentExecutions", fn,
-                           max(1, int(reserved_concurrency * thresholds.concurrency_share_of_reserved)),
+                           max(1, int(props.reserved_concurrency * thresholds.concurrency_share_of_reserved)),
                            f"Concurrent executions reached {thresholds.concurrency_share_of_reserved:.0%} of the "
-                           f"reserved {reserved_concurrency}: raise it before API Gateway's calls are throttled",
+                           f"reserved {props.reserved_concurrency}: raise it before API Gateway's calls are throttled",
                            statistic="Maximum")
-        if dead_letter_queue_name:
-            self.alarm("dead_letters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": dead_letter_queue_name},
+        if props.dead_letter_queue_name:
+            self.alarm("dead_letters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": props.dead_letter_queue_name},
                        thresholds.dead_letter_messages,
                        "Events the function could not handle wait in its dead-letter queue: inspect and redrive them",
                        statistic="Maximum")
-        if function_log_group_name:
+        if props.function_log_group_name:
             # The handler logs one JSON line per invocation; a cleanup that did not answer 200 failed.
             CloudwatchLogMetricFilter(
                 self,
                 "cleanup_failure_filter",
                 name=f"{name}-cleanup-failures",
-                log_group_name=function_log_group_name,
+                log_group_name=props.function_log_group_name,
                 pattern=contract.failed_command_filter(contract.CLEANUP_COMMAND),
                 metric_transformation={"name": contract.CLEANUP_FAILURES_METRIC, "namespace": METRIC_NAMESPACE,
                                        "value": "1", "default_value": "0"},
@@ -145,8 +145,8 @@ class Alarms(Construct):
             )
             self.alarm("cleanup_failures", METRIC_NAMESPACE, contract.CLEANUP_FAILURES_METRIC, {},
                        thresholds.cleanup_failures, "The scheduled connection cleanup failed")
-        if cleanup_rule_name:
-            self.alarm("cleanup_invocation_failures", "AWS/Events", "FailedInvocations", {"RuleName": cleanup_rule_name},
+        if props.cleanup_rule_name:
+            self.alarm("cleanup_invocation_failures", "AWS/Events", "FailedInvocations", {"RuleName": props.cleanup_rule_name},
                        1, "EventBridge could not invoke the cleanup")
 
     def _server_error_rate(self, function_name: str, thresholds: AlarmThresholds) -> CloudwatchMetricAlarm:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rehearsal.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
-from rehearsal.readback import WiringError, check_wiring
+from rehearsal.readback import WiringError
 from rehearsal.terraform import Terraform, Toolchain, Unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def install(cli: Cli) -> Path:
 
 def rehearse_cli(cli: Cli, toolchain: Toolchain, *, log=print) -> dict:
     """Deploy the default app with the real CLI, read it back, destroy it; returns what it did and how long."""
-    from rehearsal.rehearse import Mode, expectations
+    from rehearsal.rehearse import Mode, read_back
 
     python = ROOT / cli.venv / "bin" / "python3"
     if not python.exists():
@@ -131,13 +131,7 @@ def rehearse_cli(cli: Cli, toolchain: Toolchain, *, log=print) -> dict:
             state = tf.state()
             applied = len([r for r in state.get("values", {}).get("root_module", {}).get("resources", [])
                            if r.get("mode") == "managed"])
-            function = expectations(Mode("complete", stack, {}), "")
-            role = moto.client("lambda", REGION).get_function(FunctionName=function.function_name)["Configuration"]["Role"]
-            findings = check_wiring(state, expectations(Mode("complete", stack, {}), role.rsplit("/", 1)[1]),
-                                    lambda service: moto.client(service, REGION), REGION)
-            if findings.problems:
-                raise WiringError(f"{cli.name} deploy: {len(findings.problems)} of {findings.checked} wiring checks "
-                                  "failed:\n  - " + "\n  - ".join(findings.problems))
+            findings = read_back(Mode("complete", stack, {}), state, moto, f"{cli.name} deploy")
         finally:
             run("destroy")
         left = moto.client("apigatewayv2", REGION).get_apis().get("Items", [])

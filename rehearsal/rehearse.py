@@ -34,7 +34,7 @@ from careconnect_ws_cdk.backend_function import SNAP_START_ALIAS
 from careconnect_ws_cdk.websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, WebSocketApiProps
 from rehearsal.cli import CLIS, rehearse_cli
 from rehearsal.moto_server import MotoServer
-from rehearsal.readback import Expectations, WiringError, check_wiring, unexpected_changes
+from rehearsal.readback import Expectations, Findings, WiringError, check_wiring, unexpected_changes
 from rehearsal.terraform import Terraform, TerraformFailed, Toolchain, Unavailable, find_toolchain
 from stacks.stack_config import load_stack_config
 
@@ -104,6 +104,18 @@ def expectations(mode: Mode, function_role: str) -> Expectations:
     )
 
 
+def read_back(mode: Mode, state: dict, moto: MotoServer, label: str) -> Findings:
+    """Every wiring check of a deployed ``mode`` against moto; a failed check raises :class:`WiringError`."""
+    function = expectations(mode, "")
+    role_arn = moto.client("lambda", REGION).get_function(FunctionName=function.function_name)["Configuration"]["Role"]
+    findings = check_wiring(state, expectations(mode, role_arn.rsplit("/", 1)[1]),
+                            lambda service: moto.client(service, REGION), REGION)
+    if findings.problems:
+        raise WiringError(f"{label}: {len(findings.problems)} of {findings.checked} wiring checks failed:\n  - "
+                          + "\n  - ".join(findings.problems))
+    return findings
+
+
 def prepare_existing(moto: MotoServer) -> None:
     """What mode (a) binds to must exist first: a role and a function."""
     iam = moto.client("iam", REGION)
@@ -157,16 +169,7 @@ def rehearse(mode: Mode, toolchain: Toolchain, *, broken: bool = False, log=prin
         tf.apply()
         timings["apply"] = time.monotonic() - step
         try:
-            state = tf.state()
-            function = expectations(mode, "")
-            role_arn = moto.client("lambda", REGION).get_function(FunctionName=function.function_name)["Configuration"]["Role"]
-            expect = expectations(mode, role_arn.rsplit("/", 1)[1])
-            findings = check_wiring(state, expect, lambda service: moto.client(service, REGION), REGION)
-            if findings.problems:
-                raise WiringError(
-                    f"{mode.stack_name}: {len(findings.problems)} of {findings.checked} wiring checks failed:\n  - "
-                    + "\n  - ".join(findings.problems)
-                )
+            findings = read_back(mode, tf.state(), moto, mode.stack_name)
             log(f"{mode.name}: {len(plan['resource_changes'])} resources applied, {findings.checked} wiring checks passed")
             step = time.monotonic()
             drift = unexpected_changes(tf.plan("replan.tfplan"))

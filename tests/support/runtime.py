@@ -6,15 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
-
 from careconnect_ws import db as db_module
 from careconnect_ws.local.pgtemp import TemporaryPostgres
-from careconnect_ws.migrations import migrate
 from careconnect_ws.settings import Settings, set_settings
-from careconnect_ws.tokens import issue_token
+from careconnect_ws.testing import TEST_JWT_SECRET, token_for
+from careconnect_ws.testing.database import throwaway_database
 
-SECRET = "test-secret-that-is-at-least-32-bytes-long!"
+__all__ = ["SECRET", "make_settings", "own_migrated_server", "rsa_public_pem", "token_for"]
+
+SECRET = TEST_JWT_SECRET
+"""The token key of careconnect_ws.testing's careconnect_runtime (what the runtime fixture is)."""
 
 
 def make_settings(pg_url: str, **overrides: Any) -> Settings:
@@ -23,25 +24,18 @@ def make_settings(pg_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def token_for(user_id: str, **kwargs: Any) -> str:
-    return issue_token(user_id, Settings(jwt_secret=SECRET), **kwargs)
-
-
 @contextmanager
 def own_migrated_server(*, fsync: bool = False, **settings: Any) -> Iterator[TemporaryPostgres]:
     """A PostgreSQL of the test's own (to kill, restart or make read-only), migrated, with the runtime
     pointed at it; ``settings`` override :func:`make_settings`'s."""
-    server = TemporaryPostgres(fsync=fsync).start()
-    try:
-        with psycopg.connect(server.url, autocommit=True) as conn:
-            migrate(conn)
+    with throwaway_database(fsync=fsync) as server:
         set_settings(make_settings(server.url, **settings))
         db_module.reset_database()
-        yield server
-    finally:
-        db_module.reset_database()
-        server.stop()
-        set_settings(None)
+        try:
+            yield server
+        finally:
+            db_module.reset_database()
+            set_settings(None)
 
 
 def rsa_public_pem() -> str:
