@@ -22,7 +22,7 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 ## Build the Lambda zip (dist/lambda/careconnect-ws-lambda-<arch>.zip) from this package; the architecture
-## is the stack's (CARECONNECT_WS_LAMBDA_ARCHITECTURE or cdktf.json context lambda_architecture, else arm64)
+## is the stack's (CARECONNECT_WS_ARCHITECTURE or cdktf.json context architecture, else arm64)
 ## unless LAMBDA_ARCH says otherwise. Nothing is rebuilt when nothing it is made of changed.
 lambda: $(VENV)/.installed
 	$(PY) -m stacks.lambda_artifact $(if $(LAMBDA_ARCH),--arch $(LAMBDA_ARCH))

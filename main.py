@@ -13,7 +13,7 @@ import sys
 
 from careconnect_ws_cdk.cdk import App
 from careconnect_ws_cdk.errors import InvalidPropsError
-from stacks.stack_config import CONTEXT_KEYS, load_stack_config, unknown_options
+from stacks.stack_config import CONTEXT_KEYS, RENAMED, deprecated_options, load_stack_config, unknown_options
 from stacks.websocket_stack import WebSocketStack
 
 
@@ -21,8 +21,9 @@ def build_app() -> App:
     app = App()
     # cdktf.json's "context", as the cdktf CLI passes it; context given to the app itself wins.
     file_context = _cdktf_json_context()
-    context = {**file_context, **{k: v for k in CONTEXT_KEYS if (v := app.node.try_get_context(k)) is not None}}
-    for warning in unknown_options(file_context):
+    keys = (*CONTEXT_KEYS, *RENAMED)
+    context = {**file_context, **{k: v for k in keys if (v := app.node.try_get_context(k)) is not None}}
+    for warning in (*unknown_options(file_context), *deprecated_options(context)):
         print(f"careconnect-ws: warning: {warning}", file=sys.stderr)
     WebSocketStack(app, load_stack_config(context))
     return app

@@ -28,7 +28,7 @@ from careconnect_ws.settings import Settings, set_settings
 RECIPIENTS = 10_000
 GONE = 1_000
 REPEAT = 3
-LAMBDA_TIMEOUT_S = 29  # the stack's default lambda_timeout_seconds
+LAMBDA_TIMEOUT_S = 29  # the stack's default timeout_seconds
 SECRET = "bench-secret-that-is-at-least-32-bytes!!"
 
 

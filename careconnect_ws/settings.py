@@ -133,7 +133,7 @@ BY_VARIABLE = {row.variable: row for row in TABLE}
 
 ENVIRONMENT: dict[str, tuple[str, str]] = {row.variable: (row.part, row.help_line()) for row in TABLE}
 """Every variable the runtime reads: its part and its help line (the CLI's ``--help``, the stack's check of
-``lambda_environment``)."""
+``function_environment``)."""
 
 
 def _default(variable: str) -> Any:

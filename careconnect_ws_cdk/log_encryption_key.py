@@ -56,25 +56,23 @@ class LogEncryptionKey(Construct):
             replaced("LogEncryptionKey", "alias", "LogEncryptionKey(scope, id, LogEncryptionKeyProps(alias=...))")
             props = LogEncryptionKeyProps(**legacy)
         self.props = props
-        alias, log_group_names, tags = props.alias, props.log_group_names, props.tags
-        deletion_window_in_days, provider = props.deletion_window_in_days, props.provider
-        on = {"provider": provider} if provider is not None else {}
+        on = {"provider": props.provider} if props.provider is not None else {}
         self._account = DataAwsCallerIdentity(self, "account", **on).account_id
         self._partition = DataAwsPartition(self, "partition", **on).partition
         # ``id`` is the region's name in provider 5.x and 6.x alike (``region`` exists only in 6.x).
         self._region = DataAwsRegion(self, "region", **on).id
-        self._log_group_names = list(log_group_names)
+        self._log_group_names = list(props.log_group_names)
         self.key = KmsKey(
             self,
             "key",
-            description=f"Encrypts the CloudWatch logs of {alias}",
+            description=f"Encrypts the CloudWatch logs of {props.alias}",
             enable_key_rotation=True,
-            deletion_window_in_days=deletion_window_in_days,
+            deletion_window_in_days=props.deletion_window_in_days,
             policy=self._policy(),
-            tags=dict(tags),
+            tags=dict(props.tags),
             **on,
         )
-        KmsAlias(self, "alias", name=f"alias/{alias}-logs", target_key_id=self.key.key_id, **on)
+        KmsAlias(self, "alias", name=f"alias/{props.alias}-logs", target_key_id=self.key.key_id, **on)
 
     def allow_log_groups(self, *names: str) -> None:
         """Let CloudWatch Logs use the key for these groups too: for a group whose name is known only

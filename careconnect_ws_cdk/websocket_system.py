@@ -93,8 +93,10 @@ class WebSocketSystemProps:
     security_group_ids: Sequence[str] = ()
     cleanup_schedule: str | None = DEFAULT_CLEANUP_SCHEDULE
     """EventBridge schedule of the cleanup; None disables it. Mode (b) only."""
-    environment: Mapping[str, str] = field(default_factory=dict)
+    function_environment: Mapping[str, str] = field(default_factory=dict)
     """Non-secret runtime settings for the function (``WS_MAX_MESSAGES_PER_SECOND``, …). Mode (b) only."""
+    environment: Mapping[str, str] | None = None
+    """Deprecated: the old name of ``function_environment`` (the stack option's name)."""
     snap_start: bool | None = None
     """Lambda SnapStart for the function (an alias the routes, authorizer and schedule invoke). Default: off."""
 
@@ -127,6 +129,9 @@ class WebSocketSystemProps:
         if self.existing_role_name is not None:
             renamed("WebSocketSystemProps", "existing_role_name", "backend_role_name")
             object.__setattr__(self, "backend_role_name", self.existing_role_name)
+        if self.environment is not None:
+            renamed("WebSocketSystemProps", "environment", "function_environment")
+            object.__setattr__(self, "function_environment", self.environment)
         if self.outputs:
             replaced("WebSocketSystemProps", "outputs", "WebSocketSystem.add_outputs()")
         validate_system(self)
@@ -296,7 +301,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
             jwt_audience=props.jwt_audience,
             subnet_ids=props.subnet_ids,
             security_group_ids=props.security_group_ids,
-            environment={**props.environment,
+            environment={**props.function_environment,
                          **({contract.TOKEN_SOURCE: props.token_source} if props.token_source else {}),
                          **({contract.CONNECT_AUTH: "iam"} if props.iam_connect else {})},
             tags=tags,

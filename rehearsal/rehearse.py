@@ -59,7 +59,7 @@ def _modes(moto: MotoServer | None) -> dict[str, Mode]:
     return {
         "complete": Mode("complete", "careconnect-ws-rehearsal-complete", {
             "CARECONNECT_WS_ALARM_TOPIC_ARN": f"arn:aws:sns:{REGION}:{account}:{ALARM_TOPIC}"}),
-        "snapstart": Mode("snapstart", "careconnect-ws-rehearsal-snapstart", {"CARECONNECT_WS_LAMBDA_SNAP_START": "on"}),
+        "snapstart": Mode("snapstart", "careconnect-ws-rehearsal-snapstart", {"CARECONNECT_WS_SNAP_START": "on"}),
         "existing": Mode("existing", "careconnect-ws-rehearsal-existing", {
             "CARECONNECT_WS_BACKEND_FUNCTION_NAME": EXISTING_FUNCTION,
             "CARECONNECT_WS_BACKEND_ROLE_NAME": EXISTING_ROLE,
@@ -93,14 +93,14 @@ def expectations(mode: Mode, function_role: str) -> Expectations:
         throttling_burst_limit=LIMITS.throttling_burst_limit,
         logging_level=config.logging_level or WebSocketApiProps.__dataclass_fields__["logging_level"].default,
         log_retention_days=config.log_retention_days or DEFAULT_LOG_RETENTION_DAYS,
-        function_name=config.backend_function_name if existing else config.lambda_function_name,
+        function_name=config.backend_function_name if existing else config.function_name,
         authorizer=config.authorizer_enabled,
         manage_connections_role=config.backend_role_name if existing else function_role,
         cleanup_rule=not existing and config.cleanup_schedule is not None,
         alarm_topic_arn=config.alarm_topic_arn,
         account_role=config.manage_account_cloudwatch_role,
-        qualifier=SNAP_START_ALIAS if config.lambda_snap_start and not existing else None,
-        dashboard_name=f"{config.api_name}-{config.stage}" if config.dashboard else None,
+        qualifier=SNAP_START_ALIAS if config.snap_start and not existing else None,
+        dashboard_name=f"{config.name}-{config.stage}" if config.dashboard else None,
     )
 
 

@@ -27,35 +27,25 @@ from .stack_config import StackConfig
 class ArtifactMissing(InvalidPropsError):
     def __init__(self, path: Path, config: StackConfig) -> None:
         shown = path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path
-        if config.lambda_artifact:
+        if config.artifact_path:
             # A path the user chose: nothing to build, just not there.
-            super().__init__(config.source_of("lambda_artifact"), str(shown), "no such file: give the path of a Lambda zip")
+            super().__init__(config.source_of("artifact_path"), str(shown), "no such file: give the path of a Lambda zip")
             return
-        arch = config.lambda_architecture or DEFAULT_ARCHITECTURE
+        arch = config.architecture or DEFAULT_ARCHITECTURE
         super().__init__(
-            "lambda_artifact", str(shown),
+            "artifact_path", str(shown),
             f"the Lambda zip is not built: run `make lambda LAMBDA_ARCH={arch}` (python -m stacks.lambda_artifact "
             f"--arch {arch}), or set CARECONNECT_WS_BACKEND_FUNCTION_NAME to bind an existing function",
         )
 
 
-# Construct props and the stack option that sets each: an invalid prop is reported as the option the user set.
-PROP_OPTIONS = {
-    "name": "api_name", "stage": "stage", "logging_level": "logging_level", "log_retention_days": "log_retention_days",
-    "tags": "tags", "function_name": "lambda_function_name", "memory_mb": "lambda_memory_mb",
-    "timeout_seconds": "lambda_timeout_seconds", "reserved_concurrency": "lambda_reserved_concurrency",
-    "architecture": "lambda_architecture", "subnet_ids": "subnet_ids", "security_group_ids": "security_group_ids",
-    "jwt_issuer": "jwt_issuer", "jwt_audience": "jwt_audience", "jwt_jwks_url": "jwt_jwks_url", "backend_role_name": "backend_role_name",
-    "disable_execute_api_endpoint": "disable_execute_api_endpoint", "token_source": "token_source",
-    "iam_connect": "iam_connect",
-}
-
-
 def _as_option_error(err: InvalidPropsError, config: StackConfig) -> InvalidPropsError:
-    option = PROP_OPTIONS.get(err.prop)
+    """A construct's error about a prop, reported as the option the user set (options are named as the props)."""
+    option = config.option_for_prop(err.prop)
     if option is None or option not in config.sources:
         return err
-    return InvalidPropsError(config.sources[option], err.value, f"{err.rule} (the construct prop {err.prop})")
+    suffix = "" if option == err.prop else f" (the construct prop {err.prop})"
+    return InvalidPropsError(config.sources[option], err.value, err.rule + suffix)
 
 
 class WebSocketStack(TerraformStack):
@@ -79,41 +69,24 @@ class WebSocketStack(TerraformStack):
         self.websocket, self.function, self.key = parts.websocket, parts.function, parts.key
 
     def _system_props(self, config: StackConfig) -> WebSocketSystemProps:
-        domain = None
-        if config.domain_name or config.certificate_arn:
+        """The options are the props (same names); only the composite props and the zip's default path are built."""
+        values = config.system_prop_values()
+        domain = config.composite_prop_values("domain")
+        if domain:
             if not (config.domain_name and config.certificate_arn):
-                raise InvalidPropsError("domain_name" if not config.domain_name else "certificate_arn", None,
+                raise InvalidPropsError("domain.domain_name" if not config.domain_name else "domain.certificate_arn", None,
                                         "a custom domain needs both domain_name and certificate_arn")
-            domain = CustomDomain(domain_name=config.domain_name, certificate_arn=config.certificate_arn,
-                                  hosted_zone_id=config.hosted_zone_id)
-        existing = None
-        artifact = None
+            values["domain"] = CustomDomain(**domain)
         if config.existing_backend:
-            existing = existing_function_target(self, "backend_function", config.backend_function_name,
-                                                config.backend_invoke_arn)
+            values["existing_function"] = existing_function_target(
+                self, "backend_function", **config.composite_prop_values("existing_function"))
         else:
-            path = Path(config.lambda_artifact) if config.lambda_artifact else artifact_path(
-                config.lambda_architecture or DEFAULT_ARCHITECTURE)
+            path = Path(config.artifact_path) if config.artifact_path else artifact_path(
+                config.architecture or DEFAULT_ARCHITECTURE)
             if not path.is_file():
                 raise ArtifactMissing(path, config)
-            artifact = str(path.resolve())
-        return WebSocketSystemProps(
-            name=config.api_name, stage=config.stage, tags=dict(config.tags),
-            logging_level=config.logging_level, log_retention_days=config.log_retention_days,
-            existing_function=existing, backend_role_name=config.backend_role_name,
-            function_name=config.lambda_function_name, artifact_path=artifact,
-            architecture=config.lambda_architecture, memory_mb=config.lambda_memory_mb,
-            timeout_seconds=config.lambda_timeout_seconds, reserved_concurrency=config.lambda_reserved_concurrency,
-            database_secret_arn=config.database_secret_arn, jwt_secret_arn=config.jwt_secret_arn,
-            jwt_jwks_url=config.jwt_jwks_url, jwt_issuer=config.jwt_issuer, jwt_audience=config.jwt_audience,
-            subnet_ids=config.subnet_ids, security_group_ids=config.security_group_ids,
-            cleanup_schedule=config.cleanup_schedule, environment=dict(config.lambda_environment),
-            snap_start=config.lambda_snap_start,
-            authorizer=config.authorizer, token_source=config.token_source, iam_connect=config.iam_connect,
-            alarm_topic_arn=config.alarm_topic_arn, dashboard=config.dashboard, domain=domain,
-            disable_execute_api_endpoint=config.disable_execute_api_endpoint,
-            manage_account_cloudwatch_role=config.manage_account_cloudwatch_role,
-        )
+            values["artifact_path"] = str(path.resolve())
+        return WebSocketSystemProps(**values)
 
     # -- pieces -------------------------------------------------------------------------------
 

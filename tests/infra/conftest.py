@@ -34,7 +34,7 @@ def default_synth(fake_artifact) -> SynthesizedStack:
     """The default stack as main.py builds it with no configuration: the complete system (mode b)."""
     from stacks.websocket_stack import WebSocketStack
 
-    return synth_stack(lambda app: WebSocketStack(app, StackConfig(lambda_artifact=fake_artifact)))
+    return synth_stack(lambda app: WebSocketStack(app, StackConfig(artifact_path=fake_artifact)))
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +58,8 @@ FULL_CONFIG = dict(
     state_bucket="careconnect-tfstate",
     jwt_issuer="https://idp.careconnect.example",
     jwt_audience="careconnect-ws",
-    lambda_architecture="arm64",
-    lambda_memory_mb=1024,
+    architecture="arm64",
+    memory_mb=1024,
     aws_provider_version=">= 5.100, < 7",
 )
 
@@ -69,7 +69,7 @@ def full_synth(fake_artifact) -> SynthesizedStack:
     """Mode (b) with every option on."""
     from stacks.websocket_stack import WebSocketStack
 
-    return synth_stack(lambda app: WebSocketStack(app, StackConfig(lambda_artifact=fake_artifact, **FULL_CONFIG)))
+    return synth_stack(lambda app: WebSocketStack(app, StackConfig(artifact_path=fake_artifact, **FULL_CONFIG)))
 
 
 @pytest.fixture(scope="session")
@@ -120,4 +120,4 @@ def snap_start_synth(fake_artifact) -> SynthesizedStack:
     from stacks.stack_config import StackConfig
     from stacks.websocket_stack import WebSocketStack
 
-    return synth_stack(lambda app: WebSocketStack(app, StackConfig(lambda_artifact=fake_artifact, lambda_snap_start=True)))
+    return synth_stack(lambda app: WebSocketStack(app, StackConfig(artifact_path=fake_artifact, snap_start=True)))

@@ -220,8 +220,8 @@ def test_opting_out_of_the_defaults_of_mode_b(fake_artifact):
     from stacks.websocket_stack import WebSocketStack
 
     s = synthesize(WebSocketStack(Testing.app(), StackConfig(
-        stack_name="opt-out", lambda_artifact=fake_artifact, lambda_reserved_concurrency="none",
-        cleanup_schedule=None, authorizer=False, lambda_architecture="x86_64", logging_level="OFF")))
+        stack_name="opt-out", artifact_path=fake_artifact, reserved_concurrency="none",
+        cleanup_schedule=None, authorizer=False, architecture="x86_64", logging_level="OFF")))
     _, fn = s.one("aws_lambda_function")
     assert "reserved_concurrent_executions" not in fn and fn["architectures"] == ["x86_64"]
     assert s.resources("aws_cloudwatch_event_rule") == {} and s.resources("aws_apigatewayv2_authorizer") == {}

@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
         ({"CARECONNECT_WS_CLEANUP_SCHEDULE": "rate(1 minutes)"}, "CARECONNECT_WS_CLEANUP_SCHEDULE", "EventBridge schedule"),
         ({"CARECONNECT_WS_STATE_BUCKET": "My_Bucket"}, "CARECONNECT_WS_STATE_BUCKET", "S3 bucket name"),
         ({"CARECONNECT_WS_STACK_NAME": "my stack"}, "CARECONNECT_WS_STACK_NAME", "letters, digits"),
-        ({"CARECONNECT_WS_LAMBDA_ARCHITECTURE": "aarch64"}, "CARECONNECT_WS_LAMBDA_ARCHITECTURE", "arm64 or x86_64"),
+        ({"CARECONNECT_WS_ARCHITECTURE": "aarch64"}, "CARECONNECT_WS_ARCHITECTURE", "arm64 or x86_64"),
         ({"CARECONNECT_WS_HOSTED_ZONE_ID": "example.org"}, "CARECONNECT_WS_HOSTED_ZONE_ID", "hosted zone id"),
-        ({"CARECONNECT_WS_LAMBDA_MEMORY_MB": "lots"}, "CARECONNECT_WS_LAMBDA_MEMORY_MB", "whole number"),
+        ({"CARECONNECT_WS_MEMORY_MB": "lots"}, "CARECONNECT_WS_MEMORY_MB", "whole number"),
     ],
 )
 def test_a_bad_option_names_the_variable(env, variable, words):
@@ -83,10 +83,14 @@ def _stack(env, fake_artifact=None, tmp_path=None):
 @pytest.mark.parametrize(
     ("env", "variable", "words"),
     [
-        ({"CARECONNECT_WS_STAGE": "has space"}, "CARECONNECT_WS_STAGE", "(the construct prop stage)"),
+        ({"CARECONNECT_WS_STAGE": "has space"}, "CARECONNECT_WS_STAGE", "letters, digits, '-' or '_'"),
         ({"CARECONNECT_WS_LOG_RETENTION_DAYS": "42"}, "CARECONNECT_WS_LOG_RETENTION_DAYS", "retention CloudWatch Logs accepts"),
         ({"CARECONNECT_WS_LOGGING_LEVEL": "DEBUG"}, "CARECONNECT_WS_LOGGING_LEVEL", "OFF, ERROR, INFO"),
+        ({"CARECONNECT_WS_NAME": " "}, "CARECONNECT_WS_NAME", "non-empty name"),
+        # Set under its 0.1 name, the error names what the user wrote.
         ({"CARECONNECT_WS_API_NAME": " "}, "CARECONNECT_WS_API_NAME", "non-empty name"),
+        ({"CARECONNECT_WS_DOMAIN_NAME": "Not A Domain", "CARECONNECT_WS_CERTIFICATE_ARN":
+          "arn:aws:acm:us-east-1:111122223333:certificate/abc"}, "CARECONNECT_WS_DOMAIN_NAME", "lower-case DNS name"),
     ],
 )
 def test_a_bad_value_caught_by_a_construct_still_names_the_variable(default_synth, env, variable, words):
@@ -99,13 +103,13 @@ def test_mode_b_errors_name_the_variable_and_the_right_list(default_synth, fake_
     from careconnect_ws_cdk.cdk import Testing
     from stacks.websocket_stack import WebSocketStack
 
-    env = {"CARECONNECT_WS_LAMBDA_ARTIFACT": fake_artifact, "CARECONNECT_WS_SUBNET_IDS": "subnet-a,subnet-b"}
+    env = {"CARECONNECT_WS_ARTIFACT_PATH": fake_artifact, "CARECONNECT_WS_SUBNET_IDS": "subnet-a,subnet-b"}
     with pytest.raises(InvalidPropsError) as err:
         WebSocketStack(Testing.app(), load_stack_config({}, env))
     # The missing list is named with no value, not the subnets shown as security groups.
     assert str(err.value).startswith("security_group_ids=[]") and "both subnet_ids and security_group_ids" in str(err.value)
-    env = {"CARECONNECT_WS_LAMBDA_ARTIFACT": fake_artifact, "CARECONNECT_WS_LAMBDA_MEMORY_MB": "64"}
-    with pytest.raises(InvalidPropsError, match=r"^CARECONNECT_WS_LAMBDA_MEMORY_MB=64 .*128 to 10240"):
+    env = {"CARECONNECT_WS_ARTIFACT_PATH": fake_artifact, "CARECONNECT_WS_MEMORY_MB": "64"}
+    with pytest.raises(InvalidPropsError, match=r"^CARECONNECT_WS_MEMORY_MB=64 .*128 to 10240"):
         WebSocketStack(Testing.app(), load_stack_config({}, env))
 
 
@@ -115,8 +119,8 @@ def test_an_explicit_artifact_that_does_not_exist_is_not_found_not_unbuilt(defau
 
     missing = str(tmp_path / "mine.zip")
     with pytest.raises(InvalidPropsError) as err:
-        WebSocketStack(Testing.app(), load_stack_config({}, {"CARECONNECT_WS_LAMBDA_ARTIFACT": missing}))
-    assert str(err.value).startswith("CARECONNECT_WS_LAMBDA_ARTIFACT=") and "no such file" in str(err.value)
+        WebSocketStack(Testing.app(), load_stack_config({}, {"CARECONNECT_WS_ARTIFACT_PATH": missing}))
+    assert str(err.value).startswith("CARECONNECT_WS_ARTIFACT_PATH=") and "no such file" in str(err.value)
     assert "not built" not in str(err.value)
 
 
@@ -126,13 +130,13 @@ def test_the_missing_zip_error_names_the_command_for_the_configured_architecture
 
     monkeypatch.setattr(websocket_stack, "artifact_path", lambda arch: tmp_path / f"careconnect-ws-lambda-{arch}.zip")
     with pytest.raises(InvalidPropsError) as err:
-        websocket_stack.WebSocketStack(Testing.app(), load_stack_config({"lambda_architecture": "x86_64"}, {}))
+        websocket_stack.WebSocketStack(Testing.app(), load_stack_config({"architecture": "x86_64"}, {}))
     assert "make lambda LAMBDA_ARCH=x86_64" in str(err.value) and "--arch x86_64" in str(err.value)
 
 
 def test_the_zip_architecture_follows_cdktf_json_context(tmp_path):
     """`make synth` builds the zip main.py will look for: both read cdktf.json's context."""
-    (tmp_path / "cdktf.json").write_text(json.dumps({"context": {"lambda_architecture": "x86_64"}}))
+    (tmp_path / "cdktf.json").write_text(json.dumps({"context": {"architecture": "x86_64"}}))
     code = "from stacks.lambda_artifact import configured_architecture; print(configured_architecture())"
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("CARECONNECT_WS_")}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
@@ -155,18 +159,28 @@ def test_main_reads_cdktf_json_context_as_the_cli_does(default_synth, tmp_path, 
     assert stack.config.stage == "from-context" and stack.config.sources["stage"] == "cdktf.json context stage"
     assert "cdktf.json context stgae is not an option" in capsys.readouterr().err
 
+    # A 0.1 name in cdktf.json still works for one release, and says what to write instead.
+    (tmp_path / "cdktf.json").write_text(json.dumps(
+        {"app": "python3 main.py", "context": {"api_name": "legacy", "backend_function_name": "fn"}}))
+    app = main.build_app()
+    stack = next(c for c in app.node.children if hasattr(c, "config"))
+    assert stack.config.name == "legacy" and stack.config.sources["name"] == "cdktf.json context api_name"
+    err = capsys.readouterr().err
+    assert "cdktf.json context api_name is deprecated: set cdktf.json context name" in err
+    assert "not an option" not in err
+
 
 def test_runtime_settings_reach_the_function_and_bad_ones_name_the_variable(default_synth, fake_artifact):
     from careconnect_ws_cdk.cdk import Testing
     from stacks.websocket_stack import WebSocketStack
 
-    env = {"CARECONNECT_WS_LAMBDA_ARTIFACT": fake_artifact,
-           "CARECONNECT_WS_LAMBDA_ENVIRONMENT": '{"WS_MAX_MESSAGES_PER_SECOND": 20, "TOUCH_INTERVAL_SECONDS": "30"}'}
+    env = {"CARECONNECT_WS_ARTIFACT_PATH": fake_artifact,
+           "CARECONNECT_WS_FUNCTION_ENVIRONMENT": '{"WS_MAX_MESSAGES_PER_SECOND": 20, "TOUCH_INTERVAL_SECONDS": "30"}'}
     doc = json.loads(Testing.synth(WebSocketStack(Testing.app(), load_stack_config({}, env))))
     variables = next(iter(doc["resource"]["aws_lambda_function"].values()))["environment"]["variables"]
     assert variables["WS_MAX_MESSAGES_PER_SECOND"] == "20" and variables["TOUCH_INTERVAL_SECONDS"] == "30"
     for bad, words in (('{"WS_MAX_MESAGES_PER_SECOND": 5}', "did you mean WS_MAX_MESSAGES_PER_SECOND"),
                        ('{"WS_JWT_SECRET": "x"}', "Terraform state"), ("[1]", "JSON object")):
         with pytest.raises(InvalidPropsError) as err:
-            load_stack_config({}, {"CARECONNECT_WS_LAMBDA_ENVIRONMENT": bad})
-        assert str(err.value).startswith("CARECONNECT_WS_LAMBDA_ENVIRONMENT=") and words in str(err.value)
+            load_stack_config({}, {"CARECONNECT_WS_FUNCTION_ENVIRONMENT": bad})
+        assert str(err.value).startswith("CARECONNECT_WS_FUNCTION_ENVIRONMENT=") and words in str(err.value)

@@ -18,7 +18,7 @@ def run_main(tmp_path, **env):
 
 def test_main_writes_the_complete_stack_with_its_asset_and_no_absolute_paths(tmp_path, fake_artifact):
     proc = run_main(tmp_path, CARECONNECT_WS_STACK_NAME="ws-ci", CARECONNECT_WS_STAGE="staging",
-                    CARECONNECT_WS_LAMBDA_ARTIFACT=fake_artifact)
+                    CARECONNECT_WS_ARTIFACT_PATH=fake_artifact)
     assert proc.returncode == 0, proc.stderr[-3000:]
     stack_dir = tmp_path / "out" / "stacks" / "ws-ci"
     raw = (stack_dir / "cdk.tf.json").read_text()
@@ -36,7 +36,7 @@ def test_main_writes_the_complete_stack_with_its_asset_and_no_absolute_paths(tmp
 
 def test_main_with_a_missing_artifact_exits_2_in_one_line_naming_the_variable(tmp_path):
     # (A missing default zip names the build command: tests/infra/test_configuration_errors.py.)
-    proc = run_main(tmp_path, CARECONNECT_WS_LAMBDA_ARTIFACT=str(tmp_path / "missing.zip"))
+    proc = run_main(tmp_path, CARECONNECT_WS_ARTIFACT_PATH=str(tmp_path / "missing.zip"))
     assert proc.returncode == 2
-    assert proc.stderr.startswith("careconnect-ws: CARECONNECT_WS_LAMBDA_ARTIFACT=") and "no such file" in proc.stderr
+    assert proc.stderr.startswith("careconnect-ws: CARECONNECT_WS_ARTIFACT_PATH=") and "no such file" in proc.stderr
     assert proc.stderr.count("\n") == 1

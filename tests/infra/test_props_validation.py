@@ -92,10 +92,10 @@ def test_stack_config_modes_and_lists():
     config = load_stack_config(
         {"subnet_ids": ["subnet-a", "subnet-b"]},
         environ={"CARECONNECT_WS_SECURITY_GROUP_IDS": "sg-1, sg-2", "CARECONNECT_WS_CLEANUP_SCHEDULE": "off",
-                 "CARECONNECT_WS_LAMBDA_RESERVED_CONCURRENCY": "none", "CARECONNECT_WS_AUTHORIZER": "off"},
+                 "CARECONNECT_WS_RESERVED_CONCURRENCY": "none", "CARECONNECT_WS_AUTHORIZER": "off"},
     )
     assert config.subnet_ids == ("subnet-a", "subnet-b") and config.security_group_ids == ("sg-1", "sg-2")
-    assert (config.cleanup_schedule, config.lambda_reserved_concurrency, config.authorizer_enabled) == (None, "none", False)
+    assert (config.cleanup_schedule, config.reserved_concurrency, config.authorizer_enabled) == (None, "none", False)
 
 
 @pytest.mark.parametrize(
