@@ -42,7 +42,6 @@ from .dashboard import Dashboard, DashboardProps
 from .deprecations import renamed, replaced
 from .errors import InvalidPropsError
 from .log_encryption_key import LogEncryptionKey, LogEncryptionKeyProps
-from .provider import use_provider
 from .websocket_api import WebSocketApi, access_log_group_name, execution_log_group_name
 from .websocket_api_props import CustomDomain, LambdaTarget, WebSocketApiProps
 
@@ -240,6 +239,7 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
             cleanup_rule_name=parts.cleanup_rule_name,
             thresholds=props.alarm_thresholds or AlarmThresholds(),
             tags=tags,
+            provider=props.provider,
         ))
     if props.dashboard:
         parts.dashboard = Dashboard(scope, "dashboard", DashboardProps(
@@ -251,11 +251,14 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
             reserved_concurrency=own.reserved_concurrency if own else None,
             dead_letter_queue_name=dead_letters,
             cleanup_rule_name=parts.cleanup_rule_name,
+            provider=props.provider,
         ))
     if props.manage_account_cloudwatch_role:
         AccountLoggingRole(scope, "account_logging",
-                           AccountLoggingRoleProps(name=f"{props.name}-apigateway-cloudwatch", tags=tags))
-    use_provider(scope, props.provider)
+                           AccountLoggingRoleProps(name=f"{props.name}-apigateway-cloudwatch", tags=tags,
+                                                   provider=props.provider))
+    # Each construct above puts its resources on props.provider itself (as any user's composition would), and
+    # this function's own resources carry it explicitly: no sweep afterwards (tests/infra check every address).
     return parts
 
 

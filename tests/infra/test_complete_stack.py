@@ -239,6 +239,7 @@ def test_the_provider_constraint_can_be_widened_for_another_major_version(full_s
 
 def test_the_complete_system_embeds_in_another_stack_with_its_own_provider(default_synth, fake_artifact):
     from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack, Testing
+    from careconnect_ws_cdk.websocket_api_props import CustomDomain
     from careconnect_ws_cdk.websocket_system import WebSocketSystem, WebSocketSystemProps
 
     stack = TerraformStack(Testing.app(), "platform")
@@ -246,13 +247,18 @@ def test_the_complete_system_embeds_in_another_stack_with_its_own_provider(defau
     eu = AwsProvider(stack, "eu", region="eu-west-1", alias="eu")
     system = WebSocketSystem(stack, "notifications", WebSocketSystemProps(
         name="notify", artifact_path=fake_artifact, alarm_topic_arn="arn:aws:sns:eu-west-1:111122223333:oncall",
-        provider=eu))
+        manage_account_cloudwatch_role=True, snap_start=True, provider=eu,
+        domain=CustomDomain(domain_name="ws.example.org", hosted_zone_id="Z0123456789ABCDEFGHIJ",
+                            certificate_arn="arn:aws:acm:eu-west-1:111122223333:certificate/abc")))
     doc = json.loads(Testing.synth(stack))
+    # Every optional part is here, each construct having put its own resources on the provider it was given.
+    assert {"aws_cloudwatch_metric_alarm", "aws_cloudwatch_dashboard", "aws_api_gateway_account", "aws_lambda_alias",
+            "aws_apigatewayv2_domain_name", "aws_route53_record", "aws_kms_key"} <= set(doc["resource"])
     everything = [(kind, body) for section in ("resource", "data") for kind, items in doc[section].items()
                   for body in items.values()]
     assert len(everything) > 30
     assert {body.get("provider") for _, body in everything} == {"aws.eu"}
-    assert "output" not in doc  # no root outputs unless asked (outputs=True)
+    assert "output" not in doc  # no root outputs unless asked (add_outputs())
     assert doc["resource"]["aws_lambda_function"] and system.function is not None
     # The same wiring as the app's stack: its cleanup rule targets its function with the cleanup event.
     target = next(iter(doc["resource"]["aws_cloudwatch_event_target"].values()))
