@@ -4,12 +4,14 @@ names still work for one release and say what to write instead."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 
 import pytest
 
 from careconnect_ws_cdk.websocket_api_props import CustomDomain, LambdaTarget
 from careconnect_ws_cdk.websocket_system import WebSocketSystemProps
+from stacks.stack_config import NOT_OPTIONS as NOT_OPTION_VARIABLES
 from stacks.stack_config import PROP, RENAMED, StackConfig, deprecated_options, load_stack_config, unknown_options
 
 SYSTEM_PROPS = {f.name for f in fields(WebSocketSystemProps)}
@@ -111,3 +113,21 @@ def test_an_option_left_unset_means_the_props_default():
             assert dict(value) == {"Project": "careconnect", "Component": "websocket", "ManagedBy": "cdktf"}
             continue
         assert value is None or value == getattr(props, name), name
+
+
+def test_the_readme_documents_every_option_and_names_no_variable_that_does_not_exist():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("### Options (environment"):]
+    table = table[:table.index("\n\n**")]
+    documented = set()
+    for row in table.splitlines():
+        if row.startswith("| `"):
+            documented |= set(re.findall(r"`([a-z_]+)`", row.split("|")[1]))
+    options = {f.name for f in fields(StackConfig)} - {"sources"}
+    assert options - documented == set(), "options missing from the README's table"
+    assert documented - options == set(), "the README's table lists options that do not exist"
+    variables = set(re.findall(r"\bCARECONNECT_WS_[A-Z_]+[A-Z]\b", readme))
+    known = {f"CARECONNECT_WS_{name.upper()}" for name in options | set(RENAMED)} | NOT_OPTION_VARIABLES
+    assert variables - known == set()
