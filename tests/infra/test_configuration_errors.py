@@ -87,6 +87,9 @@ def _stack(env, fake_artifact=None, tmp_path=None):
         ({"CARECONNECT_WS_LOG_RETENTION_DAYS": "42"}, "CARECONNECT_WS_LOG_RETENTION_DAYS", "retention CloudWatch Logs accepts"),
         ({"CARECONNECT_WS_LOGGING_LEVEL": "DEBUG"}, "CARECONNECT_WS_LOGGING_LEVEL", "OFF, ERROR, INFO"),
         ({"CARECONNECT_WS_NAME": " "}, "CARECONNECT_WS_NAME", "non-empty name"),
+        # An option that would do nothing in mode (a) is refused rather than ignored.
+        ({"CARECONNECT_WS_ARTIFACT_PATH": "x.zip"}, "CARECONNECT_WS_ARTIFACT_PATH", "applies to the function"),
+        ({"CARECONNECT_WS_SNAP_START": "on"}, "CARECONNECT_WS_SNAP_START", "applies to the function"),
         # Set under its 0.1 name, the error names what the user wrote.
         ({"CARECONNECT_WS_API_NAME": " "}, "CARECONNECT_WS_API_NAME", "non-empty name"),
         ({"CARECONNECT_WS_DOMAIN_NAME": "Not A Domain", "CARECONNECT_WS_CERTIFICATE_ARN":
