@@ -155,7 +155,6 @@ class StackConfig:
             return False
         return self.authorizer if self.authorizer is not None else not self.existing_backend
 
-
     def system_prop_values(self) -> dict[str, Any]:
         """The options that are ``WebSocketSystemProps`` fields, by prop name, as set (None: the prop's default)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if PROP not in f.metadata}

@@ -74,7 +74,8 @@ class WebSocketStack(TerraformStack):
         domain = config.composite_prop_values("domain")
         if domain:
             if not (config.domain_name and config.certificate_arn):
-                raise InvalidPropsError("domain.domain_name" if not config.domain_name else "domain.certificate_arn", None,
+                missing = "domain_name" if not config.domain_name else "certificate_arn"
+                raise InvalidPropsError(config.source_of(missing), None,
                                         "a custom domain needs both domain_name and certificate_arn")
             values["domain"] = CustomDomain(**domain)
         if config.existing_backend:

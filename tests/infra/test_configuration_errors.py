@@ -87,6 +87,9 @@ def _stack(env, fake_artifact=None, tmp_path=None):
         ({"CARECONNECT_WS_LOG_RETENTION_DAYS": "42"}, "CARECONNECT_WS_LOG_RETENTION_DAYS", "retention CloudWatch Logs accepts"),
         ({"CARECONNECT_WS_LOGGING_LEVEL": "DEBUG"}, "CARECONNECT_WS_LOGGING_LEVEL", "OFF, ERROR, INFO"),
         ({"CARECONNECT_WS_NAME": " "}, "CARECONNECT_WS_NAME", "non-empty name"),
+        ({"CARECONNECT_WS_HOSTED_ZONE_ID": "Z0123456789ABCDEFGHIJ", "CARECONNECT_WS_CERTIFICATE_ARN":
+          "arn:aws:acm:us-east-1:111122223333:certificate/abc"}, "CARECONNECT_WS_DOMAIN_NAME (or context domain_name)",
+         "needs both domain_name and certificate_arn"),
         # An option that would do nothing in mode (a) is refused rather than ignored.
         ({"CARECONNECT_WS_ARTIFACT_PATH": "x.zip"}, "CARECONNECT_WS_ARTIFACT_PATH", "applies to the function"),
         ({"CARECONNECT_WS_SNAP_START": "on"}, "CARECONNECT_WS_SNAP_START", "applies to the function"),
