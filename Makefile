@@ -58,7 +58,7 @@ test-consumer: $(VENV)/.installed
 ## Delivery under chaos at full size: over 10,000 events to subscribers dropped at random, resuming through
 ## the reference client; every subscriber must end with every event of its streams, in order (about a minute).
 chaos: $(VENV)/.installed
-	CHAOS_EVENTS=10002 $(PY) -m pytest tests/e2e/test_resume.py -k chaos_every -p no:cacheprovider -s
+	CHAOS_EVENTS=10002 $(PY) -m pytest tests/e2e/test_resume.py -k chaos_every -p no:cacheprovider
 
 ## Rehearse a deploy offline: terraform init/validate/plan/apply against moto, read every resource back,
 ## plan again, destroy; both modes and the complete system with SnapStart; the default app deployed and
