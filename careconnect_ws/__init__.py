@@ -20,7 +20,8 @@ Where things are (one module per concept):
   failover-safe), ``migrations/`` (the schema), ``cleanup`` (the scheduled sweep);
 * configuration: ``settings`` (every variable the runtime reads; secrets re-read as they rotate), ``secrets``,
   ``contract`` (names the infrastructure shares), ``limits`` (API Gateway's), ``errors``, ``text``, ``services``;
-* operations: ``logs`` (JSON lines with the Lambda context), ``metrics`` (CloudWatch EMF in the same line);
+* operations: ``logs`` (JSON lines with the Lambda context), ``metrics`` (CloudWatch EMF in the same line),
+  ``status`` (``careconnect-ws status``: the registry's health for whoever is on call);
 * ``snapstart`` (SnapStart's hooks); not in the Lambda zip: ``client`` (the reference client), ``local/``
   (``careconnect-ws serve`` and the throwaway PostgreSQL), ``testing/`` (the pytest plugin for your extensions).
 """

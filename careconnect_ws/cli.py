@@ -1,4 +1,4 @@
-"""careconnect-ws: migrate, serve, publish, notify, listen, disconnect-user, revoke-token, cleanup, token.
+"""careconnect-ws: migrate, status, serve, publish, notify, listen, disconnect-user, revoke-token, cleanup, token.
 
 Reads the same environment as the Lambda, but each command only what it uses (each command's
 --help lists its variables). Exit codes: 0 ok, 1 failed, 2 usage or configuration.
@@ -30,6 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
     command("migrate", "create or upgrade the database schema (idempotent, safe concurrently)", DATABASE)
+
+    from .status import DEFAULT_GRACE_SECONDS
+
+    status = command("status", "the registry's health for whoever is on call: schema, connections, how far behind the "
+                     "cleanup is, the event store (read-only; exit 1 when something needs doing)", DATABASE, LIMITS_PART)
+    status.add_argument("--grace", type=_positive_int, default=DEFAULT_GRACE_SECONDS, metavar="SECONDS",
+                        help=f"how far behind the cleanup or the purge may fall before it is a problem "
+                             f"(default {DEFAULT_GRACE_SECONDS}; the cleanup runs every 15 minutes by default)")
 
     publish = command("publish", "store an event in a stream and push it to the stream's subscribers", DATABASE, SENDING)
     publish.add_argument("--topic", required=True, help="a registered topic (e.g. email-verification)")
@@ -175,6 +183,23 @@ def _migrate(args: argparse.Namespace) -> int:
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing to apply"
     print(f"migrate: {names}; schema version {version}")
     return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .db import get_database
+    from .migrations import available
+    from .settings import DATABASE, get_settings
+    from .status import Limits, read_snapshot, report
+
+    _use_settings(DATABASE)
+    settings = get_settings()
+    limits = Limits(expected_schema=available()[-1].version, idle_timeout_seconds=settings.idle_timeout_seconds,
+                    stream_retention_seconds=settings.stream_retention_seconds, grace_seconds=args.grace)
+    result = report(read_snapshot(get_database(), idle_timeout_seconds=settings.idle_timeout_seconds), limits)
+    print(json.dumps(result, indent=2))
+    for problem in result["problems"]:
+        print(f"careconnect-ws: {problem}", file=sys.stderr)
+    return 0 if result["ok"] else 1
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -331,6 +356,7 @@ def _token(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "migrate": _migrate,
+    "status": _status,
     "publish": _publish,
     "notify": _notify,
     "disconnect-user": _disconnect_user,

@@ -125,3 +125,21 @@ def test_token_verification_props_are_checked_at_synth(props, prop):
     with pytest.raises(InvalidPropsError) as err:
         BackendFunctionProps(function_name="f", artifact_path="a.zip", kms_key_arn="k", database_secret_arn="d", **props)
     assert err.value.prop == prop
+
+
+def test_the_on_call_table_covers_every_alarm_the_system_creates(full_synth):
+    """Each alarm someone can be paged for has a row saying what it usually means and what to do; no row for an
+    alarm that does not exist."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### On call: `careconnect-ws status`"):]
+    section = section[:section.index("\n### ", 1)]
+    in_table = set()
+    for row in section.splitlines():
+        if row.startswith("| `"):
+            in_table |= set(re.findall(r"`([a-z-]+)`", row.split("|")[1]))
+    created = {a["alarm_name"].removeprefix("careconnect-websocket-")
+               for a in full_synth.resources("aws_cloudwatch_metric_alarm").values()}
+    assert in_table == created
