@@ -48,7 +48,7 @@ def test_no_cdk_no_tests_no_local_gateway_no_bytecode(artifact):
 RUNTIME_MODULES = {
     "__init__", "__main__", "cleanup", "cli", "contract", "db", "delivery", "errors", "events", "handler", "jwks", "limits",
     "logs", "management", "metrics", "notifications", "publishing", "registry", "routing", "secrets", "services", "settings",
-    "sigv4", "snapstart", "streams", "text", "tokens", "topics", "migrations/__init__",
+    "sigv4", "snapstart", "status", "streams", "text", "tokens", "topics", "migrations/__init__",
 }
 
 
