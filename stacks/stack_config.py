@@ -32,9 +32,9 @@ PROP = "prop"
 stack's own settings. Absent: the prop of the option's own name."""
 
 
-def _stack_setting(default: Any = None, **kwargs: Any) -> Any:
+def _stack_setting(default: Any = None) -> Any:
     """An option of the app's stack (its state, region, provider pin): no construct prop."""
-    return field(default=default, metadata={PROP: None}, **kwargs)
+    return field(default=default, metadata={PROP: None})
 
 
 def _part_of(prop_path: str, default: Any = None) -> Any:

@@ -11,13 +11,12 @@ import pytest
 
 from careconnect_ws_cdk.websocket_api_props import CustomDomain, LambdaTarget
 from careconnect_ws_cdk.websocket_system import WebSocketSystemProps
-from stacks.stack_config import NOT_OPTIONS as NOT_OPTION_VARIABLES
-from stacks.stack_config import PROP, RENAMED, StackConfig, deprecated_options, load_stack_config, unknown_options
+from stacks.stack_config import NOT_OPTIONS, PROP, RENAMED, StackConfig, deprecated_options, load_stack_config, unknown_options
 
 SYSTEM_PROPS = {f.name for f in fields(WebSocketSystemProps)}
 COMPOSITES = {"domain": CustomDomain, "existing_function": LambdaTarget}
 # Props a stack option cannot express (objects, not text) or that are deprecated spellings: set them in Python.
-NOT_OPTIONS = {"provider", "alarm_thresholds", "jwt_public_key", "outputs", "existing_role_name", "environment"}
+PROPS_WITHOUT_OPTION = {"provider", "alarm_thresholds", "jwt_public_key", "outputs", "existing_role_name", "environment"}
 
 
 def test_every_option_is_a_prop_of_its_own_name_or_says_which_part_of_a_prop_it_is():
@@ -37,7 +36,7 @@ def test_every_option_is_a_prop_of_its_own_name_or_says_which_part_of_a_prop_it_
 def test_every_prop_that_text_can_express_is_an_option():
     options = {f.metadata.get(PROP, f.name).partition(".")[0] for f in fields(StackConfig)
                if f.metadata.get(PROP, f.name) is not None}
-    assert SYSTEM_PROPS - options == NOT_OPTIONS
+    assert SYSTEM_PROPS - options == PROPS_WITHOUT_OPTION
 
 
 def test_the_options_become_the_props_unchanged(fake_artifact):
@@ -129,5 +128,5 @@ def test_the_readme_documents_every_option_and_names_no_variable_that_does_not_e
     assert options - documented == set(), "options missing from the README's table"
     assert documented - options == set(), "the README's table lists options that do not exist"
     variables = set(re.findall(r"\bCARECONNECT_WS_[A-Z_]+[A-Z]\b", readme))
-    known = {f"CARECONNECT_WS_{name.upper()}" for name in options | set(RENAMED)} | NOT_OPTION_VARIABLES
+    known = {f"CARECONNECT_WS_{name.upper()}" for name in options | set(RENAMED)} | NOT_OPTIONS
     assert variables - known == set()

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from careconnect_ws.migrations import available
+from tests.support.cli import bare_run, minimal_env
 from tests.support.runtime import SECRET
 
 
@@ -75,17 +76,6 @@ def test_no_module_in_the_runtime_imports_the_cdk():
     assert offenders == []
 
 
-def _minimal_env(**values: str) -> dict[str, str]:
-    """The environment without any runtime variable, plus exactly the given ones."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PG", "DATABASE_", "WS_", "AWS_WEBSOCKET", "CONNECTION_", "DB_"))}
-    return {**env, **values}
-
-
-def _bare_run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "careconnect_ws", *args], env=env, capture_output=True, text=True, timeout=60)
-
-
 def test_the_package_offers_publish_without_importing_the_database_driver():
     code = (
         "import sys, careconnect_ws;"
@@ -105,40 +95,40 @@ def test_every_subcommand_runs_with_only_what_it_uses(runtime, connections_endpo
     from tests.support.events import make_event
     from tests.support.runtime import token_for
 
-    db_only = _minimal_env(DATABASE_URL=runtime.database_url)
+    db_only = minimal_env(DATABASE_URL=runtime.database_url)
     with_endpoint = {**db_only, "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": connections_endpoint.url}
     assert lambda_handler(make_event("connect", connection_id="cli=", query={"token": token_for("carol")}))["statusCode"] == 200
     lambda_handler(make_event("message", connection_id="cli=", body={"action": "subscribe", "topic": "email-verification"}))
     connections_endpoint.open.add("cli=")
 
-    migrate = _bare_run("migrate", env=db_only)
+    migrate = bare_run("migrate", env=db_only)
     assert migrate.returncode == 0, migrate.stderr
-    notify = _bare_run("notify", "email-verified", "--user", "carol", "--email", "c@example.org", env=with_endpoint)
+    notify = bare_run("notify", "email-verified", "--user", "carol", "--email", "c@example.org", env=with_endpoint)
     assert notify.returncode == 0, notify.stderr
     assert json.loads(notify.stdout)["delivered"] == ["cli="]
     assert connections_endpoint.messages_for("cli=")[-1]["email"] == "c@example.org"
-    publish = _bare_run("publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"type": "x"}',
+    publish = bare_run("publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"type": "x"}',
                         env=with_endpoint)
     assert publish.returncode == 0, publish.stderr
     assert (json.loads(publish.stdout)["seq"], json.loads(publish.stdout)["delivered"]) == (2, ["cli="])
     assert connections_endpoint.messages_for("cli=")[-1] == {
         "stream": {"topic": "email-verification", "subject": "carol"}, "seq": 2, "type": "x"}
-    refused = _bare_run("publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"seq": 1}',
+    refused = bare_run("publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"seq": 1}',
                         env=with_endpoint)
     assert refused.returncode == 2 and "'seq'" in refused.stderr and "Traceback" not in refused.stderr
-    cleanup = _bare_run("cleanup", env=with_endpoint)
+    cleanup = bare_run("cleanup", env=with_endpoint)
     assert cleanup.returncode == 0, cleanup.stderr
-    revoke = _bare_run("disconnect-user", "--user", "carol", env=with_endpoint)
+    revoke = bare_run("disconnect-user", "--user", "carol", env=with_endpoint)
     assert revoke.returncode == 0, revoke.stderr
     assert json.loads(revoke.stdout)["delivered"] == ["cli="]
     assert "cli=" in connections_endpoint.deleted
     assert sql.execute("SELECT is_active, disconnect_reason FROM websocket_connections").fetchone() == (False, "revoked")
-    token = _bare_run("token", "--user", "alice", env=_minimal_env(WS_JWT_SECRET=SECRET))
+    token = bare_run("token", "--user", "alice", env=minimal_env(WS_JWT_SECRET=SECRET))
     assert token.returncode == 0, token.stderr
 
 
 def test_token_refuses_a_lifetime_that_is_already_over():
-    proc = _bare_run("token", "--user", "alice", "--ttl", "-5", env=_minimal_env(WS_JWT_SECRET=SECRET))
+    proc = bare_run("token", "--user", "alice", "--ttl", "-5", env=minimal_env(WS_JWT_SECRET=SECRET))
     assert proc.returncode == 2
     assert "at least 1" in proc.stderr
 
@@ -255,7 +245,7 @@ def test_version_comes_from_the_one_source():
 ])
 @pytest.mark.parametrize("command", [("migrate",), ("serve", "--port", "0"), ("cleanup",)])
 def test_a_malformed_database_url_is_named_and_its_password_never_printed(url, command):
-    proc = _bare_run(*command, env=_minimal_env(DATABASE_URL=url, WS_JWT_SECRET=SECRET))
+    proc = bare_run(*command, env=minimal_env(DATABASE_URL=url, WS_JWT_SECRET=SECRET))
     assert proc.returncode in (1, 2), proc
     output = proc.stdout + proc.stderr
     assert "s3cret-pw" not in output and "Traceback" not in output

@@ -5,9 +5,6 @@ A real PostgreSQL (the session's, plus databases of its own for the schema cases
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -17,6 +14,7 @@ from careconnect_ws import migrations
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.publishing import publish
 from careconnect_ws.status import _SNAPSHOT_SQL, Limits, Snapshot, problems
+from tests.support.cli import bare_run, minimal_env
 from tests.support.events import make_event
 from tests.support.runtime import token_for
 
@@ -24,9 +22,7 @@ LATEST = migrations.available()[-1].version
 
 
 def status(url: str, *args: str) -> tuple[int, dict | None, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_", "WS_", "AWS_WEBSOCKET"))}
-    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "status", *args], env={**env, "DATABASE_URL": url},
-                          capture_output=True, text=True, timeout=60)
+    proc = bare_run("status", *args, env=minimal_env(DATABASE_URL=url))
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else None, proc.stderr
 
@@ -69,9 +65,8 @@ def test_a_cleanup_that_stopped_is_a_problem_until_it_runs(connections_endpoint,
     code, report, _ = status(pg.url, "--grace", str(4 * 3600))
     assert code == 0 and report["cleanupBehindSeconds"] > 0
 
-    cleanup = subprocess.run([sys.executable, "-m", "careconnect_ws", "cleanup"], capture_output=True, text=True,
-                             env={**os.environ, "DATABASE_URL": pg.url,
-                                  "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": connections_endpoint.url}, timeout=60)
+    cleanup = bare_run("cleanup", env=minimal_env(DATABASE_URL=pg.url,
+                                                  AWS_WEBSOCKET_API_GATEWAY_ENDPOINT=connections_endpoint.url))
     assert cleanup.returncode == 0, cleanup.stderr
     code, report, _ = status(pg.url)
     assert code == 0 and report["connections"]["active"] == 1 and report["cleanupBehindSeconds"] == 0
@@ -93,8 +88,7 @@ def new_database(pg):
     with psycopg.connect(pg.url, autocommit=True) as admin:
         admin.execute("DROP DATABASE IF EXISTS status_schema")
         admin.execute("CREATE DATABASE status_schema")
-        url = psycopg.conninfo.make_conninfo(pg.url, dbname="status_schema")
-        yield url
+        yield pg.url_for("status_schema")
         admin.execute("DROP DATABASE status_schema WITH (FORCE)")
 
 
