@@ -44,13 +44,13 @@ from .events import (
     is_authorizer_event,
     is_websocket_event,
 )
-from .logs import configure_logging, exception_summary, invocation_fields, lambda_context, note
+from .logs import configure_logging, current_fields, exception_summary, invocation_fields, lambda_context, note
 from .management import management_endpoint
 from .registry import Ended, NewConnection, Registered
-from .routing import MessageContext, encode_reply, parse_message, router
+from .routing import MessageContext, correlation_id, encode_reply, parse_message, router
 from .services import Services, get_services
 from .settings import get_settings, peek_settings
-from .text import clip, is_storable_text, log_value
+from .text import clip, log_value
 from .tokens import MAX_TOKEN_ID_CHARS, reread_key, verify_identity
 
 logger = logging.getLogger(__name__)
@@ -59,14 +59,13 @@ logger = logging.getLogger(__name__)
 snapstart.register()
 
 COMMAND_KEY = contract.COMMAND_KEY
-_MAX_ID_CHARS = 128
 
 
 def lambda_handler(event: Any, context: Any = None) -> dict:
     configure_logging()
     started = time.perf_counter()
     with lambda_context(context) as lambda_fields, invocation_fields() as log:
-        response = _respond(event, log)
+        response = _respond(event)
         if _unrecorded and response.get("statusCode") != 503:
             try:
                 record_late_disconnects()
@@ -88,7 +87,7 @@ def _metrics_enabled() -> bool:
     return settings.metrics if settings is not None else True
 
 
-def _respond(event: Any, log: dict[str, Any]) -> dict:
+def _respond(event: Any) -> dict:
     """The answer to one event; whatever goes wrong inside becomes an answer, never an exception."""
     try:
         return _dispatch(event)
@@ -98,10 +97,15 @@ def _respond(event: Any, log: dict[str, Any]) -> dict:
         logger.error("misconfigured", extra={"error": str(err)})
         return _error(500, "misconfigured", "the service is misconfigured; the operator has been told")
     except Exception as err:
-        # Where it failed, never what the values were: exception texts can carry row values.
-        note(outcome="internal_error")
-        logger.error("unhandled error", extra={**log, **exception_summary(err)})
-        return _error(500, "internal_error", "something went wrong on our side")
+        return _internal_error(err)
+
+
+def _internal_error(err: Exception, *, correlation: str | None = None) -> dict:
+    """Our bug, answered as one: 500 ``internal_error`` (with the request's ``id`` when it is known), logged
+    with where it failed, never what the values were (exception texts can carry row values)."""
+    note(outcome="internal_error")
+    logger.error("unhandled error", extra={**current_fields(), **exception_summary(err)})
+    return _error(500, "internal_error", "something went wrong on our side", correlation=correlation)
 
 
 def _dispatch(event: Any) -> dict:
@@ -302,7 +306,7 @@ def on_message(ws: WebSocketEvent) -> dict:
         if connection is None:
             raise MessageError("not_connected", "this connection is not registered (expired or closed): reconnect", status=410)
         message = parse_message(ws.body_bytes)
-        correlation = _correlation_id(message)
+        correlation = correlation_id(message)
         note(action=router.log_name(message.get("action")))
         limit = settings.max_messages_per_second
         if limit and check.messages_this_second > limit:
@@ -326,6 +330,10 @@ def on_message(ws: WebSocketEvent) -> dict:
         return _refused(err, correlation=correlation)
     except DatabaseUnavailable as err:
         return _unavailable(err, "the service is busy: retry shortly", correlation=correlation)
+    except ConfigError:
+        raise  # the operator's mistake: answered (and logged) as misconfigured, naming the variable
+    except Exception as err:
+        return _internal_error(err, correlation=correlation)
     note(outcome="ok")
     if correlation is not None:
         reply = {**reply, "id": correlation}
@@ -416,13 +424,6 @@ def _error(status: int, code: str, message: str, *, correlation: str | None = No
     if correlation is not None:
         body["id"] = correlation
     return {"statusCode": status, "body": json.dumps(body, ensure_ascii=False)}
-
-
-def _correlation_id(message: Mapping[str, Any]) -> str | None:
-    value = message.get("id")
-    if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS and is_storable_text(value):
-        return value
-    return None
 
 
 def _region_from_domain(domain: str) -> str:

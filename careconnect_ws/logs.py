@@ -133,6 +133,11 @@ def note(**fields: Any) -> None:
         current.update(fields)
 
 
+def current_fields() -> dict[str, Any]:
+    """A copy of the current invocation's log line so far (empty outside an invocation)."""
+    return dict(_invocation.get() or {})
+
+
 def exception_summary(err: BaseException) -> dict[str, object]:
     """An exception for a log line: its type and where it was raised, never its text.
 

@@ -4,7 +4,8 @@
 ``{"careconnect_ws": {"command": "publish", "topic": ..., "subject": ..., "payload": {...}}}`` and
 ``careconnect-ws publish --topic T --subject S --payload JSON`` all end here. Who may publish is the
 backend (IAM to invoke the function, or access to the database); who may read is the topic's
-``may_subscribe`` rule, checked when a client subscribes and again on every replay.
+``may_subscribe`` rule, checked when a client subscribes, again on every replay, and again for live pushes
+once its last answer is older than ``WS_RULE_RECHECK_SECONDS`` (see :mod:`careconnect_ws.access`).
 
 The event is committed before any push starts, in the same round trip that finds the recipients,
 so a push that fails (a client between connections, a 5xx) loses nothing: the client resumes from
@@ -20,17 +21,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .access import recheck
 from .delivery import DeliveryResult
 from .errors import InvalidRequest
 from .services import Services, get_services
-from .streams import MAX_EVENT_BYTES, RESERVED_KEYS, StreamEvent
+from .streams import MAX_EVENT_BYTES, MAX_PAYLOAD_DEPTH, MAX_STREAM_NAME_CHARS, RESERVED_KEYS, StreamEvent, json_depth
 from .text import MAX_USER_ID_CHARS, is_storable_text
 from .topics import get_topic, topic_names
 
 logger = logging.getLogger(__name__)
 
-MAX_SUBJECT_CHARS = MAX_USER_ID_CHARS
+MAX_SUBJECT_CHARS = MAX_STREAM_NAME_CHARS
 """A subject is often a user id (the default a client subscribes to), so it has the same bound."""
+assert MAX_SUBJECT_CHARS >= MAX_USER_ID_CHARS
+
+_WIDEST_SEQ = 2**63 - 1
+"""The longest sequence number a stream can reach (bigint): an event's size is measured with it."""
 
 
 @dataclass
@@ -64,6 +70,10 @@ def payload_text(payload: Any) -> str:
             raise InvalidRequest("invalid_payload", "'payload' must be a JSON object") from None
     if not isinstance(payload, Mapping):
         raise InvalidRequest("invalid_payload", "'payload' must be a JSON object, e.g. {\"type\": \"care-plan\"}")
+    if json_depth(payload) > MAX_PAYLOAD_DEPTH:
+        raise InvalidRequest(
+            "payload_too_deep", f"'payload' nests objects and arrays more than {MAX_PAYLOAD_DEPTH} levels deep: flatten it"
+        )
     reserved = sorted(RESERVED_KEYS.intersection(payload))
     if reserved:
         raise InvalidRequest(
@@ -75,12 +85,18 @@ def payload_text(payload: Any) -> str:
         raise InvalidRequest("invalid_payload", f"'payload' is not JSON-serializable ({type(err).__name__})") from None
     if not is_storable_text(text):
         raise InvalidRequest("invalid_payload", "'payload' holds text that cannot be stored (NUL or lone surrogates)")
-    if len(text.encode("utf-8")) > MAX_EVENT_BYTES:
-        raise InvalidRequest(
-            "payload_too_large", f"'payload' is over {MAX_EVENT_BYTES} bytes: an event must fit in one 128 KB message",
-            status=413,
-        )
     return text
+
+
+def check_event_size(topic: str, subject: str, text: str) -> None:
+    """Refuse an event that, as pushed (``stream`` and the widest ``seq`` included), would not fit in one replay
+    reply: it could never be replayed."""
+    size = len(StreamEvent(topic, subject, _WIDEST_SEQ, text).encoded())
+    if size > MAX_EVENT_BYTES:
+        raise InvalidRequest(
+            "payload_too_large", f"the event would be {size} bytes as sent, over {MAX_EVENT_BYTES}: an event must fit in "
+            "one 128 KB message with its stream and sequence", status=413,
+        )
 
 
 def publish(topic: str, subject: str, payload: Any, *, services: Services | None = None) -> Published:
@@ -92,10 +108,15 @@ def publish(topic: str, subject: str, payload: Any, *, services: Services | None
     """
     topic, subject = check_stream(topic, subject)
     text = payload_text(payload)
+    check_event_size(topic, subject, text)
     services = services or get_services()
-    appended = services.streams.append(topic, subject, text)
+    rule = get_topic(topic)
+    assert rule is not None  # check_stream found it
+    recheck_seconds = None if rule.rule_is_static else float(services.settings.rule_recheck_seconds)
+    appended = services.streams.append(topic, subject, text, recheck_seconds=recheck_seconds)
+    recipients = recheck(rule, subject, appended.recipients, services)
     event = StreamEvent(topic, subject, appended.seq, text)
-    delivery = services.delivery.broadcast(appended.recipients, event.encoded())
+    delivery = services.delivery.broadcast(recipients, event.encoded())
     result = Published(delivery.delivered, delivery.gone, delivery.failed, topic=topic, subject=subject, seq=appended.seq)
     logger.info(
         "published",

@@ -17,11 +17,11 @@ from .errors import MessageError
 from .limits import LIMITS
 from .registry import ActiveConnection, Registry
 from .settings import Settings
-from .streams import PAGE_BYTES, Streams, Subscribed, Subscription
+from .streams import MAX_CORRELATION_ID_CHARS, MAX_STREAM_NAME_CHARS, Streams, Subscribed, Subscription
 from .text import is_storable_text
 from .topics import get_topic, topic_names
 
-MAX_FIELD_CHARS = 256
+MAX_FIELD_CHARS = MAX_STREAM_NAME_CHARS
 
 
 ClientError = MessageError
@@ -40,6 +40,11 @@ class MessageContext:
     @property
     def user_id(self) -> str:
         return self.connection.user_id
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The client's request ``id``, echoed in the reply (None when absent or unusable)."""
+        return correlation_id(self.message)
 
     def string(self, name: str, *, required: bool = True, default: str | None = None) -> str | None:
         """A string field, checked: right type, not empty, not too long, storable as UTF-8 text."""
@@ -140,12 +145,28 @@ def ping(ctx: MessageContext) -> dict:
     return {"type": "pong"}
 
 
+def correlation_id(message: Mapping[str, Any]) -> str | None:
+    """A message's ``id`` when it can be echoed: text of 1 to 128 storable characters."""
+    value = message.get("id")
+    if isinstance(value, str) and 0 < len(value) <= MAX_CORRELATION_ID_CHARS and is_storable_text(value):
+        return value
+    return None
+
+
+def _stream_of(ctx: MessageContext) -> tuple[str, str]:
+    """The message's ``topic`` and ``subject`` (default: the user's own), checked as text only."""
+    topic = ctx.string("topic")
+    subject = ctx.string("subject", required=False, default=ctx.user_id)
+    assert topic is not None and subject is not None  # required, or defaulted
+    return topic, subject
+
+
 def _topic_and_subject(ctx: MessageContext) -> tuple[str, str]:
-    topic_name = ctx.string("topic")
+    """The stream a subscribe names, when the topic exists and its rule lets this user read it."""
+    topic_name, subject = _stream_of(ctx)
     topic = get_topic(topic_name)
     if topic is None:
         raise MessageError("unknown_topic", f"unknown topic; known topics: {', '.join(topic_names())}", status=404)
-    subject = ctx.string("subject", required=False, default=ctx.user_id)
     if not topic.may_subscribe(ctx.user_id, subject):
         raise MessageError("forbidden", f"this connection may not subscribe to {topic.name} for that subject", status=403)
     return topic.name, subject
@@ -164,12 +185,13 @@ def subscribe(ctx: MessageContext) -> dict:
         raise MessageError(
             "too_many_subscriptions", f"a connection may hold {limit} subscriptions: unsubscribe from one first", status=429
         )
-    return subscribed_reply(topic, subject, found)
+    return subscribed_reply(topic, subject, found, correlation=ctx.correlation_id)
 
 
-def subscribed_reply(topic: str, subject: str, found: Subscription) -> dict:
+def subscribed_reply(topic: str, subject: str, found: Subscription, *, correlation: str | None = None) -> dict:
     """``subscribed`` with the stream's position (and the replay, when ``since`` was given), or
-    ``resync_required`` when what followed ``since`` is no longer retained."""
+    ``resync_required`` when what followed ``since`` is no longer retained. ``correlation`` is the ``id``
+    the reply will carry: the page is measured as it is sent."""
     if found.resync_required:
         oldest = found.oldest if found.oldest is not None else found.head + 1
         return {"type": "resync_required", "topic": topic, "subject": subject, "oldest": oldest, "seq": found.head}
@@ -177,12 +199,18 @@ def subscribed_reply(topic: str, subject: str, found: Subscription) -> dict:
     if found.since is not None:
         events = [e.message() for e in found.events]
         reply.update(since=found.since, events=events, more=found.more)
-        # The page was sized in SQL from the stored text; this guard keeps the reply within one message
-        # whatever the estimate missed (the first event always fits: publishing keeps it small enough).
-        while len(events) > 1 and len(encode_reply(reply).encode("utf-8")) > PAGE_BYTES:
+        # The page was sized in SQL from the stored text; this guard keeps the reply, as sent (with its id),
+        # within one message whatever the estimate missed (one event always fits: publishing sees to it).
+        while len(events) > 1 and reply_bytes(reply, correlation) > LIMITS.max_message_bytes:
             del events[len(events) // 2:]
             reply["more"] = True
     return reply
+
+
+def reply_bytes(reply: Mapping[str, Any], correlation: str | None) -> int:
+    """The size of ``reply`` on the wire, with the ``id`` the handler adds."""
+    sent = {**reply, "id": correlation} if correlation is not None else reply
+    return len(encode_reply(sent).encode("utf-8"))
 
 
 def encode_reply(reply: Mapping[str, Any]) -> str:
@@ -192,6 +220,8 @@ def encode_reply(reply: Mapping[str, Any]) -> str:
 
 @router.action("unsubscribe")
 def unsubscribe(ctx: MessageContext) -> dict:
-    topic, subject = _topic_and_subject(ctx)
+    """Stop following a stream. It needs no permission (a rule that now refuses the user, or a topic no longer
+    deployed, must not keep a subscription alive): it only ever removes this connection's own row."""
+    topic, subject = _stream_of(ctx)
     removed = ctx.streams.unsubscribe(ctx.connection.connection_id, topic, subject)
     return {"type": "unsubscribed", "topic": topic, "subject": subject, "wasSubscribed": removed}

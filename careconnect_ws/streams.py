@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import enum
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from psycopg.rows import class_row
 
 from .db import Database
 from .limits import LIMITS
@@ -34,14 +38,67 @@ SEQ_KEY = "seq"
 RESERVED_KEYS = frozenset({STREAM_KEY, SEQ_KEY})
 """Every pushed event carries these at the top level, beside the payload's own keys."""
 
-REPLY_RESERVE_BYTES = 2048
-"""Room left in a 128 KB message for the reply around replayed events (type, topic, subject, id)."""
+MAX_STREAM_NAME_CHARS = 256
+"""A topic or a subject is at most this many characters (a subject is often a user id: the same bound)."""
+
+MAX_CORRELATION_ID_CHARS = 128
+"""A client's request ``id``, echoed in the reply, is at most this many characters."""
+
+_WORST_CHAR_BYTES = 6
+"""The most bytes one character can take in a reply: a control character is escaped as ``\\u00XX``."""
+
+REPLY_RESERVE_BYTES = 256 + _WORST_CHAR_BYTES * (2 * MAX_STREAM_NAME_CHARS + MAX_CORRELATION_ID_CHARS)
+"""Room left in a 128 KB message for the reply around replayed events: its keys and numbers, the topic
+and the subject (each at its widest), and the request's ``id``. An event is stored only when it fits in
+what remains, *with* its own ``stream`` envelope, so a replay of one event never exceeds a message."""
 
 PAGE_BYTES = LIMITS.max_message_bytes - REPLY_RESERVE_BYTES
 """Room for events in one replay reply."""
 
 MAX_EVENT_BYTES = PAGE_BYTES
-"""The largest event a publisher may store: it must fit in one replay reply, alone."""
+"""The largest event a publisher may store, as pushed (its ``stream`` and ``seq`` included): it must fit in
+one replay reply, alone."""
+
+MAX_PAYLOAD_DEPTH = 32
+"""The deepest a payload may nest objects and arrays (the payload object itself is level 1). Every event
+travels two levels deeper inside a replay reply, and every client parses it: 32 leaves room under every
+JSON parser's recursion limit (CPython's stops near 1,000, browsers' far later) for any envelope."""
+
+UNREADABLE_KEY = "unreadable"
+"""A replayed event that cannot be sent as stored (stored before a bound existed) keeps its ``stream`` and
+``seq``, so the client sees no gap, and carries this key with the reason instead of its payload."""
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def json_depth(value: Any) -> int:
+    """How deep a parsed JSON value nests objects and arrays (a scalar: 0), without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_PAYLOAD_DEPTH:
+            return depth  # deep enough to refuse: no need to walk the rest
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def text_depth(text: str) -> int:
+    """:func:`json_depth` of compact JSON text, read without parsing it (brackets inside strings ignored)."""
+    if text.count("{") + text.count("[") <= MAX_PAYLOAD_DEPTH:
+        return 1 if text[:1] in "{[" else 0  # cannot nest deeper than the bound: the exact depth is not needed
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub("", text)):
+        depth += 1 if match.group() in "{[" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 REPLAY_MAX_EVENTS = 1000
 """At most this many events per replay reply (and at most 128 KB): a long gap takes several requests,
@@ -50,7 +107,30 @@ so none can outlast the Lambda timeout. The reply says ``more`` and the client c
 # Both run as PL/pgSQL functions (migration 0003): each takes the stream's advisory lock first, so every
 # statement after it reads a snapshot taken after the lock (see the module docstring), and their plans are
 # kept for the session. One statement each, so both work with prepared statements and behind poolers.
-_APPEND = "SELECT * FROM careconnect_ws_publish(%(topic)s::text, %(subject)s::text, %(payload)s::text)"
+_APPEND = ("SELECT * FROM careconnect_ws_publish(%(topic)s::text, %(subject)s::text, %(payload)s::text,"
+           " %(recheck)s::double precision)")
+
+# A publish's re-asked rule, settled in one statement: the subscriptions it still allows are checked now, the
+# ones it refuses are gone (and so is every live push to them).
+_SETTLE = """
+WITH allowed AS (
+    UPDATE websocket_subscriptions SET checked_at = now()
+     WHERE connection_id = ANY(%(allowed)s::text[]) AND topic = %(topic)s AND subject = %(subject)s
+), refused AS (
+    DELETE FROM websocket_subscriptions
+     WHERE connection_id = ANY(%(refused)s::text[]) AND topic = %(topic)s AND subject = %(subject)s
+)
+SELECT 1
+"""
+
+# Withdrawal: every subscription of the user's active connections to the topic (one subject, or all).
+_WITHDRAW = """
+DELETE FROM websocket_subscriptions s
+ USING websocket_connections c
+ WHERE c.user_id = %(user)s AND c.is_active AND s.connection_id = c.connection_id AND s.topic = %(topic)s
+   AND (%(subject)s::text IS NULL OR s.subject = %(subject)s::text)
+RETURNING s.connection_id, c.callback_url, s.subject
+"""
 _SUBSCRIBE = (
     "SELECT * FROM careconnect_ws_subscribe(%(id)s::text, %(topic)s::text, %(subject)s::text, %(max)s::int,"
     " %(since)s::bigint, %(max_events)s::int, %(max_bytes)s::bigint, %(overhead)s::int)"
@@ -77,8 +157,19 @@ class StreamEvent:
     payload: str
 
     def message(self) -> dict[str, Any]:
-        """What the client receives: the payload's keys with ``stream`` and ``seq`` beside them."""
-        return {STREAM_KEY: {"topic": self.topic, "subject": self.subject}, SEQ_KEY: self.seq, **json.loads(self.payload)}
+        """What the client receives: the payload's keys with ``stream`` and ``seq`` beside them; for an event
+        stored before its bounds existed (nested past :data:`MAX_PAYLOAD_DEPTH`, or not a JSON object), the
+        ``stream`` and ``seq`` with :data:`UNREADABLE_KEY` saying why, so no replay fails and no gap opens."""
+        head: dict[str, Any] = {STREAM_KEY: {"topic": self.topic, "subject": self.subject}, SEQ_KEY: self.seq}
+        if text_depth(self.payload) > MAX_PAYLOAD_DEPTH:
+            return {**head, UNREADABLE_KEY: "payload_too_deep"}
+        try:
+            payload = json.loads(self.payload)
+        except (ValueError, RecursionError):
+            payload = None
+        if not isinstance(payload, dict):
+            return {**head, UNREADABLE_KEY: "payload_not_json"}
+        return {**head, **payload}
 
     def encoded(self) -> bytes:
         """The same message as :meth:`message`, built from the stored text without parsing it again."""
@@ -86,6 +177,15 @@ class StreamEvent:
                           separators=(",", ":"), ensure_ascii=False)
         rest = self.payload[1:].strip()
         return (head[:-1] + ("}" if rest == "}" else "," + rest)).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """A subscription withdrawal ended: the connection (to tell it) and the stream's subject."""
+
+    connection_id: str
+    callback_url: str
+    subject: str
 
 
 @dataclass(frozen=True)
@@ -143,11 +243,29 @@ class Streams:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def append(self, topic: str, subject: str, payload: str) -> Appended:
-        """Store ``payload`` (compact JSON object text) as the stream's next event; who to push it to."""
-        rows = self.db.execute(_APPEND, {"topic": topic, "subject": subject, "payload": payload}).fetchall()
+    def append(self, topic: str, subject: str, payload: str, *, recheck_seconds: float | None = None) -> Appended:
+        """Store ``payload`` (compact JSON object text) as the stream's next event; who to push it to.
+
+        With ``recheck_seconds``, each recipient whose subscription the topic's rule last allowed longer ago
+        than that is marked ``recheck_due`` (see :meth:`settle`)."""
+        rows = self.db.execute(
+            _APPEND, {"topic": topic, "subject": subject, "payload": payload, "recheck": recheck_seconds}
+        ).fetchall()
         seq = rows[0][0]
-        return Appended(seq, [Recipient(cid, url) for _, cid, url in rows if cid is not None])
+        return Appended(seq, [Recipient(cid, url, user, bool(due)) for _, cid, url, user, due in rows if cid is not None])
+
+    def settle(self, topic: str, subject: str, *, allowed: Sequence[str], refused: Sequence[str]) -> None:
+        """Record a re-asked rule's answers for the stream's subscriptions: ``allowed`` connections are checked
+        as of now, ``refused`` ones lose the subscription. One round trip."""
+        if allowed or refused:
+            self.db.execute(_SETTLE, {"topic": topic, "subject": subject, "allowed": list(allowed), "refused": list(refused)})
+
+    def withdraw(self, user_id: str, topic: str, subject: str | None = None) -> list[Withdrawn]:
+        """End the subscriptions of ``user_id``'s active connections to ``topic`` (to one ``subject``, or to
+        all of the topic's streams), at once: no later publish pushes to them. Returns what was ended."""
+        return self.db.execute(
+            _WITHDRAW, {"user": user_id, "topic": topic, "subject": subject}, row_factory=class_row(Withdrawn)
+        ).fetchall()
 
     def subscribe(
         self,

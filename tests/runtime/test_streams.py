@@ -16,7 +16,7 @@ from careconnect_ws.handler import lambda_handler
 from careconnect_ws.notifications import notify_email_verified
 from careconnect_ws.publishing import publish
 from careconnect_ws.settings import get_settings, set_settings
-from careconnect_ws.streams import MAX_EVENT_BYTES
+from careconnect_ws.streams import MAX_EVENT_BYTES, MAX_PAYLOAD_DEPTH, StreamEvent
 from careconnect_ws.topics import Topic, register_topic
 from tests.support.events import make_event
 from tests.support.runtime import token_for
@@ -49,6 +49,20 @@ def subscribe(cid: str, topic: str, subject: str, **extra) -> dict:
     status, body = send(cid, {"action": "subscribe", "topic": topic, "subject": subject, **extra})
     assert status == 200, body
     return body
+
+
+def _nested(depth: int) -> dict:
+    """A JSON object ``depth`` levels deep (the object itself is level 1)."""
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def largest_pad(topic: str, subject: str) -> int:
+    """The longest ``{"pad": "y" * n}`` payload the stream ``(topic, subject)`` accepts."""
+    envelope = len(StreamEvent(topic, subject, 2**63 - 1, '{"pad":""}').encoded())
+    return MAX_EVENT_BYTES - envelope
 
 
 # -- publishing -------------------------------------------------------------------------------------------
@@ -93,6 +107,11 @@ def test_the_care_team_is_told_when_a_patients_plan_changes(connections_endpoint
     ("test-care-plan", "s", {"x": float("nan")}, "invalid_payload"),
     ("test-care-plan", "s", {"x": object()}, "invalid_payload"),
     ("test-care-plan", "s", {"x": "y" * MAX_EVENT_BYTES}, "payload_too_large"),
+    ("test-care-plan", "s", _nested(MAX_PAYLOAD_DEPTH + 1), "payload_too_deep"),
+    ("test-care-plan", "s", json.dumps(_nested(MAX_PAYLOAD_DEPTH + 1)), "payload_too_deep"),
+    ("test-care-plan", "s", {"x": [[[[[[]]]]]] * 2, "y": _nested(MAX_PAYLOAD_DEPTH)}, "payload_too_deep"),
+    ("test-care-plan", "s", _nested(1500), "payload_too_deep"),
+    ("test-care-plan", "s", "[" * 100_000, "invalid_payload"),
 ])
 def test_a_malformed_publish_is_refused_with_a_code_and_stores_nothing(connections_endpoint, sql, topic, subject, payload, code):
     with pytest.raises(InvalidRequest) as err:
@@ -204,7 +223,7 @@ def test_a_long_gap_replays_in_pages_within_one_message_each_and_the_client_cont
 
 
 def test_one_event_of_almost_128_kb_replays_alone(connections_endpoint):
-    publish("test-care-plan", "patient-17", {"pad": "y" * (MAX_EVENT_BYTES - 20)})
+    publish("test-care-plan", "patient-17", {"pad": "y" * largest_pad("test-care-plan", "patient-17")})
     publish("test-care-plan", "patient-17", {"n": 2})
     connect("c=", "nurse-1", connections_endpoint)
     response = lambda_handler(make_event("message", connection_id="c=", body={
@@ -287,3 +306,61 @@ def test_a_stream_nobody_may_read_delivers_to_nobody(connections_endpoint, sql):
     result = publish("test-sealed", "nurse-1", {"n": 1})
     assert result.reached == 0 and connections_endpoint.received == []
     assert sql.execute("SELECT count(*) FROM websocket_subscriptions").fetchone()[0] == 0
+
+
+# -- a payload no stream can be poisoned by; replies within one message (hardening round 4) ---------------
+
+def test_a_payload_at_the_depth_bound_is_stored_replayed_and_pushed(connections_endpoint):
+    connect("c=", "nurse-1", connections_endpoint)
+    subscribe("c=", "test-care-plan", "patient-17")
+    publish("test-care-plan", "patient-17", _nested(MAX_PAYLOAD_DEPTH))
+    assert connections_endpoint.messages_for("c=")[0]["seq"] == 1
+    reply = subscribe("c=", "test-care-plan", "patient-17", since=0)
+    assert [e["seq"] for e in reply["events"]] == [1] and "unreadable" not in reply["events"][0]
+
+
+def test_an_event_stored_before_the_bound_replays_as_a_placeholder_not_a_500(connections_endpoint, sql):
+    """What an older release stored (a payload 1,497 levels deep) must not fail every replay that covers it."""
+    publish("test-care-plan", "patient-17", {"n": 1})
+    deep = '{"a":' * 1496 + "{}" + "}" * 1496  # built as text: the encoder itself would overflow
+    sql.execute("SELECT careconnect_ws_publish('test-care-plan', 'patient-17', %s, NULL)", [deep])
+    sql.execute("SELECT careconnect_ws_publish('test-care-plan', 'patient-17', %s, NULL)", ['[1, 2]'])
+    publish("test-care-plan", "patient-17", {"n": 4})
+    connect("c=", "nurse-1", connections_endpoint)
+    status, reply = send("c=", {"action": "subscribe", "topic": "test-care-plan", "subject": "patient-17", "since": 0,
+                                "id": "r-1"})
+    assert status == 200 and reply["id"] == "r-1"
+    assert [e["seq"] for e in reply["events"]] == [1, 2, 3, 4]  # no gap: the client's position moves past them
+    assert reply["events"][1]["unreadable"] == "payload_too_deep" and "a" not in reply["events"][1]
+    assert reply["events"][2]["unreadable"] == "payload_not_json"
+    assert reply["events"][3]["n"] == 4
+
+
+def test_an_unexpected_error_in_an_action_answers_500_with_the_requests_id(connections_endpoint, monkeypatch):
+    import careconnect_ws.routing as routing
+
+    def broken(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    connect("c=", "nurse-1", connections_endpoint)
+    monkeypatch.setattr(routing, "subscribed_reply", broken)
+    status, reply = send("c=", {"action": "subscribe", "topic": "test-care-plan", "subject": "patient-17", "id": "r-9"})
+    assert (status, reply["code"], reply["id"]) == (500, "internal_error", "r-9")
+
+
+@pytest.mark.parametrize("subject", ["\U0001F600" * 256, "\x01" * 256, "s"])
+def test_a_maximal_event_replays_within_128_kb_whatever_the_subject_and_id(connections_endpoint, subject):
+    """A subject of wide characters (4 bytes each) or control characters (escaped, 6 bytes each) appears in the
+    reply twice, and the id a third time: the event bound leaves room for all of them."""
+    rule = register_topic(Topic(f"test-wide-{len(subject.encode())}", may_subscribe=lambda user, s: True))
+    publish(rule.name, subject, {"pad": "y" * largest_pad(rule.name, subject)})
+    with pytest.raises(InvalidRequest, match="payload_too_large|over"):
+        publish(rule.name, subject, {"pad": "y" * (largest_pad(rule.name, subject) + 1)})
+    publish(rule.name, subject, {"n": 2})
+    connect("c=", "nurse-1", connections_endpoint)
+    response = lambda_handler(make_event("message", connection_id="c=", body={
+        "action": "subscribe", "topic": rule.name, "subject": subject, "since": 0, "id": "\x02" * 128}))
+    assert response["statusCode"] == 200
+    assert len(response["body"].encode("utf-8")) <= 128 * 1024
+    reply = json.loads(response["body"])
+    assert [e["seq"] for e in reply["events"]] == [1] and reply["more"] is True
