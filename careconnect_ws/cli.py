@@ -1,4 +1,5 @@
-"""careconnect-ws: migrate, status, serve, publish, notify, listen, disconnect-user, revoke-token, cleanup, token.
+"""careconnect-ws: migrate, status, serve, publish, notify, listen, disconnect-user, restore-user, revoke-token,
+withdraw-access, cleanup, token.
 
 Reads the same environment as the Lambda, but each command only what it uses (each command's
 --help lists its variables). Exit codes: 0 ok, 1 failed, 2 usage or configuration.
@@ -76,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--user", required=True, help="the user id (the token's sub)")
     revoke.add_argument("--keep-tokens", action="store_true",
                         help="only end the connections: the user's current tokens may connect again")
+
+    restore = command("restore-user", "lift disconnect-user's revocation: the user's tokens (or IAM signer) connect again",
+                      DATABASE)
+    restore.add_argument("--user", required=True, help="the user id (the token's sub, or the IAM principal's ARN)")
+
+    withdraw = command("withdraw-access", "end a user's subscriptions to a stream (or every stream of a topic) now; "
+                       "change your data first so the topic's rule refuses them too", DATABASE, SENDING)
+    withdraw.add_argument("--user", required=True, help="the user id (the token's sub)")
+    withdraw.add_argument("--topic", required=True, help="the stream's topic")
+    withdraw.add_argument("--subject", help="the stream's subject (default: every stream of the topic)")
 
     revoke_one = command("revoke-token", "refuse one token (its jti) until it expires, and end its connections",
                          DATABASE, SENDING)
@@ -309,6 +320,38 @@ def _disconnect_user(args: argparse.Namespace) -> int:
     return 0 if not result.failed else 1
 
 
+def _restore_user(args: argparse.Namespace) -> int:
+    from .errors import InvalidRequest
+    from .notifications import restore_user
+    from .settings import DATABASE
+
+    _use_settings(DATABASE)
+    try:
+        lifted = restore_user(args.user)
+    except InvalidRequest as err:
+        print(f"careconnect-ws: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({"restored": lifted}))
+    return 0
+
+
+def _withdraw_access(args: argparse.Namespace) -> int:
+    from .access import withdraw_access
+    from .errors import InvalidRequest
+    from .logs import configure_logging
+    from .settings import DATABASE
+
+    _use_settings(DATABASE)
+    configure_logging()
+    try:
+        result = withdraw_access(args.user, args.topic, args.subject)
+    except InvalidRequest as err:
+        print(f"careconnect-ws: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.as_dict()))
+    return 0 if not result.failed else 1
+
+
 def _revoke_token(args: argparse.Namespace) -> int:
     from .errors import InvalidRequest
     from .logs import configure_logging
@@ -360,7 +403,9 @@ _COMMANDS = {
     "publish": _publish,
     "notify": _notify,
     "disconnect-user": _disconnect_user,
+    "restore-user": _restore_user,
     "revoke-token": _revoke_token,
+    "withdraw-access": _withdraw_access,
     "cleanup": _cleanup,
     "token": _token,
 }

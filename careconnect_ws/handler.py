@@ -180,6 +180,8 @@ def on_connect(ws: WebSocketEvent) -> dict:
     settings = services.settings
     # Identity is decided once, here: from the authorizer when one ran, else from the token.
     user_id = ws.authorizer.get("userId")
+    # An IAM-signed handshake carries no iat: after a revocation it is refused for a while, not for good.
+    signed = not user_id and settings.connect_auth == "iam"
     token_expires_at = _epoch_seconds(ws.authorizer.get(TOKEN_EXPIRES_AT))
     issued_at = _epoch_seconds(ws.authorizer.get(TOKEN_ISSUED_AT))
     token_id = ws.authorizer.get(TOKEN_ID)
@@ -218,6 +220,7 @@ def on_connect(ws: WebSocketEvent) -> dict:
                 user_agent=clip(ws.user_agent, 512),
                 token_issued_at=int(issued_at) if issued_at is not None else None,
                 token_id=clip(token_id, MAX_TOKEN_ID_CHARS) if isinstance(token_id, str) and token_id else None,
+                revoked_for_seconds=settings.iam_revocation_seconds if signed else None,
             )
         )
     except DatabaseUnavailable as err:
@@ -373,15 +376,22 @@ def run_command(command: Mapping[str, Any]) -> dict:
     return _refused(RequestError("unknown_command", f"command must be one of {known}"))
 
 
-DELIVERY_COMMANDS = ("publish", "notify", "disconnect-user", "revoke-token")
+DELIVERY_COMMANDS = ("publish", "notify", "disconnect-user", "revoke-token", "withdraw-access", "restore-user")
 
 
 def _deliver(name: str, command: Mapping[str, Any]) -> dict:
-    from .notifications import disconnect_user, get_notification, notify, revoke_token
+    from .access import withdraw_access
+    from .notifications import disconnect_user, get_notification, notify, restore_user, revoke_token
     from .publishing import publish
 
     try:
-        if name == "publish":
+        if name == "restore-user":
+            lifted = restore_user(command.get("userId"))  # type: ignore[arg-type]  (checked inside)
+            note(outcome="ok")
+            return {"statusCode": 200, "body": json.dumps({"restored": lifted})}
+        if name == "withdraw-access":
+            result = withdraw_access(command.get("userId"), command.get("topic"), command.get("subject"))
+        elif name == "publish":
             result = publish(command.get("topic"), command.get("subject"), command.get("payload"))
             note(topic=log_value(result.topic), seq=result.seq)
         elif name == "disconnect-user":

@@ -33,7 +33,7 @@ from .errors import InvalidRequest
 from .publishing import Published, publish
 from .services import Services, get_services
 from .text import MAX_USER_ID_CHARS, is_storable_text
-from .tokens import MAX_TOKEN_ID_CHARS
+from .tokens import LEEWAY_SECONDS, MAX_TOKEN_ID_CHARS
 from .topics import EMAIL_VERIFICATION
 
 logger = logging.getLogger(__name__)
@@ -191,7 +191,20 @@ def revoke_token(token_id: Any, expires_at: Any, *, services: Services | None = 
     if isinstance(expires_at, bool) or not isinstance(expires_at, int) or not 0 < expires_at < 2**33:
         raise InvalidNotification("invalid_field", "'exp' must be the token's expiry in whole seconds since the epoch")
     services = services or get_services()
-    ended = services.registry.revoke_token(token_id, expires_at=expires_at)
+    # Verification accepts a token until exp + its leeway: the deny-list entry must outlive that, or a revoked
+    # token connects again in the last seconds of its leeway.
+    ended = services.registry.revoke_token(token_id, expires_at=expires_at + LEEWAY_SECONDS)
     result = services.delivery.close_all(ended)
     logger.info("token revoked", extra={"connections": len(ended), "closeFailed": len(result.failed)})
     return result
+
+
+def restore_user(user_id: str, *, services: Services | None = None) -> bool:
+    """Lift :func:`disconnect_user`'s revocation of ``user_id``: the tokens they hold (and, with
+    ``WS_CONNECT_AUTH=iam``, their signed handshakes) connect again. False when the user was not revoked.
+    Tokens revoked one by one (:func:`revoke_token`) stay revoked until they expire."""
+    check_user_id(user_id)
+    services = services or get_services()
+    lifted = services.registry.restore_user(user_id)
+    logger.info("user restored", extra={"lifted": lifted})
+    return lifted

@@ -42,6 +42,9 @@ class NewConnection:
     """The token's ``iat``: refused when the user was revoked after it (or, without one, at all)."""
     token_id: str | None = None
     """The token's ``jti``: refused while it is on the deny-list; stored so revoking it ends the connection."""
+    revoked_for_seconds: int | None = None
+    """For a connect that carries no ``iat`` (an IAM-signed handshake): refused only while the user's revocation
+    is younger than this. None: a connect without an ``iat`` is refused as long as a revocation stands."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class MessageCheck:
 class Recipient:
     connection_id: str
     callback_url: str
+    user_id: str | None = None
+    """Whose connection it is (when the query that found it says)."""
+    recheck_due: bool = False
+    """The topic's rule allowed this subscription longer ago than ``WS_RULE_RECHECK_SECONDS``: ask it again."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,7 @@ class Registry:
                 "max": new.max_per_user,
                 "iat": new.token_issued_at,
                 "jti": new.token_id,
+                "window": new.revoked_for_seconds,
             },
         ).fetchone()
         revoked, stored = row
@@ -262,9 +270,19 @@ class Registry:
             row_factory=class_row(Recipient),
         ).fetchall()
 
+    def restore_user(self, user_id: str) -> bool:
+        """Lift the user's revocation (``disconnect-user``'s not-before): tokens issued before it, and IAM-signed
+        connects, are accepted again. False when there was none. Tokens revoked one by one stay revoked."""
+        return self.db.execute(
+            "DELETE FROM websocket_revocations WHERE user_id = %(user)s RETURNING 1",
+            {"user": user_id, "lock_space": USER_LOCK_SPACE},
+            preamble=_LOCK_USER,
+        ).fetchone() is not None
+
     def revoke_token(self, token_id: str, *, expires_at: int, reason: str = "token-revoked") -> list[Recipient]:
-        """Refuse the token ``token_id`` (its ``jti``) until ``expires_at`` (its ``exp``, epoch seconds), and
-        deactivate the connections opened with it; returns them so they can be closed."""
+        """Refuse the token ``token_id`` (its ``jti``) until ``expires_at`` (epoch seconds: its ``exp`` and the
+        leeway verification allows past it), and deactivate the connections opened with it; returns them so
+        they can be closed."""
         return self.db.execute(
             f"""
             WITH noted AS (

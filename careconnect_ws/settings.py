@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Collection, Mapping
@@ -96,6 +97,8 @@ TABLE: tuple[Setting, ...] = (
             "the key set is fetched again after this long", 600, 60, 86_400),
     Setting("WS_JWT_JWKS_MIN_REFRESH_SECONDS", "jwks_min_refresh_seconds", TOKENS,
             "an unknown kid fetches the key set again at most this often", 30, 1, 3600),
+    Setting("WS_IAM_REVOCATION_SECONDS", "iam_revocation_seconds", TOKENS,
+            "with WS_CONNECT_AUTH=iam, disconnect-user refuses the principal's signed connects this long", 3600, 60, 604_800),
     Setting(contract.CONNECT_AUTH, "connect_auth", TOKENS,
             "token (a JWT, default) or iam: $connect takes SigV4-signed handshakes, the caller's ARN is the user"),
     Setting(contract.TOKEN_SOURCE, "token_source", TOKENS,
@@ -123,6 +126,8 @@ TABLE: tuple[Setting, ...] = (
             "per connection", 50, 0, 100_000),
     Setting("WS_CONNECTION_ENDS_WITH_TOKEN", "bind_connection_to_token_expiry", LIMITS_PART,
             "on: a connection ends when its token expires", False),
+    Setting("WS_RULE_RECHECK_SECONDS", "rule_recheck_seconds", LIMITS_PART,
+            "a topic's code rule is asked again for live pushes once its answer is this old", 300, 0, 86_400),
     Setting("SECRETS_MAX_AGE_SECONDS", "secrets_max_age_seconds", OPERATIONS,
             "secrets are read again after this long (and after an authentication failure); 0: only after a failure",
             300, 0, 86_400),
@@ -248,6 +253,16 @@ class Settings:
     bind_connection_to_token_expiry: bool = _default("WS_CONNECTION_ENDS_WITH_TOKEN")
     """On: a connection ends when its token expires (it can no longer send or receive, and cleanup closes
     it) instead of at ``CONNECTION_TTL_SECONDS``."""
+
+    rule_recheck_seconds: int = _default("WS_RULE_RECHECK_SECONDS")
+    """A topic's code rule (``Topic.may_subscribe``) is trusted this long for live pushes, then asked again;
+    a subscription it now refuses ends. 0: asked on every push."""
+
+    iam_revocation_seconds: int = _default("WS_IAM_REVOCATION_SECONDS")
+    """After ``disconnect-user`` revokes an IAM principal (``WS_CONNECT_AUTH=iam``), its signed handshakes are
+    refused this long: they carry no ``iat`` that could show they came later, and the credentials that signed
+    them are the principal's own, so the revocation is by time (default: an hour, STS credentials' default
+    lifetime); ``restore-user`` lifts it sooner. Tokens are revoked by their ``iat`` instead."""
 
     secrets_max_age_seconds: int = _default("SECRETS_MAX_AGE_SECONDS")
     """Settings that came from Secrets Manager are read again after this long, so a rotated database password
@@ -440,21 +455,45 @@ def _check_conninfo(url: str) -> None:
 
     try:
         conninfo_to_dict(url)
-    except psycopg.Error as err:
-        reason = redact(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, url)
-        raise ConfigError("DATABASE_URL", f"is not a valid PostgreSQL URL or key=value string ({reason})") from None
+    except Exception as err:  # psycopg.Error for libpq's refusals; anything else is still the URL's fault
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        # libpq quotes the part it could not read, and that part may be a piece of the password: never shown.
+        reason = redact(re.sub(r'"[^"]*"|\'[^\']*\'', '"…"', first), url) if isinstance(err, psycopg.Error) else ""
+        raise ConfigError("DATABASE_URL", "is not a valid PostgreSQL URL or key=value string"
+                                          + (f" ({reason})" if reason else f" ({type(err).__name__})")
+                                          + "; percent-encode special characters in the password (@ is %40, % is %25)"
+                          ) from None
+
+
+def credentials_of(conninfo: str) -> list[str]:
+    """The password(s) a connection string holds, as written and percent-decoded, found however malformed the
+    string is: in a URL everything between the user's ``:`` and the *last* ``@`` (an unencoded ``@`` in a
+    password is the usual mistake), a ``password=`` query parameter, or a key=value ``password``."""
+    from urllib.parse import unquote
+
+    found: list[str] = []
+    _, sep, rest = conninfo.partition("://")
+    if sep:
+        userinfo = rest[:rest.rfind("@")] if "@" in rest else ""
+        _, colon, password = userinfo.partition(":")
+        if colon:
+            found.append(password)
+    for quoted, plain in re.findall(r"password\s*=\s*'((?:[^'\\]|\\.)*)'|password\s*=\s*([^\s&]+)", conninfo):
+        found.append(quoted or plain)
+    found += [unquote(p) for p in found]
+    return [p for p in dict.fromkeys(found) if p]
 
 
 def redact(text: str, conninfo: str) -> str:
-    """``text`` without the connection string or its password in it (for messages that quote them)."""
-    import re
-
-    secrets = [conninfo]
-    secrets += re.findall(r"://[^:/@\s]*:([^@\s]+)@", conninfo)  # postgresql://user:PASSWORD@host
-    secrets += re.findall(r"password\s*=\s*'((?:[^'\\]|\\.)*)'|password\s*=\s*(\S+)", conninfo)  # key=value form
-    for secret in sorted({x for item in secrets for x in (item if isinstance(item, tuple) else (item,)) if x}, key=len,
-                         reverse=True):
-        text = text.replace(secret, "***")
+    """``text`` without the connection string, its password, or any piece of the password of four characters or
+    more (or the whole of a shorter one) in it: for messages that may quote them."""
+    text = text.replace(conninfo, "***") if conninfo else text
+    for secret in sorted(credentials_of(conninfo), key=len, reverse=True):
+        for length in range(len(secret), min(4, len(secret)) - 1, -1):
+            for start in range(len(secret) - length + 1):
+                piece = secret[start:start + length]
+                if piece in text:
+                    text = text.replace(piece, "***")
     return text
 
 
@@ -490,22 +529,24 @@ def _stale(settings: Settings) -> bool:
 
 
 def _reread() -> None:
-    global _cached, _read_at
+    global _cached, _read_at, _read_wall
     previous = _cached
     try:
         fresh = Settings.from_env()
-    except ConfigError as err:
+    except Exception as err:
         if previous is None:
             raise
         # Secrets Manager unreachable for a moment, or a bad value put in a secret: keep serving with what
-        # works, say so, and try again after another max age (or at the next authentication failure).
-        logger.warning("settings not re-read; keeping the ones in use", extra={"error": str(err)})
+        # works, say so, and try again after another max age (or at the next authentication failure). A
+        # ConfigError's text names the variable and never a value; another error's text might quote one.
+        logger.warning("settings not re-read; keeping the ones in use",
+                       extra={"error": str(err) if isinstance(err, ConfigError) else type(err).__name__})
         _read_at = time.monotonic()
         return
     if previous is not None and fresh != previous:
         changed = sorted(f.name for f in fields(Settings) if getattr(fresh, f.name) != getattr(previous, f.name))
         logger.info("settings re-read", extra={"changed": changed})  # names only, never values
-    _cached, _read_at = fresh, time.monotonic()
+    _cached, _read_at, _read_wall = fresh, time.monotonic(), time.time()
 
 
 def refresh_settings(min_interval: float = 0.0) -> Settings:
@@ -522,6 +563,27 @@ def refresh_settings(min_interval: float = 0.0) -> Settings:
         return _cached  # type: ignore[return-value]
 
 
+_CLOCK_AHEAD_SECONDS = 2
+"""A token's claimed ``iat`` may be this far ahead of our clock and still force a key re-read."""
+_read_wall = float("-inf")
+_forced_iat = float("-inf")
+
+
+def refresh_settings_for_token(claimed_iat: int | None) -> Settings:
+    """Read the settings again because a token's signature did not verify, when that can help: the token claims
+    to be issued no earlier than the second the settings were read (it may be signed with a key rotated in
+    since), and later than every token that already forced a read. See :func:`careconnect_ws.tokens.reread_key`."""
+    global _forced_iat
+    with _lock:
+        if _cached is None:
+            _reread()
+        elif (_cached.from_secrets and claimed_iat is not None and claimed_iat > _forced_iat
+              and int(_read_wall) <= claimed_iat <= time.time() + _CLOCK_AHEAD_SECONDS):
+            _forced_iat = claimed_iat
+            _reread()
+        return _cached  # type: ignore[return-value]
+
+
 def peek_settings() -> Settings | None:
     """The cached settings, or None before they were read (nothing is read here)."""
     return _cached
@@ -529,8 +591,8 @@ def peek_settings() -> Settings | None:
 
 def set_settings(settings: Settings | None) -> None:
     """Replace (or, with ``None``, forget) the cached settings: for the local gateway and tests."""
-    global _cached, _read_at, _forced_at
+    global _cached, _read_at, _forced_at, _read_wall, _forced_iat
     with _lock:
         _cached = settings
-        _read_at = time.monotonic()
-        _forced_at = float("-inf")
+        _read_at, _read_wall = time.monotonic(), time.time()
+        _forced_at = _forced_iat = float("-inf")

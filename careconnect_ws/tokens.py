@@ -18,7 +18,12 @@ MAX_TTL_SECONDS = 86_400
 """``careconnect-ws token`` signs tokens for at most a day unless told otherwise: a development token
 that outlives its purpose is a credential someone can find later."""
 LEEWAY_SECONDS = 30
-"""Clock skew allowed on ``exp``/``nbf``/``iat``."""
+"""Clock skew allowed on ``exp``/``nbf``/``iat``. A revoked token's deny-list entry outlives its ``exp`` by this
+much, so the leeway never re-opens it."""
+
+MAX_EPOCH_SECONDS = 2**33
+"""``exp``, ``iat`` and ``nbf`` are seconds since the epoch: anything outside ``[0, 2**33)`` (the year 2242) is
+not a time a token can mean, and would overflow a PostgreSQL timestamp."""
 
 
 @dataclass(frozen=True)
@@ -67,34 +72,61 @@ def verify_identity(token: Any, settings: Settings, *, reload: Reload | None = N
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject or len(subject) > MAX_USER_ID_CHARS or not is_storable_text(subject):
         raise TokenError("invalid_token", f"the token's sub must be text of 1 to {MAX_USER_ID_CHARS} characters")
-    expires = claims.get("exp")
-    if isinstance(expires, bool) or not isinstance(expires, int | float):
+    expires = _epoch_claim(claims, "exp")
+    if expires is None:
         raise TokenError("invalid_token", "the token's exp must be a number")
-    issued = claims.get("iat")
-    issued_at = int(issued) if isinstance(issued, int | float) and not isinstance(issued, bool) else None
+    _epoch_claim(claims, "nbf")
     jti = claims.get("jti")
-    token_id = jti if isinstance(jti, str) and 0 < len(jti) <= MAX_TOKEN_ID_CHARS and is_storable_text(jti) else None
-    return Identity(subject, int(expires), issued_at, token_id)
+    if jti is not None and not (isinstance(jti, str) and 0 < len(jti) <= MAX_TOKEN_ID_CHARS and is_storable_text(jti)):
+        # A jti that could not be stored could never be revoked: such a token is not accepted at all.
+        raise TokenError("invalid_token", f"the token's jti must be text of 1 to {MAX_TOKEN_ID_CHARS} characters")
+    return Identity(subject, expires, _epoch_claim(claims, "iat"), jti)
 
 
-Reload = Callable[[], Settings]
+def _epoch_claim(claims: dict[str, Any], name: str) -> int | None:
+    """A time claim as whole seconds, None when absent; refused when it is not a time a token can mean."""
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < MAX_EPOCH_SECONDS:
+        raise TokenError("invalid_token", f"the token's {name} must be seconds since the epoch")
+    return int(value)
+
+
+Reload = Callable[[int | None], Settings]
+"""Re-reads the token key, given the ``iat`` an unverified token claims (see :func:`reread_key`)."""
 
 _SIGNATURE_REFUSED = "InvalidSignatureError"
 
-KEY_REREAD_SECONDS = 30
-"""A token whose HS256 signature does not verify re-reads the key from Secrets Manager at most this often per
-container: a rotation is picked up at once, a flood of forged tokens costs one read per interval."""
+
+def reread_key(claimed_iat: int | None) -> Settings:
+    """:func:`verify_identity`'s ``reload`` for the container's settings.
+
+    A token whose HS256 signature does not verify reads the key from Secrets Manager again only when it claims
+    to be issued (``iat``) no earlier than the second the keys in hand were read, and later than any token that
+    already made a read. A token signed with a key that was rotated in after our read always qualifies, so a
+    rotation is found at once; a flood of forged tokens cannot claim each second more than once, so it costs at
+    most one read per second per container, whatever it sends; a token without an ``iat`` never forces a read.
+    """
+    from .settings import refresh_settings_for_token
+
+    return refresh_settings_for_token(claimed_iat)
 
 
-def reread_key() -> Settings:
-    """:func:`verify_identity`'s ``reload`` for the container's settings."""
-    from .settings import refresh_settings
-
-    return refresh_settings(KEY_REREAD_SECONDS)
+def _claimed_iat(jwt: Any, token: str) -> int | None:
+    """The ``iat`` a token claims, unverified: only to decide whether reading the key again could help."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.PyJWTError, ValueError, TypeError, UnicodeError, OverflowError):
+        return None
+    try:
+        return _epoch_claim(claims, "iat")
+    except TokenError:
+        return None
 
 
 def _decode_hs256(jwt: Any, token: str, settings: Settings, reload: Reload | None) -> dict[str, Any]:
-    """Current key, then the previous one while a rotation's overlap lasts, then (once) a re-read key."""
+    """Current key, then the previous one while a rotation's overlap lasts, then (when it may help) a re-read key."""
     keys = [settings.jwt_secret]
     if settings.jwt_previous_secret and time.time() < (settings.jwt_previous_secret_until or 0):
         keys.append(settings.jwt_previous_secret)
@@ -104,7 +136,7 @@ def _decode_hs256(jwt: Any, token: str, settings: Settings, reload: Reload | Non
         except jwt.InvalidSignatureError:
             continue
     if reload is not None:
-        fresh = reload()
+        fresh = reload(_claimed_iat(jwt, token))
         if fresh.jwt_secret and fresh.jwt_secret not in keys:
             try:
                 return _decode(jwt, token, fresh.jwt_secret, ["HS256"], fresh, signature_errors=True)
@@ -155,8 +187,8 @@ def _decode(jwt: Any, token: str, key: Any, algorithms: list[str], settings: Set
         raise TokenError("invalid_token", "the token was issued for another audience") from None
     except jwt.PyJWTError as err:
         raise TokenError("invalid_token", f"the token was rejected ({type(err).__name__})") from None
-    except (ValueError, TypeError, UnicodeError):
-        # Malformed JSON inside a validly shaped token (huge numbers, odd types): still just a bad token.
+    except (ValueError, TypeError, UnicodeError, OverflowError):
+        # Malformed JSON inside a validly shaped token (huge numbers, Infinity, odd types): still just a bad token.
         raise TokenError("invalid_token", "the token could not be decoded") from None
 
 

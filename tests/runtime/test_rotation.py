@@ -185,16 +185,60 @@ def test_during_a_key_rotation_tokens_signed_with_either_key_verify_and_the_old_
     assert _connect(after)["statusCode"] == 200
 
 
-def test_forged_tokens_read_the_key_again_at_most_once_per_interval(runtime, secrets, monkeypatch):
-    key_arn = secrets.create_secret(Name=_unique("jwt"), SecretString=KEY_1)["ARN"]
-    monkeypatch.setenv("DATABASE_URL", runtime.database_url)
-    monkeypatch.setenv(contract.JWT_SECRET_ARN, key_arn)
-    reads = []
+def _count_reads(monkeypatch) -> list[int]:
+    reads: list[int] = []
     from careconnect_ws import settings as settings_module
 
     real = settings_module.Settings.from_env
     monkeypatch.setattr(settings_module.Settings, "from_env", classmethod(lambda cls, *a, **k: reads.append(1) or real(*a, **k)))
-    forged = issue_token("mallory", Settings(jwt_secret="f" * 40))
+    return reads
+
+
+def _next_second() -> int:
+    """Sleep to just past the next whole second; return it."""
+    now = time.time()
+    time.sleep(int(now) + 1.05 - now)
+    return int(time.time())
+
+
+def _signed(key: str, **claims) -> str:
+    import jwt
+
+    return jwt.encode({"sub": "mallory", "exp": int(time.time()) + 600, **claims}, key, algorithm="HS256")
+
+
+def test_forged_tokens_read_the_key_again_at_most_once_per_claimed_second(runtime, secrets, monkeypatch):
+    key_arn = secrets.create_secret(Name=_unique("jwt"), SecretString=KEY_1)["ARN"]
+    monkeypatch.setenv("DATABASE_URL", runtime.database_url)
+    monkeypatch.setenv(contract.JWT_SECRET_ARN, key_arn)
+    reads = _count_reads(monkeypatch)
+    assert _connect(_signed("f" * 40, iat=0))["statusCode"] == 401
+    assert len(reads) == 1, "the first event reads the settings; a token claiming an old iat forces nothing"
+    second = _next_second()
     for _ in range(50):
-        assert _connect(forged)["statusCode"] == 401
-    assert len(reads) == 2, "one read at the first event, one re-read for the first forged token, none after"
+        assert _connect(_signed("f" * 40, iat=second))["statusCode"] == 401
+    assert len(reads) == 2, "50 forged tokens claiming one second: one re-read"
+    for forged in (_signed("f" * 40), _signed("f" * 40, iat=second + 3600), _signed("f" * 40, iat=second - 5)):
+        assert _connect(forged)["statusCode"] == 401  # no iat, a future one, one before the last read: nothing read
+    assert len(reads) == 2
+    # A flood that claims the current second every time costs at most one read per second.
+    started, ended = time.time(), time.time() + 2.5
+    while time.time() < ended:
+        assert _connect(_signed("f" * 40, iat=int(time.time())))["statusCode"] == 401
+    assert len(reads) - 2 <= int(ended) - int(started) + 1
+
+
+def test_a_rotation_right_after_a_forged_token_forced_a_read_is_found_at_once(runtime, secrets, monkeypatch):
+    """Hardening round 4: with one read per 30 s that any token could spend, a forged token just before a rotation
+    made every new-key token 401 in that container for 30 s."""
+    key_arn = secrets.create_secret(Name=_unique("jwt"), SecretString=KEY_1)["ARN"]
+    monkeypatch.setenv("DATABASE_URL", runtime.database_url)
+    monkeypatch.setenv(contract.JWT_SECRET_ARN, key_arn)
+    assert _connect(issue_token("alice", Settings(jwt_secret=KEY_1)))["statusCode"] == 200
+    second = _next_second()
+    assert _connect(_signed("f" * 40, iat=second))["statusCode"] == 401  # spends a re-read
+    secrets.put_secret_value(SecretId=key_arn, SecretString=KEY_2)  # the rotation
+    _next_second()
+    started = time.monotonic()
+    assert _connect(issue_token("alice", Settings(jwt_secret=KEY_2)))["statusCode"] == 200
+    assert time.monotonic() - started < 1.0 and get_settings().jwt_secret == KEY_2
