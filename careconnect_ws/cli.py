@@ -197,7 +197,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .db import get_database
+    from .db import Database
     from .migrations import available
     from .settings import DATABASE, get_settings
     from .status import Limits, read_snapshot, report
@@ -206,7 +206,9 @@ def _status(args: argparse.Namespace) -> int:
     settings = get_settings()
     limits = Limits(expected_schema=available()[-1].version, idle_timeout_seconds=settings.idle_timeout_seconds,
                     stream_retention_seconds=settings.stream_retention_seconds, grace_seconds=args.grace)
-    result = report(read_snapshot(get_database(), idle_timeout_seconds=settings.idle_timeout_seconds), limits)
+    # Read-only: it may point at a read replica or connect as a read-only role.
+    database = Database.from_settings(settings, read_only=True)
+    result = report(read_snapshot(database, idle_timeout_seconds=settings.idle_timeout_seconds), limits)
     print(json.dumps(result, indent=2))
     for problem in result["problems"]:
         print(f"careconnect-ws: {problem}", file=sys.stderr)

@@ -91,8 +91,11 @@ class Database:
         statement_timeout_ms: int = 5000,
         prepared_statements: bool = False,
         reload: Reload | None = None,
+        read_only: bool = False,
     ) -> None:
         self.conninfo = conninfo
+        # Reads only (``careconnect-ws status``): any server will do, a read replica or a read-only role too.
+        self.read_only = read_only
         # Where a fresh conninfo comes from when the secret behind it may have rotated (see _open).
         self.reload = reload
         self.connect_timeout = connect_timeout
@@ -109,13 +112,14 @@ class Database:
         self._session_has_timeout = False
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, reload: Reload | None = None) -> Database:
+    def from_settings(cls, settings: Settings, *, reload: Reload | None = None, read_only: bool = False) -> Database:
         return cls(
             settings.database_url,
             connect_timeout=settings.db_connect_timeout_seconds,
             statement_timeout_ms=settings.db_statement_timeout_ms,
             prepared_statements=settings.db_prepared_statements,
             reload=reload,
+            read_only=read_only,
         )
 
     def _connect(self) -> psycopg.Connection:
@@ -161,8 +165,9 @@ class Database:
         given = conninfo_to_dict(conninfo)
         extra: dict[str, Any] = {}
         if "target_session_attrs" not in given:
-            # After a failover the old writer's address may still resolve: refuse a read-only server.
-            extra["target_session_attrs"] = "read-write"
+            # After a failover the old writer's address may still resolve: refuse a read-only server (unless
+            # this connection only reads).
+            extra["target_session_attrs"] = "any" if self.read_only else "read-write"
         if "application_name" not in given:
             extra["application_name"] = APPLICATION_NAME
         try:

@@ -96,12 +96,18 @@ _LOCK_USER = "SELECT pg_advisory_xact_lock(%(lock_space)s, hashtext(%(user)s));\
 
 # Revocation is checked in the same statement (and under the same per-user lock) that registers: a
 # revocation either committed before this read (the token is refused) or after the connection was
-# stored (the revocation ends it). A token without an iat cannot be shown to postdate a revocation.
+# stored (the revocation ends it). A token without an iat cannot be shown to postdate a revocation; an
+# IAM-signed handshake (no iat either) is refused only while the revocation is younger than its window, so a
+# principal is never locked out for good.
 _REGISTER = """
 WITH revoked AS (
     SELECT EXISTS (SELECT 1 FROM websocket_revocations r
                     WHERE r.user_id = %(user)s
-                      AND (%(iat)s::bigint IS NULL OR r.not_before > to_timestamp(%(iat)s::bigint)))
+                      AND CASE WHEN %(iat)s::bigint IS NOT NULL THEN r.not_before > to_timestamp(%(iat)s::bigint)
+                               -- an IAM-signed handshake (no iat): refused while the revocation is recent
+                               WHEN %(window)s::int IS NOT NULL
+                               THEN r.not_before > now() - make_interval(secs => %(window)s::int)
+                               ELSE true END)
         OR EXISTS (SELECT 1 FROM websocket_revoked_tokens t WHERE t.jti = %(jti)s::text AND t.expires_at > now()) AS yes
 ), previous AS (
     SELECT user_id FROM websocket_connections WHERE connection_id = %(id)s

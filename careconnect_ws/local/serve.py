@@ -225,10 +225,11 @@ async def _serve(args: argparse.Namespace) -> int:
             if args.env_file:
                 write_env_file(args.env_file, {k: v for k, v in printed.items() if not v.startswith("(")})
             stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
+            restore = stop_on_signals(asyncio.get_running_loop(), stop)
+            try:
+                await stop.wait()
+            finally:
+                restore()
             _say("careconnect-ws: shutting down")
         finally:
             await gateway.stop()
@@ -242,6 +243,25 @@ async def _serve(args: argparse.Namespace) -> int:
         if dropped_lines():
             _say(f"careconnect-ws: {dropped_lines()} log lines were dropped (stderr was not being read)")
     return 0
+
+
+def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Callable[[], None]:
+    """Set ``stop`` on Ctrl-C or SIGTERM; returns what puts the previous handlers back.
+
+    Not ``loop.add_signal_handler``: that delivers a signal as a byte through the loop's self-pipe, and when
+    a thousand worker threads have just woken the loop at once the pipe is full, the byte is dropped
+    ("Exception ignored when trying to write to the signal wakeup fd") and Ctrl-C is lost. A Python-level
+    handler runs in the main thread whatever the pipe holds."""
+    def on_signal(signum: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(stop.set)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def _say(text: str) -> None:
@@ -276,8 +296,11 @@ def _built_in_environment(handler_env: Mapping[str, str]) -> tuple[Callable, Any
         # A direct connection that nothing pools: prepared statements are safe and skip a parse and a
         # plan per message (DB_PREPARED_STATEMENTS). The handler environment can still turn them off.
         os.environ.setdefault("DB_PREPARED_STATEMENTS", "on")
-    if given.get("WS_JWT_SECRET") or given.get("WS_JWT_PUBLIC_KEY"):
-        printed["WS_JWT_SECRET"] = "(from your environment)"
+    verifiers = ("WS_JWT_SECRET", contract.JWT_SECRET_ARN, contract.JWT_PUBLIC_KEY, contract.JWT_JWKS_URL)
+    given_verifier = next((name for name in verifiers if given.get(name)), None)
+    if given_verifier:
+        # One way to verify tokens: yours (a development secret beside it would be a second, and refused).
+        printed[given_verifier] = "(from your environment)"
     else:
         os.environ["WS_JWT_SECRET"] = printed["WS_JWT_SECRET"] = secrets.token_urlsafe(32)
     return lambda_handler, embedded, printed

@@ -225,3 +225,49 @@ def test_a_symlink_planted_at_the_env_file_path_is_refused_and_its_target_untouc
     assert proc.returncode == 2 and "symbolic link" in proc.stderr
     assert victim.read_text() == "export PATH=/usr/bin\n"
     assert planted.is_symlink()
+
+
+def test_serve_starts_with_an_identity_providers_key_set_and_its_tokens_connect():
+    """Hardening round 4: serve set a development secret beside WS_JWT_JWKS_URL, and the two ways to verify
+    tokens made it refuse to start."""
+    from tests.support.identity_provider import AUDIENCE, ISSUER, IdentityProvider, SigningKey
+
+    provider = IdentityProvider(SigningKey("RSA"))
+    server = Serve(env=clean_env(WS_JWT_JWKS_URL=provider.jwks_url, WS_JWT_ISSUER=ISSUER, WS_JWT_AUDIENCE=AUDIENCE))
+    try:
+        assert "WS_JWT_JWKS_URL=(from your environment)" in server.lines and "WS_JWT_SECRET" not in server.values
+        with connect(f"ws://127.0.0.1:{server.port}/prod?token={provider.keys[0].sign('alice')}") as ws:
+            ws.send('{"action": "ping", "id": "p"}')
+            assert '"pong"' in ws.recv(timeout=10)
+        assert provider.fetches >= 1
+    finally:
+        server.stop()
+        provider.close()
+
+
+def test_a_stop_signal_is_not_lost_when_the_loops_wakeup_pipe_is_full():
+    """Hardening round 4: right after 1,000 clients disconnected at once, worker threads had filled the event
+    loop's self-pipe, the signal's wakeup byte was dropped and Ctrl-C was ignored. Filled here on purpose."""
+    import asyncio
+
+    from careconnect_ws.local.serve import stop_on_signals
+
+    async def scenario() -> bool:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        restore = stop_on_signals(loop, stop)
+        try:
+            writer = loop._csock  # the self-pipe call_soon_threadsafe writes to
+            writer.setblocking(False)
+            try:
+                while True:
+                    writer.send(b"\0" * 4096)
+            except BlockingIOError:
+                pass  # full, as after a thousand threads woke the loop
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.wait_for(stop.wait(), 5)
+            return stop.is_set()
+        finally:
+            restore()
+
+    assert asyncio.run(scenario())

@@ -261,3 +261,33 @@ def test_events_api_gateway_never_sends_are_invalid_event(runtime, sql, event):
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["code"] == "invalid_event"
     assert count(sql) == 0
+
+
+def test_the_subscription_cap_holds_under_concurrent_subscribes_on_one_connection(runtime, sql, pg):
+    """Hardening round 4: concurrent subscribes on one connection reached 59 against a cap of 50 (each counted
+    the committed subscriptions, so two at once both saw room for one more). Forced here: one subscribe holds its
+    transaction open while another runs."""
+    import threading
+
+    import psycopg
+
+    assert call("connect", query={"token": token_for("alice")}) == (200, None)
+    call_subscribe = ("SELECT inserted FROM careconnect_ws_subscribe('abuse=', 'open-race-topic', %s, 2, NULL, 1000,"
+                      " 100000, 64)")
+    assert sql.execute(call_subscribe, ["s0"]).fetchone()[0] is True
+    second: list[bool] = []
+    with psycopg.connect(pg.url) as first:  # a transaction of its own, left open
+        assert first.execute(call_subscribe, ["s1"]).fetchone()[0] is True
+
+        def other() -> None:
+            with psycopg.connect(pg.url, autocommit=True) as conn:
+                second.append(conn.execute(call_subscribe, ["s2"]).fetchone()[0])
+
+        racer = threading.Thread(target=other)
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive(), "the second subscribe waits for the first's transaction"
+        first.commit()
+    racer.join(10)
+    assert second == [False]
+    assert count(sql, "websocket_subscriptions") == 2

@@ -166,3 +166,33 @@ def test_keys_unavailable_is_raised_by_verify_for_the_handler_to_answer_503(prov
     provider.down = True
     with pytest.raises(KeysUnavailable):
         verify_identity(provider.keys[0].sign("alice"), jwks_settings(provider.jwks_url))
+
+
+# -- bounded identity-provider calls (hardening round 4) ------------------------------------------------------
+
+def test_a_provider_that_drips_its_key_set_holds_verification_at_most_the_fetch_timeout(runtime, provider):
+    """A slow provider sending its key set in pieces held every verification of a container for 10.5 s despite the
+    2 s timeout: the timeout was per socket read. It is the whole fetch's now."""
+    from careconnect_ws.jwks import FETCH_TIMEOUT_SECONDS
+
+    provider.drip_seconds = 0.01  # ~1,500 bytes: 15 s if nothing stopped it
+    set_settings(jwks_settings(provider.jwks_url, runtime.database_url))
+    started = time.monotonic()
+    response = connect(provider.keys[0].sign("alice"))
+    assert response["statusCode"] == 503 and json.loads(response["body"])["code"] == "service_unavailable"
+    assert time.monotonic() - started < FETCH_TIMEOUT_SECONDS + 1.0
+
+
+def test_a_redirect_to_another_host_is_not_followed(runtime, provider):
+    elsewhere = IdentityProvider(SigningKey("RSA"))
+    try:
+        provider.redirect_to = elsewhere.jwks_url  # another port: another origin
+        set_settings(jwks_settings(provider.jwks_url, runtime.database_url))
+        assert connect(elsewhere.keys[0].sign("mallory"))["statusCode"] == 503
+        assert elsewhere.fetches == 0
+        # A redirect within the provider's own origin is followed.
+        forget_key_sets()
+        provider.redirect_to = provider.jwks_url.rsplit("/", 2)[0] + "/moved"
+        assert connect(provider.keys[0].sign("alice"), cid="c-2")["statusCode"] == 200
+    finally:
+        elsewhere.close()

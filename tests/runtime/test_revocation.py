@@ -211,3 +211,100 @@ def test_token_refuses_the_production_key_unless_asked_explicitly():
     refused = _token_cli("--user", "a", WS_JWT_SECRET_ARN=arn)
     assert refused.returncode == 2 and "WS_JWT_SECRET_ARN" in refused.stderr and "--production-key" in refused.stderr
     assert refused.stdout == ""
+
+
+# -- hardening round 4 ------------------------------------------------------------------------------------------
+
+def test_a_revoked_token_stays_refused_through_verifications_leeway(connections_endpoint, sql):
+    """The deny-list entry lived until exp, verification accepts until exp + 30 s: a revoked token connected 2 s
+    after its exp, and that connection lived two hours."""
+    import jwt
+
+    now = int(time.time())
+    token = jwt.encode({"sub": "mallory", "iat": now - 60, "exp": now - 2, "jti": "late-1"}, SECRET, algorithm="HS256")
+    revoke_token("late-1", now - 2)
+    assert connect("late=", token) == (401, "token_revoked")
+    kept = sql.execute("SELECT extract(epoch FROM expires_at)::bigint FROM websocket_revoked_tokens WHERE jti = 'late-1'")
+    assert kept.fetchone()[0] >= now - 2 + 30
+
+
+def _iam_connect(cid: str, arn: str) -> tuple[int, str | None]:
+    event = make_event("connect", connection_id=cid)
+    event["requestContext"]["identity"] = {**(event["requestContext"].get("identity") or {}), "userArn": arn}
+    response = lambda_handler(event)
+    return response["statusCode"], json.loads(response.get("body") or "{}").get("code")
+
+
+def test_an_iam_principal_is_revoked_for_a_while_not_for_good_and_restore_user_lifts_it(runtime, connections_endpoint, sql):
+    arn = "arn:aws:sts::123456789012:assumed-role/care-app/session"
+    from dataclasses import replace
+
+    from careconnect_ws.settings import get_settings
+
+    set_settings(replace(get_settings(), connect_auth="iam", iam_revocation_seconds=60))
+    assert _iam_connect("i1=", arn) == (200, None)
+    disconnect_user(arn)
+    assert _iam_connect("i2=", arn) == (401, "token_revoked")
+    # Past the window the principal connects again (it used to be locked out for good).
+    sql.execute("UPDATE websocket_revocations SET not_before = not_before - interval '61 seconds'")
+    assert _iam_connect("i3=", arn) == (200, None)
+    disconnect_user(arn)
+    assert _iam_connect("i4=", arn) == (401, "token_revoked")
+    response = lambda_handler({"careconnect_ws": {"command": "restore-user", "userId": arn}})
+    assert (response["statusCode"], json.loads(response["body"])) == (200, {"restored": True})
+    assert _iam_connect("i5=", arn) == (200, None)
+
+
+def test_restore_user_lets_tokens_issued_before_the_revocation_back(connections_endpoint):
+    from careconnect_ws.notifications import restore_user
+
+    token = token_for("nina", now=time.time() - 5)
+    disconnect_user("nina")
+    assert connect("n1=", token) == (401, "token_revoked")
+    assert restore_user("nina") is True and restore_user("nina") is False
+    assert connect("n2=", token) == (200, None)
+    bad = lambda_handler({"careconnect_ws": {"command": "restore-user", "userId": ""}})
+    assert bad["statusCode"] == 400 and json.loads(bad["body"])["code"] == "invalid_field"
+
+
+def test_restore_user_from_the_cli(runtime):
+    disconnect_user("omar")
+    env = {**os.environ, "DATABASE_URL": runtime.database_url}
+    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "restore-user", "--user", "omar"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"restored": True}
+
+
+def _claims_token(**claims) -> str:
+    import jwt
+
+    return jwt.encode({"sub": "mallory", "exp": int(time.time()) + 600, **claims}, SECRET, algorithm="HS256")
+
+
+def test_time_claims_outside_any_real_time_are_invalid_token_not_500(runtime, sql):
+    """A signed token with a huge negative iat answered 500 (a timestamp overflow in PostgreSQL)."""
+    for claims in ({"iat": -10**20}, {"iat": -1}, {"iat": 2**40}, {"iat": "yesterday"}, {"nbf": -10**20},
+                   {"exp": 10**20}, {"iat": 1e308}):
+        assert connect("x=", _claims_token(**claims)) == (401, "invalid_token"), claims
+    body = '{"sub":"mallory","exp":Infinity}'
+    import base64
+    import hashlib
+    import hmac
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(body.encode())
+    token = head + "." + b64(hmac.new(SECRET.encode(), head.encode(), hashlib.sha256).digest())
+    assert connect("y=", token) == (401, "invalid_token")
+    assert sql.execute("SELECT count(*) FROM websocket_connections").fetchone()[0] == 0
+
+
+def test_a_token_whose_jti_could_not_be_revoked_does_not_connect(connections_endpoint, sql):
+    """A jti over 256 characters connected, but revoke-token refuses such a jti: that token could never be revoked."""
+    assert connect("j1=", _claims_token(jti="j" * 257)) == (401, "invalid_token")
+    assert connect("j2=", _claims_token(jti=7)) == (401, "invalid_token")
+    assert connect("j3=", _claims_token(jti="j" * 256)) == (200, None)
+    revoke_token("j" * 256, int(time.time()) + 600)
+    assert connect("j4=", _claims_token(jti="j" * 256)) == (401, "token_revoked")

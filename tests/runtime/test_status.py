@@ -161,3 +161,18 @@ def test_the_statement_reads_active_rows_through_partial_indexes_only(runtime, s
         # An index walked without a condition is fine when it holds the active rows alone, or when the walk stops
         # at the first row (min() through the index, under a Limit).
         assert bounded or index in partial, (kind, index)
+
+
+def test_status_works_for_a_read_only_role(pg, sql):
+    """Hardening round 4: status refused a read replica or a read-only role (it asked for a writable server)."""
+    sql.execute("DROP ROLE IF EXISTS oncall_reader")
+    sql.execute("CREATE ROLE oncall_reader LOGIN")
+    sql.execute("ALTER ROLE oncall_reader SET default_transaction_read_only = on")
+    sql.execute("GRANT pg_read_all_data TO oncall_reader")
+    try:
+        code, report, stderr = status(pg.url_for("postgres", user="oncall_reader"))
+        assert code == 0, stderr
+        assert report["schema"] == {"version": LATEST, "expected": LATEST}
+    finally:
+        sql.execute("DROP OWNED BY oncall_reader")
+        sql.execute("DROP ROLE oncall_reader")

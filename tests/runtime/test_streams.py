@@ -364,3 +364,120 @@ def test_a_maximal_event_replays_within_128_kb_whatever_the_subject_and_id(conne
     assert len(response["body"].encode("utf-8")) <= 128 * 1024
     reply = json.loads(response["body"])
     assert [e["seq"] for e in reply["events"]] == [1] and reply["more"] is True
+
+
+# -- access that ends when it is withdrawn (hardening round 4) -----------------------------------------------
+
+def _live(endpoint, cid: str) -> list[int]:
+    return [m["seq"] for m in endpoint.messages_for(cid) if "seq" in m]
+
+
+def _notices(endpoint, cid: str) -> list[dict]:
+    return [m for m in endpoint.messages_for(cid) if m.get("type") == "unsubscribed"]
+
+
+@pytest.fixture
+def care_team():
+    """The test topic's rule reads this; restored afterwards."""
+    saved = {user: set(subjects) for user, subjects in CARE_TEAM.items()}
+    yield CARE_TEAM
+    CARE_TEAM.clear()
+    CARE_TEAM.update(saved)
+
+
+def test_withdraw_access_ends_live_delivery_at_once_and_tells_the_connection(connections_endpoint, sql, care_team):
+    """A nurse removed from a patient's care team kept every live event for the connection's life (2 h)."""
+    connect("n1=", "nurse-2", connections_endpoint)
+    connect("n2=", "nurse-2", connections_endpoint)
+    subscribe("n1=", "test-care-plan", "patient-17")
+    subscribe("n1=", "test-care-plan", "patient-18")
+    subscribe("n2=", "test-care-plan", "patient-17")
+    connect("k1=", "nurse-1", connections_endpoint)
+    subscribe("k1=", "test-care-plan", "patient-17")
+    publish("test-care-plan", "patient-17", {"n": 1})
+    care_team["nurse-2"].discard("patient-17")  # the backend changes its own data first ...
+    response = lambda_handler({"careconnect_ws": {"command": "withdraw-access", "userId": "nurse-2",
+                                                  "topic": "test-care-plan", "subject": "patient-17"}})
+    assert response["statusCode"] == 200 and sorted(json.loads(response["body"])["delivered"]) == ["n1=", "n2="]
+    for cid in ("n1=", "n2="):
+        assert _notices(connections_endpoint, cid) == [{"type": "unsubscribed", "topic": "test-care-plan",
+                                                        "subject": "patient-17", "reason": "access_withdrawn"}]
+    publish("test-care-plan", "patient-17", {"n": 2})
+    publish("test-care-plan", "patient-18", {"n": 1})
+    assert _live(connections_endpoint, "n1=") == [1, 1] and _live(connections_endpoint, "n2=") == [1]
+    assert _live(connections_endpoint, "k1=") == [1, 2]  # someone else's access is untouched
+    # ... and a new subscribe is refused by the rule.
+    assert send("n1=", {"action": "subscribe", "topic": "test-care-plan", "subject": "patient-17"})[0] == 403
+
+
+def test_withdraw_access_to_every_stream_of_a_topic_from_the_cli_and_python(connections_endpoint, runtime, care_team):
+    import os
+    import subprocess
+    import sys
+
+    from careconnect_ws.access import withdraw_access
+
+    connect("n1=", "nurse-2", connections_endpoint)
+    subscribe("n1=", "test-care-plan", "patient-17")
+    subscribe("n1=", "test-care-plan", "patient-18")
+    env = {**os.environ, "DATABASE_URL": runtime.database_url,
+           "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": get_settings().management_endpoint}
+    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "withdraw-access", "--user", "nurse-2",
+                           "--topic", "test-care-plan"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["delivered"] == ["n1=", "n1="]
+    assert sorted(n["subject"] for n in _notices(connections_endpoint, "n1=")) == ["patient-17", "patient-18"]
+    assert withdraw_access("nurse-2", "test-care-plan").reached == 0  # nothing left to end
+    with pytest.raises(InvalidRequest):
+        withdraw_access("nurse-2", "")
+
+
+def test_a_code_rules_answer_is_trusted_for_live_pushes_only_for_the_recheck_interval(connections_endpoint, sql, care_team):
+    connect("n1=", "nurse-2", connections_endpoint)
+    subscribe("n1=", "test-care-plan", "patient-17")
+    care_team["nurse-2"].discard("patient-17")  # nobody withdraws it
+    publish("test-care-plan", "patient-17", {"n": 1})
+    assert _live(connections_endpoint, "n1=") == [1]  # within WS_RULE_RECHECK_SECONDS: still trusted
+    sql.execute("UPDATE websocket_subscriptions SET checked_at = now() - interval '301 seconds'")
+    publish("test-care-plan", "patient-17", {"n": 2})
+    assert _live(connections_endpoint, "n1=") == [1] and len(_notices(connections_endpoint, "n1=")) == 1
+    assert sql.execute("SELECT count(*) FROM websocket_subscriptions").fetchone()[0] == 0
+
+
+def test_a_rule_that_still_allows_is_recorded_and_a_failing_rule_is_not_trusted(connections_endpoint, sql, care_team):
+    connect("n1=", "nurse-1", connections_endpoint)
+    subscribe("n1=", "test-care-plan", "patient-17")
+    sql.execute("UPDATE websocket_subscriptions SET checked_at = now() - interval '1 hour'")
+    publish("test-care-plan", "patient-17", {"n": 1})
+    assert _live(connections_endpoint, "n1=") == [1]
+    fresh = sql.execute("SELECT now() - checked_at < interval '1 minute' FROM websocket_subscriptions").fetchone()[0]
+    assert fresh is True
+    sql.execute("UPDATE websocket_subscriptions SET checked_at = now() - interval '1 hour'")
+    care_team["nurse-1"] = None  # the rule now raises (TypeError: not a set)
+    publish("test-care-plan", "patient-17", {"n": 2})
+    assert _live(connections_endpoint, "n1=") == [1]  # not pushed on a rule that could not answer ...
+    assert sql.execute("SELECT count(*) FROM websocket_subscriptions").fetchone()[0] == 1  # ... nor ended
+
+
+def test_the_own_subject_rule_is_never_asked_again(connections_endpoint, sql):
+    connect("a1=", "alice", connections_endpoint)
+    subscribe("a1=", "email-verification", "alice")
+    sql.execute("UPDATE websocket_subscriptions SET checked_at = now() - interval '1 day'")
+    notify_email_verified("alice")
+    assert _live(connections_endpoint, "a1=") == [1]
+    stale = sql.execute("SELECT now() - checked_at > interval '1 hour' FROM websocket_subscriptions").fetchone()[0]
+    assert stale is True  # no write for a rule whose answer cannot change
+
+
+def test_unsubscribe_needs_no_permission(connections_endpoint, care_team):
+    """Unsubscribe ran the topic's rule and answered 403, so a cooperating client could not stop a stream it lost
+    access to."""
+    connect("n1=", "nurse-2", connections_endpoint)
+    subscribe("n1=", "test-care-plan", "patient-17")
+    care_team["nurse-2"].discard("patient-17")
+    status, reply = send("n1=", {"action": "unsubscribe", "topic": "test-care-plan", "subject": "patient-17"})
+    assert (status, reply["wasSubscribed"]) == (200, True)
+    status, reply = send("n1=", {"action": "unsubscribe", "topic": "no-longer-deployed", "subject": "x"})
+    assert (status, reply["wasSubscribed"]) == (200, False)
+    publish("test-care-plan", "patient-17", {"n": 1})
+    assert _live(connections_endpoint, "n1=") == []

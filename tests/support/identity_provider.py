@@ -38,12 +38,15 @@ class SigningKey:
 
 
 class IdentityProvider:
-    """``keys`` are published at :attr:`jwks_url`; ``fetches`` counts requests; ``down`` makes it answer 503."""
+    """``keys`` are published at :attr:`jwks_url`; ``fetches`` counts requests; ``down`` makes it answer 503;
+    ``drip_seconds`` sends the document a byte at a time with that pause; ``redirect_to`` answers 302 there."""
 
     def __init__(self, *keys: SigningKey) -> None:
         self.keys = list(keys)
         self.fetches = 0
         self.down = False
+        self.drip_seconds = 0.0
+        self.redirect_to: str | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -56,12 +59,27 @@ class IdentityProvider:
                     self.send_response(503)
                     self.end_headers()
                     return
+                if outer.redirect_to and self.path != "/moved":
+                    self.send_response(302)
+                    self.send_header("Location", outer.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = json.dumps({"keys": [key.jwk for key in outer.keys]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not outer.drip_seconds:
+                    self.wfile.write(body)
+                    return
+                try:
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(outer.drip_seconds)
+                except OSError:
+                    pass  # the client gave up
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
