@@ -458,11 +458,20 @@ def _check_conninfo(url: str) -> None:
     except Exception as err:  # psycopg.Error for libpq's refusals; anything else is still the URL's fault
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         # libpq quotes the part it could not read, and that part may be a piece of the password: never shown.
-        reason = redact(re.sub(r'"[^"]*"|\'[^\']*\'', '"…"', first), url) if isinstance(err, psycopg.Error) else ""
+        reason = redact(_unquoted(first), url) if isinstance(err, psycopg.Error) else ""
         raise ConfigError("DATABASE_URL", "is not a valid PostgreSQL URL or key=value string"
                                           + (f" ({reason})" if reason else f" ({type(err).__name__})")
                                           + "; percent-encode special characters in the password (@ is %40, % is %25)"
                           ) from None
+
+
+def _unquoted(message: str) -> str:
+    """``message`` with everything from its first quote to its last replaced: libpq quotes what it could not read,
+    and a password holding quotes would otherwise end the quoted part early."""
+    quotes = [i for i, c in enumerate(message) if c in "\"'"]
+    if not quotes:
+        return message
+    return message[:quotes[0]] + '"…"' + message[quotes[-1] + 1:]
 
 
 def credentials_of(conninfo: str) -> list[str]:
@@ -480,6 +489,10 @@ def credentials_of(conninfo: str) -> list[str]:
             found.append(password)
     for quoted, plain in re.findall(r"password\s*=\s*'((?:[^'\\]|\\.)*)'|password\s*=\s*([^\s&]+)", conninfo):
         found.append(quoted or plain)
+    # An unquoted value with spaces (malformed): it runs to the next "key=".
+    found += re.findall(r"password\s*=\s*(.*?)(?=\s+\w+\s*=|\s*$)", conninfo)
+    if sep:  # a URL's query parameter: its value runs to the next & (spaces and quotes included, when malformed)
+        found += re.findall(r"[?&]password=([^&]*)", conninfo)
     found += [unquote(p) for p in found]
     return [p for p in dict.fromkeys(found) if p]
 

@@ -46,11 +46,22 @@ json_value = st.recursive(
     max_leaves=12,
 )
 odd_text = st.one_of(st.text(max_size=60), st.sampled_from(["", "\x00", "\ud800", "A" * 5000, VICTIM]))
+extreme_number = st.sampled_from([-10**20, -1, 0, 2**31, 2**33, 2**63, 2**64, -2**63 - 1, 1e308, -1e308, 10**300, 0.5])
+
+
+@st.composite
+def nested(draw):
+    """JSON nested 1 to 2,000 levels deep, objects and arrays mixed (the stream-poisoning payloads)."""
+    depth = draw(st.one_of(st.integers(1, 40), st.sampled_from([987, 1497, 2000])))
+    value: object = draw(json_leaf)
+    for level in range(depth):
+        value = {"a": value} if (level + draw(st.integers(0, 1))) % 2 else [value]
+    return value
 
 
 @st.composite
 def tokens(draw):
-    kind = draw(st.sampled_from(["good", "foreign-aud", "expired", "garbage", "odd-sub", "none"]))
+    kind = draw(st.sampled_from(["good", "foreign-aud", "expired", "garbage", "odd-sub", "odd-claims", "none"]))
     user = draw(st.sampled_from(USERS))
     now = int(time.time())
     if kind == "good":
@@ -62,6 +73,11 @@ def tokens(draw):
     if kind == "odd-sub":
         sub = draw(json_value)
         return jwt.encode({"sub": sub, "exp": now + 60}, SECRET, algorithm="HS256")
+    if kind == "odd-claims":  # signed, so only the claims' values are odd: times out of range, jti of any shape
+        claims: dict = {"sub": user, "exp": now + 60}
+        for claim in draw(st.lists(st.sampled_from(["iat", "exp", "nbf", "jti"]), min_size=1, max_size=3, unique=True)):
+            claims[claim] = draw(extreme_number | json_value | st.just("j" * 300))
+        return jwt.encode(claims, SECRET, algorithm="HS256")
     if kind == "none":
         return None
     return draw(odd_text)
@@ -72,8 +88,8 @@ def message_bodies(draw):
     kind = draw(st.sampled_from(["action", "json", "text", "bytes"]))
     if kind == "action":
         message = {"action": draw(st.sampled_from(["ping", "subscribe", "unsubscribe", "nope"]) | odd_text)}
-        for field in draw(st.lists(st.sampled_from(["topic", "subject", "id", "extra"]), max_size=3)):
-            message[field] = draw(st.sampled_from(["email-verification", VICTIM]) | json_value)
+        for field in draw(st.lists(st.sampled_from(["topic", "subject", "id", "extra", "since"]), max_size=3)):
+            message[field] = draw(st.sampled_from(["email-verification", VICTIM]) | json_value | extreme_number)
         return json.dumps(message, ensure_ascii=draw(st.booleans())), False
     if kind == "json":
         return json.dumps(draw(json_value)), False
@@ -126,6 +142,8 @@ def other_events(draw):
         if draw(st.integers(0, 3)) == 0:
             event["methodArn"] = draw(json_value)
         return event
+    if kind == "command" and draw(st.booleans()):
+        return {COMMAND_KEY: draw(backend_commands())}
     if kind == "command":
         command = {"command": draw(st.sampled_from(["notify", "cleanup", "disconnect-user", "other"]) | json_value)}
         command["notification"] = draw(st.sampled_from(["email-verified"]) | json_value)
@@ -135,6 +153,29 @@ def other_events(draw):
             command["userId"] = "mallory"
         return {COMMAND_KEY: command}
     return draw(json_value)
+
+
+@st.composite
+def backend_commands(draw):
+    """A backend's publish, revocation, restore and withdrawal with odd, nested and numeric-extreme values."""
+    name = draw(st.sampled_from(["publish", "revoke-token", "restore-user", "withdraw-access"]))
+    command: dict = {"command": name}
+    if name == "publish":
+        command["topic"] = draw(st.sampled_from(["email-verification"]) | odd_text)
+        command["subject"] = draw(st.sampled_from(["mallory", "eve"]) | odd_text | json_value)
+        command["payload"] = draw(nested() | json_value | st.builds(lambda n: {"n": n}, extreme_number))
+        if command["subject"] == VICTIM:
+            command["subject"] = "mallory"
+    elif name == "revoke-token":
+        command["jti"] = draw(odd_text | json_value | st.just("j" * 300))
+        command["exp"] = draw(extreme_number | json_value)
+    else:
+        command["userId"] = draw(st.sampled_from(USERS) | odd_text | json_value)
+        command["topic"] = draw(st.sampled_from(["email-verification"]) | odd_text | json_value)
+        command["subject"] = draw(st.none() | odd_text | json_value)
+        if command["userId"] == VICTIM:  # the backend's own commands are trusted; the victim is not the target
+            command["userId"] = "mallory"
+    return command
 
 
 def _state(sql):
