@@ -9,7 +9,9 @@ One function serves every event this system sees:
   ``{"careconnect_ws": {"command": "publish", "topic": "...", "subject": "...", "payload": {...}}}``,
   ``{"careconnect_ws": {"command": "notify", "notification": "email-verified", "userId": "..."}}``,
   ``{"careconnect_ws": {"command": "disconnect-user", "userId": "..."}}`` (revokes the user's tokens too,
-  unless ``"revoke": false``), ``{"careconnect_ws": {"command": "revoke-token", "jti": "...", "exp": 1767225600}}``.
+  unless ``"revoke": false``), ``{"careconnect_ws": {"command": "revoke-token", "jti": "...", "exp": 1767225600}}``,
+  ``{"careconnect_ws": {"command": "restore-user", "userId": "..."}}``,
+  ``{"careconnect_ws": {"command": "withdraw-access", "userId": "...", "topic": "...", "subject": "..."}}``.
 
 A client's mistake never raises out of here: it becomes a 4xx ``statusCode`` and a JSON
 error body with a stable ``code``. Log lines carry ids, routes, outcomes and timings, each

@@ -52,8 +52,9 @@ def verify_identity(token: Any, settings: Settings, *, reload: Reload | None = N
     The audience rule is strict both ways: with ``WS_JWT_AUDIENCE`` set the token must name it; without
     it, a token that names *any* audience was minted for another service and is refused.
 
-    ``reload`` is called once when an HS256 signature does not verify with the keys in hand: it re-reads
-    the key from Secrets Manager (rate-limited), so a token signed with a just-rotated key is accepted.
+    ``reload`` is called once when an HS256 signature does not verify with the keys in hand, with the ``iat``
+    the token claims: it re-reads the key from Secrets Manager when that can help (see :func:`reread_key`), so a
+    token signed with a just-rotated key is accepted.
     """
     import jwt  # lazy: only $connect and the authorizer pay for it
 
