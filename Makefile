@@ -70,8 +70,12 @@ rehearse: lambda $(CDKTN_VENV)/.installed
 	if [ $$status -eq 3 ]; then exit 0; elif [ $$status -ne 0 ]; then exit $$status; fi; \
 	$(PY) -m pytest -m rehearsal tests/rehearsal -p no:cacheprovider
 
+## Ruff, then the type checker: strict on the runtime, the default level on the construct library, the app and
+## the rehearsal (zero errors either way).
 lint: $(VENV)/.installed
 	$(PY) -m ruff check careconnect_ws careconnect_ws_cdk stacks rehearsal tests bench main.py
+	$(PY) -m mypy --strict careconnect_ws
+	$(PY) -m mypy careconnect_ws_cdk stacks rehearsal main.py
 
 bench: $(VENV)/.installed
 	$(PY) -m bench

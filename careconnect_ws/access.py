@@ -31,7 +31,7 @@ from .logs import exception_summary
 from .registry import Recipient
 from .services import Services, get_services
 from .streams import MAX_STREAM_NAME_CHARS
-from .text import is_storable_text
+from .text import is_bounded_text
 from .topics import Topic
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def withdraw_access(user_id: Any, topic: Any, subject: Any = None, *, services: 
     for name, value, required in (("topic", topic, True), ("subject", subject, False)):
         if value is None and not required:
             continue
-        if not isinstance(value, str) or not 0 < len(value) <= MAX_STREAM_NAME_CHARS or not is_storable_text(value):
+        if not is_bounded_text(value, MAX_STREAM_NAME_CHARS):
             raise InvalidRequest("invalid_field", f"'{name}' must be text of 1 to {MAX_STREAM_NAME_CHARS} characters")
     services = services or get_services()
     ended = services.streams.withdraw(user_id, topic, subject)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from .registry import Recipient
 from .services import Services, get_services
@@ -28,7 +29,7 @@ class CleanupResult:
     swept: int = 0
     """Expired revoked-token ids and stale rate counters deleted."""
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "deactivated": len(self.deactivated),
             "ttlExpired": sum(1 for r in self.deactivated.values() if r == "ttl-expired"),

@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .logs import exception_summary
 
         summary = exception_summary(err)
-        print(f"careconnect-ws: unexpected {summary['errorType']} at {' < '.join(reversed(summary['where']))}",
+        print(f"careconnect-ws: unexpected {summary['errorType']} at {' < '.join(reversed(list(summary['where'])))}",
               file=sys.stderr)
         return 1
 

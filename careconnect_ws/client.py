@@ -39,12 +39,13 @@ import contextlib
 import inspect
 import json
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
+
+from .backoff import Backoff, Jitter
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class StreamClient:
         self.connection: Any = None
         """The current ``websockets`` connection, or None between connections."""
         self._queue: asyncio.Queue[Event | Resync | BaseException] = asyncio.Queue()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[Any] | None = None
         self._ids = 0
         self._asked: dict[str, StreamKey] = {}
         self._closed = False
@@ -224,7 +225,7 @@ class StreamClient:
                 self.connection = None
             if self._closed:
                 return
-            delay = random.uniform(0, min(self.backoff_max, self.backoff_initial * 2**attempt))
+            delay = Backoff(self.backoff_initial, self.backoff_max, jitter=Jitter.FULL).delay(attempt + 1)
             attempt = min(attempt + 1, 16)
             await asyncio.sleep(delay)
 
@@ -279,11 +280,13 @@ class StreamClient:
             return []
         if "stream" in message and "seq" in message:
             stream_info = message.get("stream") or {}
-            stream = self._streams.get((stream_info.get("topic"), stream_info.get("subject")))
+            topic, subject = stream_info.get("topic"), stream_info.get("subject")
+            stream = self._streams.get((topic, subject)) if isinstance(topic, str) and isinstance(subject, str) else None
             if stream is not None:
                 self._offer(stream, _event(message))
             return []
-        key = self._asked.pop(message.get("id"), None) if isinstance(message.get("id"), str) else None
+        request_id = message.get("id")
+        key = self._asked.pop(request_id, None) if isinstance(request_id, str) else None
         stream = self._streams.get(key) if key else None
         if stream is None:
             return []  # a pong, or a reply to a request this client no longer tracks

@@ -7,6 +7,7 @@ fields. Standard library only: importing it costs nothing and loads no CDK.
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -17,6 +18,20 @@ HANDLER = "careconnect_ws.handler.lambda_handler"
 
 BUILT_IN_ROUTES = ("$connect", "$disconnect", "$default")
 """The routes every WebSocket API has: the construct synthesizes them, the local gateway serves them."""
+
+class CloseCode(enum.IntEnum):
+    """The WebSocket close codes this system records and sends (RFC 6455 section 7.4.1), by name: the
+    registry's ``disconnect_status_code`` and the local gateway's closes use these, never bare numbers."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    """The server ends the connection: its lifetime or idle limit passed, or the gateway is stopping."""
+    ABNORMAL = 1006
+    """The connection dropped without a close frame (never sent; reported for a lost connection)."""
+    POLICY_VIOLATION = 1008
+    """Ended by policy: the user or the token was revoked."""
+    MESSAGE_TOO_BIG = 1009
+
 
 COMMAND_KEY = "careconnect_ws"
 """Direct invocations carry their command under this key: ``{"careconnect_ws": {"command": ...}}``."""
@@ -44,6 +59,9 @@ LOCAL_ACCESS_KEY_ID = "CARECONNECT_WS_LOCAL_ACCESS_KEY_ID"
 LOCAL_SECRET_ACCESS_KEY = "CARECONNECT_WS_LOCAL_SECRET_ACCESS_KEY"
 """What ``serve --allow-remote`` prints for signing ``@connections`` calls, and what sending prefers when both
 are set: named so that sourcing serve's env file never replaces the shell's real AWS credentials."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+"""This machine's own names: where ``serve`` listens unless told otherwise, where ``@connections`` may be called
+unsigned and an identity provider reached over plain http (development only)."""
 PLAIN_SECRETS = ("DATABASE_URL", "WS_JWT_SECRET")
 """Never set as plain environment variables by the stack: they would land in Terraform state."""
 

@@ -41,7 +41,6 @@ container then makes a handful of attempts, not one per event.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +50,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
+from .backoff import Backoff, Jitter
 from .errors import ConfigError, DatabaseUnavailable
 from .settings import Settings, get_settings, redact
 
@@ -62,7 +62,9 @@ Params = Sequence[Any] | Mapping[str, Any] | None
 
 APPLICATION_NAME = "careconnect-ws"
 MAX_RECONNECT_BACKOFF_SECONDS = 2.0
-"""After a failed connect, the next is not tried for 50 ms, doubling up to this (with jitter)."""
+RECONNECT_BACKOFF = Backoff(0.05, MAX_RECONNECT_BACKOFF_SECONDS, jitter=Jitter.EQUAL)
+"""After a failed connect, the next is not tried for 50 ms, doubling up to 2 s: containers that failed together
+retry apart, and none opens a connection per event while the database is away."""
 
 # SQLSTATEs after which this connection cannot serve writes, though it may look open:
 # 25006 read_only_sql_transaction (a failover demoted the writer we are connected to),
@@ -135,9 +137,7 @@ class Database:
             conn = self._open()
         except DatabaseUnavailable as err:
             self._failures += 1
-            # Exponential from 50 ms to 2 s, full jitter: containers that failed together retry apart.
-            self._retry_at = time.monotonic() + random.uniform(0.5, 1.0) * min(
-                MAX_RECONNECT_BACKOFF_SECONDS, 0.05 * 2 ** min(self._failures - 1, 10))
+            self._retry_at = time.monotonic() + RECONNECT_BACKOFF.delay(self._failures)
             self._last_failure = str(err).removeprefix("cannot connect to PostgreSQL: ")
             raise
         self._failures, self._retry_at = 0, 0.0
@@ -208,7 +208,7 @@ class Database:
             return False
         return row is not None and 0 < row[0] <= self.statement_timeout_ms
 
-    def execute(self, query: str, params: Params = None, *, row_factory: Any = None, preamble: str = "") -> psycopg.Cursor:
+    def execute(self, query: str, params: Params = None, *, row_factory: Any = None, preamble: str = "") -> psycopg.Cursor[Any]:
         """Run one statement under the statement timeout, in one round trip; return its cursor.
 
         ``preamble`` holds statements to run first in the same transaction (e.g. a lock), each ending

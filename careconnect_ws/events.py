@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import InvalidEvent  # noqa: F401  (raised here; part of this module's API)
-from .text import MAX_USER_ID_CHARS, is_storable_text
+from .text import MAX_USER_ID_CHARS, is_bounded_text
 
 MAX_CONNECTION_ID_CHARS = 128
 """AWS's connection ids are 16 characters; anything past this is not one."""
@@ -56,7 +56,7 @@ class WebSocketEvent:
             raise InvalidEvent("requestContext must be an object")
         self.ctx: Mapping[str, Any] = ctx
         cid = ctx.get("connectionId")
-        if not isinstance(cid, str) or not 0 < len(cid) <= MAX_CONNECTION_ID_CHARS or not is_storable_text(cid):
+        if not is_bounded_text(cid, MAX_CONNECTION_ID_CHARS):
             raise InvalidEvent(f"requestContext.connectionId must be a string of 1 to {MAX_CONNECTION_ID_CHARS} characters")
         for key in ("routeKey", "eventType", "requestId", "stage", "apiId", "domainName", "messageId", "disconnectReason"):
             _optional(ctx, key, str, "requestContext.")
@@ -70,7 +70,7 @@ class WebSocketEvent:
         self._authorizer: Mapping[str, Any] = _optional(ctx, "authorizer", Mapping, "requestContext.") or {}
         user_id = self._authorizer.get("userId")
         if user_id is not None and (
-            not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_CHARS or not is_storable_text(user_id)
+            not is_bounded_text(user_id, MAX_USER_ID_CHARS)
         ):
             raise InvalidEvent(f"requestContext.authorizer.userId must be text of 1 to {MAX_USER_ID_CHARS} characters")
         self._query = _string_map(raw, "queryStringParameters")
@@ -79,7 +79,7 @@ class WebSocketEvent:
 
     @staticmethod
     def _decode_body(raw: Mapping[str, Any]) -> bytes | None:
-        body = _optional(raw, "body", str, "")
+        body: str | None = _optional(raw, "body", str, "")
         encoded = _optional(raw, "isBase64Encoded", bool, "")
         if body is None:
             return None
@@ -102,7 +102,7 @@ class WebSocketEvent:
 
     @property
     def connection_id(self) -> str:
-        return self.ctx["connectionId"]
+        return str(self.ctx["connectionId"])
 
     @property
     def request_id(self) -> str | None:
@@ -186,7 +186,7 @@ class AuthorizerEvent:
 
     @property
     def method_arn(self) -> str:
-        return self.raw["methodArn"]
+        return str(self.raw["methodArn"])
 
     @property
     def query(self) -> Mapping[str, str]:

@@ -47,7 +47,7 @@ from .events import (
     is_websocket_event,
 )
 from .logs import configure_logging, current_fields, exception_summary, invocation_fields, lambda_context, note
-from .management import management_endpoint
+from .management import management_endpoint, region_of
 from .registry import Ended, NewConnection, Registered
 from .routing import MessageContext, correlation_id, encode_reply, parse_message, router
 from .services import Services, get_services
@@ -63,7 +63,7 @@ snapstart.register()
 COMMAND_KEY = contract.COMMAND_KEY
 
 
-def lambda_handler(event: Any, context: Any = None) -> dict:
+def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
     configure_logging()
     started = time.perf_counter()
     with lambda_context(context) as lambda_fields, invocation_fields() as log:
@@ -89,7 +89,7 @@ def _metrics_enabled() -> bool:
     return settings.metrics if settings is not None else True
 
 
-def _respond(event: Any) -> dict:
+def _respond(event: Any) -> dict[str, Any]:
     """The answer to one event; whatever goes wrong inside becomes an answer, never an exception."""
     try:
         return _dispatch(event)
@@ -102,7 +102,7 @@ def _respond(event: Any) -> dict:
         return _internal_error(err)
 
 
-def _internal_error(err: Exception, *, correlation: str | None = None) -> dict:
+def _internal_error(err: Exception, *, correlation: str | None = None) -> dict[str, Any]:
     """Our bug, answered as one: 500 ``internal_error`` (with the request's ``id`` when it is known), logged
     with where it failed, never what the values were (exception texts can carry row values)."""
     note(outcome="internal_error")
@@ -110,7 +110,7 @@ def _internal_error(err: Exception, *, correlation: str | None = None) -> dict:
     return _error(500, "internal_error", "something went wrong on our side", correlation=correlation)
 
 
-def _dispatch(event: Any) -> dict:
+def _dispatch(event: Any) -> dict[str, Any]:
     if not isinstance(event, Mapping):
         return _refused(InvalidEvent("the event must be a JSON object"))
     try:
@@ -137,7 +137,7 @@ def _dispatch(event: Any) -> dict:
 
 # -- $connect and its authorizer -----------------------------------------------------------
 
-def authorize(event: AuthorizerEvent) -> dict:
+def authorize(event: AuthorizerEvent) -> dict[str, Any]:
     """A REQUEST authorizer's answer: an IAM policy for exactly this ``methodArn``."""
     settings = get_settings()
     try:
@@ -159,7 +159,7 @@ def authorize(event: AuthorizerEvent) -> dict:
     return _policy(identity.user_id, "Allow", event.method_arn, context=context)
 
 
-def _policy(principal: str, effect: str, resource: str, *, context: dict[str, Any]) -> dict:
+def _policy(principal: str, effect: str, resource: str, *, context: dict[str, Any]) -> dict[str, Any]:
     return {
         "principalId": principal,
         "policyDocument": {
@@ -177,7 +177,7 @@ TOKEN_ISSUED_AT = "tokenIssuedAt"
 TOKEN_ID = "tokenId"
 
 
-def on_connect(ws: WebSocketEvent) -> dict:
+def on_connect(ws: WebSocketEvent) -> dict[str, Any]:
     services = get_services()
     settings = services.settings
     # Identity is decided once, here: from the authorizer when one ran, else from the token.
@@ -208,7 +208,7 @@ def on_connect(ws: WebSocketEvent) -> dict:
         if ttl <= 0:
             return _refused(TokenError("token_expired", "the token has expired: get a new one"))
     callback_url = settings.management_endpoint or management_endpoint(
-        api_id=ws.api_id, region=settings.region or _region_from_domain(ws.domain_name), stage=ws.stage
+        api_id=ws.api_id, region=region_of(ws.domain_name, settings.region), stage=ws.stage
     )
     try:
         registered = services.registry.register(
@@ -245,7 +245,7 @@ def _token_of(settings: Any, query: Mapping[str, str], header: Any) -> str:
     token = settings.token_source.read(query, header)
     if token is None:
         raise TokenError("missing_token", settings.token_source.hint)
-    return token
+    return str(token)
 
 
 def _epoch_seconds(value: Any) -> float | None:
@@ -259,7 +259,7 @@ def _epoch_seconds(value: Any) -> float | None:
     return None
 
 
-def on_disconnect(ws: WebSocketEvent) -> dict:
+def on_disconnect(ws: WebSocketEvent) -> dict[str, Any]:
     services = get_services()
     ended = Ended(ws.connection_id, ws.disconnect_status_code, clip(ws.disconnect_reason, 256) or "client-disconnect")
     try:
@@ -296,7 +296,7 @@ def record_late_disconnects() -> None:
 
 # -- messages ($default and custom routes) -------------------------------------------------
 
-def on_message(ws: WebSocketEvent) -> dict:
+def on_message(ws: WebSocketEvent) -> dict[str, Any]:
     services = get_services()
     settings = services.settings
     correlation: str | None = None
@@ -314,17 +314,19 @@ def on_message(ws: WebSocketEvent) -> dict:
         correlation = correlation_id(message)
         note(action=router.log_name(message.get("action")))
         limit = settings.max_messages_per_second
-        if limit and check.messages_this_second > limit:
-            if check.messages_this_second > 2 * limit:
+        sent = check.messages_this_second or 0
+        if limit and sent > limit:
+            if sent > 2 * limit:
                 _close_abusive(services, connection.connection_id, connection.callback_url)
             raise MessageError(
                 "rate_limited", f"at most {limit} messages per second per connection: slow down", status=429
             )
         user_limit = settings.max_messages_per_user_per_second
-        if user_limit and (check.user_messages_this_second or 0) > user_limit:
+        user_sent = check.user_messages_this_second or 0
+        if user_limit and user_sent > user_limit:
             # One user's connections together: past twice the budget this one is closed, as a single
             # flooding connection would be, so spreading a flood over connections gains nothing.
-            if check.user_messages_this_second > 2 * user_limit:
+            if user_sent > 2 * user_limit:
                 _close_abusive(services, connection.connection_id, connection.callback_url)
             raise MessageError(
                 "rate_limited", f"at most {user_limit} messages per second over all of a user's connections: slow down",
@@ -356,11 +358,11 @@ def _close_abusive(services: Services, connection_id: str, callback_url: str) ->
 
 # -- direct invocations -----------------------------------------------------------------------
 
-def run_command(command: Mapping[str, Any]) -> dict:
+def run_command(command: Mapping[str, Any]) -> dict[str, Any]:
     name = command.get("command")
     known = name in (*DELIVERY_COMMANDS, contract.CLEANUP_COMMAND)
     # The route is a metric dimension: a command nobody defined must not create a metric of its own.
-    note(**{contract.LOG_ROUTE: contract.command_route(name if known else "unknown")})
+    note(**{contract.LOG_ROUTE: contract.command_route(str(name) if known else "unknown")})
     if not known:
         note(command=log_value(name))
     try:
@@ -374,39 +376,43 @@ def run_command(command: Mapping[str, Any]) -> dict:
             return _deliver(name, command)
     except DatabaseUnavailable as err:
         return _unavailable(err, str(err))
-    known = ", ".join(repr(c) for c in (*DELIVERY_COMMANDS, contract.CLEANUP_COMMAND))
-    return _refused(RequestError("unknown_command", f"command must be one of {known}"))
+    names = ", ".join(repr(c) for c in (*DELIVERY_COMMANDS, contract.CLEANUP_COMMAND))
+    return _refused(RequestError("unknown_command", f"command must be one of {names}"))
 
 
 DELIVERY_COMMANDS = ("publish", "notify", "disconnect-user", "revoke-token", "withdraw-access", "restore-user")
 
 
-def _deliver(name: str, command: Mapping[str, Any]) -> dict:
+def _deliver(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    def field(key: str) -> Any:
+        """A backend's value, unchecked here: each function below checks what it takes and refuses with a code."""
+        return raw.get(key)
+
     from .access import withdraw_access
     from .notifications import disconnect_user, get_notification, notify, restore_user, revoke_token
     from .publishing import publish
 
     try:
         if name == "restore-user":
-            lifted = restore_user(command.get("userId"))  # type: ignore[arg-type]  (checked inside)
+            lifted = restore_user(field("userId"))
             note(outcome="ok")
             return {"statusCode": 200, "body": json.dumps({"restored": lifted})}
         if name == "withdraw-access":
-            result = withdraw_access(command.get("userId"), command.get("topic"), command.get("subject"))
+            result = withdraw_access(field("userId"), field("topic"), field("subject"))
         elif name == "publish":
-            result = publish(command.get("topic"), command.get("subject"), command.get("payload"))
+            result = publish(field("topic"), field("subject"), field("payload"))
             note(topic=log_value(result.topic), seq=result.seq)
         elif name == "disconnect-user":
-            user_id = command.get("userId")
-            revoke = command.get("revoke", True) is not False
+            user_id = field("userId")
+            revoke = raw.get("revoke", True) is not False
             result = disconnect_user(user_id if isinstance(user_id, str) else "", reason="revoked", revoke=revoke)
         elif name == "revoke-token":
-            result = revoke_token(command.get("jti"), command.get("exp"))
+            result = revoke_token(field("jti"), field("exp"))
         else:
-            kind = get_notification(command.get("notification"))
+            kind = get_notification(field("notification"))
             note(notification=kind.name)
-            fields = {f.name: command.get(f.name) for f in kind.fields}
-            result = notify(kind.name, command.get("userId"), **fields)
+            fields = {f.name: field(f.name) for f in kind.fields}
+            result = notify(kind.name, field("userId"), **fields)
             note(seq=result.seq)
     except RequestError as err:
         return _refused(err)
@@ -419,27 +425,20 @@ def _deliver(name: str, command: Mapping[str, Any]) -> dict:
 
 # -- helpers ----------------------------------------------------------------------------------
 
-def _refused(err: RequestError, *, correlation: str | None = None) -> dict:
+def _refused(err: RequestError, *, correlation: str | None = None) -> dict[str, Any]:
     """Any refusal, the same way: the error's code is the reply's and the log line's outcome."""
     note(outcome=err.code)
     return _error(err.status, err.code, str(err), correlation=correlation)
 
 
-def _unavailable(err: Unavailable, message: str, *, correlation: str | None = None) -> dict:
+def _unavailable(err: Unavailable, message: str, *, correlation: str | None = None) -> dict[str, Any]:
     """The database (or the identity provider's keys) could not serve: 503, one name in the reply and the log line, the detail in the log only."""
     note(outcome=SERVICE_UNAVAILABLE, error=str(err))
     return _error(503, SERVICE_UNAVAILABLE, message, correlation=correlation)
 
 
-def _error(status: int, code: str, message: str, *, correlation: str | None = None) -> dict:
+def _error(status: int, code: str, message: str, *, correlation: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"type": "error", "code": code, "message": message}
     if correlation is not None:
         body["id"] = correlation
     return {"statusCode": status, "body": json.dumps(body, ensure_ascii=False)}
-
-
-def _region_from_domain(domain: str) -> str:
-    parts = domain.split(".")
-    if len(parts) >= 4 and parts[1] == "execute-api":
-        return parts[2]
-    return "us-east-1"

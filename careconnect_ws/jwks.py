@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from .backoff import Backoff, Jitter
 from .errors import KeysUnavailable, TokenError
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ ALGORITHMS = ("RS256", "ES256")
 MAX_DOCUMENT_BYTES = 1_000_000
 FETCH_TIMEOUT_SECONDS = 2.0
 FAILURE_BACKOFF_SECONDS = 0.5
-"""After a failed fetch the next is not tried for this long, doubling up to ``min_refresh``."""
+"""After a failed fetch the next is not tried for this long, doubling up to ``min_refresh`` (no jitter: one
+container's own schedule, and a provider outage must not be hammered sooner than that)."""
 
 Fetch = Callable[[str], bytes]
 
@@ -89,7 +91,8 @@ def http_fetch(url: str) -> bytes:
         raise TimeoutError(f"the key set was not fetched within {FETCH_TIMEOUT_SECONDS} s")
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["body"]
+    body: bytes = outcome["body"]
+    return body
 
 
 def parse_key_set(document: bytes) -> dict[str, Any]:
@@ -167,7 +170,8 @@ class KeySet:
             keys = parse_key_set(self.fetch(self.url))
         except Exception as err:  # the provider down, slow, or serving garbage: keep what we have
             self._failures += 1
-            self._next_attempt = now + min(self.min_refresh, FAILURE_BACKOFF_SECONDS * 2 ** min(self._failures - 1, 10))
+            retry = Backoff(min(FAILURE_BACKOFF_SECONDS, self.min_refresh), self.min_refresh, jitter=Jitter.NONE)
+            self._next_attempt = now + retry.delay(self._failures)
             logger.warning("identity provider keys not refreshed",
                            extra={"errorType": type(err).__name__, "cachedKeys": len(self._keys)})
             return

@@ -138,7 +138,7 @@ def current_fields() -> dict[str, Any]:
     return dict(_invocation.get() or {})
 
 
-def exception_summary(err: BaseException) -> dict[str, object]:
+def exception_summary(err: BaseException) -> dict[str, Any]:
     """An exception for a log line: its type and where it was raised, never its text.
 
     Exception texts can quote values (a database error's failing row, a decoder's input),
@@ -172,7 +172,7 @@ class _StderrWriter(threading.Thread):
     """The one thread that writes queued records to stderr. Not a ``logging.Handler``: if nobody reads
     stderr it blocks in a write, and logging's exit-time flush must not wait on a lock it holds."""
 
-    def __init__(self, records: queue.Queue, formatter: logging.Formatter) -> None:
+    def __init__(self, records: queue.Queue[Any], formatter: logging.Formatter) -> None:
         super().__init__(name="careconnect-ws-log-writer", daemon=True)
         self.records = records
         self.formatter = formatter
@@ -203,7 +203,7 @@ def configure_logging(level: int = logging.INFO, *, non_blocking: bool = False, 
         return
     logger = logging.getLogger("careconnect_ws")
     if non_blocking:
-        records: queue.Queue = queue.Queue(maxsize=queue_size)
+        records: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         handler: logging.Handler = _DroppingQueueHandler(records)
         _writer = _StderrWriter(records, JsonFormatter())
         _writer.start()

@@ -14,15 +14,17 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import random
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
+from .backoff import Backoff, Jitter
+from .contract import LOOPBACK_HOSTS
 from .errors import (
+    ConfigError,
     ConnectionGone,
     ManagementApiError,
     ManagementForbidden,
@@ -30,6 +32,9 @@ from .errors import (
     PayloadTooLarge,
 )
 from .limits import LIMITS
+
+if TYPE_CHECKING:
+    from .sigv4 import Credentials
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +50,19 @@ def management_endpoint(*, api_id: str, region: str, stage: str) -> str:
     return f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage}"
 
 
-def region_of(endpoint: str, default: str | None) -> str:
-    match = _EXECUTE_API_HOST.match(urlparse(endpoint).hostname or "")
-    return match[1] if match else (default or "us-east-1")
+def region_of(endpoint: str, configured: str | None) -> str:
+    """The region to sign for and to build endpoints in: the one an ``execute-api`` host names, else the configured
+    one (``AWS_REGION``, which Lambda always sets); the local gateway on this machine takes any. Anything else
+    cannot be told, and guessing would sign for the wrong region: a :class:`ConfigError` naming ``AWS_REGION``."""
+    host = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}").hostname or ""
+    match = _EXECUTE_API_HOST.match(host)
+    if match:
+        return match[1]
+    if configured:
+        return configured
+    if host in LOOPBACK_HOSTS:
+        return "us-east-1"  # the local gateway verifies signatures for any region
+    raise ConfigError("AWS_REGION", f"not set, and {host or 'the endpoint'!r} does not name a region: set AWS_REGION")
 
 
 def encode_payload(payload: Any) -> bytes:
@@ -56,6 +71,11 @@ def encode_payload(payload: Any) -> bytes:
     if isinstance(payload, str):
         return payload.encode("utf-8")
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+THROTTLE_CEILING_SECONDS = 2.0
+"""A 429 from ``@connections`` is retried after ``base_delay_s``, doubling up to this (the account-wide limit
+refills every second)."""
 
 
 class ManagementApi:
@@ -140,7 +160,7 @@ class ManagementApi:
                         raise ManagementThrottled(
                             connection_id, f"still throttled (429) after {attempt} attempts", status=429
                         ) from None
-                    delay = self.base_delay_s * (2 ** (attempt - 1)) * (0.5 + random.random())
+                    delay = Backoff(self.base_delay_s, THROTTLE_CEILING_SECONDS, jitter=Jitter.EQUAL).delay(attempt)
                     logger.info("management api throttled, retrying", extra={"connectionId": connection_id, "attempt": attempt})
                     self._sleep(delay)
                     continue
@@ -180,7 +200,7 @@ class ConnectionsClient:
         self.region = region
         self.timeout_s = timeout_s
         self._credentials = credentials or _local_gateway_credentials() or get_session().get_credentials()
-        if self._credentials is None and parsed.hostname in ("127.0.0.1", "localhost", "::1"):
+        if self._credentials is None and parsed.hostname in LOOPBACK_HOSTS:
             from .sigv4 import Credentials
 
             # The local gateway has no account: something to sign with, as boto3 would need too.
@@ -193,7 +213,7 @@ class ConnectionsClient:
         self._hostname = parsed.hostname or ""
         self._local = threading.local()
 
-    def _frozen(self):
+    def _frozen(self) -> Credentials:
         from .sigv4 import Credentials
 
         creds = self._credentials
@@ -265,15 +285,15 @@ class ConnectionsClient:
             return http.client.HTTPSConnection(self._hostname, self._port, timeout=self.timeout_s)
         return http.client.HTTPConnection(self._hostname, self._port, timeout=self.timeout_s)
 
-    def post_to_connection(self, *, ConnectionId: str, Data: bytes) -> dict:  # noqa: N803 (boto3's names)
+    def post_to_connection(self, *, ConnectionId: str, Data: bytes) -> dict[str, Any]:  # noqa: N803 (boto3's names)
         self._request("POST", "PostToConnection", ConnectionId, Data)
         return {}
 
-    def delete_connection(self, *, ConnectionId: str) -> dict:  # noqa: N803
+    def delete_connection(self, *, ConnectionId: str) -> dict[str, Any]:  # noqa: N803
         self._request("DELETE", "DeleteConnection", ConnectionId)
         return {}
 
-    def get_connection(self, *, ConnectionId: str) -> dict:  # noqa: N803
+    def get_connection(self, *, ConnectionId: str) -> dict[str, Any]:  # noqa: N803
         raw = json.loads(self._request("GET", "GetConnection", ConnectionId) or b"{}")
         identity = raw.get("identity") or {}
         return {

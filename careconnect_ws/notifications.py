@@ -32,7 +32,7 @@ from .delivery import DeliveryResult
 from .errors import InvalidRequest
 from .publishing import Published, publish
 from .services import Services, get_services
-from .text import MAX_USER_ID_CHARS, is_storable_text
+from .text import MAX_USER_ID_CHARS, is_bounded_text
 from .tokens import LEEWAY_SECONDS, MAX_TOKEN_ID_CHARS
 from .topics import EMAIL_VERIFICATION
 
@@ -56,7 +56,7 @@ class Field:
     max_chars: int = MAX_NOTIFICATION_FIELD_CHARS
 
 
-Payload = Callable[[str, Mapping[str, str], datetime], dict]
+Payload = Callable[[str, Mapping[str, str], datetime], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class NotificationType:
                 if field.required:
                     raise InvalidNotification("missing_field", f"{self.name} needs '{field.name}' ({field.help})")
                 continue
-            if not isinstance(value, str) or not 0 < len(value) <= field.max_chars or not is_storable_text(value):
+            if not is_bounded_text(value, field.max_chars):
                 raise InvalidNotification("invalid_field", f"'{field.name}' must be text of 1 to {field.max_chars} characters")
             checked[field.name] = value
         return checked
@@ -87,7 +87,7 @@ class NotificationType:
 
 def check_user_id(user_id: Any) -> None:
     """The one rule for a user id given by a backend (a notification's or a revocation's target)."""
-    if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_CHARS or not is_storable_text(user_id):
+    if not is_bounded_text(user_id, MAX_USER_ID_CHARS):
         raise InvalidNotification("invalid_field", f"'userId' must be text of 1 to {MAX_USER_ID_CHARS} characters")
 
 
@@ -132,7 +132,7 @@ def notify(
 
 # -- the built-in types ------------------------------------------------------------------
 
-def _email_verified_payload(user_id: str, fields: Mapping[str, str], at: datetime) -> dict:
+def _email_verified_payload(user_id: str, fields: Mapping[str, str], at: datetime) -> dict[str, Any]:
     payload = {"type": EMAIL_VERIFICATION, "status": "verified", "userId": user_id, "verifiedAt": _iso(at)}
     if fields.get("email"):
         payload["email"] = fields["email"]
@@ -148,7 +148,7 @@ EMAIL_VERIFIED = register_notification(NotificationType(
 ))
 
 
-def email_verified_payload(user_id: str, *, email: str | None = None, verified_at: datetime | None = None) -> dict:
+def email_verified_payload(user_id: str, *, email: str | None = None, verified_at: datetime | None = None) -> dict[str, Any]:
     return _email_verified_payload(user_id, {"email": email} if email else {}, verified_at or datetime.now(UTC))
 
 
@@ -186,7 +186,7 @@ def disconnect_user(
 
 def revoke_token(token_id: Any, expires_at: Any, *, services: Services | None = None) -> DeliveryResult:
     """Refuse one token (its ``jti``) until its ``exp`` (epoch seconds), and end the connections opened with it."""
-    if not isinstance(token_id, str) or not 0 < len(token_id) <= MAX_TOKEN_ID_CHARS or not is_storable_text(token_id):
+    if not is_bounded_text(token_id, MAX_TOKEN_ID_CHARS):
         raise InvalidNotification("invalid_field", f"'jti' must be text of 1 to {MAX_TOKEN_ID_CHARS} characters")
     if isinstance(expires_at, bool) or not isinstance(expires_at, int) or not 0 < expires_at < 2**33:
         raise InvalidNotification("invalid_field", "'exp' must be the token's expiry in whole seconds since the epoch")

@@ -26,14 +26,13 @@ from .delivery import DeliveryResult
 from .errors import InvalidRequest
 from .services import Services, get_services
 from .streams import MAX_EVENT_BYTES, MAX_PAYLOAD_DEPTH, MAX_STREAM_NAME_CHARS, RESERVED_KEYS, StreamEvent, json_depth
-from .text import MAX_USER_ID_CHARS, is_storable_text
+from .text import is_bounded_text, is_storable_text
 from .topics import get_topic, topic_names
 
 logger = logging.getLogger(__name__)
 
 MAX_SUBJECT_CHARS = MAX_STREAM_NAME_CHARS
 """A subject is often a user id (the default a client subscribes to), so it has the same bound."""
-assert MAX_SUBJECT_CHARS >= MAX_USER_ID_CHARS
 
 _WIDEST_SEQ = 2**63 - 1
 """The longest sequence number a stream can reach (bigint): an event's size is measured with it."""
@@ -55,7 +54,7 @@ def check_stream(topic: Any, subject: Any) -> tuple[str, str]:
     """A backend's ``(topic, subject)``, checked: a registered topic and a storable subject."""
     if not isinstance(topic, str) or get_topic(topic) is None:
         raise InvalidRequest("unknown_topic", f"'topic' must be a registered topic: {', '.join(topic_names())}", status=404)
-    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_CHARS or not is_storable_text(subject):
+    if not is_bounded_text(subject, MAX_SUBJECT_CHARS):
         raise InvalidRequest("invalid_field", f"'subject' must be text of 1 to {MAX_SUBJECT_CHARS} characters")
     return topic, subject
 

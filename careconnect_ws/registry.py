@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from psycopg.rows import class_row
 
+from .contract import CloseCode
 from .db import Database
 
 
@@ -186,6 +187,7 @@ class Registry:
                 "window": new.revoked_for_seconds,
             },
         ).fetchone()
+        assert row is not None  # the statement always answers one row
         revoked, stored = row
         if revoked:
             return Registered.REVOKED
@@ -215,7 +217,7 @@ class Registry:
         many connections were still active."""
         if not ended:
             return 0
-        return self.db.execute(
+        row = self.db.execute(
             f"""
             WITH given AS (
                 SELECT * FROM unnest(%s::text[], %s::int[], %s::text[]) AS g(connection_id, code, reason)
@@ -230,7 +232,8 @@ class Registry:
             SELECT count(*) FROM ended
             """,
             [[e.connection_id for e in ended], [e.status_code for e in ended], [e.reason for e in ended]],
-        ).fetchone()[0]
+        ).fetchone()
+        return int(row[0]) if row is not None else 0
 
     def deactivate_many(self, connection_ids: Sequence[str], *, reason: str, status_code: int | None = None) -> list[str]:
         """Deactivate a set of connections in one statement (e.g. every 410 Gone of a broadcast)."""
@@ -265,13 +268,14 @@ class Registry:
                 ON CONFLICT (user_id) DO UPDATE SET not_before = greatest(r.not_before, EXCLUDED.not_before)
             ), ended AS (
                 UPDATE websocket_connections
-                   SET is_active = false, disconnected_at = now(), disconnect_status_code = 1008, disconnect_reason = %(reason)s
+                   SET is_active = false, disconnected_at = now(), disconnect_status_code = %(code)s, disconnect_reason = %(reason)s
                  WHERE user_id = %(user)s AND is_active
              RETURNING connection_id, callback_url
             ){_DROP_COUNTERS}
             SELECT connection_id, callback_url FROM ended
             """,
-            {"user": user_id, "reason": reason, "revoke": revoke, "lock_space": USER_LOCK_SPACE},
+            {"user": user_id, "reason": reason, "revoke": revoke, "lock_space": USER_LOCK_SPACE,
+             "code": int(CloseCode.POLICY_VIOLATION)},
             preamble=_LOCK_USER,
             row_factory=class_row(Recipient),
         ).fetchall()
@@ -296,13 +300,13 @@ class Registry:
                 ON CONFLICT (jti) DO UPDATE SET expires_at = greatest(t.expires_at, EXCLUDED.expires_at)
             ), ended AS (
                 UPDATE websocket_connections
-                   SET is_active = false, disconnected_at = now(), disconnect_status_code = 1008, disconnect_reason = %(reason)s
+                   SET is_active = false, disconnected_at = now(), disconnect_status_code = %(code)s, disconnect_reason = %(reason)s
                  WHERE token_id = %(jti)s AND is_active AND token_id IS NOT NULL
              RETURNING connection_id, callback_url
             ){_DROP_COUNTERS}
             SELECT connection_id, callback_url FROM ended
             """,
-            {"jti": token_id, "exp": expires_at, "reason": reason},
+            {"jti": token_id, "exp": expires_at, "reason": reason, "code": int(CloseCode.POLICY_VIOLATION)},
             row_factory=class_row(Recipient),
         ).fetchall()
 
@@ -311,7 +315,7 @@ class Registry:
         counters whose window is long over (a message counted while its connection's ``$disconnect``
         ran can leave one behind). The counters are UNLOGGED and hold at most one row per recently
         active connection or user, so this scans them, every cleanup run, on purpose."""
-        return self.db.execute(
+        row = self.db.execute(
             """
             WITH tokens AS (
                 DELETE FROM websocket_revoked_tokens WHERE expires_at < now() RETURNING 1
@@ -322,7 +326,8 @@ class Registry:
             )
             SELECT (SELECT count(*) FROM tokens) + (SELECT count(*) FROM connections) + (SELECT count(*) FROM users)
             """
-        ).fetchone()[0]
+        ).fetchone()
+        return int(row[0]) if row is not None else 0
 
     def check_message(
         self, connection_id: str, *, touch_interval_seconds: int, count: bool, connection_limit: int = 0
@@ -346,7 +351,7 @@ class Registry:
             f"""
             WITH ended AS (
                 UPDATE websocket_connections
-                   SET is_active = false, disconnected_at = now(), disconnect_status_code = 1001,
+                   SET is_active = false, disconnected_at = now(), disconnect_status_code = %s,
                        disconnect_reason = CASE WHEN expires_at <= now() THEN 'ttl-expired' ELSE 'idle-timeout' END
                  WHERE is_active
                    AND (expires_at <= now() OR last_activity_at <= now() - make_interval(secs => %s::double precision))
@@ -354,7 +359,7 @@ class Registry:
             ){_DROP_COUNTERS}
             SELECT connection_id, callback_url, disconnect_reason FROM ended
             """,
-            [idle_seconds],
+            [int(CloseCode.GOING_AWAY), idle_seconds],
             row_factory=class_row(Deactivated),
         ).fetchall()
 

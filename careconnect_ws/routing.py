@@ -18,7 +18,7 @@ from .limits import LIMITS
 from .registry import ActiveConnection, Registry
 from .settings import Settings
 from .streams import MAX_CORRELATION_ID_CHARS, MAX_STREAM_NAME_CHARS, Streams, Subscribed, Subscription
-from .text import is_storable_text
+from .text import is_bounded_text, is_storable_text
 from .topics import get_topic, topic_names
 
 MAX_FIELD_CHARS = MAX_STREAM_NAME_CHARS
@@ -74,7 +74,7 @@ class MessageContext:
 MAX_SEQUENCE = 2**63 - 1
 """PostgreSQL's bigint: no stream position is larger."""
 
-Action = Callable[[MessageContext], dict]
+Action = Callable[[MessageContext], dict[str, Any]]
 
 
 class Router:
@@ -100,7 +100,7 @@ class Router:
             return None
         return action if isinstance(action, str) and action in self._actions else "unknown"
 
-    def dispatch(self, ctx: MessageContext) -> dict:
+    def dispatch(self, ctx: MessageContext) -> dict[str, Any]:
         action = ctx.message.get("action")
         if action is None:
             raise MessageError("missing_field", "'action' is required, e.g. {\"action\": \"ping\"}")
@@ -115,7 +115,7 @@ class Router:
         return fn(ctx)
 
 
-def parse_message(body: bytes | None, *, max_bytes: int = LIMITS.max_message_bytes) -> dict:
+def parse_message(body: bytes | None, *, max_bytes: int = LIMITS.max_message_bytes) -> dict[str, Any]:
     """Bytes of a message -> a JSON object, or a MessageError with a stable code."""
     if body is None or not body.strip():
         raise MessageError("empty_message", "send a JSON object such as {\"action\": \"ping\"}")
@@ -141,14 +141,14 @@ router = Router()
 
 
 @router.action("ping")
-def ping(ctx: MessageContext) -> dict:
+def ping(ctx: MessageContext) -> dict[str, Any]:
     return {"type": "pong"}
 
 
 def correlation_id(message: Mapping[str, Any]) -> str | None:
     """A message's ``id`` when it can be echoed: text of 1 to 128 storable characters."""
     value = message.get("id")
-    if isinstance(value, str) and 0 < len(value) <= MAX_CORRELATION_ID_CHARS and is_storable_text(value):
+    if is_bounded_text(value, MAX_CORRELATION_ID_CHARS):
         return value
     return None
 
@@ -173,7 +173,7 @@ def _topic_and_subject(ctx: MessageContext) -> tuple[str, str]:
 
 
 @router.action("subscribe")
-def subscribe(ctx: MessageContext) -> dict:
+def subscribe(ctx: MessageContext) -> dict[str, Any]:
     """Subscribe to a stream; with ``since``, the reply carries the events after it (resume)."""
     topic, subject = _topic_and_subject(ctx)
     since = ctx.sequence("since")
@@ -188,7 +188,7 @@ def subscribe(ctx: MessageContext) -> dict:
     return subscribed_reply(topic, subject, found, correlation=ctx.correlation_id)
 
 
-def subscribed_reply(topic: str, subject: str, found: Subscription, *, correlation: str | None = None) -> dict:
+def subscribed_reply(topic: str, subject: str, found: Subscription, *, correlation: str | None = None) -> dict[str, Any]:
     """``subscribed`` with the stream's position (and the replay, when ``since`` was given), or
     ``resync_required`` when what followed ``since`` is no longer retained. ``correlation`` is the ``id``
     the reply will carry: the page is measured as it is sent."""
@@ -219,7 +219,7 @@ def encode_reply(reply: Mapping[str, Any]) -> str:
 
 
 @router.action("unsubscribe")
-def unsubscribe(ctx: MessageContext) -> dict:
+def unsubscribe(ctx: MessageContext) -> dict[str, Any]:
     """Stop following a stream. It needs no permission (a rule that now refuses the user, or a topic no longer
     deployed, must not keep a subscription alive): it only ever removes this connection's own row."""
     topic, subject = _stream_of(ctx)

@@ -66,6 +66,7 @@ class Setting:
         """The value of a number or switch from ``env``, checked; its default when unset."""
         if self.is_switch:
             return _switch(env, self.variable, self.default)
+        assert self.low is not None and self.high is not None, f"{self.variable}: a number needs its range"
         return _int(env, self.variable, self.default, self.low, self.high)
 
     def help_line(self) -> str:
@@ -407,7 +408,7 @@ def _check_jwks_url(url: str) -> None:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    local = parts.hostname in contract.LOOPBACK_HOSTS
     if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
         raise ConfigError(contract.JWT_JWKS_URL, f"{url!r} must be an https:// URL (e.g. https://cognito-idp.<region>"
                                                  ".amazonaws.com/<user pool id>/.well-known/jwks.json)")

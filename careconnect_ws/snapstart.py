@@ -70,9 +70,10 @@ def register(hooks: Any = None) -> bool:
         if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
             return False
         try:
-            import snapshot_restore_py as hooks  # bundled in the managed Python runtimes
+            import snapshot_restore_py  # bundled in the managed Python runtimes
         except ImportError:
             return False
+        hooks = snapshot_restore_py
     hooks.register_before_snapshot(before_snapshot)
     hooks.register_after_restore(after_restore)
     return True

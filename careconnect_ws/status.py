@@ -14,8 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from .migrations import HISTORY_TABLE
+
+if TYPE_CHECKING:
+    from .db import Database
 
 DEFAULT_GRACE_SECONDS = 3600
 """How far behind the cleanup (every 15 minutes by default) may fall before it is a problem."""
@@ -66,7 +70,7 @@ class Limits:
     grace_seconds: int = DEFAULT_GRACE_SECONDS
 
 
-def read_snapshot(db, *, idle_timeout_seconds: int) -> Snapshot | int:
+def read_snapshot(db: Database, *, idle_timeout_seconds: int) -> Snapshot | int:
     """The snapshot, in one round trip; or the schema version alone when the schema is too old (or absent) for
     the snapshot's tables, which is then the one thing to fix."""
     import psycopg
@@ -75,9 +79,12 @@ def read_snapshot(db, *, idle_timeout_seconds: int) -> Snapshot | int:
     from .migrations import current_version
 
     try:
-        return db.execute(_SNAPSHOT_SQL, {"idle": float(idle_timeout_seconds)}, row_factory=class_row(Snapshot)).fetchone()
+        found: Snapshot | None = db.execute(
+            _SNAPSHOT_SQL, {"idle": float(idle_timeout_seconds)}, row_factory=class_row(Snapshot)).fetchone()
     except psycopg.errors.UndefinedTable:
         return db.run(current_version)
+    assert found is not None  # a SELECT without FROM always answers one row
+    return found
 
 
 def _seconds(later: datetime, earlier: datetime | None) -> float:
@@ -123,7 +130,7 @@ def problems(snapshot: Snapshot, limits: Limits) -> list[str]:
     return found
 
 
-def report(snapshot: Snapshot | int, limits: Limits) -> dict:
+def report(snapshot: Snapshot | int, limits: Limits) -> dict[str, Any]:
     """The status as one JSON-ready object: ``ok``, the figures, and ``problems``."""
     if isinstance(snapshot, int):
         problem = schema_problem(snapshot, limits) or "the schema's tables are missing: run `careconnect-ws migrate`"

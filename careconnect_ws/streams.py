@@ -32,13 +32,14 @@ from psycopg.rows import class_row
 from .db import Database
 from .limits import LIMITS
 from .registry import Recipient
+from .text import MAX_USER_ID_CHARS
 
 STREAM_KEY = "stream"
 SEQ_KEY = "seq"
 RESERVED_KEYS = frozenset({STREAM_KEY, SEQ_KEY})
 """Every pushed event carries these at the top level, beside the payload's own keys."""
 
-MAX_STREAM_NAME_CHARS = 256
+MAX_STREAM_NAME_CHARS = MAX_USER_ID_CHARS
 """A topic or a subject is at most this many characters (a subject is often a user id: the same bound)."""
 
 MAX_CORRELATION_ID_CHARS = 128
@@ -289,6 +290,7 @@ class Streams:
             {"id": connection_id, "topic": topic, "subject": subject, "max": max_subscriptions,
              "since": since, "max_events": max_events, "max_bytes": max_bytes, "overhead": overhead},
         ).fetchone()
+        assert row is not None  # the function always answers one row
         active, already, inserted, head, oldest, seqs, payloads = row
         if not active:
             return Subscription(Subscribed.NOT_ACTIVE, head, oldest)

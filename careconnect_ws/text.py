@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 MAX_USER_ID_CHARS = 256
 """A user id (a token's ``sub``) is stored as text: at most this long."""
 
@@ -18,6 +20,12 @@ def is_storable_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def is_bounded_text(value: object, max_chars: int) -> TypeGuard[str]:
+    """The one rule for text this system stores or echoes: a string of 1 to ``max_chars`` characters that
+    PostgreSQL and JSON can carry (:func:`is_storable_text`)."""
+    return isinstance(value, str) and 0 < len(value) <= max_chars and is_storable_text(value)
 
 
 def clip(value: str | None, limit: int) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import TokenError
 from .settings import Settings
-from .text import MAX_USER_ID_CHARS, is_storable_text
+from .text import MAX_USER_ID_CHARS, is_bounded_text
 
 _MAX_TOKEN_CHARS = 8192
 MAX_TOKEN_ID_CHARS = 256
@@ -71,14 +71,14 @@ def verify_identity(token: Any, settings: Settings, *, reload: Reload | None = N
     else:
         claims = _decode_hs256(jwt, token, settings, reload)
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject or len(subject) > MAX_USER_ID_CHARS or not is_storable_text(subject):
+    if not is_bounded_text(subject, MAX_USER_ID_CHARS):
         raise TokenError("invalid_token", f"the token's sub must be text of 1 to {MAX_USER_ID_CHARS} characters")
     expires = _epoch_claim(claims, "exp")
     if expires is None:
         raise TokenError("invalid_token", "the token's exp must be a number")
     _epoch_claim(claims, "nbf")
     jti = claims.get("jti")
-    if jti is not None and not (isinstance(jti, str) and 0 < len(jti) <= MAX_TOKEN_ID_CHARS and is_storable_text(jti)):
+    if jti is not None and not is_bounded_text(jti, MAX_TOKEN_ID_CHARS):
         # A jti that could not be stored could never be revoked: such a token is not accepted at all.
         raise TokenError("invalid_token", f"the token's jti must be text of 1 to {MAX_TOKEN_ID_CHARS} characters")
     return Identity(subject, expires, _epoch_claim(claims, "iat"), jti)
@@ -168,7 +168,7 @@ def _decode(jwt: Any, token: str, key: Any, algorithms: list[str], settings: Set
     ``signature_errors``, for the caller to try another key)."""
     required = ["exp", "sub"] + (["iss"] if settings.jwt_issuer else []) + (["aud"] if settings.jwt_audience else [])
     try:
-        return jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             key,
             algorithms=algorithms,
@@ -178,6 +178,7 @@ def _decode(jwt: Any, token: str, key: Any, algorithms: list[str], settings: Set
             # verify_aud stays on: PyJWT then refuses a token with an aud when no audience is expected.
             options={"require": required, "verify_aud": True},
         )
+        return claims
     except jwt.InvalidSignatureError:
         if signature_errors:
             raise

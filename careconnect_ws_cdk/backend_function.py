@@ -98,6 +98,12 @@ class BackendFunctionProps:
     """Concurrent executions reserved for the function, which also caps its database connections. Default: 100.
     ``"none"`` (or ``None``) leaves it unreserved."""
 
+    @property
+    def reserved_limit(self) -> int | None:
+        """``reserved_concurrency`` as a number, None when unreserved (``"none"`` is normalised at construction)."""
+        value = self.reserved_concurrency
+        return value if isinstance(value, int) else None
+
     subnet_ids: Sequence[str] = ()
     """Private subnets, when the database is private. Default: none (no VPC)."""
 
@@ -213,7 +219,7 @@ class BackendFunction(Construct):
             **({contract.JWT_AUDIENCE: props.jwt_audience} if props.jwt_audience else {}),
             **props.environment,
         }
-        extra = {}
+        extra: dict[str, Any] = {}
         if in_vpc:
             extra["vpc_config"] = {"subnet_ids": list(props.subnet_ids), "security_group_ids": list(props.security_group_ids)}
         if props.reserved_concurrency is not None:

@@ -104,8 +104,8 @@ def dashboard_body(props: DashboardProps, region: str) -> dict[str, Any]:
 
 
 def _function_widgets(props: DashboardProps, region: str) -> list[dict[str, Any]]:
-    fn = {"FunctionName": props.function_name}
-    own = {contract.DIMENSION_FUNCTION: props.function_name}
+    fn = {"FunctionName": props.function_name or ""}
+    own = {contract.DIMENSION_FUNCTION: props.function_name or ""}
     ns = contract.METRIC_NAMESPACE
     duration_lines = ([{"label": "timeout", "value": props.function_timeout_seconds * 1000}]
                       if props.function_timeout_seconds else None)

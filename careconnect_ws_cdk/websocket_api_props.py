@@ -316,11 +316,11 @@ def validate(props: WebSocketApiProps) -> None:
         if key not in props.custom_routes:
             raise InvalidPropsError("two_way_routes", key, "name a key of custom_routes ($default is always two-way)")
     for route, prop in (("$connect", "connect"), ("$disconnect", "disconnect"), ("$default", "default")):
-        target = getattr(props, prop) or props.backend
-        if target is None:
+        chosen: LambdaTarget | None = getattr(props, prop) or props.backend
+        if chosen is None:
             raise InvalidPropsError(
                 prop, None, f"{route} needs a function: set backend (one for all routes) or {prop}"
             )
-        check_target(prop if getattr(props, prop) else "backend", target)
+        check_target(prop if getattr(props, prop) else "backend", chosen)
     if props.output_prefix and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", props.output_prefix):
         raise InvalidPropsError("output_prefix", props.output_prefix, "use a Terraform name: letters, digits and '_'")

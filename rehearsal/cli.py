@@ -19,8 +19,10 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rehearsal.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
 from rehearsal.readback import WiringError
@@ -89,10 +91,13 @@ def install(cli: Cli) -> Path:
     return package_json.parent / entry
 
 
-def rehearse_cli(cli: Cli, toolchain: Toolchain, *, log=print) -> dict:
-    """Deploy the default app with the real CLI, read it back, destroy it; returns what it did and how long."""
-    from rehearsal.rehearse import Mode, read_back
+ReadBack = Callable[[str, dict[str, Any], MotoServer, str], Any]
+"""Reads a deployed stack back: ``(stack name, terraform state, moto, label) -> findings`` (the rehearsal's own
+read-back, handed in so this module does not import the one that imports it)."""
 
+
+def rehearse_cli(cli: Cli, toolchain: Toolchain, read_back: ReadBack, *, log: Callable[..., Any] = print) -> dict[str, Any]:
+    """Deploy the default app with the real CLI, read it back, destroy it; returns what it did and how long."""
     python = ROOT / cli.venv / "bin" / "python3"
     if not python.exists():
         raise Unavailable(f"{cli.venv} is not set up (make {'test-cdktn' if cli.lineage == 'cdktn' else 'test'})")
@@ -131,7 +136,7 @@ def rehearse_cli(cli: Cli, toolchain: Toolchain, *, log=print) -> dict:
             state = tf.state()
             applied = len([r for r in state.get("values", {}).get("root_module", {}).get("resources", [])
                            if r.get("mode") == "managed"])
-            findings = read_back(Mode("complete", stack, {}), state, moto, f"{cli.name} deploy")
+            findings = read_back(stack, state, moto, f"{cli.name} deploy")
         finally:
             run("destroy")
         left = moto.client("apigatewayv2", REGION).get_apis().get("Items", [])

@@ -125,13 +125,18 @@ def _invoked(f: Findings, client: Callable[[str], Any], expect: Expectations) ->
     return alias["AliasArn"], {"Qualifier": expect.qualifier}
 
 
+def _matching(key: str, value: Any) -> Callable[[dict[str, Any]], bool]:
+    """A state resource's values whose ``key`` is ``value``."""
+    return lambda values: bool(values.get(key) == value)
+
+
 def _check_integrations_and_routes(ctx: Live) -> None:
     """Every integration is AWS_PROXY to the function; every route targets one and may invoke it."""
     f, state, expect, v2, api_id, execution_arn, function_invoke_arn, source_arns = (
         ctx.f, ctx.state, ctx.expect, ctx.v2, ctx.api_id, ctx.execution_arn, ctx.function_invoke_arn, ctx.source_arns)
     integrations = {i["IntegrationId"]: i for i in v2.get_integrations(ApiId=api_id)["Items"]}
     for integration_id, integration in integrations.items():
-        where = _address_of(state, "aws_apigatewayv2_integration", lambda v, i=integration_id: v["id"] == i)
+        where = _address_of(state, "aws_apigatewayv2_integration", _matching("id", integration_id))
         f.expect(integration["IntegrationType"] == "AWS_PROXY", where, f"type {integration['IntegrationType']}, not AWS_PROXY")
         f.expect(integration.get("IntegrationUri") == function_invoke_arn, where,
                  f"integration URI {integration.get('IntegrationUri')!r} is not the function's invoke ARN {function_invoke_arn!r}")
@@ -140,7 +145,7 @@ def _check_integrations_and_routes(ctx: Live) -> None:
     f.expect(set(routes) >= {"$connect", "$disconnect", "$default"}, "aws_apigatewayv2_route",
              f"routes {sorted(routes)} lack one of $connect, $disconnect, $default")
     for key, route in routes.items():
-        where = _address_of(state, "aws_apigatewayv2_route", lambda v, i=route["RouteId"]: v["id"] == i) + f" ({key})"
+        where = _address_of(state, "aws_apigatewayv2_route", _matching("id", route["RouteId"])) + f" ({key})"
         target = route.get("Target", "")
         f.expect(target.startswith("integrations/") and target.removeprefix("integrations/") in integrations, where,
                  f"target {target!r} is not integrations/<id of an integration of API {api_id}>")
@@ -246,7 +251,7 @@ def _check_alarms(ctx: Live) -> None:
         f.expect(len(alarms) == len(_by_type(state, "aws_cloudwatch_metric_alarm")), "aws_cloudwatch_metric_alarm",
                  f"{len(alarms)} alarms live, {len(_by_type(state, 'aws_cloudwatch_metric_alarm'))} in state")
         for alarm in alarms:
-            where = _address_of(state, "aws_cloudwatch_metric_alarm", lambda v, n=alarm["AlarmName"]: v["alarm_name"] == n)
+            where = _address_of(state, "aws_cloudwatch_metric_alarm", _matching("alarm_name", alarm["AlarmName"]))
             f.expect(expect.alarm_topic_arn in alarm.get("AlarmActions", []), where, "does not notify the alarm topic")
             dimension_lists = [alarm.get("Dimensions", [])] + [
                 q["MetricStat"]["Metric"].get("Dimensions", []) for q in alarm.get("Metrics", []) if "MetricStat" in q]

@@ -28,6 +28,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from careconnect_ws.limits import LIMITS
 from careconnect_ws_cdk.backend_function import SNAP_START_ALIAS
@@ -91,9 +92,9 @@ def expectations(mode: Mode, function_role: str) -> Expectations:
         stage=config.stage,
         throttling_rate_limit=LIMITS.throttling_rate_limit,
         throttling_burst_limit=LIMITS.throttling_burst_limit,
-        logging_level=config.logging_level or WebSocketApiProps.__dataclass_fields__["logging_level"].default,
+        logging_level=config.logging_level or str(WebSocketApiProps.__dataclass_fields__["logging_level"].default),
         log_retention_days=config.log_retention_days or DEFAULT_LOG_RETENTION_DAYS,
-        function_name=config.backend_function_name if existing else config.function_name,
+        function_name=(config.backend_function_name or "") if existing else config.function_name,
         authorizer=config.authorizer_enabled,
         manage_connections_role=config.backend_role_name if existing else function_role,
         cleanup_rule=not existing and config.cleanup_schedule is not None,
@@ -114,6 +115,11 @@ def read_back(mode: Mode, state: dict, moto: MotoServer, label: str) -> Findings
         raise WiringError(f"{label}: {len(findings.problems)} of {findings.checked} wiring checks failed:\n  - "
                           + "\n  - ".join(findings.problems))
     return findings
+
+
+def _read_back_complete(stack_name: str, state: dict[str, Any], moto: MotoServer, label: str) -> Findings:
+    """The complete system's read-back for a stack the CDK CLIs deployed."""
+    return read_back(Mode("complete", stack_name, {}), state, moto, label)
 
 
 def prepare_existing(moto: MotoServer) -> None:
@@ -226,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             rehearse(modes[name], toolchain)
         for name in args.cli:
             try:
-                rehearse_cli(CLIS[name], toolchain)
+                rehearse_cli(CLIS[name], toolchain, _read_back_complete)
             except Unavailable as reason:
                 print(f"{name} CLI deploy SKIPPED: {reason}")
     except (WiringError, TerraformFailed) as err:

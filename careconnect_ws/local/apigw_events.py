@@ -6,7 +6,7 @@ import base64
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 
@@ -106,7 +106,7 @@ def authorizer_event(*, method_arn: str, headers: dict[str, Any], query: Mapping
     }
 
 
-def select_route(expression: str, body: str, routes: set[str]) -> str:
+def select_route(expression: str, body: str, routes: Collection[str]) -> str:
     """Evaluate ``$request.body.<path>`` against a JSON body; fall back to ``$default``."""
     prefix = "$request.body."
     if expression.startswith(prefix):

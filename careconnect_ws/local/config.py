@@ -13,7 +13,7 @@ from ..limits import LIMITS, GatewayLimits
 from ..sigv4 import Credentials
 
 BUILT_IN_ROUTES = frozenset(contract.BUILT_IN_ROUTES)
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+LOOPBACK_HOSTS = contract.LOOPBACK_HOSTS
 
 
 @dataclass(frozen=True, kw_only=True)

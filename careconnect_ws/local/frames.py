@@ -39,7 +39,8 @@ class FrameSizeGuard:
             self._queue.set_exception(WebSocketError(MESSAGE_TOO_BIG, f"Frame of {too_big} bytes exceeds "
                                                                       f"the {self._limit}-byte frame limit"))
             return True, b""
-        return self._parser.feed_data(data)
+        fed: tuple[bool, bytes] = self._parser.feed_data(data)
+        return fed
 
     def feed_eof(self) -> None:
         self._parser.feed_eof()
@@ -99,11 +100,11 @@ class FrameLimitedResponse(web.WebSocketResponse):
     def _post_start(self, request: Any, *args: Any, **kwargs: Any) -> None:
         protocol = getattr(request, "protocol", None)
         tail = getattr(protocol, "_message_tail", b"")
-        if tail:
+        if tail and protocol is not None:
             protocol._message_tail = b""  # held back: fed below, through the guard
         super()._post_start(request, *args, **kwargs)
         parser = getattr(protocol, "_payload_parser", None)
-        if parser is not None and hasattr(parser, "feed_data") and hasattr(self._reader, "set_exception"):
+        if protocol is not None and parser is not None and hasattr(parser, "feed_data") and hasattr(self._reader, "set_exception"):
             protocol._payload_parser = parser = FrameSizeGuard(parser, self._reader, self._max_frame_bytes)
             self.frames_limited = True
         if tail and parser is not None:

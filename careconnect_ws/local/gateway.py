@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ..contract import TokenSource
+from ..contract import CloseCode, TokenSource
 from . import apigw_events as ev
 from .config import GatewayConfig
 from .connections_api import ConnectionsApi
@@ -33,10 +33,8 @@ from .throttle import TokenBucket
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[dict, Any], Any]
+Handler = Callable[[dict[str, Any], Any], Any]
 
-GOING_AWAY = 1001
-ABNORMAL = 1006
 SCHEDULED_EVENT = {
     "version": "0", "id": "local", "detail-type": "Scheduled Event", "source": "aws.events",
     "account": "000000000000", "region": "us-east-1", "resources": [], "detail": {},
@@ -60,7 +58,7 @@ class _Handshake:
     headers: dict[str, Any]
     query: dict[str, str]
     multi_query: dict[str, list[str]]
-    ctx: Callable[[str, str], dict]
+    ctx: Callable[[str, str], dict[str, Any]]
     signer: dict[str, str] = field(default_factory=dict)
     """With ``iam_connect``: who signed the handshake, as API Gateway puts it in ``requestContext.identity``."""
 
@@ -79,7 +77,7 @@ class _Handshake:
             multi_headers.setdefault(k, []).append(v)
         domain = request.host
 
-        def ctx(route: str, etype: str) -> dict:
+        def ctx(route: str, etype: str) -> dict[str, Any]:
             return ev.base_context(
                 route_key=route, event_type=etype, connection_id=connection_id, connected_at=connected_at,
                 stage=config.stage_name, domain_name=domain, api_id=config.api_id,
@@ -125,9 +123,11 @@ class _Context:
 class LocalGateway:
     def __init__(self, config: GatewayConfig, handler: Handler | None = None, *, authorizer: Handler | None = None) -> None:
         if handler is None:
-            from ..handler import lambda_handler as handler
+            from ..handler import lambda_handler
+
+            handler = lambda_handler
         self.config = config
-        self.handler = handler
+        self.handler: Handler = handler
         # The built-in handler answers authorizer events itself; another handler brings its own or none.
         self.authorizer = authorizer or (handler if config.authorizer else None)
         self.token_source = TokenSource.parse(config.token_source)
@@ -137,8 +137,8 @@ class LocalGateway:
         self.connections_api = ConnectionsApi(self)
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
-        self._connection_tasks: set[asyncio.Task] = set()
-        self._cleanup_task: asyncio.Task | None = None
+        self._connection_tasks: set[asyncio.Task[Any]] = set()
+        self._cleanup_task: asyncio.Task[Any] | None = None
         self._frame_limit_warned = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -171,7 +171,8 @@ class LocalGateway:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
+        server: Any = site._server
+        self.port = server.sockets[0].getsockname()[1]  # the real port when 0 was asked
         if self.config.cleanup_interval_seconds:
             self._cleanup_task = asyncio.create_task(self._cleanup_schedule(self.config.cleanup_interval_seconds))
 
@@ -180,14 +181,14 @@ class LocalGateway:
         if self._cleanup_task:
             self._cleanup_task.cancel()
         for conn in list(self.connections.values()):
-            await self.close(conn, GOING_AWAY, "Going away")
+            await self.close(conn, CloseCode.GOING_AWAY, "Going away")
         if self._connection_tasks:
             await asyncio.wait(self._connection_tasks, timeout=10)
         if self._runner:
             await self._runner.cleanup()
         self.pool.shutdown(wait=True)
 
-    async def invoke(self, make_event: Callable[[], dict], handler: Handler | None = None) -> Any:
+    async def invoke(self, make_event: Callable[[], dict[str, Any]], handler: Handler | None = None) -> Any:
         """Build the event and run the handler in a worker thread; a handler that raises answers 502, as on AWS."""
         target = handler or self.handler
 
@@ -291,7 +292,7 @@ class LocalGateway:
             except (ConnectionError, RuntimeError, asyncio.CancelledError):
                 # The client went away during the handshake, after $connect succeeded: API Gateway
                 # still sends $disconnect for it (1006), so the registry does not keep a ghost.
-                conn.close_code, conn.close_reason = ABNORMAL, "handshake aborted"
+                conn.close_code, conn.close_reason = CloseCode.ABNORMAL, "handshake aborted"
                 return ws
             if not ws.frames_limited and not self._frame_limit_warned:
                 self._frame_limit_warned = True
@@ -300,7 +301,7 @@ class LocalGateway:
             await self._receive_loop(conn, handshake.ctx)
         finally:
             self.connections.pop(handshake.connection_id, None)
-            code = conn.close_code if conn.close_code is not None else ABNORMAL
+            code = conn.close_code if conn.close_code is not None else CloseCode.ABNORMAL
             await self.invoke(lambda: ev.disconnect_event(
                 handshake.ctx("$disconnect", "DISCONNECT"), headers=handshake.headers, status_code=code,
                 reason=conn.close_reason, authorizer=authorizer_context))
@@ -308,14 +309,14 @@ class LocalGateway:
                 self._connection_tasks.discard(task)
         return ws
 
-    async def _receive_loop(self, conn: LocalConnection, ctx: Callable[[str, str], dict]) -> None:
+    async def _receive_loop(self, conn: LocalConnection, ctx: Callable[[str, str], dict[str, Any]]) -> None:
         ws = conn.ws
         deadline = conn.connected_at_ms / 1000 + self.config.max_connection
         while not ws.closed:
             now = time.time()
             wait = min(conn.last_active_ms / 1000 + self.config.idle_timeout - now, deadline - now)
             if wait <= 0:
-                await self.close(conn, GOING_AWAY, "Going away")
+                await self.close(conn, CloseCode.GOING_AWAY, "Going away")
                 break
             try:
                 msg = await ws.receive(timeout=wait)
@@ -331,14 +332,14 @@ class LocalGateway:
             elif msg.type == WSMsgType.ERROR:
                 # aiohttp has already closed with the protocol error's code (1009: message or frame too big).
                 code = getattr(msg.data, "code", None)
-                if conn.close_code is None and isinstance(code, int) and code != ABNORMAL:
+                if conn.close_code is None and isinstance(code, int) and code != CloseCode.ABNORMAL:
                     conn.close_code = code
                     conn.close_reason = "Message too big" if code == MESSAGE_TOO_BIG else str(msg.data)
                 break
             elif msg.type in (WSMsgType.CLOSED, WSMsgType.CLOSING):
                 break
 
-    async def _on_message(self, conn: LocalConnection, ctx: Callable[[str, str], dict], body: str, *, is_base64: bool) -> None:
+    async def _on_message(self, conn: LocalConnection, ctx: Callable[[str, str], dict[str, Any]], body: str, *, is_base64: bool) -> None:
         conn.last_active_ms = ev.now_ms()
         if not self._take_token():
             await _send(conn, json.dumps({"message": "Too Many Requests", "connectionId": conn.connection_id,
@@ -347,7 +348,7 @@ class LocalGateway:
         routes, expression = self.config.routes, self.config.selection_expression
         selected: list[str] = []
 
-        def make_event() -> dict:
+        def make_event() -> dict[str, Any]:
             route = ev.select_route(expression, "" if is_base64 else body, routes)
             selected.append(route)
             return ev.message_event(ctx(route, "MESSAGE"), body=body, is_base64=is_base64, authorizer=conn.authorizer)
@@ -380,7 +381,7 @@ class LocalGateway:
     def drop(self, conn: LocalConnection, reason: str) -> None:
         """End a connection at once, without the close handshake a stalled client would never finish."""
         if conn.close_code is None:
-            conn.close_code, conn.close_reason = ABNORMAL, reason
+            conn.close_code, conn.close_reason = CloseCode.ABNORMAL, reason
         if conn.transport is not None:
             conn.transport.abort()
 

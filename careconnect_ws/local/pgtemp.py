@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from .ports import free_port
 
@@ -136,8 +137,8 @@ class TemporaryPostgres:
                 continue
         raise PostgresNotFound("running as root, and there is no 'postgres' or 'nobody' user to run PostgreSQL as")
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        kwargs = {}
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        kwargs: dict[str, Any] = {}
         if self._run_as:
             kwargs = {"user": self._run_as[0], "group": self._run_as[1], "extra_groups": []}
         return subprocess.run(
@@ -189,7 +190,7 @@ class TemporaryPostgres:
         finally:
             os.close(read_end)
 
-    def _pg_ctl_start(self, port: int) -> subprocess.CompletedProcess:
+    def _pg_ctl_start(self, port: int) -> subprocess.CompletedProcess[str]:
         assert self.root
         durable = "on" if self.fsync else "off"
         listen = "127.0.0.1" if self.tcp else "''"

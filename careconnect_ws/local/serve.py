@@ -80,7 +80,7 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
     out.add_argument("--env-file", help="also write the KEY=value lines for other terminals to this file (mode 600)")
 
 
-def load_callable(spec: str, option: str) -> Callable:
+def load_callable(spec: str, option: str) -> Callable[..., Any]:
     """``package.module:function`` -> the function; errors name the option and what to fix."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
@@ -94,7 +94,8 @@ def load_callable(spec: str, option: str) -> Callable:
     target = getattr(module, attr, None)
     if not callable(target):
         raise ConfigError(option, f"{module_name!r} has no function {attr!r}")
-    return target
+    function: Callable[..., Any] = target
+    return function
 
 
 def read_env_file(path: str, option: str = "--handler-env-file") -> dict[str, str]:
@@ -146,7 +147,7 @@ def listening_addresses(host: str) -> list[str]:
     found = {"127.0.0.1"}
     try:
         for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.add(info[4][0])
+            found.add(str(info[4][0]))
     except OSError:
         pass
     return sorted(found)
@@ -278,7 +279,7 @@ def _say(text: str) -> None:
             pass
 
 
-def _built_in_environment(handler_env: Mapping[str, str]) -> tuple[Callable, Any, dict[str, str]]:
+def _built_in_environment(handler_env: Mapping[str, str]) -> tuple[Callable[..., Any], Any, dict[str, str]]:
     """This package's handler and what it needs. Values the user gave are never printed."""
     from ..handler import lambda_handler
 
@@ -332,7 +333,7 @@ def _prepare_built_in(gateway: Any, printed: dict[str, str], *, embedded: bool) 
     db_module.reset_database()
 
 
-def _print_banner(args, config: GatewayConfig, gateway, printed: dict[str, str], embedded: bool, built_in: bool) -> None:
+def _print_banner(args: argparse.Namespace, config: GatewayConfig, gateway: Any, printed: dict[str, str], embedded: bool, built_in: bool) -> None:
     stage, port = config.stage_name, gateway.port
     hosts = listening_addresses(config.host)
     lines = [f"careconnect-ws local gateway ({'built-in handler' if built_in else args.handler})"]

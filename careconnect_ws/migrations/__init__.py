@@ -62,4 +62,5 @@ def current_version(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT to_regclass(%s)", [HISTORY_TABLE]).fetchone()
     if row is None or row[0] is None:
         return 0
-    return conn.execute(f"SELECT coalesce(max(version), 0) FROM {HISTORY_TABLE}").fetchone()[0]
+    row = conn.execute(f"SELECT coalesce(max(version), 0) FROM {HISTORY_TABLE}").fetchone()
+    return int(row[0]) if row is not None else 0

@@ -71,7 +71,7 @@ class ConnectionsRecorder:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def messages_for(self, cid: str) -> list[dict]:
+    def messages_for(self, cid: str) -> list[dict[str, Any]]:
         return [json.loads(d) for c, d in self.received if c == cid]
 
     def close(self) -> None:

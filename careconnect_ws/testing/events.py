@@ -21,7 +21,8 @@ def _captured(name: str) -> str:
 
 def captured_event(name: str) -> dict[str, Any]:
     """A captured event as AWS sent it: ``connect``, ``message``, ``disconnect``, ``authorizer`` or ``scheduled``."""
-    return json.loads(_captured(name))
+    event: dict[str, Any] = json.loads(_captured(name))
+    return event
 
 
 def make_event(

@@ -29,11 +29,11 @@ class RunningGateway:
 
     @property
     def url(self) -> str:
-        return self.gateway.websocket_url
+        return str(self.gateway.websocket_url)
 
     @property
     def management_url(self) -> str:
-        return self.gateway.management_url
+        return str(self.gateway.management_url)
 
     def open_connection_ids(self) -> list[str]:
         return list(self.gateway.connections)

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from ..contract import LOOPBACK_HOSTS
+
 
 @pytest.fixture(scope="session")
 def careconnect_database() -> Iterator[Any]:
@@ -80,7 +82,7 @@ def loopback_only_management_api(**kwargs: Any) -> Any:
 
     def factory(endpoint: str) -> Any:
         host = urlparse(endpoint).hostname
-        if host not in ("127.0.0.1", "localhost", "::1"):
+        if host not in LOOPBACK_HOSTS:
             raise AssertionError(f"a test tried to reach {endpoint}: use the careconnect_connections or "
                                  "careconnect_gateway fixture (a local @connections endpoint)")
         return real._default_client(endpoint)

@@ -250,3 +250,25 @@ def test_a_malformed_database_url_is_named_and_its_password_never_printed(url, c
     output = proc.stdout + proc.stderr
     assert "s3cret-pw" not in output and "Traceback" not in output
     assert "DATABASE_URL" in output or "database unavailable" in output
+
+
+def test_every_module_is_mapped_to_its_tests():
+    """tests/README.md names every source module (a newcomer finds a module's tests from it) and every test
+    file it names exists."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "tests" / "README.md").read_text()
+    named = set(re.findall(r"`([A-Za-z0-9_.*]+)`", readme))
+    for package in ("careconnect_ws", "careconnect_ws_cdk", "stacks", "rehearsal"):
+        for path in (root / package).rglob("*.py"):
+            parts = path.relative_to(root / package).with_suffix("").parts
+            if parts == ("__init__",):
+                continue
+            dotted = ".".join(p for p in parts if p != "__init__")
+            # A subpackage is named as itself or as "name.*" (its modules listed beside it).
+            assert {dotted, dotted.split(".")[-1], f"{package}.{dotted}", f"{dotted}.*"} & named, (
+                f"{package}/{path.relative_to(root / package)} is not in tests/README.md")
+    for test_file in re.findall(r"`((?:runtime|e2e|infra|extension|consumer|rehearsal)/test_\w+\.py)", readme):
+        assert (root / "tests" / test_file).is_file(), f"tests/README.md names {test_file}, which does not exist"
