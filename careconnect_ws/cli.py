@@ -12,13 +12,17 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .errors import CareConnectWsError, ConfigError, DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from .commands import Command
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .settings import DATABASE, LIMITS_PART, SENDING, TOKENS, environment_help
+    from .settings import DATABASE, LIMITS_PART, TOKENS, environment_help
     from .tokens import MAX_TTL_SECONDS
 
     parser = argparse.ArgumentParser(prog="careconnect-ws", description=__doc__.strip(),
@@ -40,24 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"how far behind the cleanup or the purge may fall before it is a problem "
                              f"(default {DEFAULT_GRACE_SECONDS}; the cleanup runs every 15 minutes by default)")
 
-    publish = command("publish", "store an event in a stream and push it to the stream's subscribers", DATABASE, SENDING)
-    publish.add_argument("--topic", required=True, help="a registered topic (e.g. email-verification)")
-    publish.add_argument("--subject", required=True, help="the stream's subject within the topic (e.g. a user or patient id)")
-    publish.add_argument("--payload", required=True, metavar="JSON",
-                         help='the event, a JSON object (e.g. \'{"type": "care-plan", "plan": "p-1"}\'); '
-                              '"stream" and "seq" are added to it')
+    from .commands import COMMANDS
 
-    from .notifications import notification_types
-
-    notify = command("notify", "push a notification to a user's subscribed connections", DATABASE, SENDING)
-    notify_sub = notify.add_subparsers(dest="notification", required=True, metavar="NOTIFICATION")
-    for kind in notification_types():
-        one = notify_sub.add_parser(kind.name, help=kind.description, description=kind.description,
-                                    epilog=environment_help(DATABASE, SENDING),
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-        one.add_argument("--user", required=True, help="the user id (the token's sub)")
-        for field in kind.fields:
-            one.add_argument(f"--{field.name}", required=field.required, help=field.help)
+    for entry in COMMANDS.values():
+        _add_backend_command(command(entry.name, entry.help, *entry.parts), entry)
 
     listen = command("listen", "print a stream's events as they arrive, resuming across reconnects (the reference client)",
                      TOKENS)
@@ -71,31 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--token", default=os.environ.get("CARECONNECT_WS_TOKEN"),
                      help="the connection token (default: CARECONNECT_WS_TOKEN)")
     who.add_argument("--user", help="sign a fresh development token for this user at each connect (needs WS_JWT_SECRET)")
-
-    revoke = command("disconnect-user", "end every connection of a user now and refuse the tokens they hold (revocation)",
-                     DATABASE, SENDING)
-    revoke.add_argument("--user", required=True, help="the user id (the token's sub)")
-    revoke.add_argument("--keep-tokens", action="store_true",
-                        help="only end the connections: the user's current tokens may connect again")
-
-    restore = command("restore-user", "lift disconnect-user's revocation: the user's tokens (or IAM signer) connect again",
-                      DATABASE)
-    restore.add_argument("--user", required=True, help="the user id (the token's sub, or the IAM principal's ARN)")
-
-    withdraw = command("withdraw-access", "end a user's subscriptions to a stream (or every stream of a topic) now; "
-                       "change your data first so the topic's rule refuses them too", DATABASE, SENDING)
-    withdraw.add_argument("--user", required=True, help="the user id (the token's sub)")
-    withdraw.add_argument("--topic", required=True, help="the stream's topic")
-    withdraw.add_argument("--subject", help="the stream's subject (default: every stream of the topic)")
-
-    revoke_one = command("revoke-token", "refuse one token (its jti) until it expires, and end its connections",
-                         DATABASE, SENDING)
-    revoke_one.add_argument("--jti", required=True, help="the token's jti claim")
-    revoke_one.add_argument("--exp", required=True, type=_positive_int, help="the token's exp claim (seconds since the epoch)")
-
-    cleanup = command("cleanup", "deactivate expired or idle connections and purge old rows", DATABASE, SENDING, LIMITS_PART)
-    cleanup.add_argument("--no-close", action="store_true", help="do not close expired connections through the Management API")
-    cleanup.add_argument("--no-purge", action="store_true", help="keep inactive rows")
 
     token = command("token", "print a signed development token (HS256; production tokens come from your identity provider)",
                     TOKENS)
@@ -112,6 +77,49 @@ def build_parser() -> argparse.ArgumentParser:
                     DATABASE, TOKENS, LIMITS_PART)
     add_arguments(serve)
     return parser
+
+
+def _add_backend_command(parser: argparse.ArgumentParser, entry: Command) -> None:
+    """A backend command's options, from its table entry (``notify`` takes one subcommand per notification type)."""
+    if entry.name == "notify":
+        from .notifications import notification_types
+        from .settings import environment_help
+
+        kinds = parser.add_subparsers(dest="notification", required=True, metavar="NOTIFICATION")
+        for kind in notification_types():
+            one = kinds.add_parser(kind.name, help=kind.description, description=kind.description,
+                                   epilog=environment_help(*entry.parts), formatter_class=argparse.RawDescriptionHelpFormatter)
+            one.add_argument("--user", dest="userId", required=True, help="the user id (the token's sub)")
+            for field in kind.fields:
+                one.add_argument(f"--{field.name}", dest=field.name, required=field.required, help=field.help)
+        return
+    for argument in entry.arguments:
+        if argument.kind == "switch-off":
+            parser.add_argument(argument.option, dest=argument.key, action="store_false", help=argument.help)
+        else:
+            parser.add_argument(argument.option, dest=argument.key, required=argument.required, help=argument.help,
+                                type=_positive_int if argument.kind == "epoch" else str,
+                                metavar="JSON" if argument.kind == "json" else None)
+
+
+def _run_backend_command(args: argparse.Namespace) -> int:
+    """Run a backend command's table entry with the options given; print its answer as JSON."""
+    from .commands import COMMANDS
+    from .errors import RequestError
+    from .logs import configure_logging
+    from .settings import DATABASE
+
+    entry = COMMANDS[args.command]
+    _use_settings(DATABASE)
+    configure_logging()
+    values = {key: value for key, value in vars(args).items() if key != "command"}
+    try:
+        outcome = entry.run(values)
+    except RequestError as err:
+        print(f"careconnect-ws: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(outcome.body))
+    return 1 if outcome.failed else 0
 
 
 def _positive_int(raw: str) -> int:
@@ -162,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       "pip install 'careconnect-ws[local]'", file=sys.stderr)
                 return 2
             return serve_from_cli(args)
-        return _COMMANDS[args.command](args)
+        return _COMMANDS.get(args.command, _run_backend_command)(args)
     except ConfigError as err:
         print(f"careconnect-ws: configuration error: {err}", file=sys.stderr)
         return 2
@@ -213,41 +221,6 @@ def _status(args: argparse.Namespace) -> int:
     for problem in result["problems"]:
         print(f"careconnect-ws: {problem}", file=sys.stderr)
     return 0 if result["ok"] else 1
-
-
-def _publish(args: argparse.Namespace) -> int:
-    from .errors import InvalidRequest
-    from .logs import configure_logging
-    from .publishing import publish
-    from .settings import DATABASE
-
-    _use_settings(DATABASE)
-    configure_logging()
-    try:
-        result = publish(args.topic, args.subject, args.payload)
-    except InvalidRequest as err:
-        print(f"careconnect-ws: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(result.as_dict()))
-    return 0 if not result.failed else 1
-
-
-def _notify(args: argparse.Namespace) -> int:
-    from .logs import configure_logging
-    from .notifications import InvalidNotification, get_notification, notify
-    from .settings import DATABASE
-
-    _use_settings(DATABASE)
-    configure_logging()
-    kind = get_notification(args.notification)
-    fields = {f.name: getattr(args, f.name.replace("-", "_")) for f in kind.fields}
-    try:
-        result = notify(kind.name, args.user, **fields)
-    except InvalidNotification as err:
-        print(f"careconnect-ws: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(result.as_dict()))
-    return 0 if not result.failed else 1
 
 
 def _listen(args: argparse.Namespace) -> int:
@@ -310,79 +283,6 @@ def _token_subject(token: str) -> str | None:
     return sub if isinstance(sub, str) else None
 
 
-def _disconnect_user(args: argparse.Namespace) -> int:
-    from .logs import configure_logging
-    from .notifications import disconnect_user
-    from .settings import DATABASE
-
-    _use_settings(DATABASE)
-    configure_logging()
-    result = disconnect_user(args.user, revoke=not args.keep_tokens)
-    print(json.dumps(result.as_dict()))
-    return 0 if not result.failed else 1
-
-
-def _restore_user(args: argparse.Namespace) -> int:
-    from .errors import InvalidRequest
-    from .notifications import restore_user
-    from .settings import DATABASE
-
-    _use_settings(DATABASE)
-    try:
-        lifted = restore_user(args.user)
-    except InvalidRequest as err:
-        print(f"careconnect-ws: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps({"restored": lifted}))
-    return 0
-
-
-def _withdraw_access(args: argparse.Namespace) -> int:
-    from .access import withdraw_access
-    from .errors import InvalidRequest
-    from .logs import configure_logging
-    from .settings import DATABASE
-
-    _use_settings(DATABASE)
-    configure_logging()
-    try:
-        result = withdraw_access(args.user, args.topic, args.subject)
-    except InvalidRequest as err:
-        print(f"careconnect-ws: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(result.as_dict()))
-    return 0 if not result.failed else 1
-
-
-def _revoke_token(args: argparse.Namespace) -> int:
-    from .errors import InvalidRequest
-    from .logs import configure_logging
-    from .notifications import revoke_token
-    from .settings import DATABASE
-
-    _use_settings(DATABASE)
-    configure_logging()
-    try:
-        result = revoke_token(args.jti, args.exp)
-    except InvalidRequest as err:
-        print(f"careconnect-ws: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(result.as_dict()))
-    return 0 if not result.failed else 1
-
-
-def _cleanup(args: argparse.Namespace) -> int:
-    from .cleanup import run_cleanup
-    from .logs import configure_logging
-    from .settings import DATABASE
-
-    _use_settings(DATABASE)
-    configure_logging()
-    result = run_cleanup(close_connections=not args.no_close, purge=not args.no_purge)
-    print(json.dumps(result.as_dict()))
-    return 0
-
-
 def _token(args: argparse.Namespace) -> int:
     from . import contract
     from .settings import TOKENS, Settings
@@ -402,13 +302,6 @@ def _token(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "migrate": _migrate,
     "status": _status,
-    "publish": _publish,
-    "notify": _notify,
-    "disconnect-user": _disconnect_user,
-    "restore-user": _restore_user,
-    "revoke-token": _revoke_token,
-    "withdraw-access": _withdraw_access,
-    "cleanup": _cleanup,
     "token": _token,
 }
 

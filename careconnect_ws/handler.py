@@ -5,7 +5,8 @@ One function serves every event this system sees:
 * API Gateway WebSocket events: ``$connect``, ``$disconnect`` and messages (``$default``);
 * the Lambda REQUEST authorizer on ``$connect`` (``type == "REQUEST"``);
 * the scheduled cleanup (an EventBridge ``Scheduled Event`` or ``{"careconnect_ws": {"command": "cleanup"}}``);
-* a direct invocation asking for a publish, a push or a revocation:
+* a direct invocation running one of the backend commands of :mod:`careconnect_ws.commands` (the CLI runs the
+  same table), e.g. a publish, a push or a revocation:
   ``{"careconnect_ws": {"command": "publish", "topic": "...", "subject": "...", "payload": {...}}}``,
   ``{"careconnect_ws": {"command": "notify", "notification": "email-verified", "userId": "..."}}``,
   ``{"careconnect_ws": {"command": "disconnect-user", "userId": "..."}}`` (revokes the user's tokens too,
@@ -53,7 +54,7 @@ from .routing import MessageContext, correlation_id, encode_reply, parse_message
 from .services import Services, get_services
 from .settings import get_settings, peek_settings
 from .text import clip, log_value
-from .tokens import MAX_TOKEN_ID_CHARS, reread_key, verify_identity
+from .tokens import MAX_EPOCH_SECONDS, MAX_TOKEN_ID_CHARS, reread_key, verify_identity
 
 logger = logging.getLogger(__name__)
 
@@ -249,14 +250,13 @@ def _token_of(settings: Any, query: Mapping[str, str], header: Any) -> str:
 
 
 def _epoch_seconds(value: Any) -> float | None:
-    """An authorizer context number (API Gateway may hand it over as a string)."""
-    if isinstance(value, bool):
+    """An authorizer context time (API Gateway may hand it over as a string of ASCII digits); None when it is
+    not one (outside what a token's time claim may be: see ``tokens.MAX_EPOCH_SECONDS``)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < MAX_EPOCH_SECONDS:
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and value.isdigit() and len(value) <= 12:
-        return float(value)
-    return None
+    return float(value)
 
 
 def on_disconnect(ws: WebSocketEvent) -> dict[str, Any]:
@@ -359,68 +359,24 @@ def _close_abusive(services: Services, connection_id: str, callback_url: str) ->
 # -- direct invocations -----------------------------------------------------------------------
 
 def run_command(command: Mapping[str, Any]) -> dict[str, Any]:
-    name = command.get("command")
-    known = name in (*DELIVERY_COMMANDS, contract.CLEANUP_COMMAND)
+    """A backend's direct invocation: the entry of :data:`careconnect_ws.commands.COMMANDS` it names."""
+    from .commands import COMMANDS, get_command
+
+    entry = get_command(command.get("command"))
     # The route is a metric dimension: a command nobody defined must not create a metric of its own.
-    note(**{contract.LOG_ROUTE: contract.command_route(str(name) if known else "unknown")})
-    if not known:
-        note(command=log_value(name))
+    note(**{contract.LOG_ROUTE: contract.command_route(entry.name if entry else "unknown")})
+    if entry is None:
+        note(command=log_value(command.get("command")))
+        names = ", ".join(repr(name) for name in COMMANDS)
+        return _refused(RequestError("unknown_command", f"command must be one of {names}"))
     try:
-        if name == contract.CLEANUP_COMMAND:
-            from .cleanup import run_cleanup
-
-            result = run_cleanup(close_connections=command.get("close", True) is not False)
-            note(outcome="ok")
-            return {"statusCode": 200, "body": json.dumps(result.as_dict())}
-        if name in DELIVERY_COMMANDS:
-            return _deliver(name, command)
-    except DatabaseUnavailable as err:
-        return _unavailable(err, str(err))
-    names = ", ".join(repr(c) for c in (*DELIVERY_COMMANDS, contract.CLEANUP_COMMAND))
-    return _refused(RequestError("unknown_command", f"command must be one of {names}"))
-
-
-DELIVERY_COMMANDS = ("publish", "notify", "disconnect-user", "revoke-token", "withdraw-access", "restore-user")
-
-
-def _deliver(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    def field(key: str) -> Any:
-        """A backend's value, unchecked here: each function below checks what it takes and refuses with a code."""
-        return raw.get(key)
-
-    from .access import withdraw_access
-    from .notifications import disconnect_user, get_notification, notify, restore_user, revoke_token
-    from .publishing import publish
-
-    try:
-        if name == "restore-user":
-            lifted = restore_user(field("userId"))
-            note(outcome="ok")
-            return {"statusCode": 200, "body": json.dumps({"restored": lifted})}
-        if name == "withdraw-access":
-            result = withdraw_access(field("userId"), field("topic"), field("subject"))
-        elif name == "publish":
-            result = publish(field("topic"), field("subject"), field("payload"))
-            note(topic=log_value(result.topic), seq=result.seq)
-        elif name == "disconnect-user":
-            user_id = field("userId")
-            revoke = raw.get("revoke", True) is not False
-            result = disconnect_user(user_id if isinstance(user_id, str) else "", reason="revoked", revoke=revoke)
-        elif name == "revoke-token":
-            result = revoke_token(field("jti"), field("exp"))
-        else:
-            kind = get_notification(field("notification"))
-            note(notification=kind.name)
-            fields = {f.name: field(f.name) for f in kind.fields}
-            result = notify(kind.name, field("userId"), **fields)
-            note(seq=result.seq)
+        outcome = entry.run(command)
     except RequestError as err:
         return _refused(err)
-    if name in ("publish", "notify"):
-        note(recipients=len(result.delivered) + len(result.gone) + len(result.failed), gone=len(result.gone),
-             failed=len(result.failed))
-    note(outcome="ok", reached=result.reached)
-    return {"statusCode": 200, "body": json.dumps(result.as_dict())}
+    except DatabaseUnavailable as err:
+        return _unavailable(err, str(err))
+    note(outcome="ok", **outcome.log)
+    return {"statusCode": 200, "body": json.dumps(outcome.body)}
 
 
 # -- helpers ----------------------------------------------------------------------------------

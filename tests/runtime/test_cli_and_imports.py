@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -272,3 +273,26 @@ def test_every_module_is_mapped_to_its_tests():
                 f"{package}/{path.relative_to(root / package)} is not in tests/README.md")
     for test_file in re.findall(r"`((?:runtime|e2e|infra|extension|consumer|rehearsal)/test_\w+\.py)", readme):
         assert (root / "tests" / test_file).is_file(), f"tests/README.md names {test_file}, which does not exist"
+
+
+def test_the_function_and_the_cli_run_the_same_backend_commands(runtime):
+    """careconnect_ws.commands is the one table: every entry is an invoke command and a CLI subcommand with an
+    option per argument, and an unknown command names them all."""
+    from careconnect_ws.cli import build_parser
+    from careconnect_ws.commands import COMMANDS
+    from careconnect_ws.handler import lambda_handler
+
+    parser = build_parser()
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, entry in COMMANDS.items():
+        assert name in subcommands
+        help_text = subcommands[name].format_help()
+        for argument in entry.arguments:
+            if name != "notify":
+                assert argument.option in help_text, (name, argument.option)
+    unknown = lambda_handler({"careconnect_ws": {"command": "nope"}})
+    assert unknown["statusCode"] == 400
+    message = json.loads(unknown["body"])["message"]
+    assert all(repr(name) in message for name in COMMANDS)
+    refused = lambda_handler({"careconnect_ws": {"command": "withdraw-access", "userId": "u", "topic": ""}})
+    assert (refused["statusCode"], json.loads(refused["body"])["code"]) == (400, "invalid_field")

@@ -308,3 +308,11 @@ def test_a_token_whose_jti_could_not_be_revoked_does_not_connect(connections_end
     assert connect("j3=", _claims_token(jti="j" * 256)) == (200, None)
     revoke_token("j" * 256, int(time.time()) + 600)
     assert connect("j4=", _claims_token(jti="j" * 256)) == (401, "token_revoked")
+
+
+def test_odd_authorizer_context_times_are_ignored_not_a_500(connections_endpoint):
+    """Found by the extended fuzzer: a context time of Unicode digits ('١٢') or a number past any timestamp
+    answered 500."""
+    for value in ("١٢", "²", 10**400, -5, float("inf"), "9" * 13):
+        assert connect("odd=", "ignored", authorizer={"userId": "alice", "tokenIssuedAt": value,
+                                                      "tokenExpiresAt": value})[0] == 200, value
