@@ -9,17 +9,19 @@ the database and sending modules on first use, so ``import careconnect_ws`` stay
 
 Where things are (one module per concept):
 
-* entry points: ``handler`` (the Lambda: dispatches every event), ``cli`` (``careconnect-ws``);
+* entry points: ``handler`` (the Lambda: API Gateway's events), ``commands`` (the backend's commands, one table
+  the handler's direct invocations and the CLI both run), ``cli`` (``careconnect-ws``);
 * what a client sends: ``events`` (typed views over API Gateway's events), ``routing`` (actions such
   as ``ping`` and ``subscribe``), ``tokens`` (JWTs), ``jwks`` (an identity provider's keys), ``topics`` (who
-  may read which stream);
+  may read which stream), ``access`` (access that ends: withdrawal, rules asked again);
 * delivery: ``publishing`` (store, then push), ``streams`` (the durable streams in PostgreSQL),
   ``notifications`` (named payloads over ``publish``; revocation), ``delivery`` (fan-out),
   ``management`` and ``sigv4`` (``@connections`` calls, signed);
 * state: ``registry`` (connections), ``db`` (one connection per container, pooler- and
   failover-safe), ``migrations/`` (the schema), ``cleanup`` (the scheduled sweep);
 * configuration: ``settings`` (every variable the runtime reads; secrets re-read as they rotate), ``secrets``,
-  ``contract`` (names the infrastructure shares), ``limits`` (API Gateway's), ``errors``, ``text``, ``services``;
+  ``contract`` (names the infrastructure shares, close codes), ``limits`` (API Gateway's), ``errors``, ``text``
+  (the one rule for stored text), ``backoff`` (the one retry rule), ``services``;
 * operations: ``logs`` (JSON lines with the Lambda context), ``metrics`` (CloudWatch EMF in the same line),
   ``status`` (``careconnect-ws status``: the registry's health for whoever is on call);
 * ``snapstart`` (SnapStart's hooks); not in the Lambda zip: ``client`` (the reference client), ``local/``

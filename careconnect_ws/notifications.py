@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .catalogue import Catalogue
 from .delivery import DeliveryResult
 from .errors import InvalidRequest
 from .publishing import Published, publish
@@ -91,24 +92,23 @@ def check_user_id(user_id: Any) -> None:
         raise InvalidNotification("invalid_field", f"'userId' must be text of 1 to {MAX_USER_ID_CHARS} characters")
 
 
-_TYPES: dict[str, NotificationType] = {}
+NOTIFICATIONS: Catalogue[NotificationType] = Catalogue("notification")
+"""Every notification type this deployment knows, by name."""
 
 
 def register_notification(kind: NotificationType) -> NotificationType:
-    if kind.name in _TYPES:
-        raise ValueError(f"notification {kind.name!r} is already registered; names must be unique")
-    _TYPES[kind.name] = kind
-    return kind
+    return NOTIFICATIONS.register(kind.name, kind)
 
 
 def notification_types() -> list[NotificationType]:
-    return [_TYPES[name] for name in sorted(_TYPES)]
+    return list(NOTIFICATIONS)
 
 
 def get_notification(name: Any) -> NotificationType:
-    kind = _TYPES.get(name) if isinstance(name, str) else None
+    kind = NOTIFICATIONS.get(name)
     if kind is None:
-        raise InvalidNotification("unknown_notification", f"notification must be one of: {', '.join(sorted(_TYPES))}")
+        raise InvalidNotification("unknown_notification",
+                                  f"notification must be one of: {', '.join(NOTIFICATIONS.names())}")
     return kind
 
 

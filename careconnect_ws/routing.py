@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .catalogue import Catalogue
 from .errors import MessageError
 from .limits import LIMITS
 from .registry import ActiveConnection, Registry
@@ -79,26 +80,23 @@ Action = Callable[[MessageContext], dict[str, Any]]
 
 class Router:
     def __init__(self) -> None:
-        self._actions: dict[str, Action] = {}
+        self.actions: Catalogue[Action] = Catalogue("action")
 
     def action(self, name: str) -> Callable[[Action], Action]:
         """Register the decorated function for ``{"action": name}``; returns it unchanged."""
         def register(fn: Action) -> Action:
-            if name in self._actions:
-                raise ValueError(f"action {name!r} is already registered to {self._actions[name].__name__}")
-            self._actions[name] = fn
-            return fn
+            return self.actions.register(name, fn)
 
         return register
 
     def names(self) -> list[str]:
-        return sorted(self._actions)
+        return self.actions.names()
 
     def log_name(self, action: Any) -> str | None:
         """What a log line may say about the client's ``action``: a known name, or ``unknown``."""
         if action is None:
             return None
-        return action if isinstance(action, str) and action in self._actions else "unknown"
+        return action if isinstance(action, str) and action in self.actions else "unknown"
 
     def dispatch(self, ctx: MessageContext) -> dict[str, Any]:
         action = ctx.message.get("action")
@@ -106,7 +104,7 @@ class Router:
             raise MessageError("missing_field", "'action' is required, e.g. {\"action\": \"ping\"}")
         if not isinstance(action, str):
             raise MessageError("invalid_field", "'action' must be a string")
-        fn = self._actions.get(action)
+        fn = self.actions.get(action)
         if fn is None:
             shown = action[:64].encode("utf-8", "replace").decode("utf-8")
             raise MessageError(

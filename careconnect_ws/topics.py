@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .catalogue import Catalogue
+
 EMAIL_VERIFICATION = "email-verification"
 
 
@@ -45,22 +47,20 @@ class Topic:
         return self.static if self.static is not None else self.may_subscribe in STATIC_RULES
 
 
-_TOPICS: dict[str, Topic] = {}
+TOPICS: Catalogue[Topic] = Catalogue("topic")
+"""Every topic this deployment knows, by name."""
 
 
 def register_topic(topic: Topic) -> Topic:
-    if topic.name in _TOPICS:
-        raise ValueError(f"topic {topic.name!r} is already registered; topic names must be unique")
-    _TOPICS[topic.name] = topic
-    return topic
+    return TOPICS.register(topic.name, topic)
 
 
-def get_topic(name: str) -> Topic | None:
-    return _TOPICS.get(name)
+def get_topic(name: object) -> Topic | None:
+    return TOPICS.get(name)
 
 
 def topic_names() -> list[str]:
-    return sorted(_TOPICS)
+    return TOPICS.names()
 
 
 register_topic(Topic(EMAIL_VERIFICATION, own_subject_only, "Tells the user's connections when their email is verified."))

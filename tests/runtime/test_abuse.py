@@ -142,7 +142,7 @@ def test_the_user_cap_holds_under_concurrent_connects(runtime, sql):
 
 
 def test_subscriptions_per_connection_are_capped(runtime, sql):
-    from careconnect_ws.topics import _TOPICS, Topic, register_topic
+    from careconnect_ws.topics import TOPICS, Topic, register_topic
 
     register_topic(Topic("open-test-topic", may_subscribe=lambda user, subject: True))
     try:
@@ -156,7 +156,7 @@ def test_subscriptions_per_connection_are_capped(runtime, sql):
         assert call("message", body={"action": "subscribe", "topic": "open-test-topic", "subject": "s0"}) == (200, None)
         assert count(sql, "websocket_subscriptions") == 4
     finally:
-        _TOPICS.pop("open-test-topic")
+        TOPICS.remove("open-test-topic")
 
 
 def test_a_flooding_connection_is_limited_then_closed(runtime, connections_endpoint, sql):
@@ -207,7 +207,7 @@ def test_an_unhandled_error_logs_where_not_what(runtime, caplog, monkeypatch):
     def explode(ctx):
         raise RuntimeError("Failing row contains (secret-patient-value)")
 
-    monkeypatch.setitem(routing.router._actions, "ping", explode)
+    monkeypatch.setitem(routing.router.actions._items, "ping", explode)
     assert call("connect", query={"token": token_for("alice")}) == (200, None)
     caplog.set_level(logging.INFO, logger="careconnect_ws")
     assert call("message", body={"action": "ping"}) == (500, "internal_error")

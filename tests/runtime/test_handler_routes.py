@@ -196,7 +196,7 @@ def test_one_error_vocabulary_a_custom_action_refuses_with_its_code_and_status(c
         assert json.loads(response["body"]) == {"type": "error", "code": "not_your_ward", "message": "this ward is not yours",
                                                 "id": "7"}
     finally:
-        router._actions.pop("test-refuse")
+        router.actions.remove("test-refuse")
 
 
 def test_a_database_that_cannot_serve_has_one_name_in_replies_and_log_lines(runtime, caplog):

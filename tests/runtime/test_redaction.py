@@ -21,7 +21,8 @@ from tests.support.cli import bare_run, minimal_env
 from tests.support.log_lines import captured_lines
 from tests.support.runtime import SECRET
 
-EXAMPLES = int(os.environ.get("REDACTION_EXAMPLES", "4000"))
+EXAMPLES = int(os.environ.get("REDACTION_EXAMPLES", "1000"))
+"""1,000 in the default suite; ``make fuzz`` (a CI step of its own) runs 4,000."""
 
 # Letters that rarely form English words, with every character a URL can break on.
 _SECRET_ALPHABET = "QZXJKVWqzxjkvw0123456789@%'\" &?=/:#[]\\{}!$^|~"
@@ -82,9 +83,8 @@ def test_redact_removes_the_password_from_any_message_that_quotes_it(case, templ
     "postgresql://app:Kz%dbWq77@db.internal/care",
     "postgresql://app:\"Jq'Vx 9@db.internal:5x/care",
 ])
-@pytest.mark.parametrize("command", [("migrate",), ("status",)])
-def test_the_cli_prints_no_piece_of_the_password(url, command):
-    proc = bare_run(*command, env=minimal_env(DATABASE_URL=url))
+def test_the_cli_prints_no_piece_of_the_password(url):
+    proc = bare_run("status", env=minimal_env(DATABASE_URL=url))
     output = proc.stdout + proc.stderr
     password = url.split("://app:", 1)[1].rsplit("@", 1)[0]
     assert proc.returncode in (1, 2) and "Traceback" not in output
