@@ -61,15 +61,13 @@ def recheck(topic: Topic, subject: str, recipients: Sequence[Recipient], service
         except Exception as err:  # a rule that cannot answer is not trusted, and asked again next time
             logger.error("topic rule failed while re-checked", extra={"topic": topic.name, **exception_summary(err)})
             answers[user] = None
-    allowed = [r for r in due if answers[r.user_id or ""] is True]
+    allowed = [r.connection_id for r in due if answers[r.user_id or ""] is True]
     refused = [r for r in due if answers[r.user_id or ""] is False]
-    services.streams.settle(topic.name, subject, allowed=[r.connection_id for r in allowed],
-                            refused=[r.connection_id for r in refused])
+    services.streams.settle(topic.name, subject, allowed=allowed, refused=[r.connection_id for r in refused])
     if refused:
         services.delivery.broadcast(refused, withdrawn_message(topic.name, subject))
         logger.info("access ended by the topic's rule", extra={"topic": topic.name, "connections": len(refused)})
-    skip = {r.connection_id for r in due} - {r.connection_id for r in allowed}
-    return [r for r in recipients if r.connection_id not in skip]
+    return [r for r in recipients if not r.recheck_due or answers[r.user_id or ""] is True]
 
 
 def withdraw_access(user_id: Any, topic: Any, subject: Any = None, *, services: Services | None = None) -> DeliveryResult:

@@ -54,7 +54,7 @@ from .routing import MessageContext, correlation_id, encode_reply, parse_message
 from .services import Services, get_services
 from .settings import get_settings, peek_settings
 from .text import clip, log_value
-from .tokens import MAX_EPOCH_SECONDS, MAX_TOKEN_ID_CHARS, reread_key, verify_identity
+from .tokens import MAX_TOKEN_ID_CHARS, epoch_seconds, reread_key, verify_identity
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ def on_connect(ws: WebSocketEvent) -> dict[str, Any]:
                 max_per_user=settings.max_connections_per_user,
                 source_ip=clip(ws.source_ip, 64),
                 user_agent=clip(ws.user_agent, 512),
-                token_issued_at=int(issued_at) if issued_at is not None else None,
+                token_issued_at=issued_at,
                 token_id=clip(token_id, MAX_TOKEN_ID_CHARS) if isinstance(token_id, str) and token_id else None,
                 revoked_for_seconds=settings.iam_revocation_seconds if signed else None,
             )
@@ -249,14 +249,12 @@ def _token_of(settings: Any, query: Mapping[str, str], header: Any) -> str:
     return str(token)
 
 
-def _epoch_seconds(value: Any) -> float | None:
+def _epoch_seconds(value: Any) -> int | None:
     """An authorizer context time (API Gateway may hand it over as a string of ASCII digits); None when it is
-    not one (outside what a token's time claim may be: see ``tokens.MAX_EPOCH_SECONDS``)."""
+    not a time a token could mean (``tokens.epoch_seconds``)."""
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < MAX_EPOCH_SECONDS:
-        return None
-    return float(value)
+    return epoch_seconds(value)
 
 
 def on_disconnect(ws: WebSocketEvent) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from .errors import InvalidRequest
 from .services import Services, get_services
 from .streams import MAX_EVENT_BYTES, MAX_PAYLOAD_DEPTH, MAX_STREAM_NAME_CHARS, RESERVED_KEYS, StreamEvent, json_depth
 from .text import is_bounded_text, is_storable_text
-from .topics import get_topic, topic_names
+from .topics import Topic, get_topic, topic_names
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +50,15 @@ class Published(DeliveryResult):
         return {"topic": self.topic, "subject": self.subject, "seq": self.seq, **super().as_dict()}
 
 
-def check_stream(topic: Any, subject: Any) -> tuple[str, str]:
-    """A backend's ``(topic, subject)``, checked: a registered topic and a storable subject."""
-    if not isinstance(topic, str) or get_topic(topic) is None:
+def check_stream(topic: Any, subject: Any) -> tuple[Topic, str]:
+    """A backend's ``(topic, subject)``, checked: a registered topic (returned, with its rule) and a storable
+    subject."""
+    registered = get_topic(topic)
+    if registered is None:
         raise InvalidRequest("unknown_topic", f"'topic' must be a registered topic: {', '.join(topic_names())}", status=404)
     if not is_bounded_text(subject, MAX_SUBJECT_CHARS):
         raise InvalidRequest("invalid_field", f"'subject' must be text of 1 to {MAX_SUBJECT_CHARS} characters")
-    return topic, subject
+    return registered, subject
 
 
 def payload_text(payload: Any) -> str:
@@ -105,12 +107,11 @@ def publish(topic: str, subject: str, payload: Any, *, services: Services | None
     (nothing stored) for an unknown topic or a malformed subject or payload, and
     :class:`~careconnect_ws.errors.DatabaseUnavailable` when the event could not be stored.
     """
-    topic, subject = check_stream(topic, subject)
+    rule, subject = check_stream(topic, subject)
+    topic = rule.name
     text = payload_text(payload)
     check_event_size(topic, subject, text)
     services = services or get_services()
-    rule = get_topic(topic)
-    assert rule is not None  # check_stream found it
     recheck_seconds = None if rule.rule_is_static else float(services.settings.rule_recheck_seconds)
     appended = services.streams.append(topic, subject, text, recheck_seconds=recheck_seconds)
     recipients = recheck(rule, subject, appended.recipients, services)

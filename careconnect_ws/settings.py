@@ -523,7 +523,10 @@ def _check_public_key(pem: str) -> None:
 _lock = threading.Lock()
 _cached: Settings | None = None
 _read_at = 0.0
-_forced_at = float("-inf")
+_read_wall = float("-inf")
+"""When the cached settings were read, by the wall clock (a token's claimed ``iat`` is compared with it)."""
+_forced_iat = float("-inf")
+"""The largest ``iat`` a token claimed when it forced a key re-read."""
 
 
 def get_settings() -> Settings:
@@ -563,24 +566,18 @@ def _reread() -> None:
     _cached, _read_at, _read_wall = fresh, time.monotonic(), time.time()
 
 
-def refresh_settings(min_interval: float = 0.0) -> Settings:
-    """Read the settings again now, because a secret was just refused (a database authentication failure, a
-    token signed with a key we do not have), unless they came from no secret or were force-read less than
-    ``min_interval`` seconds ago (a flood of bad tokens must not become a flood of Secrets Manager calls)."""
-    global _forced_at
+def refresh_settings() -> Settings:
+    """Read the settings again now, because the database just refused the password (which only happens on a
+    connect, itself backed off), unless they came from no secret. Tokens go through
+    :func:`refresh_settings_for_token`, which a flood of forged tokens cannot turn into a flood of reads."""
     with _lock:
-        if _cached is None:
-            _reread()
-        elif _cached.from_secrets and time.monotonic() - _forced_at >= min_interval:
-            _forced_at = time.monotonic()
+        if _cached is None or _cached.from_secrets:
             _reread()
         return _cached  # type: ignore[return-value]
 
 
 _CLOCK_AHEAD_SECONDS = 2
 """A token's claimed ``iat`` may be this far ahead of our clock and still force a key re-read."""
-_read_wall = float("-inf")
-_forced_iat = float("-inf")
 
 
 def refresh_settings_for_token(claimed_iat: int | None) -> Settings:
@@ -605,8 +602,8 @@ def peek_settings() -> Settings | None:
 
 def set_settings(settings: Settings | None) -> None:
     """Replace (or, with ``None``, forget) the cached settings: for the local gateway and tests."""
-    global _cached, _read_at, _forced_at, _read_wall, _forced_iat
+    global _cached, _read_at, _read_wall, _forced_iat
     with _lock:
         _cached = settings
         _read_at, _read_wall = time.monotonic(), time.time()
-        _forced_at = _forced_iat = float("-inf")
+        _forced_iat = float("-inf")

@@ -91,15 +91,17 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def text_depth(text: str) -> int:
-    """:func:`json_depth` of compact JSON text, read without parsing it (brackets inside strings ignored)."""
+def text_too_deep(text: str) -> bool:
+    """True when JSON text nests deeper than :data:`MAX_PAYLOAD_DEPTH`, read without parsing it (brackets inside
+    strings ignored; text with fewer brackets than the bound is not scanned at all)."""
     if text.count("{") + text.count("[") <= MAX_PAYLOAD_DEPTH:
-        return 1 if text[:1] in "{[" else 0  # cannot nest deeper than the bound: the exact depth is not needed
-    depth = deepest = 0
+        return False
+    depth = 0
     for match in _BRACKETS.finditer(_STRINGS.sub("", text)):
         depth += 1 if match.group() in "{[" else -1
-        deepest = max(deepest, depth)
-    return deepest
+        if depth > MAX_PAYLOAD_DEPTH:
+            return True
+    return False
 
 REPLAY_MAX_EVENTS = 1000
 """At most this many events per replay reply (and at most 128 KB): a long gap takes several requests,
@@ -162,7 +164,7 @@ class StreamEvent:
         stored before its bounds existed (nested past :data:`MAX_PAYLOAD_DEPTH`, or not a JSON object), the
         ``stream`` and ``seq`` with :data:`UNREADABLE_KEY` saying why, so no replay fails and no gap opens."""
         head: dict[str, Any] = {STREAM_KEY: {"topic": self.topic, "subject": self.subject}, SEQ_KEY: self.seq}
-        if text_depth(self.payload) > MAX_PAYLOAD_DEPTH:
+        if text_too_deep(self.payload):
             return {**head, UNREADABLE_KEY: "payload_too_deep"}
         try:
             payload = json.loads(self.payload)

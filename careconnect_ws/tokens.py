@@ -84,14 +84,22 @@ def verify_identity(token: Any, settings: Settings, *, reload: Reload | None = N
     return Identity(subject, expires, _epoch_claim(claims, "iat"), jti)
 
 
+def epoch_seconds(value: object) -> int | None:
+    """``value`` as whole seconds since the epoch when it is a time a token can mean, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < MAX_EPOCH_SECONDS:
+        return None
+    return int(value)
+
+
 def _epoch_claim(claims: dict[str, Any], name: str) -> int | None:
     """A time claim as whole seconds, None when absent; refused when it is not a time a token can mean."""
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < MAX_EPOCH_SECONDS:
+    seconds = epoch_seconds(value)
+    if seconds is None:
         raise TokenError("invalid_token", f"the token's {name} must be seconds since the epoch")
-    return int(value)
+    return seconds
 
 
 Reload = Callable[[int | None], Settings]
