@@ -7,12 +7,15 @@ cdktf/cdktn and the AWS provider bindings (it starts Node.js: seconds, hundreds 
 below load on first use, so ``careconnect_ws_cdk.lambda_artifact`` and the props classes import
 without the CDK, and the Lambda runtime (``careconnect_ws``) never imports this package at all.
 
-Where things are: ``websocket_api`` (the API construct) with ``websocket_api_props`` (its props and
-validation); ``websocket_system`` (the complete system: API, function, key, secrets, schedule, dashboard, alarms);
-``backend_function`` (the Lambda built from this package); ``lambda_artifact`` (building its zip);
-``testing`` (synthesize, snapshot without churn, assert routes: for your own stack's tests); ``provider``,
-``deprecations``;
-``alarms`` and ``dashboard`` (what an operator watches), ``log_encryption_key``, ``account_logging_role``, ``iam``; ``defaults`` and ``errors``.
+Where things are: ``websocket_api`` (the API construct) with ``websocket_api_props`` (its props and validation)
+and its parts, a file each: ``connect_authorization`` (who may connect: a token authorizer, IAM or none),
+``websocket_routes`` (routes, integrations, permissions), ``websocket_stage`` (the stage and its logs),
+``custom_domain``, ``lambda_target``; ``websocket_system`` (the complete system: API, function, key, secrets,
+schedule, dashboard, alarms); ``backend_function`` (the Lambda built from this package); ``lambda_artifact``
+(building its zip); ``testing`` (synthesize, snapshot without churn, assert routes: for your own stack's tests);
+``alarms`` and ``dashboard`` (what an operator watches), ``log_encryption_key``, ``account_logging_role``, ``iam``;
+``provider`` (the one rule that puts a construct's resources on its provider), ``prop_values``, ``deprecations``,
+``defaults`` and ``errors``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ from typing import Any
 _EXPORTS = {
     "WebSocketApi": "websocket_api",
     "WebSocketApiProps": "websocket_api_props",
-    "LambdaTarget": "websocket_api_props",
-    "CustomDomain": "websocket_api_props",
+    "LambdaTarget": "lambda_target",
+    "CustomDomain": "custom_domain",
+    "ConnectAuthorization": "connect_authorization",
+    "TokenAuthorizer": "connect_authorization",
+    "IamAuthorization": "connect_authorization",
+    "NoAuthorization": "connect_authorization",
     "WebSocketSystem": "websocket_system",
     "WebSocketSystemProps": "websocket_system",
     "BackendFunction": "backend_function",

@@ -23,6 +23,7 @@ from .cdk import (
 )
 from .deprecations import replaced
 from .errors import InvalidPropsError
+from .provider import use_provider
 
 METRIC_NAMESPACE = contract.METRIC_NAMESPACE
 PERIOD_SECONDS = 300
@@ -94,8 +95,8 @@ class Alarms(Construct):
         self.name = props.name
         self.topic_arn = props.topic_arn
         self.tags = dict(props.tags)
-        self.on = {"provider": props.provider} if props.provider is not None else {}
         self._add_alarms(props)
+        use_provider(self, props.provider)
 
     def _add_alarms(self, props: AlarmsProps) -> None:
         name, api_id, stage, thresholds = props.name, props.api_id, props.stage, props.thresholds
@@ -141,7 +142,6 @@ class Alarms(Construct):
                 pattern=contract.failed_command_filter(contract.CLEANUP_COMMAND),
                 metric_transformation={"name": contract.CLEANUP_FAILURES_METRIC, "namespace": METRIC_NAMESPACE,
                                        "value": "1", "default_value": "0"},
-                **self.on,
             )
             self.alarm("cleanup_failures", METRIC_NAMESPACE, contract.CLEANUP_FAILURES_METRIC, {},
                        thresholds.cleanup_failures, "The scheduled connection cleanup failed")
@@ -177,12 +177,12 @@ class Alarms(Construct):
             alarm_actions=[self.topic_arn],
             ok_actions=[self.topic_arn],
             tags=self.tags,
-            **self.on,
         )
 
     def alarm(self, id_: str, namespace: str, metric: str, dimensions: Mapping[str, str], threshold: float,
               description: str, *, statistic: str = "Sum") -> CloudwatchMetricAlarm:
-        return CloudwatchMetricAlarm(
+        """One alarm on one metric, to the topic, named ``{name}-{id}`` (an alarm of your own beside these too)."""
+        alarm = CloudwatchMetricAlarm(
             self,
             id_,
             alarm_name=f"{self.name}-{id_.replace('_', '-')}",
@@ -199,5 +199,6 @@ class Alarms(Construct):
             alarm_actions=[self.topic_arn],
             ok_actions=[self.topic_arn],
             tags=self.tags,
-            **self.on,
         )
+        use_provider(alarm, self.props.provider)
+        return alarm

@@ -17,6 +17,7 @@ from careconnect_ws.contract import Metric
 
 from .cdk import CloudwatchDashboard, Construct, DataAwsRegion
 from .errors import InvalidPropsError
+from .provider import use_provider
 
 PERIOD_SECONDS = 300
 WIDTH, HEIGHT = 8, 6
@@ -146,7 +147,7 @@ class Dashboard(Construct):
     def __init__(self, scope: Construct, id_: str, props: DashboardProps) -> None:
         super().__init__(scope, id_)
         self.props = props
-        on = {"provider": props.provider} if props.provider is not None else {}
-        region = props.region or DataAwsRegion(self, "region", **on).id  # the id of aws_region is its name
+        region = props.region or DataAwsRegion(self, "region").id  # the id of aws_region is its name
         self.dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=props.name,
-                                             dashboard_body=json.dumps(dashboard_body(props, region)), **on)
+                                             dashboard_body=json.dumps(dashboard_body(props, region)))
+        use_provider(self, props.provider)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import warnings
 
-REMOVED_IN = "0.3.0"
+from careconnect_ws.deprecations import REMOVED_IN
+
+__all__ = ["REMOVED_IN", "renamed", "replaced"]
 
 
 def renamed(where: str, old: str, new: str) -> None:

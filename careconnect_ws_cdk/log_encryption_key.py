@@ -17,6 +17,7 @@ from .cdk import (
 )
 from .deprecations import replaced
 from .errors import InvalidPropsError
+from .provider import use_provider
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,11 +57,10 @@ class LogEncryptionKey(Construct):
             replaced("LogEncryptionKey", "alias", "LogEncryptionKey(scope, id, LogEncryptionKeyProps(alias=...))")
             props = LogEncryptionKeyProps(**legacy)
         self.props = props
-        on = {"provider": props.provider} if props.provider is not None else {}
-        self._account = DataAwsCallerIdentity(self, "account", **on).account_id
-        self._partition = DataAwsPartition(self, "partition", **on).partition
+        self._account = DataAwsCallerIdentity(self, "account").account_id
+        self._partition = DataAwsPartition(self, "partition").partition
         # ``id`` is the region's name in provider 5.x and 6.x alike (``region`` exists only in 6.x).
-        self._region = DataAwsRegion(self, "region", **on).id
+        self._region = DataAwsRegion(self, "region").id
         self._log_group_names = list(props.log_group_names)
         self.key = KmsKey(
             self,
@@ -70,9 +70,9 @@ class LogEncryptionKey(Construct):
             deletion_window_in_days=props.deletion_window_in_days,
             policy=self._policy(),
             tags=dict(props.tags),
-            **on,
         )
-        KmsAlias(self, "alias", name=f"alias/{props.alias}-logs", target_key_id=self.key.key_id, **on)
+        KmsAlias(self, "alias", name=f"alias/{props.alias}-logs", target_key_id=self.key.key_id)
+        use_provider(self, props.provider)
 
     def allow_log_groups(self, *names: str) -> None:
         """Let CloudWatch Logs use the key for these groups too: for a group whose name is known only

@@ -2,83 +2,43 @@
 
     from careconnect_ws_cdk.websocket_api import WebSocketApi, WebSocketApiProps, LambdaTarget
 
-One API (``protocol_type = WEBSOCKET``), its routes, one ``AWS_PROXY`` integration per
-distinct function (routes sharing a function share it), the invoke permission of every
-route scoped to this API, stage and route, an auto-deployed stage with throttling,
-metrics and logging, two log groups with retention, a two-way ``$default`` route and
-the outputs the module had.
+One API (``protocol_type = WEBSOCKET``) and its parts, each in its own file: the ``$connect`` authorization
+(``connect_authorization``), the routes with their integrations and permissions (``websocket_routes``), the
+auto-deployed stage with its logs (``websocket_stage``) and a custom domain (``custom_domain``). This file
+composes them and holds what other stacks use: the ``@connections`` grant, the outputs and the attributes.
+
+The parts are created in this construct's scope, not as constructs of their own: their Terraform addresses
+stay the ones every deployment already has.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from careconnect_ws.contract import TokenSource
-
 from .cdk import (
     Apigatewayv2Api,
-    Apigatewayv2ApiMapping,
-    Apigatewayv2Authorizer,
     Apigatewayv2DomainName,
-    Apigatewayv2Integration,
     Apigatewayv2Route,
-    Apigatewayv2RouteResponse,
-    Apigatewayv2Stage,
-    Apigatewayv2StageAccessLogSettings,
-    Apigatewayv2StageDefaultRouteSettings,
-    CloudwatchLogGroup,
     Construct,
     DataAwsIamPolicyDocument,
     DataAwsIamPolicyDocumentStatement,
     Fn,
     IamRolePolicy,
-    LambdaPermission,
-    Route53Record,
     TerraformOutput,
 )
+from .custom_domain import add_custom_domain
 from .errors import InvalidPropsError
-from .log_encryption_key import LogEncryptionKey, LogEncryptionKeyProps
-from .websocket_api_props import LambdaTarget, WebSocketApiProps, check_custom_route_key, check_target
+from .lambda_target import LambdaTarget, check_target
+from .provider import use_provider
+from .websocket_api_props import WebSocketApiProps, check_custom_route_key
+from .websocket_routes import WebSocketRoutes, route_id
+from .websocket_stage import ACCESS_LOG_FORMAT, WebSocketStage, access_log_group_name, execution_log_group_name
 
-__all__ = ["LambdaTarget", "WebSocketApi", "WebSocketApiProps", "ACCESS_LOG_FORMAT"]
-
-#: One JSON object per request; ``$context`` variables of WebSocket APIs. No message bodies.
-ACCESS_LOG_FORMAT = json.dumps(
-    {
-        "requestId": "$context.requestId",
-        "extendedRequestId": "$context.extendedRequestId",
-        "requestTime": "$context.requestTimeEpoch",
-        "connectionId": "$context.connectionId",
-        "routeKey": "$context.routeKey",
-        "eventType": "$context.eventType",
-        "messageId": "$context.messageId",
-        "status": "$context.status",
-        "integrationStatus": "$context.integration.status",
-        "integrationError": "$context.integration.error",
-        "integrationLatency": "$context.integration.latency",
-        "authorizerError": "$context.authorizer.error",
-        "error": "$context.error.message",
-        "sourceIp": "$context.identity.sourceIp",
-    },
-    separators=(",", ":"),
-)
-
-
-def access_log_group_name(api_name: str, stage: str) -> str:
-    """The access log group: one place for the name, which the key policy and the stack also use."""
-    return f"/aws/apigateway/{api_name}/{stage}/access"
-
-
-def execution_log_group_name(api_id: str, stage: str) -> str:
-    """The group API Gateway writes execution logs to (its own naming): pre-created so it has retention and a key."""
-    return f"API-Gateway-Execution-Logs_{api_id}/{stage}"
-
-
-def route_id(route_key: str) -> str:
-    """A stable construct id for a route key: ``$connect`` -> ``connect``, ``chat.send`` -> ``chat_send``."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", route_key.lstrip("$"))
+__all__ = [
+    "ACCESS_LOG_FORMAT", "LambdaTarget", "WebSocketApi", "WebSocketApiProps", "access_log_group_name",
+    "execution_log_group_name", "route_id",
+]
 
 
 class WebSocketApi(Construct):
@@ -87,9 +47,6 @@ class WebSocketApi(Construct):
     def __init__(self, scope: Construct, id_: str, props: WebSocketApiProps) -> None:
         super().__init__(scope, id_)
         self.props = props
-        self._tags = dict(props.tags)
-        # Every resource and data source goes to the provider the props name (an alias, another region).
-        self._on: dict = {"provider": props.provider} if props.provider is not None else {}
         _claim_physical_names(self)
         self.api = Apigatewayv2Api(
             self,
@@ -98,127 +55,25 @@ class WebSocketApi(Construct):
             description=props.description,
             protocol_type="WEBSOCKET",
             route_selection_expression=props.route_selection_expression,
-            tags=self._tags,
+            tags=dict(props.tags),
             **({"disable_execute_api_endpoint": True} if props.disable_execute_api_endpoint else {}),
-            **self._on,
         )
-        self._add_log_groups()
-        self._add_authorizer()
-        self._add_routes()
-        self._add_stage()
+        guard = props.connect_authorization.guard(self, api=self.api, name=props.name)
+        self.authorizer, self.authorizer_permission = guard.authorizer, guard.permission
+        self._routes = WebSocketRoutes(self, self.api, stage=props.stage, route_settings={"$connect": guard.route_settings})
+        self.integrations, self.routes = self._routes.integrations, self._routes.routes
+        self.permissions, self.route_responses = self._routes.permissions, self._routes.route_responses
+        for route_key, target in props.route_targets().items():
+            self._routes.add(route_key, target,
+                             return_response=route_key == "$default" or route_key in props.two_way_routes)
+        self.default_route_response = self.route_responses["$default"]
+        stage = WebSocketStage(self, self.api, props, depends_on=[*self.routes.values(), self.default_route_response])
+        self.stage, self.log_key = stage.stage, stage.log_key
+        self.access_log_group, self.execution_log_group = stage.access_log_group, stage.execution_log_group
         self.domain_name: Apigatewayv2DomainName | None = None
         if props.domain is not None:
-            self._add_domain()
-        self._add_manage_connections_policy()
-
-    # -- the steps, in the order the resources depend on each other -------------------------
-
-    def _add_log_groups(self) -> None:
-        """Both groups exist before the stage, so API Gateway never creates the execution group itself (it
-        would, with no expiry and no key); encrypted with the given key, or a key of their own."""
-        props = self.props
-        access_log_name = access_log_group_name(props.name, props.stage)
-        execution_log_name = execution_log_group_name(self.api.id, props.stage)
-        self.log_key: LogEncryptionKey | None = None
-        kms_key_arn = props.log_kms_key_arn
-        if kms_key_arn is None:
-            self.log_key = LogEncryptionKey(self, "log_key", LogEncryptionKeyProps(
-                alias=f"{props.name}-{props.stage}",
-                log_group_names=(access_log_name, execution_log_name),
-                tags=self._tags,
-                provider=props.provider,
-            ))
-            kms_key_arn = self.log_key.arn
-        self.access_log_group = CloudwatchLogGroup(
-            self,
-            "access_logs",
-            name=access_log_name,
-            retention_in_days=props.log_retention_days,
-            kms_key_id=kms_key_arn,
-            tags=self._tags,
-            **self._on,
-        )
-        self.execution_log_group = CloudwatchLogGroup(
-            self,
-            "execution_logs",
-            name=execution_log_name,
-            retention_in_days=props.log_retention_days,
-            kms_key_id=kms_key_arn,
-            tags=self._tags,
-            **self._on,
-        )
-
-    def _add_authorizer(self) -> None:
-        """The ``$connect`` REQUEST authorizer and its invoke permission, when one is given."""
-        props = self.props
-        self.authorizer: Apigatewayv2Authorizer | None = None
-        if props.connect_authorizer is None:
-            return
-        self.authorizer = Apigatewayv2Authorizer(
-            self,
-            "connect_authorizer",
-            api_id=self.api.id,
-            name=f"{props.name}-connect",
-            authorizer_type="REQUEST",
-            authorizer_uri=props.connect_authorizer.invoke_arn,
-            # API Gateway answers 401 itself, without invoking anything, when the token is missing.
-            identity_sources=[TokenSource.parse(props.token_source).identity_source],
-            **self._on,
-        )
-        # Scoped to this authorizer of this API: nothing else may invoke the function through it.
-        self.authorizer_permission = LambdaPermission(
-            self,
-            "permission_authorizer",
-            action="lambda:InvokeFunction",
-            function_name=props.connect_authorizer.function_name,
-            principal="apigateway.amazonaws.com",
-            source_arn=f"{self.api.execution_arn}/authorizers/{self.authorizer.id}",
-            **_qualified(props.connect_authorizer),
-            **self._on,
-        )
-
-    def _add_routes(self) -> None:
-        """Every route with its integration and permission; ``$default`` two-way, so the Lambda's response
-        body goes back to the client on the same connection (no ``@connections`` call for replies)."""
-        self.integrations: dict[str, Apigatewayv2Integration] = {}
-        self.routes: dict[str, Apigatewayv2Route] = {}
-        self.permissions: dict[str, LambdaPermission] = {}
-        self._grants = 0
-        self.route_responses: dict[str, Apigatewayv2RouteResponse] = {}
-        for route_key, target in self.props.route_targets().items():
-            self._add_route(route_key, target, return_response=route_key == "$default"
-                            or route_key in self.props.two_way_routes)
-        self.default_route_response = self.route_responses["$default"]
-
-    def _add_stage(self) -> None:
-        """The auto-deployed stage: throttling, detailed metrics, execution and access logs."""
-        props = self.props
-        self.stage = Apigatewayv2Stage(
-            self,
-            "stage",
-            api_id=self.api.id,
-            name=props.stage,
-            auto_deploy=True,
-            default_route_settings=Apigatewayv2StageDefaultRouteSettings(
-                throttling_rate_limit=props.throttling_rate_limit,
-                throttling_burst_limit=props.throttling_burst_limit,
-                detailed_metrics_enabled=props.detailed_metrics_enabled,
-                logging_level=props.logging_level,
-                data_trace_enabled=props.data_trace_enabled,
-            ),
-            access_log_settings=Apigatewayv2StageAccessLogSettings(
-                destination_arn=self.access_log_group.arn,
-                format=ACCESS_LOG_FORMAT,
-            ),
-            tags=self._tags,
-            depends_on=[self.execution_log_group, *self.routes.values(), self.default_route_response],
-            **self._on,
-        )
-
-    def _add_manage_connections_policy(self) -> None:
-        """``execute-api:ManageConnections`` on exactly this stage's ``@connections``, attached to the backend's
-        role when one is named (``grant_manage_connections`` attaches it to others)."""
-        props = self.props
+            self.domain_name = add_custom_domain(self, props.domain, api_id=self.api.id, stage_id=self.stage.id,
+                                                 tags=dict(props.tags))
         self.manage_connections_policy = DataAwsIamPolicyDocument(
             self,
             "manage_connections_policy",
@@ -230,10 +85,11 @@ class WebSocketApi(Construct):
                     resources=[self.connections_arn],
                 )
             ],
-            **self._on,
         )
+        self._grants = 0
         if props.backend_role_name:  # deprecated: grant_manage_connections is the one way
             self.grant_manage_connections(props.backend_role_name, id_="backend_manage_connections")
+        use_provider(self, props.provider)
 
     # -- what other stacks use ---------------------------------------------------------
 
@@ -245,7 +101,9 @@ class WebSocketApi(Construct):
             raise InvalidPropsError("route_key", route_key, "this API already has that route")
         check_custom_route_key("route_key", route_key)
         check_target("target", target)
-        return self._add_route(route_key, target, return_response=return_response)
+        route = self._routes.add(route_key, target, return_response=return_response)
+        use_provider(self, self.props.provider)
+        return route
 
     def grant_manage_connections(self, role: Any, *, id_: str | None = None) -> IamRolePolicy:
         """Let ``role`` (an ``aws_iam_role`` resource or a role name) send to, read and close this stage's
@@ -253,14 +111,15 @@ class WebSocketApi(Construct):
         ``{api name}-{stage}-manage-connections``: unique per API and stage, so one role can be granted several."""
         role_name = role if isinstance(role, str) else role.name
         self._grants += 1
-        return IamRolePolicy(
+        policy = IamRolePolicy(
             self,
             id_ or f"grant_manage_connections_{self._grants}",
             name=f"{self.props.name}-{self.props.stage}-manage-connections",
             role=role_name,
             policy=self.manage_connections_policy.json,
-            **self._on,
         )
+        use_provider(policy, self.props.provider)
+        return policy
 
     def add_outputs(self, prefix: str | None = None) -> dict[str, TerraformOutput]:
         """The Terraform module's outputs (``websocket_api_endpoint``, …) as root outputs, with ``prefix``
@@ -338,99 +197,6 @@ class WebSocketApi(Construct):
         """ARN pattern of this stage's ``@connections`` (any verb, any connection)."""
         return f"{self.api.execution_arn}/{self.props.stage}/*/@connections/*"
 
-    # -- internals ------------------------------------------------------------------
-
-    def _add_route(self, route_key: str, target: LambdaTarget, *, return_response: bool) -> Apigatewayv2Route:
-        rid = route_id(route_key)
-        integration = self.integrations.get(target.invoke_arn)
-        if integration is None:
-            # Named after the first route that uses it, so ids stay stable across refactors.
-            integration = Apigatewayv2Integration(
-                self,
-                f"integration_{rid}",
-                api_id=self.api.id,
-                integration_type="AWS_PROXY",
-                integration_uri=target.invoke_arn,
-                integration_method="POST",
-                content_handling_strategy="CONVERT_TO_TEXT",
-                passthrough_behavior="WHEN_NO_MATCH",
-                **self._on,
-            )
-            self.integrations[target.invoke_arn] = integration
-        route_args: dict = {}
-        if return_response:
-            route_args["route_response_selection_expression"] = "$default"
-        if self.authorizer is not None and route_key in self.props.authorizer_routes:
-            route_args.update(authorization_type="CUSTOM", authorizer_id=self.authorizer.id)
-        elif self.props.iam_connect and route_key == "$connect":
-            route_args.update(authorization_type="AWS_IAM")  # SigV4-signed handshakes only
-        self.routes[route_key] = Apigatewayv2Route(
-            self,
-            f"route_{rid}",
-            api_id=self.api.id,
-            route_key=route_key,
-            target=f"integrations/{integration.id}",
-            **route_args,
-            **self._on,
-        )
-        if return_response:
-            # Two-way: API Gateway sends the integration's response body back to the client.
-            self.route_responses[route_key] = Apigatewayv2RouteResponse(
-                self,
-                f"route_response_{rid}",
-                api_id=self.api.id,
-                route_id=self.routes[route_key].id,
-                route_response_key="$default",
-                **self._on,
-            )
-        # The permission goes with the route: a route can never exist without the
-        # right to invoke its function, and the right covers only this API, stage and route.
-        self.permissions[route_key] = LambdaPermission(
-            self,
-            f"permission_{rid}",
-            action="lambda:InvokeFunction",
-            function_name=target.function_name,
-            principal="apigateway.amazonaws.com",
-            source_arn=f"{self.api.execution_arn}/{self.props.stage}/{route_key}",
-            **_qualified(target),
-            **self._on,
-        )
-        return self.routes[route_key]
-
-    def _add_domain(self) -> None:
-        domain = self.props.domain
-        assert domain is not None
-        self.domain_name = Apigatewayv2DomainName(
-            self,
-            "domain",
-            domain_name=domain.domain_name,
-            domain_name_configuration={
-                "certificate_arn": domain.certificate_arn,
-                "endpoint_type": "REGIONAL",
-                "security_policy": "TLS_1_2",
-            },
-            tags=dict(self.props.tags),
-            **self._on,
-        )
-        Apigatewayv2ApiMapping(
-            self, "domain_mapping", api_id=self.api.id, domain_name=self.domain_name.id, stage=self.stage.id, **self._on
-        )
-        if domain.hosted_zone_id:
-            config = self.domain_name.domain_name_configuration
-            Route53Record(
-                self,
-                "domain_record",
-                zone_id=domain.hosted_zone_id,
-                name=domain.domain_name,
-                type="A",
-                alias={
-                    "name": config.target_domain_name,
-                    "zone_id": config.hosted_zone_id,
-                    "evaluate_target_health": False,
-                },
-                **self._on,
-            )
-
 
 # Physical names derive from the API's name and stage (log groups, the KMS alias, IAM policy names).
 # Two APIs with the same name and stage on the same provider would collide only at apply: refuse at synth.
@@ -454,8 +220,3 @@ def _claim_physical_names(api: WebSocketApi) -> None:
             "provider: their log groups, KMS alias and policy names would collide; give each a different name",
         )
     claimed[key] = path
-
-
-def _qualified(target: LambdaTarget) -> dict[str, str]:
-    """A permission on the alias the route invokes (SnapStart), or on the function itself."""
-    return {"qualifier": target.qualifier} if target.qualifier else {}

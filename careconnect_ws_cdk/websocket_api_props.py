@@ -13,11 +13,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from careconnect_ws import contract
-from careconnect_ws.contract import DEFAULT_TOKEN_SOURCE, TokenSource
+from careconnect_ws.contract import DEFAULT_TOKEN_SOURCE
 from careconnect_ws.limits import LIMITS
 
+from .connect_authorization import (
+    ConnectAuthorization,
+    IamAuthorization,
+    NoAuthorization,
+    TokenAuthorizer,
+    check_connect_authorization,
+)
+from .custom_domain import CustomDomain, check_domain
 from .deprecations import renamed, replaced
 from .errors import InvalidPropsError
+from .lambda_target import LambdaTarget, check_target
+from .prop_values import number, text
+
+__all__ = [
+    "BUILT_IN_ROUTES", "DEFAULT_LOG_RETENTION_DAYS", "LOGGING_LEVELS", "LOG_RETENTION_DAYS_ALLOWED", "CustomDomain",
+    "LambdaTarget", "WebSocketApiProps", "check_custom_route_key", "check_target", "validate",
+]
 
 #: Retention periods CloudWatch Logs accepts, in days.
 LOG_RETENTION_DAYS_ALLOWED = (
@@ -31,41 +46,6 @@ BUILT_IN_ROUTES = contract.BUILT_IN_ROUTES
 
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _ROUTE_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-
-
-@dataclass(frozen=True, kw_only=True)
-class LambdaTarget:
-    """A Lambda function a route invokes (the Terraform module's name + invoke ARN pair)."""
-
-    function_name: str
-    """Function name (or ARN), used for the invoke permission."""
-
-    invoke_arn: str
-    """The function's invoke ARN (``aws_lambda_function.x.invoke_arn``), used for the integration."""
-
-    qualifier: str | None = None
-    """An alias (or version) of the function that the routes invoke: the invoke permissions are granted on it,
-    and ``invoke_arn`` must be its invoke ARN (``aws_lambda_alias.x.invoke_arn``). Default: none (the function
-    itself, ``$LATEST``)."""
-
-    @classmethod
-    def from_function(cls, function: Any) -> LambdaTarget:
-        """From an ``aws_lambda_function`` resource or data source of your own stack, in one call."""
-        return cls(function_name=function.function_name, invoke_arn=function.invoke_arn)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CustomDomain:
-    """A custom domain for clients (``wss://{domain_name}``); ``@connections`` stays on execute-api."""
-
-    domain_name: str
-    """e.g. ``ws.careconnect.example``. Required."""
-
-    certificate_arn: str
-    """ACM certificate for the name, in the API's region. Required."""
-
-    hosted_zone_id: str | None = None
-    """Route 53 zone to create an alias record in. Default: none (create the DNS record yourself)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,23 +68,22 @@ class WebSocketApiProps:
     default: LambdaTarget | None = None
     """Target of ``$default``. Default: ``backend``."""
 
+    connect_authorization: ConnectAuthorization = field(default_factory=NoAuthorization)
+    """Who may open a connection, decided at ``$connect``: ``TokenAuthorizer(function=..., token_source=...)`` (a
+    Lambda REQUEST authorizer checks the token first), ``IamAuthorization()`` (SigV4-signed handshakes) or
+    ``NoAuthorization()`` (the ``$connect`` handler checks the token itself). Default: ``NoAuthorization()``."""
+
     connect_authorizer: LambdaTarget | None = None
-    """Lambda REQUEST authorizer for ``$connect``; its identity source is ``token_source``.
-    Default: none (the ``$connect`` handler checks the token itself)."""
+    """Deprecated: ``connect_authorization=TokenAuthorizer(function=...)``."""
 
     iam_connect: bool = False
-    """``AWS_IAM`` on ``$connect``: clients sign the handshake with SigV4 (service clients with AWS credentials),
-    and the runtime takes the signer's IAM ARN as the user (give it ``WS_CONNECT_AUTH=iam``, which
-    ``WebSocketSystem`` sets). Instead of ``connect_authorizer``. Default: off."""
+    """Deprecated: ``connect_authorization=IamAuthorization()``."""
 
-    token_source: str = str(DEFAULT_TOKEN_SOURCE)
-    """Where clients put their token: ``query:token`` (``?token=``, what browsers can send), ``header:<name>``
-    (``header:Authorization`` for ``Bearer`` tokens from service clients) or ``protocol`` (the subprotocols, the
-    other way a browser can). The authorizer's identity source; give the runtime the same (``WS_TOKEN_SOURCE``,
-    which ``WebSocketSystem`` sets). Default: ``query:token``."""
+    token_source: str | None = None
+    """Deprecated: the ``token_source`` of ``TokenAuthorizer`` or ``NoAuthorization``."""
 
-    authorizer_routes: tuple[str, ...] = ("$connect",)
-    """Routes the authorizer guards. Default and only allowed value: ``("$connect",)``."""
+    authorizer_routes: tuple[str, ...] | None = None
+    """Deprecated: an authorizer guards ``$connect`` only (``connect_authorization``)."""
 
     domain: CustomDomain | None = None
     """Custom domain for clients. Default: none (``wss://{api_id}.execute-api...``)."""
@@ -180,6 +159,19 @@ class WebSocketApiProps:
             replaced("WebSocketApiProps", "backend_role_name", "WebSocketApi.grant_manage_connections(role)")
         if self.output_prefix:
             replaced("WebSocketApiProps", "output_prefix", "WebSocketApi.add_outputs(prefix=...)")
+        if self.connect_authorizer is not None:
+            replaced("WebSocketApiProps", "connect_authorizer", "connect_authorization=TokenAuthorizer(function=...)")
+        if self.iam_connect:
+            replaced("WebSocketApiProps", "iam_connect", "connect_authorization=IamAuthorization()")
+        if self.token_source is not None:
+            replaced("WebSocketApiProps", "token_source", "connect_authorization=TokenAuthorizer(token_source=...) "
+                                                          "(or NoAuthorization(token_source=...))")
+        if self.authorizer_routes is not None:
+            replaced("WebSocketApiProps", "authorizer_routes", "connect_authorization (it guards $connect, the only "
+                                                               "route an authorizer can)")
+        legacy = _legacy_connect_authorization(self)
+        if legacy is not None:
+            object.__setattr__(self, "connect_authorization", legacy)
         validate(self)
 
     def route_targets(self) -> dict[str, LambdaTarget]:
@@ -192,35 +184,30 @@ class WebSocketApiProps:
         return {**targets, **self.custom_routes}  # type: ignore[dict-item]
 
 
-def _unresolved(value: Any) -> bool:
-    """A Terraform token (a variable, a reference): its value is known only at plan, so it is not checked here.
-
-    Only what can be a token is asked (strings with ``${``, the huge negative numbers tokens encode to),
-    so plain props never load the CDK."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return False
-    if isinstance(value, str) and "${" not in value:
-        return False
-    if isinstance(value, int | float) and not isinstance(value, str) and value > -1e200:
-        return False
-    from .cdk import Token
-
-    return Token.is_unresolved(value)
-
-
-def _number(prop: str, value: Any) -> float | None:
-    """The number to check, None for a token; a non-number is the same clear error as a bad number."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidPropsError(prop, value, "give a number (or a Terraform token such as a variable's .number_value)")
-    return None if _unresolved(value) else value
-
-
-def _text(prop: str, value: Any, *, optional: bool = False) -> str | None:
-    if value is None and optional:
+def _legacy_connect_authorization(props: WebSocketApiProps) -> ConnectAuthorization | None:
+    """The one prop the four deprecated ones meant, or None when none was given."""
+    if props.connect_authorizer is None and not props.iam_connect and props.token_source is None \
+            and props.authorizer_routes is None:
         return None
-    if not isinstance(value, str):
-        raise InvalidPropsError(prop, value, "give a string (or a Terraform token such as a variable's .string_value)")
-    return None if _unresolved(value) else value
+    if props.connect_authorization != NoAuthorization():
+        raise InvalidPropsError("connect_authorization", props.connect_authorization,
+                                "give it alone: connect_authorizer, iam_connect, token_source and authorizer_routes "
+                                "are its deprecated parts")
+    for route in props.authorizer_routes or ():
+        if route != "$connect":
+            raise InvalidPropsError(
+                "authorizer_routes", route,
+                "WebSocket APIs accept an authorizer only on $connect: identity is decided once, when the client connects",
+            )
+    token_source = props.token_source if props.token_source is not None else str(DEFAULT_TOKEN_SOURCE)
+    if props.iam_connect:
+        if props.connect_authorizer is not None:
+            raise InvalidPropsError("iam_connect", True, "a route has one authorization: AWS_IAM or the Lambda "
+                                                         "authorizer (connect_authorizer), not both")
+        return IamAuthorization()
+    if props.connect_authorizer is not None:
+        return TokenAuthorizer(function=props.connect_authorizer, token_source=token_source)
+    return NoAuthorization(token_source=token_source)
 
 
 def check_custom_route_key(prop: str, key: Any) -> None:
@@ -236,22 +223,13 @@ def check_custom_route_key(prop: str, key: Any) -> None:
         raise InvalidPropsError(prop, key, "use 1-128 letters, digits, '.', ':', '-' or '_'")
 
 
-def check_target(prop: str, target: Any) -> None:
-    if not isinstance(target, LambdaTarget):
-        raise InvalidPropsError(prop, target, "give a LambdaTarget (LambdaTarget.from_function(fn) for a function resource)")
-    if not target.function_name or not target.invoke_arn:
-        raise InvalidPropsError(prop, target, "a LambdaTarget needs both function_name and invoke_arn")
-    if target.qualifier is not None and (not isinstance(target.qualifier, str) or not target.qualifier):
-        raise InvalidPropsError(prop, target, "qualifier is an alias name or version number (text), or None")
-
-
 def validate(props: WebSocketApiProps) -> None:
     """Fail at synth, naming the prop, for anything API Gateway or CloudWatch would reject later.
     Values that are Terraform tokens are known only at plan: their types are checked, not their values."""
-    name = _text("name", props.name)
+    name = text("name", props.name)
     if name is not None and not name.strip():
         raise InvalidPropsError("name", props.name, "the API needs a non-empty name")
-    stage = _text("stage", props.stage)
+    stage = text("stage", props.stage)
     if stage is not None and not _STAGE_NAME.match(stage):
         raise InvalidPropsError("stage", props.stage, "use 1-128 letters, digits, '-' or '_' (e.g. 'prod')")
     if not props.route_selection_expression:
@@ -259,56 +237,35 @@ def validate(props: WebSocketApiProps) -> None:
             "route_selection_expression", props.route_selection_expression,
             "give an expression such as '$request.body.action'",
         )
-    rate = _number("throttling_rate_limit", props.throttling_rate_limit)
+    rate = number("throttling_rate_limit", props.throttling_rate_limit)
     if rate is not None and not rate > 0:
         raise InvalidPropsError(
             "throttling_rate_limit", props.throttling_rate_limit, "the rate must be above 0 requests/s"
         )
     # The burst may be below the rate (AWS's own examples do that): it only has to be a whole number >= 0.
-    burst = _number("throttling_burst_limit", props.throttling_burst_limit)
+    burst = number("throttling_burst_limit", props.throttling_burst_limit)
     if burst is not None and (burst < 0 or burst != int(burst)):
         raise InvalidPropsError(
             "throttling_burst_limit", props.throttling_burst_limit, "the burst is a whole number of requests, 0 or more"
         )
-    level = _text("logging_level", props.logging_level)
+    level = text("logging_level", props.logging_level)
     if level is not None and level not in LOGGING_LEVELS:
         raise InvalidPropsError(
             "logging_level", props.logging_level, f"use one of {', '.join(LOGGING_LEVELS)}"
         )
-    retention = _number("log_retention_days", props.log_retention_days)
+    retention = number("log_retention_days", props.log_retention_days)
     if retention is not None and retention not in LOG_RETENTION_DAYS_ALLOWED:
         raise InvalidPropsError(
             "log_retention_days", props.log_retention_days,
             "use a retention CloudWatch Logs accepts: "
             + ", ".join(str(d) for d in LOG_RETENTION_DAYS_ALLOWED),
         )
-    for route in props.authorizer_routes:
-        if route != "$connect":
-            raise InvalidPropsError(
-                "authorizer_routes", route,
-                "WebSocket APIs accept an authorizer only on $connect: identity is decided once, when the client connects",
-            )
-    if props.connect_authorizer is not None and not (
-        isinstance(props.connect_authorizer, LambdaTarget)
-        and props.connect_authorizer.function_name and props.connect_authorizer.invoke_arn
-    ):
-        raise InvalidPropsError("connect_authorizer", props.connect_authorizer, "needs both function_name and invoke_arn")
-    try:
-        TokenSource.parse(props.token_source)
-    except ValueError as err:
-        raise InvalidPropsError("token_source", props.token_source, str(err)) from None
-    if props.iam_connect and props.connect_authorizer is not None:
-        raise InvalidPropsError("iam_connect", True, "a route has one authorization: AWS_IAM or the Lambda authorizer "
-                                                     "(connect_authorizer), not both")
+    check_connect_authorization("connect_authorization", props.connect_authorization, function_required=True)
     if props.disable_execute_api_endpoint and props.domain is None:
         raise InvalidPropsError("disable_execute_api_endpoint", True,
                                 "clients would have no endpoint left: set domain (a custom domain) as well")
     if props.domain is not None:
-        domain_name = _text("domain.domain_name", props.domain.domain_name)
-        if domain_name is not None and not re.match(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$", domain_name):
-            raise InvalidPropsError("domain.domain_name", props.domain.domain_name, "use a lower-case DNS name such as ws.example.org")
-        if not (props.domain.certificate_arn or "").startswith(("arn:", "${")):
-            raise InvalidPropsError("domain.certificate_arn", props.domain.certificate_arn, "give the ACM certificate's ARN")
+        check_domain(props.domain)
     for key, target in props.custom_routes.items():
         check_custom_route_key("custom_routes", key)
         check_target("custom_routes", target)

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from careconnect_ws import contract
+from careconnect_ws.contract import DEFAULT_TOKEN_SOURCE
 from careconnect_ws.limits import LIMITS
 
 from . import defaults
@@ -38,12 +39,23 @@ from .cdk import (
     SecretsmanagerSecret,
     TerraformOutput,
 )
+from .connect_authorization import (
+    ConnectAuthorization,
+    IamAuthorization,
+    NoAuthorization,
+    TokenAuthorizer,
+    check_connect_authorization,
+)
+from .custom_domain import CustomDomain
 from .dashboard import Dashboard, DashboardProps
 from .deprecations import renamed, replaced
 from .errors import InvalidPropsError
+from .lambda_target import LambdaTarget
 from .log_encryption_key import LogEncryptionKey, LogEncryptionKeyProps
-from .websocket_api import WebSocketApi, access_log_group_name, execution_log_group_name
-from .websocket_api_props import CustomDomain, LambdaTarget, WebSocketApiProps
+from .provider import use_provider
+from .websocket_api import WebSocketApi
+from .websocket_api_props import WebSocketApiProps
+from .websocket_stage import access_log_group_name, execution_log_group_name
 
 DEFAULT_CLEANUP_SCHEDULE = defaults.CLEANUP_SCHEDULE
 
@@ -100,14 +112,19 @@ class WebSocketSystemProps:
     """Lambda SnapStart for the function (an alias the routes, authorizer and schedule invoke). Default: off."""
 
     # -- both modes -------------------------------------------------------------------------------
+    connect_authorization: ConnectAuthorization | None = None
+    """Who may open a connection: ``TokenAuthorizer(token_source=...)`` (the function checks the token as
+    ``$connect``'s REQUEST authorizer first; ``function`` defaults to the system's), ``IamAuthorization()``
+    (SigV4-signed handshakes, the signer's ARN is the user; in mode (b) no token secret) or
+    ``NoAuthorization(token_source=...)`` (the ``$connect`` handler checks the token itself). In mode (b) the
+    function is told the same (``WS_TOKEN_SOURCE``, ``WS_CONNECT_AUTH``). Default: ``TokenAuthorizer()`` in
+    mode (b), ``NoAuthorization()`` in mode (a); set at construction, never None after."""
     authorizer: bool | None = None
-    """``$connect`` REQUEST authorizer. Default: on in mode (b), off in mode (a)."""
+    """Deprecated: ``connect_authorization=TokenAuthorizer()`` (True) or ``NoAuthorization()`` (False)."""
     iam_connect: bool = False
-    """``AWS_IAM`` on ``$connect`` (service clients sign the handshake; the signer's ARN is the user) instead of
-    tokens: no authorizer and, in mode (b), no token secret; the function gets ``WS_CONNECT_AUTH=iam``."""
+    """Deprecated: ``connect_authorization=IamAuthorization()``."""
     token_source: str | None = None
-    """Where clients put their token (``query:token``, ``header:Authorization``, ``protocol``): the authorizer's
-    identity source and, in mode (b), the function's ``WS_TOKEN_SOURCE``. Default: ``query:token``."""
+    """Deprecated: the ``token_source`` of ``TokenAuthorizer`` or ``NoAuthorization``."""
     alarm_topic_arn: str | None = None
     """SNS topic; setting it creates the alarms."""
     alarm_thresholds: AlarmThresholds | None = None
@@ -133,13 +150,34 @@ class WebSocketSystemProps:
             object.__setattr__(self, "function_environment", self.environment)
         if self.outputs:
             replaced("WebSocketSystemProps", "outputs", "WebSocketSystem.add_outputs()")
+        if self.authorizer is not None:
+            replaced("WebSocketSystemProps", "authorizer",
+                     "connect_authorization=TokenAuthorizer() (or NoAuthorization() for none)")
+        if self.iam_connect:
+            replaced("WebSocketSystemProps", "iam_connect", "connect_authorization=IamAuthorization()")
+        if self.token_source is not None:
+            replaced("WebSocketSystemProps", "token_source", "connect_authorization=TokenAuthorizer(token_source=...) "
+                                                             "(or NoAuthorization(token_source=...))")
+        object.__setattr__(self, "connect_authorization", _connect_authorization(self))
         validate_system(self)
 
-    @property
-    def authorizer_enabled(self) -> bool:
-        if self.iam_connect:
-            return False
-        return self.authorizer if self.authorizer is not None else self.existing_function is None
+
+def _connect_authorization(props: WebSocketSystemProps) -> ConnectAuthorization:
+    """The prop as given, what its deprecated parts meant, or the mode's default."""
+    legacy = props.authorizer is not None or props.iam_connect or props.token_source is not None
+    if props.connect_authorization is not None:
+        if legacy:
+            raise InvalidPropsError("connect_authorization", props.connect_authorization,
+                                    "give it alone: authorizer, iam_connect and token_source are its deprecated parts")
+        return props.connect_authorization
+    if props.iam_connect:
+        if props.authorizer:
+            raise InvalidPropsError("authorizer", True,
+                                    "iam_connect puts AWS_IAM on $connect: a route has one authorization")
+        return IamAuthorization()
+    token_source = props.token_source if props.token_source is not None else str(DEFAULT_TOKEN_SOURCE)
+    authorizer = props.authorizer if props.authorizer is not None else props.existing_function is None
+    return TokenAuthorizer(token_source=token_source) if authorizer else NoAuthorization(token_source=token_source)
 
 
 def validate_system(props: WebSocketSystemProps) -> None:
@@ -160,8 +198,7 @@ def validate_system(props: WebSocketSystemProps) -> None:
     elif props.backend_role_name:
         raise InvalidPropsError("backend_role_name", props.backend_role_name,
                                 "names the role of an existing_function (mode a); the function built here has its own")
-    if props.iam_connect and props.authorizer:
-        raise InvalidPropsError("authorizer", True, "iam_connect puts AWS_IAM on $connect: a route has one authorization")
+    check_connect_authorization("connect_authorization", props.connect_authorization, function_required=False)
     if not isinstance(props.alarm_thresholds, AlarmThresholds | None):
         raise InvalidPropsError("alarm_thresholds", props.alarm_thresholds, "an AlarmThresholds")
 
@@ -185,12 +222,14 @@ class SystemParts:
 def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
     """Create the system's resources in ``scope`` (a stack or a construct)."""
     tags = dict(props.tags)
-    on = {"provider": props.provider} if props.provider is not None else {}
     parts = SystemParts(websocket=None)  # type: ignore[arg-type]
     if props.existing_function is not None:
         target, role_name, key_arn = props.existing_function, props.backend_role_name, None
     else:
-        target, role_name, key_arn = _own_backend(scope, props, tags, on, parts)
+        target, role_name, key_arn = _own_backend(scope, props, tags, parts)
+    authorization = _resolved(props)
+    if isinstance(authorization, TokenAuthorizer) and authorization.function is None:
+        authorization = replace(authorization, function=target)  # the system's function is its own authorizer
 
     parts.websocket = WebSocketApi(
         scope,
@@ -198,15 +237,13 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
         WebSocketApiProps(
             name=props.name,
             backend=target,
-            connect_authorizer=target if props.authorizer_enabled else None,
+            connect_authorization=authorization,
             stage=props.stage,
             log_kms_key_arn=key_arn,
             domain=props.domain,
             disable_execute_api_endpoint=props.disable_execute_api_endpoint,
             tags=tags,
             provider=props.provider,
-            **_given(token_source=props.token_source),
-            iam_connect=props.iam_connect,
             **_given(logging_level=props.logging_level, log_retention_days=props.log_retention_days),
         ),
     )
@@ -220,7 +257,7 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
         add_system_outputs(scope, parts)
 
     if parts.function is not None and props.cleanup_schedule:
-        parts.cleanup_rule_name = _cleanup_schedule(scope, props, parts.function, tags, on)
+        parts.cleanup_rule_name = _cleanup_schedule(scope, props, parts.function, tags)
     own = parts.function.props if parts.function else None
     # The name as written, not a reference: it is what the runtime's metrics carry as functionName.
     function_name = own.function_name if own else target.function_name
@@ -258,12 +295,11 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
                            AccountLoggingRoleProps(name=f"{props.name}-apigateway-cloudwatch", tags=tags,
                                                    provider=props.provider))
     # Each construct above puts its resources on props.provider itself (as any user's composition would), and
-    # this function's own resources carry it explicitly: no sweep afterwards (tests/infra check every address).
+    # so does this function, resource by resource: no sweep of the caller's scope (tests/infra check every address).
     return parts
 
 
-def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: dict,
-                 parts: SystemParts) -> tuple[LambdaTarget, str, str]:
+def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, parts: SystemParts) -> tuple[LambdaTarget, str, str]:
     if not props.artifact_path:
         raise InvalidPropsError("artifact_path", props.artifact_path,
                                 "mode (b) deploys the Lambda zip: build it with python -m careconnect_ws_cdk.lambda_artifact, "
@@ -284,11 +320,13 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
     ))
     database_secret_arn = props.database_secret_arn or _secret(
         scope, "database_url", f"{props.name}/database-url", key.arn,
-        "PostgreSQL URL or RDS-style JSON for careconnect-ws (set the value outside Terraform)", tags, on)
-    no_token_key = props.jwt_public_key or props.jwt_jwks_url or props.iam_connect
+        "PostgreSQL URL or RDS-style JSON for careconnect-ws (set the value outside Terraform)", tags, props.provider)
+    no_token_key = props.jwt_public_key or props.jwt_jwks_url or isinstance(props.connect_authorization,
+                                                                             IamAuthorization)
     jwt_secret_arn = props.jwt_secret_arn or (None if no_token_key else _secret(
         scope, "jwt_secret", f"{props.name}/jwt-secret", key.arn,
-        "HS256 key (32+ bytes) for careconnect-ws connection tokens (set the value outside Terraform)", tags, on))
+        "HS256 key (32+ bytes) for careconnect-ws connection tokens (set the value outside Terraform)", tags,
+        props.provider))
     function = parts.function = BackendFunction(
         scope,
         "backend_lambda",
@@ -304,9 +342,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, on: 
             jwt_audience=props.jwt_audience,
             subnet_ids=props.subnet_ids,
             security_group_ids=props.security_group_ids,
-            environment={**props.function_environment,
-                         **({contract.TOKEN_SOURCE: props.token_source} if props.token_source else {}),
-                         **({contract.CONNECT_AUTH: "iam"} if props.iam_connect else {})},
+            environment={**props.function_environment, **_resolved(props).runtime_environment()},
             tags=tags,
             provider=props.provider,
             **_given(
@@ -340,13 +376,15 @@ def add_system_outputs(scope: Construct, parts: SystemParts, prefix: str = "") -
     return outputs
 
 
-def _secret(scope: Construct, id_: str, name: str, key_arn: str, description: str, tags: dict, on: dict) -> str:
+def _secret(scope: Construct, id_: str, name: str, key_arn: str, description: str, tags: dict, provider: Any) -> str:
     # Only the container: its value is set out of band, so it never enters Terraform state.
-    return SecretsmanagerSecret(scope, id_, name=name, description=description, kms_key_id=key_arn,
-                                recovery_window_in_days=7, tags=tags, **on).arn
+    secret = SecretsmanagerSecret(scope, id_, name=name, description=description, kms_key_id=key_arn,
+                                  recovery_window_in_days=7, tags=tags)
+    use_provider(secret, provider)
+    return secret.arn
 
 
-def _cleanup_schedule(scope: Construct, props: WebSocketSystemProps, function: BackendFunction, tags: dict, on: dict) -> str:
+def _cleanup_schedule(scope: Construct, props: WebSocketSystemProps, function: BackendFunction, tags: dict) -> str:
     rule = CloudwatchEventRule(
         scope,
         "cleanup_schedule",
@@ -354,27 +392,26 @@ def _cleanup_schedule(scope: Construct, props: WebSocketSystemProps, function: B
         description="Deactivates expired and idle WebSocket connections ($disconnect is best effort)",
         schedule_expression=props.cleanup_schedule,
         tags=tags,
-        **on,
     )
-    CloudwatchEventTarget(
+    target = CloudwatchEventTarget(
         scope,
         "cleanup_target",
         rule=rule.name,
         arn=function.arn,
         input=json.dumps(contract.CLEANUP_EVENT),
         retry_policy={"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 600},
-        **on,
     )
-    LambdaPermission(
+    permission = LambdaPermission(
         scope,
         "cleanup_permission",
         action="lambda:InvokeFunction",
         function_name=function.function.function_name,
         principal="events.amazonaws.com",
         source_arn=rule.arn,
-        **({"qualifier": function.qualifier} if function.qualifier else {}),
-        **on,
+        **function.target.permission_qualifier,
     )
+    for resource in (rule, target, permission):
+        use_provider(resource, props.provider)
     return rule.name
 
 
@@ -401,6 +438,13 @@ def existing_function_target(scope: Construct, id_: str, function_name: str, inv
                              provider: Any = None) -> LambdaTarget:
     """Mode (a)'s target: the function's invoke ARN given, or read with an ``aws_lambda_function`` data source."""
     if invoke_arn is None:
-        on = {"provider": provider} if provider is not None else {}
-        invoke_arn = DataAwsLambdaFunction(scope, id_, function_name=function_name, **on).invoke_arn
+        function = DataAwsLambdaFunction(scope, id_, function_name=function_name)
+        use_provider(function, provider)
+        invoke_arn = function.invoke_arn
     return LambdaTarget(function_name=function_name, invoke_arn=invoke_arn)
+
+
+def _resolved(props: WebSocketSystemProps) -> ConnectAuthorization:
+    """``connect_authorization`` after construction (the mode's default filled in then)."""
+    assert props.connect_authorization is not None, "set in WebSocketSystemProps.__post_init__"
+    return props.connect_authorization

@@ -22,8 +22,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from careconnect_ws.contract import DEFAULT_TOKEN_SOURCE
 from careconnect_ws.limits import LIMITS
 from careconnect_ws_cdk import defaults
+from careconnect_ws_cdk.connect_authorization import (
+    ConnectAuthorization,
+    IamAuthorization,
+    NoAuthorization,
+    TokenAuthorizer,
+)
 from careconnect_ws_cdk.deprecations import REMOVED_IN
 from careconnect_ws_cdk.errors import InvalidPropsError
 
@@ -105,11 +112,13 @@ class StackConfig:
     """(b) Lambda SnapStart, through an alias the routes, authorizer and schedule invoke. Default: off."""
 
     # -- options for both modes ----------------------------------------------------------
-    authorizer: bool | None = None
+    # The three below are parts of one prop, ``connect_authorization`` (see :meth:`connect_authorization`): the
+    # first two choose its type, the third is a field of two of them.
+    authorizer: bool | None = _part_of("connect_authorization.TokenAuthorizer")
     """``$connect`` REQUEST authorizer. Default: on in mode b, off in mode a."""
-    iam_connect: bool = False
+    iam_connect: bool = _part_of("connect_authorization.IamAuthorization", False)
     """``AWS_IAM`` on ``$connect``: service clients sign the handshake (SigV4) instead of sending a token."""
-    token_source: str | None = None
+    token_source: str | None = _part_of("connect_authorization.token_source")
     """Where clients put their token: ``query:token`` (default), ``header:Authorization``, ``header:<name>`` or
     ``protocol``."""
     alarm_topic_arn: str | None = None
@@ -154,6 +163,20 @@ class StackConfig:
         if self.iam_connect:
             return False
         return self.authorizer if self.authorizer is not None else not self.existing_backend
+
+    def connect_authorization(self) -> ConnectAuthorization | None:
+        """The ``connect_authorization`` prop the three options set; None (the mode's default) when none is set."""
+        if self.iam_connect:
+            if self.authorizer:
+                raise InvalidPropsError(self.source_of("iam_connect"), True,
+                                        "iam_connect puts AWS_IAM on $connect: a route has one authorization (unset authorizer)")
+            return IamAuthorization()
+        if self.authorizer is None and self.token_source is None:
+            return None
+        token_source = self.token_source or str(DEFAULT_TOKEN_SOURCE)
+        if self.authorizer_enabled:
+            return TokenAuthorizer(token_source=token_source)
+        return NoAuthorization(token_source=token_source)
 
     def system_prop_values(self) -> dict[str, Any]:
         """The options that are ``WebSocketSystemProps`` fields, by prop name, as set (None: the prop's default)."""

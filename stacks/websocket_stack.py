@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from careconnect_ws_cdk.cdk import AwsProvider, Construct, LocalBackend, S3Backend, TerraformStack
+from careconnect_ws_cdk.custom_domain import CustomDomain
 from careconnect_ws_cdk.errors import InvalidPropsError
 from careconnect_ws_cdk.lambda_artifact import DEFAULT_ARCHITECTURE, artifact_path
-from careconnect_ws_cdk.websocket_api_props import CustomDomain
 from careconnect_ws_cdk.websocket_system import (
     WebSocketSystemProps,
     add_system_outputs,
@@ -71,6 +71,7 @@ class WebSocketStack(TerraformStack):
     def _system_props(self, config: StackConfig) -> WebSocketSystemProps:
         """The options are the props (same names); only the composite props and the zip's default path are built."""
         values = config.system_prop_values()
+        values["connect_authorization"] = config.connect_authorization()
         domain = config.composite_prop_values("domain")
         if domain:
             if not (config.domain_name and config.certificate_arn):

@@ -12,9 +12,11 @@ from careconnect_ws_cdk import (
     CustomDomain,
     Dashboard,
     DashboardProps,
+    IamAuthorization,
     LambdaTarget,
     LogEncryptionKey,
     LogEncryptionKeyProps,
+    TokenAuthorizer,
     WebSocketApi,
     WebSocketApiProps,
 )
@@ -46,13 +48,13 @@ WebSocketSystem(stack, "notifications", WebSocketSystemProps(name="notify", arti
 # for (a bearer header, the subprotocols, AWS_IAM for service clients with only the custom domain), a dashboard,
 # alarms, a log key, the account's logging role.
 devices = WebSocketApi(stack, "more_devices", WebSocketApiProps(
-    name="devices", backend=LambdaTarget.from_function(fn), connect_authorizer=LambdaTarget.from_function(fn),
-    token_source="header:Authorization", provider=eu))
+    name="devices", backend=LambdaTarget.from_function(fn), provider=eu,
+    connect_authorization=TokenAuthorizer(function=LambdaTarget.from_function(fn), token_source="header:Authorization")))
 WebSocketApi(stack, "more_browsers", WebSocketApiProps(
-    name="browsers", backend=LambdaTarget.from_function(fn), connect_authorizer=LambdaTarget.from_function(fn),
-    token_source="protocol", provider=eu))
+    name="browsers", backend=LambdaTarget.from_function(fn), provider=eu,
+    connect_authorization=TokenAuthorizer(function=LambdaTarget.from_function(fn), token_source="protocol")))
 WebSocketApi(stack, "more_services", WebSocketApiProps(
-    name="services", backend=LambdaTarget.from_function(fn), iam_connect=True, provider=eu,
+    name="services", backend=LambdaTarget.from_function(fn), connect_authorization=IamAuthorization(), provider=eu,
     domain=CustomDomain(domain_name="ws.example.org", certificate_arn="arn:aws:acm:eu-west-1:111122223333:certificate/x"),
     disable_execute_api_endpoint=True))
 Dashboard(stack, "more_dashboard", DashboardProps(name="devices", api_id=devices.api_id, stage="prod", provider=eu))

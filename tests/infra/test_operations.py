@@ -91,6 +91,7 @@ def test_the_server_error_alarm_counts_the_metric_the_runtime_writes_for_a_503(f
 
 def test_an_identity_providers_key_set_instead_of_a_token_secret_and_no_dashboard(fake_artifact):
     from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack, Testing
+    from careconnect_ws_cdk.connect_authorization import TokenAuthorizer
     from careconnect_ws_cdk.websocket_system import WebSocketSystem, WebSocketSystemProps
 
     app = Testing.app()
@@ -98,7 +99,8 @@ def test_an_identity_providers_key_set_instead_of_a_token_secret_and_no_dashboar
     AwsProvider(stack, "aws", region="eu-west-1")
     jwks = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json"
     WebSocketSystem(stack, "ws", WebSocketSystemProps(
-        artifact_path=fake_artifact, dashboard=False, jwt_jwks_url=jwks, token_source="header:Authorization",
+        artifact_path=fake_artifact, dashboard=False, jwt_jwks_url=jwks,
+        connect_authorization=TokenAuthorizer(token_source="header:Authorization"),
         jwt_issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC", jwt_audience="client-id"))
     resources = json.loads(Testing.synth(stack))["resource"]
     assert "aws_cloudwatch_dashboard" not in resources

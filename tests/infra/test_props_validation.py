@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
+
 import pytest
 
+from careconnect_ws_cdk.connect_authorization import IamAuthorization, NoAuthorization, TokenAuthorizer
 from careconnect_ws_cdk.errors import InvalidPropsError
 from careconnect_ws_cdk.websocket_api_props import CustomDomain, LambdaTarget, WebSocketApiProps
 from stacks.stack_config import load_stack_config
@@ -33,8 +38,10 @@ BACKEND = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
         ({"backend": None}, "connect", "$connect needs a function"),
         ({"backend": None, "connect": BACKEND, "disconnect": BACKEND}, "default", "$default needs a function"),
         ({"backend": LambdaTarget(function_name="fn", invoke_arn="")}, "backend", "both function_name and invoke_arn"),
-        ({"authorizer_routes": ("$connect", "$default")}, "authorizer_routes", "only on $connect"),
-        ({"connect_authorizer": LambdaTarget(function_name="", invoke_arn="x")}, "connect_authorizer", "function_name and invoke_arn"),
+        ({"connect_authorization": TokenAuthorizer(function=LambdaTarget(function_name="", invoke_arn="x"))},
+         "connect_authorization.function", "function_name and invoke_arn"),
+        ({"connect_authorization": TokenAuthorizer(function=BACKEND, token_source="cookie:x")},
+         "connect_authorization.token_source", "not a token source"),
         ({"domain": CustomDomain(domain_name="Not A Domain", certificate_arn="arn:x")}, "domain.domain_name", "DNS name"),
         ({"domain": CustomDomain(domain_name="ws.example.org", certificate_arn="")}, "domain.certificate_arn", "ACM"),
     ],
@@ -173,6 +180,74 @@ def test_old_names_still_work_for_one_release_and_say_what_to_write():
         WebSocketSystemProps(artifact_path="x.zip", outputs=True)
 
 
+AUTHORIZER = LambdaTarget(function_name="auth", invoke_arn="arn:auth/invocations")
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ({"connect_authorizer": AUTHORIZER}, TokenAuthorizer(function=AUTHORIZER)),
+    ({"connect_authorizer": AUTHORIZER, "token_source": "protocol"}, TokenAuthorizer(function=AUTHORIZER,
+                                                                                     token_source="protocol")),
+    ({"connect_authorizer": AUTHORIZER, "authorizer_routes": ("$connect",)}, TokenAuthorizer(function=AUTHORIZER)),
+    ({"iam_connect": True}, IamAuthorization()),
+    ({"token_source": "header:Authorization"}, NoAuthorization(token_source="header:Authorization")),
+])
+def test_the_four_old_connect_props_still_work_for_one_release_as_the_one_prop(old, new):
+    """connect_authorizer, iam_connect, token_source and authorizer_routes each warn, naming connect_authorization,
+    and mean exactly the value of the one prop that replaces them (so the synthesized JSON is the same)."""
+    with pytest.warns(DeprecationWarning, match="connect_authorization") as caught:
+        props = WebSocketApiProps(name="api", backend=BACKEND, **old)
+    assert len(caught) == len(old)
+    assert props.connect_authorization == new
+    assert all(w.filename == __file__ for w in caught)  # the warning points at the caller's line
+
+
+def test_the_old_connect_props_keep_their_rules():
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidPropsError, match="only on \\$connect") as err:
+        WebSocketApiProps(name="api", backend=BACKEND, connect_authorizer=AUTHORIZER,
+                          authorizer_routes=("$connect", "$default"))
+    assert err.value.prop == "authorizer_routes"
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidPropsError, match="one authorization") as err:
+        WebSocketApiProps(name="api", backend=BACKEND, connect_authorizer=AUTHORIZER, iam_connect=True)
+    assert err.value.prop == "iam_connect"
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidPropsError, match="give it alone") as err:
+        WebSocketApiProps(name="api", backend=BACKEND, connect_authorization=TokenAuthorizer(function=AUTHORIZER),
+                          iam_connect=True)
+    assert err.value.prop == "connect_authorization"
+    from careconnect_ws_cdk.websocket_system import WebSocketSystemProps
+
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidPropsError, match="give it alone") as err:
+        WebSocketSystemProps(artifact_path="x.zip", connect_authorization=IamAuthorization(), token_source="protocol")
+    assert err.value.prop == "connect_authorization"
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidPropsError, match="one authorization") as err:
+        WebSocketSystemProps(artifact_path="x.zip", iam_connect=True, authorizer=True)
+    assert err.value.prop == "authorizer"
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ({}, TokenAuthorizer()),
+    ({"existing_function": BACKEND}, NoAuthorization()),
+    ({"authorizer": False}, NoAuthorization()),
+    ({"existing_function": BACKEND, "authorizer": True}, TokenAuthorizer()),
+    ({"iam_connect": True}, IamAuthorization()),
+    ({"token_source": "protocol"}, TokenAuthorizer(token_source="protocol")),
+    ({"authorizer": False, "token_source": "protocol"}, NoAuthorization(token_source="protocol")),
+])
+def test_the_systems_connect_authorization_defaults_by_mode_and_reads_its_old_props(old, new):
+    from careconnect_ws_cdk.websocket_system import WebSocketSystemProps
+
+    base = {} if "existing_function" in old else {"artifact_path": "x.zip"}
+    with pytest.warns(DeprecationWarning) if set(old) - {"existing_function"} else _no_warning():
+        props = WebSocketSystemProps(**base, **old)
+    assert props.connect_authorization == new
+
+
+@contextlib.contextmanager
+def _no_warning() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        yield
+
+
 @pytest.mark.parametrize(("changes", "prop"), [
     ({"reserved_concurrency": 0}, "reserved_concurrency"),
     ({"reserved_concurrency": "unlimited"}, "reserved_concurrency"),
@@ -180,7 +255,8 @@ def test_old_names_still_work_for_one_release_and_say_what_to_write():
     ({"existing_function": BACKEND, "artifact_path": "x.zip"}, "artifact_path"),
     ({"existing_function": BACKEND, "snap_start": True}, "snap_start"),
     ({"artifact_path": "x.zip", "backend_role_name": "role"}, "backend_role_name"),
-    ({"artifact_path": "x.zip", "iam_connect": True, "authorizer": True}, "authorizer"),
+    ({"artifact_path": "x.zip", "connect_authorization": NoAuthorization(token_source="cookie:x")},
+     "connect_authorization.token_source"),
 ])
 def test_system_props_are_checked_at_construction_naming_the_prop(changes, prop):
     from careconnect_ws_cdk.websocket_system import WebSocketSystemProps

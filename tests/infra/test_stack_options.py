@@ -9,14 +9,19 @@ from dataclasses import fields
 
 import pytest
 
-from careconnect_ws_cdk.websocket_api_props import CustomDomain, LambdaTarget
+from careconnect_ws_cdk.connect_authorization import IamAuthorization, NoAuthorization, TokenAuthorizer
+from careconnect_ws_cdk.custom_domain import CustomDomain
+from careconnect_ws_cdk.lambda_target import LambdaTarget
 from careconnect_ws_cdk.websocket_system import WebSocketSystemProps
 from stacks.stack_config import NOT_OPTIONS, PROP, RENAMED, StackConfig, deprecated_options, load_stack_config, unknown_options
 
 SYSTEM_PROPS = {f.name for f in fields(WebSocketSystemProps)}
-COMPOSITES = {"domain": CustomDomain, "existing_function": LambdaTarget}
+# A composite prop's types: one for a dataclass, several for a choice (an option part names a type or a field).
+COMPOSITES = {"domain": (CustomDomain,), "existing_function": (LambdaTarget,),
+              "connect_authorization": (TokenAuthorizer, IamAuthorization, NoAuthorization)}
 # Props a stack option cannot express (objects, not text) or that are deprecated spellings: set them in Python.
-PROPS_WITHOUT_OPTION = {"provider", "alarm_thresholds", "jwt_public_key", "outputs", "existing_role_name", "environment"}
+PROPS_WITHOUT_OPTION = {"provider", "alarm_thresholds", "jwt_public_key", "outputs", "existing_role_name", "environment",
+                        "authorizer", "iam_connect", "token_source"}
 
 
 def test_every_option_is_a_prop_of_its_own_name_or_says_which_part_of_a_prop_it_is():
@@ -28,7 +33,9 @@ def test_every_option_is_a_prop_of_its_own_name_or_says_which_part_of_a_prop_it_
         head, _, part = path.partition(".")
         assert head in SYSTEM_PROPS, f"option {f.name} names no WebSocketSystemProps field ({path})"
         if part:
-            assert part in {c.name for c in fields(COMPOSITES[head])}, f"{path}: no such field of {head}"
+            types = COMPOSITES[head]
+            parts = {t.__name__ for t in types if len(types) > 1} | {c.name for t in types for c in fields(t)}
+            assert part in parts, f"{path}: no such field (or type) of {head}"
         else:
             assert path == f.name, f"option {f.name} must be named as its prop {path}"
 

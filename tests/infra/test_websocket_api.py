@@ -10,6 +10,8 @@ import json
 import pytest
 
 from careconnect_ws.limits import LIMITS
+from careconnect_ws_cdk.connect_authorization import IamAuthorization, NoAuthorization, TokenAuthorizer
+from careconnect_ws_cdk.lambda_target import LambdaTarget
 
 API = "aws_apigatewayv2_api"
 ROUTE = "aws_apigatewayv2_route"
@@ -218,7 +220,8 @@ def two_way_synth():
         ws = WebSocketApi(stack, "ws", WebSocketApiProps(
             name="two-way", backend=chat, custom_routes={"chat.send": chat, "chat.typing": chat},
             two_way_routes=("chat.send",), domain=CustomDomain(domain_name="ws.example.org", certificate_arn="arn:aws:acm:x"),
-            disable_execute_api_endpoint=True, connect_authorizer=chat, token_source="protocol"))
+            disable_execute_api_endpoint=True,
+            connect_authorization=TokenAuthorizer(function=chat, token_source="protocol")))
         ws.add_route("chat.history", chat, return_response=True)
         ws.add_route("chat.read", chat)
         return stack
@@ -256,7 +259,11 @@ def test_the_default_endpoint_can_be_disabled_with_a_custom_domain(two_way_synth
 @pytest.mark.parametrize(("props", "prop"), [
     ({"disable_execute_api_endpoint": True}, "disable_execute_api_endpoint"),
     ({"two_way_routes": ("chat.send",)}, "two_way_routes"),
-    ({"token_source": "cookie:session"}, "token_source"),
+    ({"connect_authorization": NoAuthorization(token_source="cookie:session")}, "connect_authorization.token_source"),
+    ({"connect_authorization": TokenAuthorizer(token_source="protocol")}, "connect_authorization.function"),
+    ({"connect_authorization": TokenAuthorizer(function=LambdaTarget(function_name="", invoke_arn="x"))},
+     "connect_authorization.function"),
+    ({"connect_authorization": "iam"}, "connect_authorization"),
 ])
 def test_two_way_and_endpoint_props_are_checked(props, prop):
     from careconnect_ws_cdk.errors import InvalidPropsError
@@ -278,7 +285,8 @@ def test_aws_iam_on_connect_in_the_complete_system(fake_artifact):
 
     stack = TerraformStack(Testing.app(), "iam")
     AwsProvider(stack, "aws", region="eu-west-1")
-    WebSocketSystem(stack, "ws", WebSocketSystemProps(artifact_path=fake_artifact, iam_connect=True, dashboard=False))
+    WebSocketSystem(stack, "ws", WebSocketSystemProps(artifact_path=fake_artifact,
+                                                      connect_authorization=IamAuthorization(), dashboard=False))
     s = synthesize(stack)
     routes = websocket_routes(s)
     assert routes["$connect"].authorization == "AWS_IAM"
@@ -288,6 +296,7 @@ def test_aws_iam_on_connect_in_the_complete_system(fake_artifact):
     (function,) = s.resources("aws_lambda_function").values()
     assert function["environment"]["variables"][contract.CONNECT_AUTH] == "iam"
     with pytest.raises(InvalidPropsError) as err:
-        WebSocketSystem(TerraformStack(Testing.app(), "both"), "ws",
-                        WebSocketSystemProps(artifact_path=fake_artifact, iam_connect=True, authorizer=True))
-    assert err.value.prop == "authorizer"
+        WebSocketSystem(TerraformStack(Testing.app(), "both"), "ws", WebSocketSystemProps(
+            artifact_path=fake_artifact, connect_authorization=TokenAuthorizer(function=LambdaTarget(
+                function_name="f", invoke_arn="arn:f"), token_source="cookie:session")))
+    assert err.value.prop == "connect_authorization.token_source"

@@ -77,6 +77,21 @@ def test_no_module_in_the_runtime_imports_the_cdk():
     assert offenders == []
 
 
+def test_the_construct_library_reaches_the_runtime_only_through_its_shared_definitions():
+    """The construct library reads what both halves must agree on (the contract, the limits, the release that drops
+    deprecated names) and nothing else of the runtime: no database driver or handler code in a synth."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "careconnect_ws_cdk"
+    text = "".join(p.read_text() for p in root.rglob("*.py"))
+    used = set(re.findall(r"^\s*from careconnect_ws\.(\w+)", text, re.M))
+    used |= {name.strip() for names in re.findall(r"^\s*from careconnect_ws import ([\w, ]+)", text, re.M)
+             for name in names.split(",")}
+    assert "import careconnect_ws\n" not in text
+    assert used == {"contract", "limits", "deprecations"}
+
+
 def test_the_package_offers_publish_without_importing_the_database_driver():
     code = (
         "import sys, careconnect_ws;"
