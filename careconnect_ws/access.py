@@ -31,7 +31,7 @@ from .logs import exception_summary
 from .registry import Recipient
 from .services import Services, get_services
 from .streams import MAX_STREAM_NAME_CHARS
-from .text import is_bounded_text
+from .text import check_user_id, is_bounded_text
 from .topics import Topic
 
 logger = logging.getLogger(__name__)
@@ -74,8 +74,6 @@ def withdraw_access(user_id: Any, topic: Any, subject: Any = None, *, services: 
     """End ``user_id``'s subscriptions to ``(topic, subject)`` (or, with no subject, to every stream of
     ``topic``) on all their connections, now; tell each connection. The topic need not be registered any
     more. Returns who was told."""
-    from .notifications import check_user_id
-
     check_user_id(user_id)
     for name, value, required in (("topic", topic, True), ("subject", subject, False)):
         if value is None and not required:

@@ -86,7 +86,7 @@ def _notify(values: Mapping[str, Any]) -> Outcome:
 
 
 def _disconnect_user(values: Mapping[str, Any]) -> Outcome:
-    from .notifications import disconnect_user
+    from .revocation import disconnect_user
 
     user_id = _given(values, "userId")
     revoke = values.get("revoke", True) is not False
@@ -94,13 +94,13 @@ def _disconnect_user(values: Mapping[str, Any]) -> Outcome:
 
 
 def _restore_user(values: Mapping[str, Any]) -> Outcome:
-    from .notifications import restore_user
+    from .revocation import restore_user
 
     return Outcome({"restored": restore_user(_given(values, "userId"))})  # checked inside
 
 
 def _revoke_token(values: Mapping[str, Any]) -> Outcome:
-    from .notifications import revoke_token
+    from .revocation import revoke_token
 
     return _delivered(revoke_token(_given(values, "jti"), _given(values, "exp")))
 

@@ -16,8 +16,7 @@ all read the same definition, so adding a type is one :func:`register_notificati
         payload=lambda user_id, fields, at: {"type": "care-plan", "userId": user_id, "plan": fields["plan"]},
     ))
 
-Revocation (:func:`disconnect_user`) goes through the same delivery path: the user's
-connections are deactivated in one statement, then closed through ``@connections``.
+Revocation is :mod:`careconnect_ws.revocation` (its functions lived here until 0.2; the old names warn).
 """
 
 from __future__ import annotations
@@ -29,12 +28,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .catalogue import Catalogue
-from .delivery import DeliveryResult
 from .errors import InvalidRequest
 from .publishing import Published, publish
-from .services import Services, get_services
-from .text import MAX_USER_ID_CHARS, is_bounded_text
-from .tokens import LEEWAY_SECONDS, MAX_TOKEN_ID_CHARS
+from .services import Services
+from .text import check_user_id, is_bounded_text
 from .topics import EMAIL_VERIFICATION
 
 logger = logging.getLogger(__name__)
@@ -72,7 +69,7 @@ class NotificationType:
 
     def validate(self, user_id: Any, fields: Mapping[str, Any]) -> dict[str, str]:
         """The fields this type takes, checked; raises :class:`InvalidNotification` naming the field."""
-        check_user_id(user_id)
+        check_user_id(user_id, InvalidNotification)
         checked: dict[str, str] = {}
         for field in self.fields:
             value = fields.get(field.name)
@@ -84,12 +81,6 @@ class NotificationType:
                 raise InvalidNotification("invalid_field", f"'{field.name}' must be text of 1 to {field.max_chars} characters")
             checked[field.name] = value
         return checked
-
-
-def check_user_id(user_id: Any) -> None:
-    """The one rule for a user id given by a backend (a notification's or a revocation's target)."""
-    if not is_bounded_text(user_id, MAX_USER_ID_CHARS):
-        raise InvalidNotification("invalid_field", f"'userId' must be text of 1 to {MAX_USER_ID_CHARS} characters")
 
 
 NOTIFICATIONS: Catalogue[NotificationType] = Catalogue("notification")
@@ -163,48 +154,29 @@ def notify_email_verified(
     return notify(EMAIL_VERIFIED.name, user_id, at=verified_at, services=services, email=email)
 
 
-# -- revocation ------------------------------------------------------------------------------
+# -- moved ---------------------------------------------------------------------------------
 
-def disconnect_user(
-    user_id: str, *, reason: str = "revoked", revoke: bool = True, services: Services | None = None
-) -> DeliveryResult:
-    """End every connection of ``user_id`` now (a revoked session, a locked account).
-
-    With ``revoke`` (the default) every token the user holds now is refused from now on: a ``$connect``
-    with a token issued (``iat``) before this moment answers 401 ``token_revoked``, so the same token
-    cannot simply connect again. ``revoke=False`` only ends the connections (their clients may reconnect).
-    The connections are deactivated first, in one statement, so no notification reaches them even if
-    closing fails; then each is closed through ``@connections`` (gone ones are fine).
-    """
-    check_user_id(user_id)
-    services = services or get_services()
-    ended = services.registry.deactivate_user(user_id, reason=reason, revoke=revoke)
-    result = services.delivery.close_all(ended)
-    logger.info("user disconnected", extra={"connections": len(ended), "revoked": revoke, "closeFailed": len(result.failed)})
-    return result
+_MOVED = {"disconnect_user", "revoke_token", "restore_user"}
 
 
-def revoke_token(token_id: Any, expires_at: Any, *, services: Services | None = None) -> DeliveryResult:
-    """Refuse one token (its ``jti``) until its ``exp`` (epoch seconds), and end the connections opened with it."""
-    if not is_bounded_text(token_id, MAX_TOKEN_ID_CHARS):
-        raise InvalidNotification("invalid_field", f"'jti' must be text of 1 to {MAX_TOKEN_ID_CHARS} characters")
-    if isinstance(expires_at, bool) or not isinstance(expires_at, int) or not 0 < expires_at < 2**33:
-        raise InvalidNotification("invalid_field", "'exp' must be the token's expiry in whole seconds since the epoch")
-    services = services or get_services()
-    # Verification accepts a token until exp + its leeway: the deny-list entry must outlive that, or a revoked
-    # token connects again in the last seconds of its leeway.
-    ended = services.registry.revoke_token(token_id, expires_at=expires_at + LEEWAY_SECONDS)
-    result = services.delivery.close_all(ended)
-    logger.info("token revoked", extra={"connections": len(ended), "closeFailed": len(result.failed)})
-    return result
+def __getattr__(name: str) -> Any:
+    """``disconnect_user``, ``revoke_token`` and ``restore_user`` moved to :mod:`careconnect_ws.revocation`: the
+    old names work for one release, warn, and still raise :class:`InvalidNotification` as they did."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import functools
 
+    from . import revocation
+    from .deprecations import moved
 
-def restore_user(user_id: str, *, services: Services | None = None) -> bool:
-    """Lift :func:`disconnect_user`'s revocation of ``user_id``: the tokens they hold (and, with
-    ``WS_CONNECT_AUTH=iam``, their signed handshakes) connect again. False when the user was not revoked.
-    Tokens revoked one by one (:func:`revoke_token`) stay revoked until they expire."""
-    check_user_id(user_id)
-    services = services or get_services()
-    lifted = services.registry.restore_user(user_id)
-    logger.info("user restored", extra={"lifted": lifted})
-    return lifted
+    new = getattr(revocation, name)
+    moved(f"careconnect_ws.notifications.{name}", f"careconnect_ws.revocation.{name}")
+
+    @functools.wraps(new)
+    def old(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return new(*args, **kwargs)
+        except InvalidRequest as err:
+            raise InvalidNotification(err.code, str(err), status=err.status) from None
+
+    return old

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TypeGuard
 
+from .errors import InvalidRequest
+
 MAX_USER_ID_CHARS = 256
 """A user id (a token's ``sub``) is stored as text: at most this long."""
 
@@ -41,3 +43,10 @@ def log_value(value: object) -> str | None:
     if value is None:
         return None
     return clip(value if isinstance(value, str) else type(value).__name__, MAX_LOG_VALUE_CHARS)
+
+
+def check_user_id(user_id: object, error: type[InvalidRequest] = InvalidRequest) -> str:
+    """The one rule for a user id a backend gives (whom to notify, revoke, restore or withdraw access from)."""
+    if not is_bounded_text(user_id, MAX_USER_ID_CHARS):
+        raise error("invalid_field", f"'userId' must be text of 1 to {MAX_USER_ID_CHARS} characters")
+    return user_id

@@ -46,8 +46,8 @@ def test_no_cdk_no_tests_no_local_gateway_no_bytecode(artifact):
 # What the Lambda runs, and nothing else: a new module under careconnect_ws is a decision (add it here), and
 # development code (the local gateway, the throwaway PostgreSQL, the reference client) never ships.
 RUNTIME_MODULES = {
-    "__init__", "__main__", "access", "backoff", "catalogue", "cleanup", "cli", "commands", "contract", "db", "delivery", "errors", "events", "handler", "jwks", "limits",
-    "logs", "management", "metrics", "notifications", "publishing", "registry", "routing", "secrets", "services", "settings",
+    "__init__", "__main__", "access", "backoff", "catalogue", "cleanup", "cli", "commands", "contract", "db", "delivery", "deprecations", "errors", "events", "handler", "jwks", "limits",
+    "logs", "management", "metrics", "notifications", "publishing", "registry", "revocation", "routing", "secrets", "services", "settings",
     "sigv4", "snapstart", "status", "streams", "text", "tokens", "topics", "migrations/__init__",
 }
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from careconnect_ws import db as db_module
 from careconnect_ws.cleanup import run_cleanup
 from careconnect_ws.handler import lambda_handler
-from careconnect_ws.notifications import disconnect_user
 from careconnect_ws.publishing import publish
+from careconnect_ws.revocation import disconnect_user
 from careconnect_ws.services import get_services
 from tests.support.events import make_event
 from tests.support.plans import explain_everything, registry_plans, unindexed_scans

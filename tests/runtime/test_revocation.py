@@ -12,7 +12,7 @@ import time
 
 from careconnect_ws.cleanup import run_cleanup
 from careconnect_ws.handler import lambda_handler
-from careconnect_ws.notifications import disconnect_user, revoke_token
+from careconnect_ws.revocation import disconnect_user, revoke_token
 from careconnect_ws.settings import Settings, set_settings
 from careconnect_ws.tokens import issue_token, verify_identity
 from tests.support.events import make_event
@@ -256,7 +256,7 @@ def test_an_iam_principal_is_revoked_for_a_while_not_for_good_and_restore_user_l
 
 
 def test_restore_user_lets_tokens_issued_before_the_revocation_back(connections_endpoint):
-    from careconnect_ws.notifications import restore_user
+    from careconnect_ws.revocation import restore_user
 
     token = token_for("nina", now=time.time() - 5)
     disconnect_user("nina")
@@ -316,3 +316,28 @@ def test_odd_authorizer_context_times_are_ignored_not_a_500(connections_endpoint
     for value in ("١٢", "²", 10**400, -5, float("inf"), "9" * 13):
         assert connect("odd=", "ignored", authorizer={"userId": "alice", "tokenIssuedAt": value,
                                                       "tokenExpiresAt": value})[0] == 200, value
+
+
+def test_the_old_names_in_notifications_warn_once_per_use_and_keep_their_error_for_one_release(connections_endpoint):
+    """disconnect_user, revoke_token and restore_user moved to careconnect_ws.revocation (whose bad-input error is
+    the InvalidRequest every backend call raises); the old names still work, warn, and raise InvalidNotification."""
+    import pytest
+
+    from careconnect_ws import notifications, revocation
+    from careconnect_ws.errors import InvalidRequest
+    from careconnect_ws.notifications import InvalidNotification
+
+    for name in ("disconnect_user", "revoke_token", "restore_user"):
+        with pytest.warns(DeprecationWarning, match=f"careconnect_ws.revocation.{name}") as caught:
+            old = getattr(notifications, name)
+        assert caught[0].filename == __file__
+        assert old.__doc__ == getattr(revocation, name).__doc__
+    with pytest.warns(DeprecationWarning):
+        assert notifications.restore_user("nobody-revoked") is False  # works, against the real database
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidNotification, match="'userId' must be text"):
+        notifications.disconnect_user("")
+    with pytest.raises(InvalidRequest, match="'userId' must be text") as err:
+        revocation.disconnect_user("")
+    assert not isinstance(err.value, InvalidNotification) and err.value.code == "invalid_field"
+    with pytest.raises(AttributeError):
+        notifications.no_such_name  # noqa: B018
