@@ -48,7 +48,7 @@ def _log_to_devnull() -> logging.Handler:
 
 
 def run() -> str:
-    from tests.support.identity_provider import AUDIENCE, ISSUER, IdentityProvider, SigningKey
+    from careconnect_ws.testing.identity_provider import AUDIENCE, ISSUER, IdentityProvider, SigningKey
 
     _log_to_devnull()
     key = SigningKey("RSA")

@@ -20,7 +20,7 @@ from careconnect_ws.local.pgtemp import TemporaryPostgres
 from careconnect_ws.migrations import migrate
 from careconnect_ws.registry import NewConnection, Registry
 from careconnect_ws.streams import Streams
-from tests.support.plans import explain_everything, registry_plans, unindexed_scans
+from careconnect_ws.testing.plans import explain_everything, registry_plans, unindexed_scans
 
 ROWS = 1_000_000
 USERS = 250_000

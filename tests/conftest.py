@@ -1,5 +1,7 @@
-"""Shared fixtures: the ones careconnect_ws.testing's pytest plugin ships (the session PostgreSQL, the runtime
-pointed at it, the recording @connections endpoint) under this suite's short names, and a SQL connection."""
+"""Shared fixtures. The session PostgreSQL (``careconnect_database``), the runtime pointed at it
+(``careconnect_runtime``) and the recording ``@connections`` endpoint (``careconnect_connections``) are the ones
+careconnect_ws.testing's pytest plugin ships, used here under the same names a team's tests use; this file adds a
+SQL connection for checking state."""
 
 from __future__ import annotations
 
@@ -9,30 +11,10 @@ import psycopg
 import pytest
 
 from careconnect_ws.local.pgtemp import TemporaryPostgres
-from careconnect_ws.settings import Settings
-from careconnect_ws.testing.connections import ConnectionsRecorder
-
-
-@pytest.fixture(scope="session")
-def pg(careconnect_database) -> TemporaryPostgres:
-    """The session's migrated PostgreSQL: careconnect_ws.testing's, the plugin the package ships."""
-    return careconnect_database
 
 
 @pytest.fixture
-def sql(pg) -> Iterator[psycopg.Connection]:
+def sql(careconnect_database: TemporaryPostgres) -> Iterator[psycopg.Connection]:
     """A separate connection for checking registry state in SQL."""
-    with psycopg.connect(pg.url, autocommit=True) as conn:
+    with psycopg.connect(careconnect_database.url, autocommit=True) as conn:
         yield conn
-
-
-@pytest.fixture
-def runtime(careconnect_runtime) -> Settings:
-    """Empty tables, settings pointing at the test server, fresh per-container state: the plugin's fixture."""
-    return careconnect_runtime
-
-
-@pytest.fixture
-def connections_endpoint(careconnect_connections) -> ConnectionsRecorder:
-    """A local @connections endpoint, set as AWS_WEBSOCKET_API_GATEWAY_ENDPOINT for the runtime: the plugin's."""
-    return careconnect_connections

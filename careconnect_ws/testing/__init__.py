@@ -10,7 +10,12 @@ As a pytest plugin (loaded by itself once the package is installed) it gives the
 * ``careconnect_connections``: a :class:`ConnectionsRecorder` the runtime sends to (what each connection got);
 * ``careconnect_gateway``: the local gateway running the built-in handler on a free port (``.url`` for clients).
 
-Builders for the events, in :mod:`careconnect_ws.testing.events`. Nothing here is in the Lambda zip.
+Builders for the events, in :mod:`careconnect_ws.testing.events`; calling the handler with them in one line
+(:func:`connect`, :func:`send`, :func:`disconnect`, :func:`invoke`, each answering an :class:`Answer`), in
+:mod:`careconnect_ws.testing.invoke`. An identity provider on a real HTTP server that signs RS256/ES256 tokens and
+serves its JWKS (:mod:`careconnect_ws.testing.identity_provider`), and the real plans of the statements the runtime
+runs (:mod:`careconnect_ws.testing.plans`: no sequential scan where an index should serve). Nothing here is in the
+Lambda zip.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from .events import authorizer_event, command_event, connect_event, disconnect_event, message_event, scheduled_event
+from .invoke import Answer, connect, disconnect, invoke, send
 
 TEST_JWT_SECRET = "careconnect-ws-testing-key-of-at-least-32-bytes"
 """The HS256 key ``careconnect_runtime`` configures: never a production key."""
@@ -49,6 +55,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "TEST_JWT_SECRET", "ConnectionsRecorder", "RunningGateway", "authorizer_event", "clear_tables", "command_event",
-    "connect_event", "disconnect_event", "message_event", "scheduled_event", "throwaway_database", "token_for",
+    "TEST_JWT_SECRET", "Answer", "ConnectionsRecorder", "RunningGateway", "authorizer_event", "clear_tables",
+    "command_event", "connect", "connect_event", "disconnect", "disconnect_event", "invoke", "message_event",
+    "scheduled_event", "send", "throwaway_database", "token_for",
 ]

@@ -16,7 +16,7 @@ from tests.support.runtime import make_settings
 
 
 @pytest.fixture
-def start_gateway(runtime) -> Iterator[Callable[..., RunningGateway]]:
+def start_gateway(careconnect_runtime) -> Iterator[Callable[..., RunningGateway]]:
     """Start a gateway with the given config changes; the runtime points at its @connections."""
     started: list[RunningGateway] = []
 
@@ -25,7 +25,7 @@ def start_gateway(runtime) -> Iterator[Callable[..., RunningGateway]]:
         config = replace(GatewayConfig(port=0, limits=limits), **changes)
         gw = RunningGateway(config, handler)
         started.append(gw)
-        set_settings(make_settings(runtime.database_url, management_endpoint=gw.management_url))
+        set_settings(make_settings(careconnect_runtime.database_url, management_endpoint=gw.management_url))
         return gw
 
     yield start

@@ -97,7 +97,7 @@ def test_without_authorizer_the_connect_handler_answers_401(start_gateway, sql):
 
 # -- messages, subscriptions, notifications ----------------------------------------------------------------
 
-def test_subscribe_then_notify_reaches_only_that_user(gateway, sql, pg):
+def test_subscribe_then_notify_reaches_only_that_user(gateway, sql, careconnect_database):
     with open_ws(gateway, "alice") as alice, open_ws(gateway, "bob") as bob:
         assert call(alice, {"action": "subscribe", "topic": "email-verification"})["type"] == "subscribed"
         assert call(bob, {"action": "subscribe", "topic": "email-verification"})["type"] == "subscribed"
@@ -107,7 +107,7 @@ def test_subscribe_then_notify_reaches_only_that_user(gateway, sql, pg):
         pushed = json.loads(alice.recv(timeout=10))
         assert (pushed["type"], pushed["status"], pushed["userId"]) == ("email-verification", "verified", "alice")
         # The CLI, from "another terminal".
-        env = {**os.environ, "DATABASE_URL": pg.url, "WS_JWT_SECRET": SECRET,
+        env = {**os.environ, "DATABASE_URL": careconnect_database.url, "WS_JWT_SECRET": SECRET,
                "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": gateway.management_url}
         proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "notify", "email-verified", "--user", "alice"],
                               env=env, capture_output=True, text=True, timeout=60)
@@ -312,7 +312,7 @@ def test_unsigned_management_calls_are_refused(gateway):
     assert err.value.code == 403
 
 
-def test_the_gateway_enforces_the_limits_the_stage_is_synthesized_from(gateway, runtime):
+def test_the_gateway_enforces_the_limits_the_stage_is_synthesized_from(gateway, careconnect_runtime):
     """By behaviour, with the default configuration: the stage the construct synthesizes is the URL's, and its
     throttle (burst 500, then 100/s, one bucket for every client) refuses what is over it."""
     from dataclasses import replace

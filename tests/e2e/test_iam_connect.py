@@ -51,8 +51,8 @@ def test_a_signed_handshake_connects_as_its_signer(start_gateway, sql):
     asyncio.run(run())
 
 
-def test_the_runtime_refuses_a_connect_without_a_verified_signer(runtime):
-    set_settings(replace(runtime, connect_auth="iam"))
+def test_the_runtime_refuses_a_connect_without_a_verified_signer(careconnect_runtime):
+    set_settings(replace(careconnect_runtime, connect_auth="iam"))
     refused = lambda_handler(connect_event("c-1"))
     assert refused["statusCode"] == 401 and json.loads(refused["body"])["code"] == "missing_identity"
     event = connect_event("c-2")

@@ -51,7 +51,7 @@ def test_the_invoke_example_is_an_event_the_handler_takes():
     assert "--cli-binary-format raw-in-base64-out" in README
 
 
-def test_the_publish_snippet_runs(connections_endpoint, sql):
+def test_the_publish_snippet_runs(careconnect_connections, sql):
     from careconnect_ws.handler import lambda_handler
     from careconnect_ws.topics import get_topic
     from tests.support.events import make_event
@@ -60,7 +60,7 @@ def test_the_publish_snippet_runs(connections_endpoint, sql):
     if get_topic("care-plan") is not None:  # registered by an earlier run of this snippet in this session
         code = code.replace("register_topic(", "(lambda topic: topic)(")
     assert lambda_handler(make_event("connect", connection_id="n1=", query={"token": token_for("nurse-1")}))["statusCode"] == 200
-    connections_endpoint.open.add("n1=")
+    careconnect_connections.open.add("n1=")
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["result"].seq == 1 and namespace["result"].reached == 0
@@ -70,19 +70,19 @@ def test_the_publish_snippet_runs(connections_endpoint, sql):
     assert [(e["seq"], e["plan"]) for e in reply["events"]] == [(1, "p-9")]
 
 
-def test_the_backend_push_snippet_runs(connections_endpoint, sql):
+def test_the_backend_push_snippet_runs(careconnect_connections, sql):
     from careconnect_ws.handler import lambda_handler
     from tests.support.events import make_event
 
     assert lambda_handler(make_event("connect", connection_id="u1=", query={"token": token_for("u-1")}))["statusCode"] == 200
     lambda_handler(make_event("message", connection_id="u1=", body={"action": "subscribe", "topic": "email-verification"}))
-    connections_endpoint.open.add("u1=")
+    careconnect_connections.open.add("u1=")
     code = _python_block("### Publishing from the backend", 1)
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["result"].reached == 1 and namespace["result"].seq == 2
-    assert [m["email"] for m in connections_endpoint.messages_for("u1=")] == ["a@example.org", "a@example.org"]
-    assert [m["seq"] for m in connections_endpoint.messages_for("u1=")] == [1, 2]
+    assert [m["email"] for m in careconnect_connections.messages_for("u1=")] == ["a@example.org", "a@example.org"]
+    assert [m["seq"] for m in careconnect_connections.messages_for("u1=")] == [1, 2]
 
 
 def test_the_reference_client_snippet_follows_a_stream(gateway, capsys):

@@ -115,7 +115,7 @@ def test_the_reference_client_reports_a_resync_when_its_position_is_past_retenti
     assert (second.seq, second.data) == (4, {"n": 3})
 
 
-def test_listen_prints_the_missed_events_then_live_ones(gateway, pg):
+def test_listen_prints_the_missed_events_then_live_ones(gateway, careconnect_database):
     for n in range(3):
         publish("ward", "w4", {"n": n})
     env = {**os.environ, "WS_JWT_SECRET": SECRET, "CARECONNECT_WS_URL": gateway.url}

@@ -119,9 +119,9 @@ def test_beyond_loopback_connections_api_verifies_signatures_against_the_printed
         server.stop()
 
 
-def test_secrets_given_are_never_printed(pg, tmp_path):
+def test_secrets_given_are_never_printed(careconnect_database, tmp_path):
     secret = "operator-secret-that-is-at-least-32-bytes-long"
-    password_url = pg.url.replace("postgres@", "postgres:operator-password@")
+    password_url = careconnect_database.url.replace("postgres@", "postgres:operator-password@")
     env_file = tmp_path / "out.env"
     server = Serve("--env-file", str(env_file), env=clean_env(DATABASE_URL=password_url, WS_JWT_SECRET=secret))
     try:
@@ -230,7 +230,7 @@ def test_a_symlink_planted_at_the_env_file_path_is_refused_and_its_target_untouc
 def test_serve_starts_with_an_identity_providers_key_set_and_its_tokens_connect():
     """Hardening round 4: serve set a development secret beside WS_JWT_JWKS_URL, and the two ways to verify
     tokens made it refuse to start."""
-    from tests.support.identity_provider import AUDIENCE, ISSUER, IdentityProvider, SigningKey
+    from careconnect_ws.testing.identity_provider import AUDIENCE, ISSUER, IdentityProvider, SigningKey
 
     provider = IdentityProvider(SigningKey("RSA"))
     server = Serve(env=clean_env(WS_JWT_JWKS_URL=provider.jwks_url, WS_JWT_ISSUER=ISSUER, WS_JWT_AUDIENCE=AUDIENCE))

@@ -11,9 +11,8 @@ import json
 import websockets
 
 import careconnect_ws
-from careconnect_ws.handler import lambda_handler
 from careconnect_ws.routing import MessageContext, router
-from careconnect_ws.testing import command_event, connect_event, message_event, token_for
+from careconnect_ws.testing import command_event, connect, invoke, send, token_for
 from careconnect_ws.topics import Topic, get_topic, register_topic
 
 # The extension: nurses may follow the ward rounds of their own ward; a "ward.note" action echoes a note back.
@@ -50,12 +49,10 @@ def test_a_custom_topic_and_action_end_to_end_over_the_local_gateway(careconnect
 
 
 def test_the_topics_rule_refuses_another_ward_at_the_handler(careconnect_connections):
-    careconnect_connections.open.add("c-1")
-    assert lambda_handler(connect_event("c-1", token=token_for("nurse-4b-amy")))["statusCode"] == 200
-    refused = lambda_handler(message_event("c-1", {"action": "subscribe", "topic": "ward-rounds", "subject": "5a"}))
-    assert refused["statusCode"] == 403 and json.loads(refused["body"])["code"] == "forbidden"
-    ok = lambda_handler(message_event("c-1", {"action": "subscribe", "topic": "ward-rounds", "subject": "4b"}))
-    assert ok["statusCode"] == 200
-    sent = lambda_handler(command_event("publish", topic="ward-rounds", subject="4b", payload={"type": "round"}))
-    assert json.loads(sent["body"])["reached"] == 1
+    assert connect("c-1", "nurse-4b-amy", connections=careconnect_connections).status == 200
+    refused = send("c-1", {"action": "subscribe", "topic": "ward-rounds", "subject": "5a"})
+    assert refused.outcome == (403, "forbidden")
+    assert send("c-1", {"action": "subscribe", "topic": "ward-rounds", "subject": "4b"}).status == 200
+    sent = invoke(command_event("publish", topic="ward-rounds", subject="4b", payload={"type": "round"}))
+    assert sent.body["reached"] == 1
     assert [m["type"] for m in careconnect_connections.messages_for("c-1")] == ["round"]

@@ -62,7 +62,7 @@ def test_the_alarms_that_matter_with_their_default_thresholds(full_synth):
     assert (alarms["dead-letters"]["threshold"], alarms["dead-letters"]["statistic"]) == (1, "Maximum")
 
 
-def test_the_server_error_alarm_counts_the_metric_the_runtime_writes_for_a_503(full_synth, runtime):
+def test_the_server_error_alarm_counts_the_metric_the_runtime_writes_for_a_503(full_synth, careconnect_runtime):
     """Not a name found as text: the runtime's own EMF line for a handled 503 carries the metric and dimension
     value the alarm's query names."""
     from careconnect_ws import db as db_module

@@ -13,15 +13,10 @@ import pytest
 from careconnect_ws.errors import ConfigError
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.settings import Settings, set_settings
+from careconnect_ws.testing import connect, disconnect, send
 from careconnect_ws.tokens import issue_token
 from tests.support.events import load_event, make_event
 from tests.support.runtime import SECRET, make_settings, token_for
-
-
-def call(name, cid="abuse=", **kwargs):
-    response = lambda_handler(make_event(name, connection_id=cid, **kwargs))
-    body = json.loads(response.get("body") or "{}")
-    return response["statusCode"], body.get("code")
 
 
 def signed(claims: dict, key: str = SECRET) -> str:
@@ -34,21 +29,21 @@ def count(sql, table="websocket_connections"):
 
 # -- tokens ---------------------------------------------------------------------------------
 
-def test_a_token_minted_for_another_audience_is_refused_when_none_is_configured(runtime, sql):
+def test_a_token_minted_for_another_audience_is_refused_when_none_is_configured(careconnect_runtime, sql):
     foreign = signed({"sub": "alice", "aud": "billing-api"})
     authorizer = load_event("authorizer")
     authorizer["queryStringParameters"] = {"token": foreign}
     decision = lambda_handler(authorizer)
     assert decision["policyDocument"]["Statement"][0]["Effect"] == "Deny"
-    assert call("connect", query={"token": foreign}) == (401, "invalid_token")
+    assert connect("abuse=", token=foreign).outcome == (401, "invalid_token")
     assert count(sql) == 0
 
 
-def test_the_configured_audience_is_required_and_must_match(runtime, sql):
-    set_settings(make_settings(runtime.database_url, jwt_audience="careconnect-ws"))
-    assert call("connect", "a=", query={"token": signed({"sub": "alice", "aud": "billing-api"})}) == (401, "invalid_token")
-    assert call("connect", "b=", query={"token": signed({"sub": "alice"})}) == (401, "invalid_token")
-    assert call("connect", "c=", query={"token": signed({"sub": "alice", "aud": "careconnect-ws"})}) == (200, None)
+def test_the_configured_audience_is_required_and_must_match(careconnect_runtime, sql):
+    set_settings(make_settings(careconnect_runtime.database_url, jwt_audience="careconnect-ws"))
+    assert connect("a=", token=signed({"sub": "alice", "aud": "billing-api"})).outcome == (401, "invalid_token")
+    assert connect("b=", token=signed({"sub": "alice"})).outcome == (401, "invalid_token")
+    assert connect("c=", token=signed({"sub": "alice", "aud": "careconnect-ws"})).outcome == (200, None)
 
 
 @pytest.mark.parametrize("missing", ["WS_JWT_ISSUER", "WS_JWT_AUDIENCE"])
@@ -76,23 +71,23 @@ def test_rs256_needs_issuer_and_audience(missing):
     ],
     ids=["lone-surrogate", "surrogate-in-part", "surrogate-sub", "nul-sub", "long-sub", "int-sub", "string-exp", "huge-number"],
 )
-def test_undecodable_tokens_and_unstorable_subjects_are_invalid_token(runtime, sql, token):
-    assert call("connect", query={"token": token}) == (401, "invalid_token")
+def test_undecodable_tokens_and_unstorable_subjects_are_invalid_token(careconnect_runtime, sql, token):
+    assert connect("abuse=", token=token).outcome == (401, "invalid_token")
     authorizer = load_event("authorizer")
     authorizer["queryStringParameters"] = {"token": token}
     assert lambda_handler(authorizer)["policyDocument"]["Statement"][0]["Effect"] == "Deny"
     assert count(sql) == 0
 
 
-def test_a_connection_can_end_with_its_token(runtime, sql):
-    set_settings(make_settings(runtime.database_url, bind_connection_to_token_expiry=True))
+def test_a_connection_can_end_with_its_token(careconnect_runtime, sql):
+    set_settings(make_settings(careconnect_runtime.database_url, bind_connection_to_token_expiry=True))
     short = issue_token("alice", Settings(jwt_secret=SECRET), ttl_seconds=60)
-    assert call("connect", query={"token": short}) == (200, None)
+    assert connect("abuse=", token=short).outcome == (200, None)
     lifetime = sql.execute("SELECT extract(epoch FROM expires_at - connected_at) FROM websocket_connections").fetchone()[0]
     assert 55 <= lifetime <= 61
     # From the authorizer's context too (as API Gateway passes it: possibly a string).
     exp = int(time.time()) + 120
-    assert call("connect", "via-authorizer=", authorizer={"userId": "bob", "tokenExpiresAt": str(exp)}) == (200, None)
+    assert connect("via-authorizer=", authorizer={"userId": "bob", "tokenExpiresAt": str(exp)}).outcome == (200, None)
     row = sql.execute("SELECT extract(epoch FROM expires_at) FROM websocket_connections WHERE user_id = 'bob'").fetchone()
     assert abs(float(row[0]) - exp) < 2
 
@@ -106,33 +101,33 @@ def test_issue_token_refuses_a_lifetime_that_is_already_over():
 
 # -- per-client limits -------------------------------------------------------------------------
 
-def test_connections_per_user_are_capped_and_a_refused_connect_stores_nothing(runtime, sql):
-    set_settings(make_settings(runtime.database_url, max_connections_per_user=3))
+def test_connections_per_user_are_capped_and_a_refused_connect_stores_nothing(careconnect_runtime, sql):
+    set_settings(make_settings(careconnect_runtime.database_url, max_connections_per_user=3))
     for i in range(3):
-        assert call("connect", f"mine-{i}=", query={"token": token_for("alice")}) == (200, None)
-    assert call("connect", "one-too-many=", query={"token": token_for("alice")}) == (429, "too_many_connections")
+        assert connect(f"mine-{i}=", token=token_for("alice")).outcome == (200, None)
+    assert connect("one-too-many=", token=token_for("alice")).outcome == (429, "too_many_connections")
     assert sql.execute("SELECT count(*) FROM websocket_connections WHERE connection_id = 'one-too-many='").fetchone()[0] == 0
     # Other users are not affected; reconnecting an existing id is not a new connection.
-    assert call("connect", "bobs=", query={"token": token_for("bob")}) == (200, None)
-    assert call("connect", "mine-0=", query={"token": token_for("alice")}) == (200, None)
+    assert connect("bobs=", token=token_for("bob")).outcome == (200, None)
+    assert connect("mine-0=", token=token_for("alice")).outcome == (200, None)
     # A closed connection frees its place.
-    assert call("disconnect", "mine-1=") == (200, None)
-    assert call("connect", "after-close=", query={"token": token_for("alice")}) == (200, None)
+    assert disconnect("mine-1=").outcome == (200, None)
+    assert connect("after-close=", token=token_for("alice")).outcome == (200, None)
 
 
-def test_the_user_cap_holds_under_concurrent_connects(runtime, sql):
+def test_the_user_cap_holds_under_concurrent_connects(careconnect_runtime, sql):
     import threading
 
     from careconnect_ws import db as db_module
 
-    set_settings(make_settings(runtime.database_url, max_connections_per_user=5))
+    set_settings(make_settings(careconnect_runtime.database_url, max_connections_per_user=5))
     statuses = []
 
-    def connect(i):
-        statuses.append(call("connect", f"race-{i}=", query={"token": token_for("racer")})[0])
+    def connect_racer(i):
+        statuses.append(connect(f"race-{i}=", token=token_for("racer")).status)
         db_module.reset_database()
 
-    threads = [threading.Thread(target=connect, args=(i,)) for i in range(12)]
+    threads = [threading.Thread(target=connect_racer, args=(i,)) for i in range(12)]
     for t in threads:
         t.start()
     for t in threads:
@@ -141,76 +136,76 @@ def test_the_user_cap_holds_under_concurrent_connects(runtime, sql):
     assert sql.execute("SELECT count(*) FROM websocket_connections WHERE user_id = 'racer' AND is_active").fetchone()[0] == 5
 
 
-def test_subscriptions_per_connection_are_capped(runtime, sql):
+def test_subscriptions_per_connection_are_capped(careconnect_runtime, sql):
     from careconnect_ws.topics import TOPICS, Topic, register_topic
 
     register_topic(Topic("open-test-topic", may_subscribe=lambda user, subject: True))
     try:
-        set_settings(make_settings(runtime.database_url, max_subscriptions_per_connection=4))
-        assert call("connect", query={"token": token_for("alice")}) == (200, None)
+        set_settings(make_settings(careconnect_runtime.database_url, max_subscriptions_per_connection=4))
+        assert connect("abuse=", token=token_for("alice")).outcome == (200, None)
         for i in range(4):
-            assert call("message", body={"action": "subscribe", "topic": "open-test-topic", "subject": f"s{i}"}) == (200, None)
-        assert call("message", body={"action": "subscribe", "topic": "open-test-topic", "subject": "s4"}) == (
+            assert send("abuse=", {"action": "subscribe", "topic": "open-test-topic", "subject": f"s{i}"}).outcome == (200, None)
+        assert send("abuse=", {"action": "subscribe", "topic": "open-test-topic", "subject": "s4"}).outcome == (
             429, "too_many_subscriptions")
         # Subscribing again to one it holds is still fine.
-        assert call("message", body={"action": "subscribe", "topic": "open-test-topic", "subject": "s0"}) == (200, None)
+        assert send("abuse=", {"action": "subscribe", "topic": "open-test-topic", "subject": "s0"}).outcome == (200, None)
         assert count(sql, "websocket_subscriptions") == 4
     finally:
         TOPICS.remove("open-test-topic")
 
 
-def test_a_flooding_connection_is_limited_then_closed(runtime, connections_endpoint, sql):
-    set_settings(make_settings(runtime.database_url, management_endpoint=connections_endpoint.url, max_messages_per_second=5))
-    assert call("connect", "flood=", query={"token": token_for("mallory")}) == (200, None)
-    assert call("connect", "calm=", query={"token": token_for("bob")}) == (200, None)
-    connections_endpoint.open.update({"flood=", "calm="})
+def test_a_flooding_connection_is_limited_then_closed(careconnect_runtime, careconnect_connections, sql):
+    set_settings(make_settings(careconnect_runtime.database_url, management_endpoint=careconnect_connections.url, max_messages_per_second=5))
+    assert connect("flood=", token=token_for("mallory")).outcome == (200, None)
+    assert connect("calm=", token=token_for("bob")).outcome == (200, None)
+    careconnect_connections.open.update({"flood=", "calm="})
     # All within one rate window (the window is one wall-clock second): wait for a fresh one.
     time.sleep(1 - time.time() % 1)
-    results = [call("message", "flood=", body={"action": "ping"}) for _ in range(12)]
+    results = [send("flood=", {"action": "ping"}).outcome for _ in range(12)]
     assert results[:5] == [(200, None)] * 5
     assert set(results[5:]) == {(429, "rate_limited")}
     # Past twice the limit the connection was closed through @connections DELETE.
-    assert "flood=" in connections_endpoint.deleted
-    assert "calm=" not in connections_endpoint.deleted
-    assert call("message", "calm=", body={"action": "ping"}) == (200, None)
+    assert "flood=" in careconnect_connections.deleted
+    assert "calm=" not in careconnect_connections.deleted
+    assert send("calm=", {"action": "ping"}).outcome == (200, None)
 
 
-def test_reregistering_an_id_for_another_user_drops_the_old_subscriptions(runtime, sql):
-    assert call("connect", "reused=", query={"token": token_for("alice")}) == (200, None)
-    assert call("message", "reused=", body={"action": "subscribe", "topic": "email-verification"}) == (200, None)
-    assert call("connect", "reused=", query={"token": token_for("bob")}) == (200, None)
+def test_reregistering_an_id_for_another_user_drops_the_old_subscriptions(careconnect_runtime, sql):
+    assert connect("reused=", token=token_for("alice")).outcome == (200, None)
+    assert send("reused=", {"action": "subscribe", "topic": "email-verification"}).outcome == (200, None)
+    assert connect("reused=", token=token_for("bob")).outcome == (200, None)
     assert count(sql, "websocket_subscriptions") == 0
     # The same user reconnecting on the same id keeps them (idempotent $connect).
-    assert call("message", "reused=", body={"action": "subscribe", "topic": "email-verification"}) == (200, None)
-    assert call("connect", "reused=", query={"token": token_for("bob")}) == (200, None)
+    assert send("reused=", {"action": "subscribe", "topic": "email-verification"}).outcome == (200, None)
+    assert connect("reused=", token=token_for("bob")).outcome == (200, None)
     assert count(sql, "websocket_subscriptions") == 1
 
 
 # -- what reaches the logs ------------------------------------------------------------------------
 
-def test_logs_name_only_known_actions_and_bound_every_client_value(runtime, caplog):
-    assert call("connect", query={"token": token_for("alice")}) == (200, None)
+def test_logs_name_only_known_actions_and_bound_every_client_value(careconnect_runtime, caplog):
+    assert connect("abuse=", token=token_for("alice")).outcome == (200, None)
     caplog.set_level(logging.INFO, logger="careconnect_ws")
     caplog.clear()
     huge = "A" * 125_000
-    assert call("message", body={"action": huge}) == (400, "unknown_action")
-    assert call("message", body={"action": "ping"}) == (200, None)
+    assert send("abuse=", {"action": huge}).outcome == (400, "unknown_action")
+    assert send("abuse=", {"action": "ping"}).outcome == (200, None)
     handled = [r for r in caplog.records if r.getMessage() == "handled"]
     assert [r.action for r in handled] == ["unknown", "ping"]
     for record in caplog.records:
         assert huge[:200] not in json.dumps(vars(record), default=str)
 
 
-def test_an_unhandled_error_logs_where_not_what(runtime, caplog, monkeypatch):
+def test_an_unhandled_error_logs_where_not_what(careconnect_runtime, caplog, monkeypatch):
     from careconnect_ws import routing
 
     def explode(ctx):
         raise RuntimeError("Failing row contains (secret-patient-value)")
 
     monkeypatch.setitem(routing.router.actions._items, "ping", explode)
-    assert call("connect", query={"token": token_for("alice")}) == (200, None)
+    assert connect("abuse=", token=token_for("alice")).outcome == (200, None)
     caplog.set_level(logging.INFO, logger="careconnect_ws")
-    assert call("message", body={"action": "ping"}) == (500, "internal_error")
+    assert send("abuse=", {"action": "ping"}).outcome == (500, "internal_error")
     lines = json.dumps([vars(r) for r in caplog.records], default=str)
     assert "secret-patient-value" not in lines
     error = next(r for r in caplog.records if r.getMessage() == "unhandled error")
@@ -219,9 +214,9 @@ def test_an_unhandled_error_logs_where_not_what(runtime, caplog, monkeypatch):
 
 # -- inputs a client (or a stray invocation) controls -----------------------------------------
 
-def test_a_number_past_the_integer_digit_limit_is_invalid_json(runtime):
-    assert call("connect", query={"token": token_for("alice")}) == (200, None)
-    assert call("message", body='{"action": "ping", "n": ' + "9" * 5000 + "}") == (400, "invalid_json")
+def test_a_number_past_the_integer_digit_limit_is_invalid_json(careconnect_runtime):
+    assert connect("abuse=", token=token_for("alice")).outcome == (200, None)
+    assert send("abuse=", '{"action": "ping", "n": ' + "9" * 5000 + "}").outcome == (400, "invalid_json")
 
 
 def _ctx(**changes):
@@ -256,14 +251,14 @@ def _ctx(**changes):
         {"type": "REQUEST", "methodArn": "arn:aws:execute-api:x", "queryStringParameters": {"token": 5}},
     ],
 )
-def test_events_api_gateway_never_sends_are_invalid_event(runtime, sql, event):
+def test_events_api_gateway_never_sends_are_invalid_event(careconnect_runtime, sql, event):
     response = lambda_handler(event)
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["code"] == "invalid_event"
     assert count(sql) == 0
 
 
-def test_the_subscription_cap_holds_under_concurrent_subscribes_on_one_connection(runtime, sql, pg):
+def test_the_subscription_cap_holds_under_concurrent_subscribes_on_one_connection(careconnect_runtime, sql, careconnect_database):
     """Hardening round 4: concurrent subscribes on one connection reached 59 against a cap of 50 (each counted
     the committed subscriptions, so two at once both saw room for one more). Forced here: one subscribe holds its
     transaction open while another runs."""
@@ -271,16 +266,16 @@ def test_the_subscription_cap_holds_under_concurrent_subscribes_on_one_connectio
 
     import psycopg
 
-    assert call("connect", query={"token": token_for("alice")}) == (200, None)
+    assert connect("abuse=", token=token_for("alice")).outcome == (200, None)
     call_subscribe = ("SELECT inserted FROM careconnect_ws_subscribe('abuse=', 'open-race-topic', %s, 2, NULL, 1000,"
                       " 100000, 64)")
     assert sql.execute(call_subscribe, ["s0"]).fetchone()[0] is True
     second: list[bool] = []
-    with psycopg.connect(pg.url) as first:  # a transaction of its own, left open
+    with psycopg.connect(careconnect_database.url) as first:  # a transaction of its own, left open
         assert first.execute(call_subscribe, ["s1"]).fetchone()[0] is True
 
         def other() -> None:
-            with psycopg.connect(pg.url, autocommit=True) as conn:
+            with psycopg.connect(careconnect_database.url, autocommit=True) as conn:
                 second.append(conn.execute(call_subscribe, ["s2"]).fetchone()[0])
 
         racer = threading.Thread(target=other)

@@ -18,7 +18,7 @@ def authorizer_event(token):
     return event
 
 
-def test_valid_token_is_allowed_for_exactly_the_method_arn(runtime):
+def test_valid_token_is_allowed_for_exactly_the_method_arn(careconnect_runtime):
     event = authorizer_event(token_for("alice"))
     response = lambda_handler(event)
     assert response["principalId"] == "alice"
@@ -29,7 +29,7 @@ def test_valid_token_is_allowed_for_exactly_the_method_arn(runtime):
     assert isinstance(response["context"]["tokenExpiresAt"], int)
 
 
-def test_missing_token_is_denied(runtime):
+def test_missing_token_is_denied(careconnect_runtime):
     event = authorizer_event(None)
     response = lambda_handler(event)
     assert response["policyDocument"]["Statement"][0]["Effect"] == "Deny"
@@ -37,13 +37,13 @@ def test_missing_token_is_denied(runtime):
     assert response["context"] == {"reason": "missing_token"}
 
 
-def test_expired_token_is_denied(runtime):
+def test_expired_token_is_denied(careconnect_runtime):
     response = lambda_handler(authorizer_event(token_for("alice", ttl_seconds=1, now=1_000)))
     assert response["policyDocument"]["Statement"][0]["Effect"] == "Deny"
     assert response["context"]["reason"] == "token_expired"
 
 
-def test_null_query_string_is_denied(runtime):
+def test_null_query_string_is_denied(careconnect_runtime):
     event = authorizer_event(None)
     event["queryStringParameters"] = None
     assert lambda_handler(event)["policyDocument"]["Statement"][0]["Effect"] == "Deny"

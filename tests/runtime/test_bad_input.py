@@ -16,7 +16,7 @@ CID = "conn-bad-input="
 
 
 @pytest.fixture
-def connected(runtime, sql):
+def connected(careconnect_runtime, sql):
     assert lambda_handler(make_event("connect", connection_id=CID, query={"token": token_for("alice")}))["statusCode"] == 200
     return sql
 
@@ -81,7 +81,7 @@ def test_odd_but_valid_unicode_round_trips(connected):
     assert (status, reply["id"]) == (200, "😀 ünï\u200bcode \u202e")
 
 
-def test_sql_injection_looking_strings_are_stored_verbatim(runtime, sql):
+def test_sql_injection_looking_strings_are_stored_verbatim(careconnect_runtime, sql):
     evil = "alice'); DROP TABLE websocket_connections; --"
     cid = "x'; DELETE FROM websocket_connections; --"
     assert lambda_handler(make_event("connect", connection_id=cid, query={"token": token_for(evil)}))["statusCode"] == 200
@@ -100,7 +100,7 @@ def test_sql_injection_looking_strings_are_stored_verbatim(runtime, sql):
         ("x" * 10_000, "invalid_token"),
     ],
 )
-def test_connect_with_bad_tokens_is_refused_and_stores_nothing(runtime, sql, token, code):
+def test_connect_with_bad_tokens_is_refused_and_stores_nothing(careconnect_runtime, sql, token, code):
     query = None if token is None else {"token": token}
     event = make_event("connect", query=query) if query is not None else make_event("connect")
     response = lambda_handler(event)
@@ -108,13 +108,13 @@ def test_connect_with_bad_tokens_is_refused_and_stores_nothing(runtime, sql, tok
     assert sql.execute("SELECT count(*) FROM websocket_connections").fetchone()[0] == 0
 
 
-def test_expired_token_is_refused(runtime, sql):
+def test_expired_token_is_refused(careconnect_runtime, sql):
     expired = token_for("alice", ttl_seconds=60, now=1_000_000)
     response = lambda_handler(make_event("connect", query={"token": expired}))
     assert (response["statusCode"], json.loads(response["body"])["code"]) == (401, "token_expired")
 
 
-def test_token_signed_with_another_key_is_refused(runtime, sql):
+def test_token_signed_with_another_key_is_refused(careconnect_runtime, sql):
     from careconnect_ws.settings import Settings
     from careconnect_ws.tokens import issue_token
 
@@ -123,7 +123,7 @@ def test_token_signed_with_another_key_is_refused(runtime, sql):
     assert (response["statusCode"], json.loads(response["body"])["code"]) == (401, "invalid_token")
 
 
-def test_alg_none_token_is_refused(runtime, sql):
+def test_alg_none_token_is_refused(careconnect_runtime, sql):
     import jwt
 
     unsigned = jwt.encode({"sub": "alice", "exp": 4_000_000_000}, key=None, algorithm="none")
@@ -131,7 +131,7 @@ def test_alg_none_token_is_refused(runtime, sql):
     assert response["statusCode"] == 401
 
 
-def test_a_token_for_another_user_cannot_subscribe_to_their_topic(runtime, sql):
+def test_a_token_for_another_user_cannot_subscribe_to_their_topic(careconnect_runtime, sql):
     lambda_handler(make_event("connect", connection_id="mallory-conn", query={"token": token_for("mallory")}))
     event = make_event("message", connection_id="mallory-conn",
                        body={"action": "subscribe", "topic": "email-verification", "subject": "alice"})

@@ -22,11 +22,11 @@ def run_cli(*args, env=None):
                           capture_output=True, text=True, timeout=60)
 
 
-def test_migrate_command_on_a_new_database_then_again(pg):
+def test_migrate_command_on_a_new_database_then_again(careconnect_database):
     name = f"cli_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg.url, autocommit=True) as admin:
+    with psycopg.connect(careconnect_database.url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    env = {"DATABASE_URL": pg.url_for(name), "WS_JWT_SECRET": SECRET}
+    env = {"DATABASE_URL": careconnect_database.url_for(name), "WS_JWT_SECRET": SECRET}
     first = run_cli("migrate", env=env)
     assert first.returncode == 0, first.stderr
     assert "0001_initial" in first.stdout
@@ -77,6 +77,17 @@ def test_no_module_in_the_runtime_imports_the_cdk():
     assert offenders == []
 
 
+def test_the_benchmarks_stand_on_their_own():
+    """bench/ runs from a clone without the test suite: it imports the package (its testing helpers included), never
+    tests/."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "bench"
+    pattern = re.compile(r"^\s*(from|import)\s+tests\b", re.M)
+    assert [p.name for p in root.rglob("*.py") if pattern.search(p.read_text())] == []
+
+
 def test_the_construct_library_reaches_the_runtime_only_through_its_shared_definitions():
     """The construct library reads what both halves must agree on (the contract, the limits, the release that drops
     deprecated names) and nothing else of the runtime: no database driver or handler code in a synth."""
@@ -105,29 +116,29 @@ def test_the_package_offers_publish_without_importing_the_database_driver():
     assert proc.stdout.strip() == "ok", proc.stderr
 
 
-def test_every_subcommand_runs_with_only_what_it_uses(runtime, connections_endpoint, sql):
+def test_every_subcommand_runs_with_only_what_it_uses(careconnect_runtime, careconnect_connections, sql):
     """No token key for the database commands, no database for `token`."""
     from careconnect_ws.handler import lambda_handler
     from tests.support.events import make_event
     from tests.support.runtime import token_for
 
-    db_only = minimal_env(DATABASE_URL=runtime.database_url)
-    with_endpoint = {**db_only, "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": connections_endpoint.url}
+    db_only = minimal_env(DATABASE_URL=careconnect_runtime.database_url)
+    with_endpoint = {**db_only, "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": careconnect_connections.url}
     assert lambda_handler(make_event("connect", connection_id="cli=", query={"token": token_for("carol")}))["statusCode"] == 200
     lambda_handler(make_event("message", connection_id="cli=", body={"action": "subscribe", "topic": "email-verification"}))
-    connections_endpoint.open.add("cli=")
+    careconnect_connections.open.add("cli=")
 
     migrate = bare_run("migrate", env=db_only)
     assert migrate.returncode == 0, migrate.stderr
     notify = bare_run("notify", "email-verified", "--user", "carol", "--email", "c@example.org", env=with_endpoint)
     assert notify.returncode == 0, notify.stderr
     assert json.loads(notify.stdout)["delivered"] == ["cli="]
-    assert connections_endpoint.messages_for("cli=")[-1]["email"] == "c@example.org"
+    assert careconnect_connections.messages_for("cli=")[-1]["email"] == "c@example.org"
     publish = bare_run("publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"type": "x"}',
                         env=with_endpoint)
     assert publish.returncode == 0, publish.stderr
     assert (json.loads(publish.stdout)["seq"], json.loads(publish.stdout)["delivered"]) == (2, ["cli="])
-    assert connections_endpoint.messages_for("cli=")[-1] == {
+    assert careconnect_connections.messages_for("cli=")[-1] == {
         "stream": {"topic": "email-verification", "subject": "carol"}, "seq": 2, "type": "x"}
     refused = bare_run("publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"seq": 1}',
                         env=with_endpoint)
@@ -137,7 +148,7 @@ def test_every_subcommand_runs_with_only_what_it_uses(runtime, connections_endpo
     revoke = bare_run("disconnect-user", "--user", "carol", env=with_endpoint)
     assert revoke.returncode == 0, revoke.stderr
     assert json.loads(revoke.stdout)["delivered"] == ["cli="]
-    assert "cli=" in connections_endpoint.deleted
+    assert "cli=" in careconnect_connections.deleted
     assert sql.execute("SELECT is_active, disconnect_reason FROM websocket_connections").fetchone() == (False, "revoked")
     token = bare_run("token", "--user", "alice", env=minimal_env(WS_JWT_SECRET=SECRET))
     assert token.returncode == 0, token.stderr
@@ -290,7 +301,7 @@ def test_every_module_is_mapped_to_its_tests():
         assert (root / "tests" / test_file).is_file(), f"tests/README.md names {test_file}, which does not exist"
 
 
-def test_the_function_and_the_cli_run_the_same_backend_commands(runtime):
+def test_the_function_and_the_cli_run_the_same_backend_commands(careconnect_runtime):
     """careconnect_ws.commands is the one table: every entry is an invoke command and a CLI subcommand with an
     option per argument, and an unknown command names them all."""
     from careconnect_ws.cli import build_parser

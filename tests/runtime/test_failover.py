@@ -16,7 +16,7 @@ from tests.support.runtime import own_migrated_server, token_for
 
 
 @pytest.fixture
-def server(runtime):
+def server(careconnect_runtime):
     with own_migrated_server(touch_interval_seconds=0) as own:
         yield own
 
@@ -108,7 +108,7 @@ def test_while_the_database_is_read_only_a_container_does_not_open_a_connection_
         time.sleep(0.05)
 
 
-def test_a_disconnect_the_database_missed_is_recorded_once_it_is_back(runtime):
+def test_a_disconnect_the_database_missed_is_recorded_once_it_is_back(careconnect_runtime):
     with own_migrated_server(fsync=True) as server:  # durable: a killed server keeps what it committed
         _disconnect_missed_then_recorded(server)
 

@@ -186,9 +186,9 @@ def _state(sql):
 
 
 @pytest.fixture
-def victim(runtime, connections_endpoint, sql):
+def victim(careconnect_runtime, careconnect_connections, sql):
     # Lift the rate limit: a fuzzer sends faster than any client and would only test the 429 path.
-    set_settings(make_settings(runtime.database_url, management_endpoint=connections_endpoint.url,
+    set_settings(make_settings(careconnect_runtime.database_url, management_endpoint=careconnect_connections.url,
                                max_messages_per_second=0, max_messages_per_user_per_second=0,
                                max_connections_per_user=3))
     connect = copy.deepcopy(load_event("connect"))

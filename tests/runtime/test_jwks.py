@@ -17,9 +17,10 @@ from careconnect_ws.errors import ConfigError, KeysUnavailable, TokenError
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.jwks import KeySet, forget_key_sets
 from careconnect_ws.settings import Settings, set_settings
+from careconnect_ws.testing import connect
+from careconnect_ws.testing.identity_provider import AUDIENCE, ISSUER, IdentityProvider, SigningKey
 from careconnect_ws.tokens import verify_identity
-from tests.support.events import load_event, make_event
-from tests.support.identity_provider import AUDIENCE, ISSUER, IdentityProvider, SigningKey
+from tests.support.events import load_event
 from tests.support.log_lines import captured_lines
 from tests.support.runtime import make_settings
 
@@ -38,28 +39,24 @@ def jwks_settings(url: str, database_url: str = "", **overrides) -> Settings:
                          **overrides)
 
 
-def connect(token: str, cid: str = "c-1") -> dict:
-    return lambda_handler(make_event("connect", connection_id=cid, query={"token": token}))
-
-
-def test_a_token_signed_by_the_providers_key_connects(runtime, provider):
-    set_settings(jwks_settings(provider.jwks_url, runtime.database_url))
-    assert connect(provider.keys[0].sign("alice"))["statusCode"] == 200
-    assert connect(provider.keys[0].sign("alice"), "c-2")["statusCode"] == 200
+def test_a_token_signed_by_the_providers_key_connects(careconnect_runtime, provider):
+    set_settings(jwks_settings(provider.jwks_url, careconnect_runtime.database_url))
+    assert connect("c-1", token=provider.keys[0].sign("alice")).status == 200
+    assert connect("c-2", token=provider.keys[0].sign("alice")).status == 200
     assert provider.fetches == 1, "the key set is cached"
 
 
-def test_rotation_to_a_new_kid_mid_run_needs_no_redeploy(runtime, provider):
-    set_settings(jwks_settings(provider.jwks_url, runtime.database_url, jwks_min_refresh_seconds=1))
+def test_rotation_to_a_new_kid_mid_run_needs_no_redeploy(careconnect_runtime, provider):
+    set_settings(jwks_settings(provider.jwks_url, careconnect_runtime.database_url, jwks_min_refresh_seconds=1))
     old = provider.keys[0]
-    assert connect(old.sign("alice"))["statusCode"] == 200
+    assert connect("c-1", token=old.sign("alice")).status == 200
     new = SigningKey("EC")  # the provider adds a new key (ES256, as some do) and starts signing with it
     provider.keys.append(new)
     time.sleep(1.05)
-    assert connect(new.sign("bob"), "c-2")["statusCode"] == 200
+    assert connect("c-2", token=new.sign("bob")).status == 200
     assert provider.fetches == 2
     provider.keys.remove(old)  # the old key retired: tokens it signed still verify until this container refetches
-    assert connect(old.sign("carol"), "c-3")["statusCode"] == 200
+    assert connect("c-3", token=old.sign("carol")).status == 200
 
 
 def test_a_flood_of_unknown_kids_costs_the_provider_one_fetch_per_interval(provider):
@@ -91,12 +88,12 @@ def test_a_provider_that_is_down_leaves_cached_keys_working(provider):
     assert provider.fetches == 2
 
 
-def test_a_cold_container_with_the_provider_down_answers_503_not_500(runtime, provider):
+def test_a_cold_container_with_the_provider_down_answers_503_not_500(careconnect_runtime, provider):
     provider.down = True
-    set_settings(jwks_settings(provider.jwks_url, runtime.database_url))
+    set_settings(jwks_settings(provider.jwks_url, careconnect_runtime.database_url))
     with captured_lines() as lines:
-        response = connect(provider.keys[0].sign("alice"))
-        assert response["statusCode"] == 503 and json.loads(response["body"])["code"] == "service_unavailable"
+        response = connect("c-1", token=provider.keys[0].sign("alice"))
+        assert response.status == 503 and response.body["code"] == "service_unavailable"
         authorizer = load_event("authorizer")
         authorizer["queryStringParameters"] = {"token": provider.keys[0].sign("alice")}
         policy = lambda_handler(authorizer)
@@ -106,7 +103,7 @@ def test_a_cold_container_with_the_provider_down_answers_503_not_500(runtime, pr
         ("service_unavailable", 503, 1), ("service_unavailable", 503, 1)]
     provider.down = False
     time.sleep(0.6)  # the backoff after one failed fetch
-    assert connect(provider.keys[0].sign("alice"))["statusCode"] == 200
+    assert connect("c-1", token=provider.keys[0].sign("alice")).status == 200
 
 
 def test_each_key_verifies_only_its_own_algorithm(provider):
@@ -170,29 +167,29 @@ def test_keys_unavailable_is_raised_by_verify_for_the_handler_to_answer_503(prov
 
 # -- bounded identity-provider calls (hardening round 4) ------------------------------------------------------
 
-def test_a_provider_that_drips_its_key_set_holds_verification_at_most_the_fetch_timeout(runtime, provider):
+def test_a_provider_that_drips_its_key_set_holds_verification_at_most_the_fetch_timeout(careconnect_runtime, provider):
     """A slow provider sending its key set in pieces held every verification of a container for 10.5 s despite the
     2 s timeout: the timeout was per socket read. It is the whole fetch's now."""
     from careconnect_ws.jwks import FETCH_TIMEOUT_SECONDS
 
     provider.drip_seconds = 0.01  # ~1,500 bytes: 15 s if nothing stopped it
-    set_settings(jwks_settings(provider.jwks_url, runtime.database_url))
+    set_settings(jwks_settings(provider.jwks_url, careconnect_runtime.database_url))
     started = time.monotonic()
-    response = connect(provider.keys[0].sign("alice"))
-    assert response["statusCode"] == 503 and json.loads(response["body"])["code"] == "service_unavailable"
+    response = connect("c-1", token=provider.keys[0].sign("alice"))
+    assert response.status == 503 and response.body["code"] == "service_unavailable"
     assert time.monotonic() - started < FETCH_TIMEOUT_SECONDS + 1.0
 
 
-def test_a_redirect_to_another_host_is_not_followed(runtime, provider):
+def test_a_redirect_to_another_host_is_not_followed(careconnect_runtime, provider):
     elsewhere = IdentityProvider(SigningKey("RSA"))
     try:
         provider.redirect_to = elsewhere.jwks_url  # another port: another origin
-        set_settings(jwks_settings(provider.jwks_url, runtime.database_url))
-        assert connect(elsewhere.keys[0].sign("mallory"))["statusCode"] == 503
+        set_settings(jwks_settings(provider.jwks_url, careconnect_runtime.database_url))
+        assert connect("c-1", token=elsewhere.keys[0].sign("mallory")).status == 503
         assert elsewhere.fetches == 0
         # A redirect within the provider's own origin is followed.
         forget_key_sets()
         provider.redirect_to = provider.jwks_url.rsplit("/", 2)[0] + "/moved"
-        assert connect(provider.keys[0].sign("alice"), cid="c-2")["statusCode"] == 200
+        assert connect("c-2", token=provider.keys[0].sign("alice")).status == 200
     finally:
         elsewhere.close()

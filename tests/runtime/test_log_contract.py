@@ -13,7 +13,7 @@ from tests.support.log_lines import Lines, captured_lines
 from tests.support.runtime import make_settings
 
 
-def test_a_failed_scheduled_cleanup_is_what_the_alarm_counts_and_a_good_one_is_not(runtime):
+def test_a_failed_scheduled_cleanup_is_what_the_alarm_counts_and_a_good_one_is_not(careconnect_runtime):
     with captured_lines() as lines:
         _run(contract.failed_command_filter(contract.CLEANUP_COMMAND), lines)
 

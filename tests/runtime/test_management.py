@@ -90,27 +90,27 @@ def test_410_is_connection_gone():
         api.send(ENDPOINT, "c1", "hi")
 
 
-def test_boto3_over_http_send_info_close(connections_endpoint):
+def test_boto3_over_http_send_info_close(careconnect_connections):
     api = get_services().management
-    connections_endpoint.open.add("abc=")
-    api.send(connections_endpoint.url, "abc=", {"hello": "wörld"})
-    assert connections_endpoint.messages_for("abc=") == [{"hello": "wörld"}]
-    assert api.info(connections_endpoint.url, "abc=")["Identity"]["SourceIp"] == "127.0.0.1"
-    api.close(connections_endpoint.url, "abc=")
-    assert connections_endpoint.deleted == ["abc="]
+    careconnect_connections.open.add("abc=")
+    api.send(careconnect_connections.url, "abc=", {"hello": "wörld"})
+    assert careconnect_connections.messages_for("abc=") == [{"hello": "wörld"}]
+    assert api.info(careconnect_connections.url, "abc=")["Identity"]["SourceIp"] == "127.0.0.1"
+    api.close(careconnect_connections.url, "abc=")
+    assert careconnect_connections.deleted == ["abc="]
     with pytest.raises(ConnectionGone):
-        api.send(connections_endpoint.url, "abc=", "again")
-    api.close(connections_endpoint.url, "abc=")  # closing a gone connection is not an error
+        api.send(careconnect_connections.url, "abc=", "again")
+    api.close(careconnect_connections.url, "abc=")  # closing a gone connection is not an error
 
 
-def test_broadcast_where_some_recipients_are_gone(connections_endpoint, sql):
+def test_broadcast_where_some_recipients_are_gone(careconnect_connections, sql):
     services = get_services()
     ids = [f"c{i}=" for i in range(12)]
     for cid in ids:
         lambda_handler(make_event("connect", connection_id=cid, query={"token": token_for(f"user-{cid}")}))
-    connections_endpoint.open.update(ids[:8])  # the last four vanished without a close frame
+    careconnect_connections.open.update(ids[:8])  # the last four vanished without a close frame
     result = services.delivery.broadcast(
-        [Recipient(cid, connections_endpoint.url) for cid in ids], {"type": "hello"}
+        [Recipient(cid, careconnect_connections.url) for cid in ids], {"type": "hello"}
     )
     assert sorted(result.delivered) == sorted(ids[:8])
     assert sorted(result.gone) == sorted(ids[8:])
@@ -121,7 +121,7 @@ def test_broadcast_where_some_recipients_are_gone(connections_endpoint, sql):
     assert inactive == [(cid, 410, "gone") for cid in sorted(ids[8:])]
 
 
-def test_broadcast_keeps_going_when_one_recipient_fails(runtime):
+def test_broadcast_keeps_going_when_one_recipient_fails(careconnect_runtime):
     class Flaky(ManagementApi):
         def send(self, endpoint, connection_id, payload):
             if connection_id == "bad":

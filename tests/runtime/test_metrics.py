@@ -15,6 +15,7 @@ from careconnect_ws.contract import Metric
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.logs import mark_cold_start
 from careconnect_ws.settings import set_settings
+from careconnect_ws.testing import connect, send
 from tests.support.emf import metric_names, validate
 from tests.support.events import load_event, make_event
 from tests.support.log_lines import captured_lines
@@ -25,42 +26,34 @@ CONTEXT = SimpleNamespace(aws_request_id="8f1d-request", function_name="careconn
                           invoked_function_arn="arn:aws:lambda:us-east-1:111122223333:function:careconnect-ws-backend:live")
 
 
-def connect(cid: str, user: str = "u-1") -> dict:
-    return lambda_handler(make_event("connect", connection_id=cid, query={"token": token_for(user)}), CONTEXT)
-
-
-def send(cid: str, body: dict | str) -> dict:
-    return lambda_handler(make_event("message", connection_id=cid, body=body), CONTEXT)
-
-
 def command(**fields) -> dict:
     return lambda_handler({contract.COMMAND_KEY: fields}, CONTEXT)
 
 
 def test_every_route_and_outcome_is_a_valid_emf_record_and_every_declared_metric_is_written(
-        runtime, connections_endpoint, monkeypatch):
-    set_settings(make_settings(runtime.database_url, management_endpoint=connections_endpoint.url,
+        careconnect_runtime, careconnect_connections, monkeypatch):
+    set_settings(make_settings(careconnect_runtime.database_url, management_endpoint=careconnect_connections.url,
                                max_messages_per_second=2))
     mark_cold_start()
     outcomes: set[tuple[str, str, int]] = set()
     with captured_lines() as lines:
         # $connect: accepted, refused (token, too many), and the database down.
-        connections_endpoint.open |= {"c-1", "c-2"}
-        assert connect("c-1")["statusCode"] == 200
-        assert connect("c-2")["statusCode"] == 200
-        assert connect("c-3", "u-3")["statusCode"] == 200  # gone at the push below
-        assert connect("c-4", "u-4")["statusCode"] == 200  # its pushes fail
-        connections_endpoint.refusing.add("c-4")
+        careconnect_connections.open |= {"c-1", "c-2"}
+        assert connect("c-1", "u-1", context=CONTEXT).status == 200
+        assert connect("c-2", "u-1", context=CONTEXT).status == 200
+        assert connect("c-3", "u-3", context=CONTEXT).status == 200  # gone at the push below
+        assert connect("c-4", "u-4", context=CONTEXT).status == 200  # its pushes fail
+        careconnect_connections.refusing.add("c-4")
         assert lambda_handler(make_event("connect", connection_id="c-x", query={"token": "nope"}), CONTEXT)["statusCode"] == 401
         for user, cid in (("u-1", "c-1"), ("u-3", "c-3"), ("u-4", "c-4")):
-            assert send(cid, {"action": "subscribe", "topic": "email-verification"})["statusCode"] == 200, user
+            assert send(cid, {"action": "subscribe", "topic": "email-verification"}, context=CONTEXT).status == 200, user
         # $default: ok, a bad message, an unregistered connection, rate limited, closed for flooding.
-        assert send("c-3", {"action": "ping"})["statusCode"] == 200
-        assert send("c-4", {"action": "subscribe", "topic": "no-such-topic"})["statusCode"] == 404
-        assert send("c-4", "{not json")["statusCode"] == 400
-        assert send("c-nobody", {"action": "ping"})["statusCode"] == 410
+        assert send("c-3", {"action": "ping"}, context=CONTEXT).status == 200
+        assert send("c-4", {"action": "subscribe", "topic": "no-such-topic"}, context=CONTEXT).status == 404
+        assert send("c-4", "{not json", context=CONTEXT).status == 400
+        assert send("c-nobody", {"action": "ping"}, context=CONTEXT).status == 410
         for _ in range(5):
-            send("c-2", {"action": "ping"})
+            send("c-2", {"action": "ping"}, context=CONTEXT)
         # The authorizer: allow and deny.
         authorizer = load_event("authorizer")
         authorizer["queryStringParameters"] = {"token": token_for("u-9")}
@@ -68,7 +61,7 @@ def test_every_route_and_outcome_is_a_valid_emf_record_and_every_declared_metric
         authorizer["queryStringParameters"] = {"token": "forged"}
         lambda_handler(authorizer, CONTEXT)
         # Commands: publish reaching delivered / gone / failed recipients, notify, cleanup, unknown.
-        connections_endpoint.open.discard("c-3")
+        careconnect_connections.open.discard("c-3")
         for user in ("u-1", "u-3", "u-4"):
             assert command(command="notify", notification="email-verified", userId=user)["statusCode"] == 200
         assert command(command="publish", topic="email-verification", subject="u-1", payload={"type": "x"})["statusCode"] == 200
@@ -78,11 +71,11 @@ def test_every_route_and_outcome_is_a_valid_emf_record_and_every_declared_metric
         assert lambda_handler(load_event("disconnect"), CONTEXT)["statusCode"] == 200
         # The handler's own failure, and the database down: handled 5xx.
         monkeypatch.setattr("careconnect_ws.handler.parse_message", lambda body: 1 / 0)
-        assert send("c-1", {"action": "ping"})["statusCode"] == 500
+        assert send("c-1", {"action": "ping"}, context=CONTEXT).status == 500
         monkeypatch.undo()
         set_settings(make_settings("postgresql://postgres@127.0.0.1:1/postgres", db_connect_timeout_seconds=1))
         db_module.reset_database()
-        assert connect("c-5")["statusCode"] == 503
+        assert connect("c-5", "u-1", context=CONTEXT).status == 503
 
     handled = lines.handled()
     for line in handled:
@@ -112,12 +105,12 @@ def test_every_route_and_outcome_is_a_valid_emf_record_and_every_declared_metric
     assert sum(line.get(Metric.CLOSED_FOR_FLOODING, 0) for line in handled) >= 1
 
 
-def test_every_line_of_an_invocation_carries_the_lambda_context(runtime, monkeypatch):
+def test_every_line_of_an_invocation_carries_the_lambda_context(careconnect_runtime, monkeypatch):
     monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
     monkeypatch.setattr("careconnect_ws.handler.parse_message", lambda body: 1 / 0)
     with captured_lines() as lines:
-        assert connect("c-1")["statusCode"] == 200
-        assert send("c-1", {"action": "ping"})["statusCode"] == 500
+        assert connect("c-1", "u-1", context=CONTEXT).status == 200
+        assert send("c-1", {"action": "ping"}, context=CONTEXT).status == 500
     assert len(lines.lines) >= 3  # two per-invocation lines and the unhandled error's own
     for line in lines.lines:
         assert line[contract.LOG_REQUEST_ID] == "8f1d-request"
@@ -131,8 +124,8 @@ def test_every_line_of_an_invocation_carries_the_lambda_context(runtime, monkeyp
     assert any("test_metrics.py" in where for where in error["where"])
 
 
-def test_metrics_can_be_turned_off(runtime):
-    set_settings(make_settings(runtime.database_url, metrics=False))
+def test_metrics_can_be_turned_off(careconnect_runtime):
+    set_settings(make_settings(careconnect_runtime.database_url, metrics=False))
     with captured_lines() as lines:
         lambda_handler({"what": "ever"}, CONTEXT)
     line = lines.last_handled()

@@ -13,13 +13,13 @@ from tests.support.threads import in_threads
 
 
 @pytest.fixture
-def fresh_db(pg):
+def fresh_db(careconnect_database):
     name = f"mig_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg.url, autocommit=True) as admin:
+    with psycopg.connect(careconnect_database.url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = pg.url_for(name)
+    url = careconnect_database.url_for(name)
     yield url
-    with psycopg.connect(pg.url, autocommit=True) as admin:
+    with psycopg.connect(careconnect_database.url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 

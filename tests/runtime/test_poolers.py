@@ -20,23 +20,23 @@ from tests.support.runtime import make_settings, token_for
 from tests.support.threads import in_threads
 
 
-def start_bouncer(pg, *, pool_size: int) -> PgBouncer:
+def start_bouncer(careconnect_database, *, pool_size: int) -> PgBouncer:
     if find_pgbouncer() is None:
         if os.environ.get("CI"):
             pytest.fail("pgbouncer is not installed: .ci/run installs it (apt-get install pgbouncer)")
         pytest.skip("pgbouncer is not installed (apt-get install pgbouncer); CI installs it")
-    return PgBouncer(server_port=pg.port, server_host=str(pg.root), pool_size=pool_size).start()
+    return PgBouncer(server_port=careconnect_database.port, server_host=str(careconnect_database.root), pool_size=pool_size).start()
 
 
 @pytest.fixture(scope="module")
-def bouncer(pg) -> Iterator[PgBouncer]:
-    server = start_bouncer(pg, pool_size=2)
+def bouncer(careconnect_database) -> Iterator[PgBouncer]:
+    server = start_bouncer(careconnect_database, pool_size=2)
     yield server
     server.stop()
 
 
 @pytest.fixture
-def via_bouncer(runtime, bouncer) -> Iterator[PgBouncer]:
+def via_bouncer(careconnect_runtime, bouncer) -> Iterator[PgBouncer]:
     set_settings(make_settings(bouncer.url, db_statement_timeout_ms=400))
     db_module.reset_database()
     yield bouncer
@@ -106,9 +106,9 @@ def test_publishing_and_resuming_behind_transaction_pooling(via_bouncer, sql):
     assert [e["seq"] for e in reply["events"]] == list(range(1, 81))
 
 
-def test_the_statement_timeout_holds_behind_the_pooler_and_does_not_leak(via_bouncer, pg, sql):
+def test_the_statement_timeout_holds_behind_the_pooler_and_does_not_leak(via_bouncer, careconnect_database, sql):
     assert event("connect", "slow=", query={"token": token_for("alice")})["statusCode"] == 200
-    with psycopg.connect(pg.url) as locker:
+    with psycopg.connect(careconnect_database.url) as locker:
         locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
         started = time.monotonic()
         response = event("message", "slow=", body={"action": "ping"})
@@ -122,7 +122,7 @@ def test_the_statement_timeout_holds_behind_the_pooler_and_does_not_leak(via_bou
             assert other.execute("SHOW statement_timeout").fetchone()[0] == "0"
 
 
-def test_direct_connections_run_the_same_statements(runtime, sql):
+def test_direct_connections_run_the_same_statements(careconnect_runtime, sql):
     assert event("connect", "direct=", query={"token": token_for("alice")})["statusCode"] == 200
     conn = db_module.get_database().connection()
     # Nothing prepared on the server, whatever psycopg's default threshold would have done.
@@ -132,19 +132,19 @@ def test_direct_connections_run_the_same_statements(runtime, sql):
     assert conn.execute("SHOW statement_timeout").fetchone()[0] == "0"
 
 
-def test_a_role_level_timeout_replaces_the_per_statement_set(runtime, pg, sql):
+def test_a_role_level_timeout_replaces_the_per_statement_set(careconnect_runtime, careconnect_database, sql):
     """``ALTER ROLE … SET statement_timeout`` (at least as strict as ours) is detected once per connection:
     statements then go without the SET LOCAL, and a hung one still ends at the role's timeout."""
     sql.execute("DROP ROLE IF EXISTS careconnect_timeout_test")
     sql.execute("CREATE ROLE careconnect_timeout_test LOGIN")
     sql.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO careconnect_timeout_test")
     sql.execute("ALTER ROLE careconnect_timeout_test SET statement_timeout = '300ms'")
-    url = pg.url.replace("postgres@", "careconnect_timeout_test@")
+    url = careconnect_database.url.replace("postgres@", "careconnect_timeout_test@")
     try:
         database = db_module.Database(url, statement_timeout_ms=5000)
         database.connection()
         assert database._session_has_timeout
-        with psycopg.connect(pg.url) as locker:
+        with psycopg.connect(careconnect_database.url) as locker:
             locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
             started = time.monotonic()
             with pytest.raises(db_module.DatabaseUnavailable, match="did not answer in time"):
@@ -162,14 +162,14 @@ def test_a_role_level_timeout_replaces_the_per_statement_set(runtime, pg, sql):
 
 
 @pytest.fixture
-def prepared(runtime) -> Iterator[None]:
-    set_settings(make_settings(runtime.database_url, db_prepared_statements=True, db_statement_timeout_ms=400))
+def prepared(careconnect_runtime) -> Iterator[None]:
+    set_settings(make_settings(careconnect_runtime.database_url, db_prepared_statements=True, db_statement_timeout_ms=400))
     db_module.reset_database()
     yield
     db_module.reset_database()
 
 
-def test_prepared_statements_on_a_direct_connection(prepared, pg, sql):
+def test_prepared_statements_on_a_direct_connection(prepared, careconnect_database, sql):
     """``DB_PREPARED_STATEMENTS=on``: the message path's statement is prepared once and reused, the
     handler answers as with the simple protocol, and the timeout is the session's (set at connect)."""
     assert event("connect", "prep=", query={"token": token_for("alice")})["statusCode"] == 200
@@ -191,7 +191,7 @@ def test_prepared_statements_on_a_direct_connection(prepared, pg, sql):
     # The session carries the timeout, so no statement needs a SET LOCAL in front of it.
     assert conn.execute("SHOW statement_timeout").fetchone()[0] == "400ms"
     assert db_module.get_database()._session_has_timeout
-    with psycopg.connect(pg.url) as locker:
+    with psycopg.connect(careconnect_database.url) as locker:
         locker.execute("LOCK TABLE websocket_connections IN ACCESS EXCLUSIVE MODE")
         started = time.monotonic()
         assert event("message", "prep=", body={"action": "ping"})["statusCode"] == 503
@@ -215,10 +215,10 @@ def test_a_prepared_statement_outdated_by_a_migration_is_run_again_on_a_fresh_co
         sql.execute("DROP TABLE prepared_shape")
 
 
-def test_prepared_statements_behind_an_old_transaction_pooler_answer_503_naming_the_setting(runtime, pg, caplog):
+def test_prepared_statements_behind_an_old_transaction_pooler_answer_503_naming_the_setting(careconnect_runtime, careconnect_database, caplog):
     """PgBouncer 1.18 in transaction mode cannot keep prepared statements: turning them on there is a
     configuration mistake, answered 503 (never 500) with a log line that names the variable to change."""
-    single = start_bouncer(pg, pool_size=1)  # every client on one server connection
+    single = start_bouncer(careconnect_database, pool_size=1)  # every client on one server connection
     settings = make_settings(single.url, db_prepared_statements=True)
     other = db_module.Database.from_settings(settings)
     try:

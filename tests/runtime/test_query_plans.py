@@ -14,12 +14,12 @@ from careconnect_ws.handler import lambda_handler
 from careconnect_ws.publishing import publish
 from careconnect_ws.revocation import disconnect_user
 from careconnect_ws.services import get_services
+from careconnect_ws.testing.plans import explain_everything, registry_plans, unindexed_scans
 from tests.support.events import make_event
-from tests.support.plans import explain_everything, registry_plans, unindexed_scans
 from tests.support.runtime import token_for
 
 
-def test_no_registry_statement_needs_a_sequential_scan(connections_endpoint, pg, sql):
+def test_no_registry_statement_needs_a_sequential_scan(careconnect_connections, careconnect_database, sql):
     sql.execute("""
         INSERT INTO websocket_connections (connection_id, user_id, callback_url, expires_at, last_activity_at,
                                            is_active, disconnected_at)
@@ -45,7 +45,7 @@ def test_no_registry_statement_needs_a_sequential_scan(connections_endpoint, pg,
     conn = db_module.get_database().connection()
     explain_everything(conn)
     conn.execute("SET enable_seqscan = off")
-    log = pg.root / "server.log"
+    log = careconnect_database.root / "server.log"
     start = log.stat().st_size
 
     def event(name, cid, **kw):
@@ -53,7 +53,7 @@ def test_no_registry_statement_needs_a_sequential_scan(connections_endpoint, pg,
 
     for cid, user in (("p1=", "alice"), ("p2=", "alice"), ("p3=", "bob")):
         assert event("connect", cid, query={"token": token_for(user)}) == 200
-        connections_endpoint.open.add(cid)
+        careconnect_connections.open.add(cid)
     assert event("message", "p1=", body={"action": "subscribe", "topic": "email-verification"}) == 200
     assert event("message", "p1=", body={"action": "ping"}) == 200
     assert event("message", "p1=", body={"action": "unsubscribe", "topic": "email-verification"}) == 200

@@ -91,7 +91,7 @@ def test_the_cli_prints_no_piece_of_the_password(url):
     assert not _leaks(output, password), output
 
 
-def test_a_rotated_secret_that_does_not_parse_keeps_the_settings_in_use_and_says_so(runtime, monkeypatch):
+def test_a_rotated_secret_that_does_not_parse_keeps_the_settings_in_use_and_says_so(careconnect_runtime, monkeypatch):
     """The secret now holds a URL whose password has ``%db`` (not valid percent-encoding): the container keeps the
     settings that worked, logs why (naming the variable, not the value), and serves."""
     from careconnect_ws import settings as settings_module
@@ -99,12 +99,12 @@ def test_a_rotated_secret_that_does_not_parse_keeps_the_settings_in_use_and_says
     from tests.support.events import make_event
     from tests.support.runtime import token_for
 
-    good = runtime.database_url
+    good = careconnect_runtime.database_url
     current = {"value": good}
     monkeypatch.setenv(contract.DATABASE_SECRET_ARN, "arn:aws:secretsmanager:us-east-1:123456789012:secret:db")
     monkeypatch.setenv("WS_JWT_SECRET", SECRET)
     monkeypatch.setenv("SECRETS_MAX_AGE_SECONDS", "1")
-    monkeypatch.setenv("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", runtime.management_endpoint or "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", careconnect_runtime.management_endpoint or "http://127.0.0.1:9")
     monkeypatch.setattr(settings_module, "boto3_secret_reader", lambda client=None: lambda arn: current["value"])
     set_settings(None)
     assert get_settings().database_url == good

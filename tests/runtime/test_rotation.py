@@ -18,9 +18,9 @@ from careconnect_ws import contract
 from careconnect_ws import db as db_module
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.settings import Settings, get_settings, set_settings
+from careconnect_ws.testing import connect
 from careconnect_ws.tokens import issue_token
 from rehearsal.moto_server import MotoServer
-from tests.support.events import make_event
 from tests.support.log_lines import captured_lines
 from tests.support.runtime import own_migrated_server
 
@@ -154,35 +154,31 @@ def test_a_password_that_stays_wrong_is_a_503_not_a_500(password_server, secrets
     assert line["outcome"] == "service_unavailable" and line["ServerErrors"] == 1
 
 
-def _connect(token: str) -> dict:
-    return lambda_handler(make_event("connect", connection_id=f"c-{time.monotonic_ns()}", query={"token": token}))
-
-
 def test_during_a_key_rotation_tokens_signed_with_either_key_verify_and_the_old_one_stops_after_the_overlap(
-        runtime, secrets, monkeypatch):
+        careconnect_runtime, secrets, monkeypatch):
     key_arn = secrets.create_secret(Name=_unique("jwt"), SecretString=KEY_1)["ARN"]
-    monkeypatch.setenv("DATABASE_URL", runtime.database_url)
+    monkeypatch.setenv("DATABASE_URL", careconnect_runtime.database_url)
     monkeypatch.setenv(contract.JWT_SECRET_ARN, key_arn)
     monkeypatch.setenv("WS_JWT_PREVIOUS_KEY_SECONDS", "3")
     before = issue_token("alice", Settings(jwt_secret=KEY_1))
-    assert _connect(before)["statusCode"] == 200  # this container read KEY_1
+    assert connect("rotating=", token=before).status == 200  # this container read KEY_1
     secrets.put_secret_value(SecretId=key_arn, SecretString=KEY_2)  # the rotation
     after = issue_token("alice", Settings(jwt_secret=KEY_2))
     # A token signed with the new key before this container read it: the key is read again at once.
-    assert _connect(after)["statusCode"] == 200
+    assert connect("rotating=", token=after).status == 200
     assert get_settings().jwt_secret == KEY_2 and get_settings().jwt_previous_secret == KEY_1
     # ... and one signed just before the switch keeps working through the overlap,
-    assert _connect(before)["statusCode"] == 200
+    assert connect("rotating=", token=before).status == 200
     # ... a cold container too (it reads both versions).
     set_settings(None)
-    assert _connect(before)["statusCode"] == 200 and _connect(after)["statusCode"] == 200
+    assert connect("rotating=", token=before).status == 200 and connect("rotating=", token=after).status == 200
     # After the overlap, the previous key verifies nothing.
     time.sleep(3.5)
-    refused = _connect(before)
-    assert refused["statusCode"] == 401 and json.loads(refused["body"])["code"] == "invalid_token"
+    refused = connect("rotating=", token=before)
+    assert refused.outcome == (401, "invalid_token")
     set_settings(None)
-    assert _connect(before)["statusCode"] == 401 and get_settings().jwt_previous_secret is None
-    assert _connect(after)["statusCode"] == 200
+    assert connect("rotating=", token=before).status == 401 and get_settings().jwt_previous_secret is None
+    assert connect("rotating=", token=after).status == 200
 
 
 def _count_reads(monkeypatch) -> list[int]:
@@ -207,38 +203,38 @@ def _signed(key: str, **claims) -> str:
     return jwt.encode({"sub": "mallory", "exp": int(time.time()) + 600, **claims}, key, algorithm="HS256")
 
 
-def test_forged_tokens_read_the_key_again_at_most_once_per_claimed_second(runtime, secrets, monkeypatch):
+def test_forged_tokens_read_the_key_again_at_most_once_per_claimed_second(careconnect_runtime, secrets, monkeypatch):
     key_arn = secrets.create_secret(Name=_unique("jwt"), SecretString=KEY_1)["ARN"]
-    monkeypatch.setenv("DATABASE_URL", runtime.database_url)
+    monkeypatch.setenv("DATABASE_URL", careconnect_runtime.database_url)
     monkeypatch.setenv(contract.JWT_SECRET_ARN, key_arn)
     reads = _count_reads(monkeypatch)
-    assert _connect(_signed("f" * 40, iat=0))["statusCode"] == 401
+    assert connect("rotating=", token=_signed("f" * 40, iat=0)).status == 401
     assert len(reads) == 1, "the first event reads the settings; a token claiming an old iat forces nothing"
     second = _next_second()
     for _ in range(50):
-        assert _connect(_signed("f" * 40, iat=second))["statusCode"] == 401
+        assert connect("rotating=", token=_signed("f" * 40, iat=second)).status == 401
     assert len(reads) == 2, "50 forged tokens claiming one second: one re-read"
     for forged in (_signed("f" * 40), _signed("f" * 40, iat=second + 3600), _signed("f" * 40, iat=second - 5)):
-        assert _connect(forged)["statusCode"] == 401  # no iat, a future one, one before the last read: nothing read
+        assert connect("rotating=", token=forged).status == 401  # no iat, a future one, one before the last read: nothing read
     assert len(reads) == 2
     # A flood that claims the current second every time costs at most one read per second.
     started, ended = time.time(), time.time() + 2.5
     while time.time() < ended:
-        assert _connect(_signed("f" * 40, iat=int(time.time())))["statusCode"] == 401
+        assert connect("rotating=", token=_signed("f" * 40, iat=int(time.time()))).status == 401
     assert len(reads) - 2 <= int(ended) - int(started) + 1
 
 
-def test_a_rotation_right_after_a_forged_token_forced_a_read_is_found_at_once(runtime, secrets, monkeypatch):
+def test_a_rotation_right_after_a_forged_token_forced_a_read_is_found_at_once(careconnect_runtime, secrets, monkeypatch):
     """Hardening round 4: with one read per 30 s that any token could spend, a forged token just before a rotation
     made every new-key token 401 in that container for 30 s."""
     key_arn = secrets.create_secret(Name=_unique("jwt"), SecretString=KEY_1)["ARN"]
-    monkeypatch.setenv("DATABASE_URL", runtime.database_url)
+    monkeypatch.setenv("DATABASE_URL", careconnect_runtime.database_url)
     monkeypatch.setenv(contract.JWT_SECRET_ARN, key_arn)
-    assert _connect(issue_token("alice", Settings(jwt_secret=KEY_1)))["statusCode"] == 200
+    assert connect("rotating=", token=issue_token("alice", Settings(jwt_secret=KEY_1))).status == 200
     second = _next_second()
-    assert _connect(_signed("f" * 40, iat=second))["statusCode"] == 401  # spends a re-read
+    assert connect("rotating=", token=_signed("f" * 40, iat=second)).status == 401  # spends a re-read
     secrets.put_secret_value(SecretId=key_arn, SecretString=KEY_2)  # the rotation
     _next_second()
     started = time.monotonic()
-    assert _connect(issue_token("alice", Settings(jwt_secret=KEY_2)))["statusCode"] == 200
+    assert connect("rotating=", token=issue_token("alice", Settings(jwt_secret=KEY_2))).status == 200
     assert time.monotonic() - started < 1.0 and get_settings().jwt_secret == KEY_2

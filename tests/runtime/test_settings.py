@@ -43,7 +43,7 @@ def test_bad_settings_name_the_variable(env, variable, words):
     assert str(err.value).startswith(variable) and words in str(err.value)
 
 
-def test_rs256_public_key_is_accepted_and_verifies(runtime):
+def test_rs256_public_key_is_accepted_and_verifies(careconnect_runtime):
     import jwt
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa

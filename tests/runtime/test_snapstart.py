@@ -44,7 +44,7 @@ def test_on_lambda_both_hooks_are_registered(monkeypatch):
     assert (hooks.before, hooks.after) == ([snapstart.before_snapshot], [snapstart.after_restore])
 
 
-def test_after_a_restore_the_first_event_opens_a_new_database_connection(connections_endpoint):
+def test_after_a_restore_the_first_event_opens_a_new_database_connection(careconnect_connections):
     assert lambda_handler(make_event("connect", connection_id="s=", query={"token": token_for("snap")}))["statusCode"] == 200
     captured = db_module.get_database().connection()
     captured_pid = captured.info.backend_pid
@@ -60,7 +60,7 @@ def test_after_a_restore_the_first_event_opens_a_new_database_connection(connect
     assert fresh is not captured and fresh.info.backend_pid != captured_pid
 
 
-def test_after_a_restore_settings_from_secrets_are_read_again_and_random_is_reseeded(connections_endpoint, monkeypatch):
+def test_after_a_restore_settings_from_secrets_are_read_again_and_random_is_reseeded(careconnect_connections, monkeypatch):
     before = get_settings()
     monkeypatch.setenv("DATABASE_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:db")
     random.seed(7)

@@ -14,9 +14,9 @@ from careconnect_ws import migrations
 from careconnect_ws.handler import lambda_handler
 from careconnect_ws.publishing import publish
 from careconnect_ws.status import _SNAPSHOT_SQL, Limits, Snapshot, problems
+from careconnect_ws.testing import connect
 from tests.support.cli import bare_run, minimal_env
 from tests.support.events import make_event
-from tests.support.runtime import token_for
 
 LATEST = migrations.available()[-1].version
 
@@ -27,17 +27,12 @@ def status(url: str, *args: str) -> tuple[int, dict | None, str]:
     return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else None, proc.stderr
 
 
-def connect(cid: str, user: str, endpoint) -> None:
-    assert lambda_handler(make_event("connect", connection_id=cid, query={"token": token_for(user)}))["statusCode"] == 200
-    endpoint.open.add(cid)
-
-
-def test_a_healthy_registry_reports_its_figures_and_exits_0(connections_endpoint, pg):
+def test_a_healthy_registry_reports_its_figures_and_exits_0(careconnect_connections, careconnect_database):
     for cid, user in (("s1=", "ana"), ("s2=", "ana"), ("s3=", "ben")):
-        connect(cid, user, connections_endpoint)
+        connect(cid, user, connections=careconnect_connections, expect=200)
     lambda_handler(make_event("message", connection_id="s1=", body={"action": "subscribe", "topic": "email-verification"}))
     publish("email-verification", "ana", {"type": "check"})
-    code, report, stderr = status(pg.url)
+    code, report, stderr = status(careconnect_database.url)
     assert code == 0, stderr
     assert report["ok"] is True and report["problems"] == [] and stderr == ""
     assert report["schema"] == {"version": LATEST, "expected": LATEST}
@@ -47,13 +42,13 @@ def test_a_healthy_registry_reports_its_figures_and_exits_0(connections_endpoint
     assert report["events"]["retentionSeconds"] == 24 * 3600
 
 
-def test_a_cleanup_that_stopped_is_a_problem_until_it_runs(connections_endpoint, pg, sql):
+def test_a_cleanup_that_stopped_is_a_problem_until_it_runs(careconnect_connections, careconnect_database, sql):
     for cid in ("old=", "quiet=", "fine="):
-        connect(cid, "cara", connections_endpoint)
+        connect(cid, "cara", connections=careconnect_connections, expect=200)
     sql.execute("UPDATE websocket_connections SET expires_at = now() - interval '2 hours' WHERE connection_id = 'old='")
     sql.execute("UPDATE websocket_connections SET last_activity_at = now() - interval '3 hours' "
                 "WHERE connection_id = 'quiet='")
-    code, report, stderr = status(pg.url)
+    code, report, stderr = status(careconnect_database.url)
     assert code == 1 and report["ok"] is False
     assert report["connections"] == {"active": 3, "users": 1, "pastLifetime": 1, "idlePastLimit": 1}
     # The quiet one is the most overdue: idle 3 h against a 10 min limit.
@@ -62,20 +57,20 @@ def test_a_cleanup_that_stopped_is_a_problem_until_it_runs(connections_endpoint,
     assert "the cleanup is 170 min behind" in problem and "careconnect-ws cleanup" in problem
     assert f"careconnect-ws: {problem}" in stderr
     # A grace longer than the delay: not a problem yet (the figures still say how far behind).
-    code, report, _ = status(pg.url, "--grace", str(4 * 3600))
+    code, report, _ = status(careconnect_database.url, "--grace", str(4 * 3600))
     assert code == 0 and report["cleanupBehindSeconds"] > 0
 
-    cleanup = bare_run("cleanup", env=minimal_env(DATABASE_URL=pg.url,
-                                                  AWS_WEBSOCKET_API_GATEWAY_ENDPOINT=connections_endpoint.url))
+    cleanup = bare_run("cleanup", env=minimal_env(DATABASE_URL=careconnect_database.url,
+                                                  AWS_WEBSOCKET_API_GATEWAY_ENDPOINT=careconnect_connections.url))
     assert cleanup.returncode == 0, cleanup.stderr
-    code, report, _ = status(pg.url)
+    code, report, _ = status(careconnect_database.url)
     assert code == 0 and report["connections"]["active"] == 1 and report["cleanupBehindSeconds"] == 0
 
 
-def test_events_kept_past_the_retention_are_a_problem(runtime, pg, sql):
+def test_events_kept_past_the_retention_are_a_problem(careconnect_runtime, careconnect_database, sql):
     sql.execute("INSERT INTO websocket_events (topic, subject, seq, published_at, payload) "
                 "VALUES ('email-verification', 'dan', 1, now() - interval '27 hours', '{}')")
-    code, report, _ = status(pg.url)
+    code, report, _ = status(careconnect_database.url)
     assert code == 1
     assert 3 * 3600 <= report["events"]["purgeBehindSeconds"] < 3 * 3600 + 60
     (problem,) = report["problems"]
@@ -83,12 +78,12 @@ def test_events_kept_past_the_retention_are_a_problem(runtime, pg, sql):
 
 
 @pytest.fixture
-def new_database(pg):
+def new_database(careconnect_database):
     """A database of its own on the session's server, dropped afterwards."""
-    with psycopg.connect(pg.url, autocommit=True) as admin:
+    with psycopg.connect(careconnect_database.url, autocommit=True) as admin:
         admin.execute("DROP DATABASE IF EXISTS status_schema")
         admin.execute("CREATE DATABASE status_schema")
-        yield pg.url_for("status_schema")
+        yield careconnect_database.url_for("status_schema")
         admin.execute("DROP DATABASE status_schema WITH (FORCE)")
 
 
@@ -129,7 +124,7 @@ def test_a_database_that_is_down_exits_1_saying_so():
     assert code == 1 and report is None and stderr.startswith("careconnect-ws: database unavailable")
 
 
-def test_the_statement_reads_active_rows_through_partial_indexes_only(runtime, sql):
+def test_the_statement_reads_active_rows_through_partial_indexes_only(careconnect_runtime, sql):
     """Most rows of a real registry are inactive (kept 30 days): the statement must not read them."""
     sql.execute("""
         INSERT INTO websocket_connections (connection_id, user_id, callback_url, expires_at, last_activity_at,
@@ -163,14 +158,14 @@ def test_the_statement_reads_active_rows_through_partial_indexes_only(runtime, s
         assert bounded or index in partial, (kind, index)
 
 
-def test_status_works_for_a_read_only_role(pg, sql):
+def test_status_works_for_a_read_only_role(careconnect_database, sql):
     """Hardening round 4: status refused a read replica or a read-only role (it asked for a writable server)."""
     sql.execute("DROP ROLE IF EXISTS oncall_reader")
     sql.execute("CREATE ROLE oncall_reader LOGIN")
     sql.execute("ALTER ROLE oncall_reader SET default_transaction_read_only = on")
     sql.execute("GRANT pg_read_all_data TO oncall_reader")
     try:
-        code, report, stderr = status(pg.url_for("postgres", user="oncall_reader"))
+        code, report, stderr = status(careconnect_database.url_for("postgres", user="oncall_reader"))
         assert code == 0, stderr
         assert report["schema"] == {"version": LATEST, "expected": LATEST}
     finally:

@@ -17,12 +17,12 @@ from careconnect_ws.testing import authorizer_event, connect_event
 from tests.support.runtime import token_for
 
 
-def _with(runtime, source: str) -> None:
-    set_settings(replace(runtime, token_source=TokenSource.parse(source)))
+def _with(careconnect_runtime, source: str) -> None:
+    set_settings(replace(careconnect_runtime, token_source=TokenSource.parse(source)))
 
 
-def test_a_bearer_token_in_the_authorization_header(runtime):
-    _with(runtime, "header:Authorization")
+def test_a_bearer_token_in_the_authorization_header(careconnect_runtime):
+    _with(careconnect_runtime, "header:Authorization")
     good = connect_event("c-1", headers={"Authorization": f"Bearer {token_for('alice')}"})
     assert lambda_handler(good) == {"statusCode": 200}
     query_only = connect_event("c-2", token=token_for("alice"))  # the other place does not count
@@ -32,13 +32,13 @@ def test_a_bearer_token_in_the_authorization_header(runtime):
                                            "message": "send the JWT in the Authorization header (Bearer <JWT>)"}
 
 
-def test_a_custom_header(runtime):
-    _with(runtime, "header:X-CareConnect-Token")
+def test_a_custom_header(careconnect_runtime):
+    _with(careconnect_runtime, "header:X-CareConnect-Token")
     assert lambda_handler(connect_event("c-1", headers={"x-careconnect-token": token_for("alice")}))["statusCode"] == 200
 
 
-def test_the_subprotocol_carries_the_token_and_the_answer_selects_careconnect_ws(runtime):
-    _with(runtime, "protocol")
+def test_the_subprotocol_carries_the_token_and_the_answer_selects_careconnect_ws(careconnect_runtime):
+    _with(careconnect_runtime, "protocol")
     offered = f"{contract.TOKEN_PROTOCOL}, {token_for('alice')}"
     answer = lambda_handler(connect_event("c-1", headers={"Sec-WebSocket-Protocol": offered}))
     assert answer == {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": "careconnect-ws"}}
@@ -47,8 +47,8 @@ def test_the_subprotocol_carries_the_token_and_the_answer_selects_careconnect_ws
         assert lambda_handler(connect_event("c-2", headers={"Sec-WebSocket-Protocol": header}))["statusCode"] == 401
 
 
-def test_the_authorizer_reads_the_same_source(runtime):
-    _with(runtime, "header:Authorization")
+def test_the_authorizer_reads_the_same_source(careconnect_runtime):
+    _with(careconnect_runtime, "header:Authorization")
     event = authorizer_event()
     event["queryStringParameters"] = {}
     event["headers"] = {**event["headers"], "Authorization": f"Bearer {token_for('alice')}"}

@@ -18,16 +18,19 @@ AUDIENCE = "careconnect-ws"
 
 
 class SigningKey:
+    """A key pair of the provider's: ``RSA`` (RS256) or ``EC`` (ES256), with its ``kid`` and public JWK."""
+
     def __init__(self, kind: str = "RSA") -> None:
         self.kid = uuid.uuid4().hex[:12]
+        self.private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
         if kind == "RSA":
-            self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            self.algorithm = "RS256"
-            public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
+            rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self.private, self.algorithm = rsa_key, "RS256"
+            public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
         else:
-            self.private = ec.generate_private_key(ec.SECP256R1())
-            self.algorithm = "ES256"
-            public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key()))
+            ec_key = ec.generate_private_key(ec.SECP256R1())
+            self.private, self.algorithm = ec_key, "ES256"
+            public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key()))
         self.jwk = {**public, "kid": self.kid, "use": "sig", "alg": self.algorithm}
 
     def sign(self, subject: str, *, kid: str | None = "own", ttl: int = 600, **claims: Any) -> str:
