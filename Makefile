@@ -77,10 +77,11 @@ fuzz: $(VENV)/.installed
 	FUZZ_EXAMPLES=40000 REDACTION_EXAMPLES=4000 $(PY) -m pytest tests/runtime/test_fuzz_handler.py \
 		tests/runtime/test_redaction.py -p no:cacheprovider -o timeout=1800
 
-## Ruff, then the type checker: strict on the runtime, the default level on the construct library, the app and
-## the rehearsal (zero errors either way).
+## Ruff (its rules, then its formatting: run `ruff format` to fix), then the type checker: strict on the runtime,
+## the default level on the construct library, the app and the rehearsal (zero errors either way).
 lint: $(VENV)/.installed
 	$(PY) -m ruff check careconnect_ws careconnect_ws_cdk stacks rehearsal tests bench main.py
+	$(PY) -m ruff format --check careconnect_ws careconnect_ws_cdk stacks rehearsal tests bench main.py
 	$(PY) -m mypy --strict careconnect_ws
 	$(PY) -m mypy careconnect_ws_cdk stacks rehearsal main.py
 

@@ -7,8 +7,18 @@ import platform
 import sys
 import time
 
-BENCHMARKS = ["synth", "artifact", "cold_start", "handler", "gateway", "serve_memory", "fanout", "registry", "streams",
-              "operations"]
+BENCHMARKS = [
+    "synth",
+    "artifact",
+    "cold_start",
+    "handler",
+    "gateway",
+    "serve_memory",
+    "fanout",
+    "registry",
+    "streams",
+    "operations",
+]
 # Run only when named: serverless_offline needs npm and downloads serverless + serverless-offline.
 OPTIONAL = ["serverless_offline"]
 
@@ -19,8 +29,10 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS + OPTIONAL)}", file=sys.stderr)
         return 2
-    print(f"<!-- {time.strftime('%Y-%m-%d')} · {platform.python_implementation()} {platform.python_version()} · "
-          f"{platform.machine()} -->")
+    print(
+        f"<!-- {time.strftime('%Y-%m-%d')} · {platform.python_implementation()} {platform.python_version()} · "
+        f"{platform.machine()} -->"
+    )
     for name in names:
         module = importlib.import_module(f"bench.{name}")
         print()

@@ -12,9 +12,12 @@ from careconnect_ws_cdk.lambda_artifact import ARCHITECTURES, build
 
 
 def run() -> str:
-    lines = ["### Lambda artifact (`make lambda`)", "",
-             "| arch | zip MiB | unzipped MiB | files | floor: dependencies only, zip MiB | ratio to floor | build s |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "### Lambda artifact (`make lambda`)",
+        "",
+        "| arch | zip MiB | unzipped MiB | files | floor: dependencies only, zip MiB | ratio to floor | build s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for arch in ARCHITECTURES:
             started = time.perf_counter()

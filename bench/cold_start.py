@@ -99,8 +99,10 @@ def _median(python: str, code: str, *args: str, env: dict[str, str]) -> float | 
 def run() -> str:
     python = target_python()
     if python is None:
-        return (f"### Cold start from the Lambda artifact\n\nNot measured: no CPython {PYTHON_VERSION} on this machine "
-                f"(Lambda's runtime). Install python{PYTHON_VERSION} or set CARECONNECT_WS_LAMBDA_PYTHON.")
+        return (
+            f"### Cold start from the Lambda artifact\n\nNot measured: no CPython {PYTHON_VERSION} on this machine "
+            f"(Lambda's runtime). Install python{PYTHON_VERSION} or set CARECONNECT_WS_LAMBDA_PYTHON."
+        )
     arch = "x86_64" if platform.machine() in ("x86_64", "AMD64") else "arm64"
     env = {"PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", "")}
     with tempfile.TemporaryDirectory(prefix="ccws-cold-") as tmp:
@@ -118,8 +120,12 @@ def run() -> str:
         # The development figure: Python writes its own (timestamp) bytecode on a first import, then uses it.
         subprocess.run([python, "-I", "-c", _IMPORT, str(cached)], check=True, capture_output=True, timeout=120)
         boto = root / "boto3"
-        subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target", str(boto),
-                        "boto3"], check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target", str(boto), "boto3"],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
 
         figures = {
             "pass": _time_pass(python, env),
@@ -135,31 +141,38 @@ def run() -> str:
             from careconnect_ws.tokens import issue_token
 
             token = issue_token("cold", Settings(jwt_secret=SECRET))
-            db_env = {**env, "DATABASE_URL": pg.url, "WS_JWT_SECRET": SECRET, "AWS_REGION": "us-east-1",
-                      "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": "http://127.0.0.1:9/prod"}
+            db_env = {
+                **env,
+                "DATABASE_URL": pg.url,
+                "WS_JWT_SECRET": SECRET,
+                "AWS_REGION": "us-east-1",
+                "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": "http://127.0.0.1:9/prod",
+            }
             connect_zip = _median(python, _FIRST_CONNECT, str(task), token, env=db_env)
             connect_bare = _median(python, _FIRST_CONNECT, str(bare), token, env=db_env)
             restore = _median(python, _RESTORE, str(task), pg.url, str(boto), env=db_env)
         assert sorted(task.rglob("*")) == files_before, "something wrote into the task directory"
     ms = {k: v * 1000 for k, v in figures.items()}
-    return "\n".join([
-        f"### Cold start from the Lambda artifact ({arch}, CPython {PYTHON_VERSION}, median of {RUNS} fresh interpreters)",
-        "",
-        f"The zip unpacked as Lambda does, no bytecode writing (`-B`). The zip is {zip_mib:.2f} MiB, of which "
-        f"bytecode {pyc_mib:.2f} MiB.",
-        "",
-        "| what | ms | ratio |",
-        "|---|---:|---:|",
-        f"| floor: `python -c pass` (interpreter start-up, whole process) | {ms['pass']:.0f} | |",
-        f"| floor: `import boto3, psycopg` | {ms['floor']:.0f} | 1.00 |",
-        f"| `import careconnect_ws.handler`, zip with bytecode | {ms['zip']:.0f} | {figures['zip'] / figures['floor']:.2f} of the floor |",
-        f"| the same, the files without bytecode (the zip before) | {ms['bare']:.0f} | {figures['bare'] / figures['floor']:.2f} of the floor |",
-        f"| the same, bytecode cached by Python itself (development) | {ms['cached']:.0f} | zip / cached: "
-        f"{figures['zip'] / figures['cached']:.2f} |",
-        f"| import + first `$connect` (authorizer with a JWT, then register), zip with bytecode | {connect_zip[1] * 1000:.0f} | "
-        f"without bytecode: {connect_bare[1] * 1000:.0f} ms |",
-        f"| SnapStart after-restore hook | {restore[0] * 1000:.2f} | a fresh database connect: {restore[1] * 1000:.1f} ms |",
-    ])
+    return "\n".join(
+        [
+            f"### Cold start from the Lambda artifact ({arch}, CPython {PYTHON_VERSION}, median of {RUNS} fresh interpreters)",
+            "",
+            f"The zip unpacked as Lambda does, no bytecode writing (`-B`). The zip is {zip_mib:.2f} MiB, of which "
+            f"bytecode {pyc_mib:.2f} MiB.",
+            "",
+            "| what | ms | ratio |",
+            "|---|---:|---:|",
+            f"| floor: `python -c pass` (interpreter start-up, whole process) | {ms['pass']:.0f} | |",
+            f"| floor: `import boto3, psycopg` | {ms['floor']:.0f} | 1.00 |",
+            f"| `import careconnect_ws.handler`, zip with bytecode | {ms['zip']:.0f} | {figures['zip'] / figures['floor']:.2f} of the floor |",
+            f"| the same, the files without bytecode (the zip before) | {ms['bare']:.0f} | {figures['bare'] / figures['floor']:.2f} of the floor |",
+            f"| the same, bytecode cached by Python itself (development) | {ms['cached']:.0f} | zip / cached: "
+            f"{figures['zip'] / figures['cached']:.2f} |",
+            f"| import + first `$connect` (authorizer with a JWT, then register), zip with bytecode | {connect_zip[1] * 1000:.0f} | "
+            f"without bytecode: {connect_bare[1] * 1000:.0f} ms |",
+            f"| SnapStart after-restore hook | {restore[0] * 1000:.2f} | a fresh database connect: {restore[1] * 1000:.1f} ms |",
+        ]
+    )
 
 
 def _time_pass(python: str, env: dict[str, str]) -> float:

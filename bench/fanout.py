@@ -108,14 +108,16 @@ def run() -> str:
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
     floor, fan = statistics.median(floors), statistics.median(fans)
-    return "\n".join([
-        f"### One notification to {RECIPIENTS:,} recipients (median of {REPEAT} runs)",
-        "",
-        "| what | seconds | msg/s | ratio to floor |",
-        "|---|---:|---:|---:|",
-        f"| floor: {RECIPIENTS:,} raw HTTP POSTs, {MAX_WORKERS} keep-alive workers, unsigned | {floor:.2f} | "
-        f"{RECIPIENTS / floor:,.0f} | 1.00 |",
-        f"| `notify_email_verified`: recipients query + {RECIPIENTS:,} signed POSTs ({GONE:,} answer 410) + one "
-        f"deactivating statement | {fan:.2f} | {RECIPIENTS / fan:,.0f} | {floor / fan:.2f} |",
-        f"| the stack's Lambda timeout | {LAMBDA_TIMEOUT_S} | | |",
-    ])
+    return "\n".join(
+        [
+            f"### One notification to {RECIPIENTS:,} recipients (median of {REPEAT} runs)",
+            "",
+            "| what | seconds | msg/s | ratio to floor |",
+            "|---|---:|---:|---:|",
+            f"| floor: {RECIPIENTS:,} raw HTTP POSTs, {MAX_WORKERS} keep-alive workers, unsigned | {floor:.2f} | "
+            f"{RECIPIENTS / floor:,.0f} | 1.00 |",
+            f"| `notify_email_verified`: recipients query + {RECIPIENTS:,} signed POSTs ({GONE:,} answer 410) + one "
+            f"deactivating statement | {fan:.2f} | {RECIPIENTS / fan:,.0f} | {floor / fan:.2f} |",
+            f"| the stack's Lambda timeout | {LAMBDA_TIMEOUT_S} | | |",
+        ]
+    )

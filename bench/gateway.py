@@ -36,6 +36,7 @@ FANOUT = 1000
 
 async def _start_echo() -> tuple[web.AppRunner, int]:
     """The floor for connects and round trips: a bare aiohttp WebSocket echo on the same loop."""
+
     async def echo(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
@@ -83,8 +84,7 @@ async def _round_trips(sockets: list, per_socket: int) -> float:
     return len(sockets) * per_socket / (time.perf_counter() - started)
 
 
-def raw_posts(management_url: str, ids: list[str], body: bytes, workers: int = 16,
-              ok: tuple[int, ...] = (200,)) -> float:
+def raw_posts(management_url: str, ids: list[str], body: bytes, workers: int = 16, ok: tuple[int, ...] = (200,)) -> float:
     """The fan-out floor: unsigned POSTs to ``@connections`` from keep-alive ``http.client`` workers; seconds."""
     parsed = urlparse(management_url)
     local = threading.local()
@@ -93,8 +93,12 @@ def raw_posts(management_url: str, ids: list[str], body: bytes, workers: int = 1
         conn = getattr(local, "conn", None)
         if conn is None:
             conn = local.conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
-        conn.request("POST", f"{parsed.path}/@connections/{quote(cid, safe='')}", body=body,
-                     headers={"Authorization": "AWS4-HMAC-SHA256 bench", "Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            f"{parsed.path}/@connections/{quote(cid, safe='')}",
+            body=body,
+            headers={"Authorization": "AWS4-HMAC-SHA256 bench", "Content-Type": "application/json"},
+        )
         response = conn.getresponse()
         response.read()
         assert response.status in ok, response.status
@@ -121,9 +125,17 @@ def run() -> str:
         gateway, loop, thread = _start_gateway()
         # One bench user holds every connection and sends as fast as it can: the per-client limits are lifted.
         # Prepared statements, as serve runs the built-in handler against its embedded database.
-        set_settings(Settings(database_url=pg.url, jwt_secret=SECRET, management_endpoint=gateway.management_url,
-                              max_connections_per_user=0, max_messages_per_second=0, max_messages_per_user_per_second=0,
-                              db_prepared_statements=True))
+        set_settings(
+            Settings(
+                database_url=pg.url,
+                jwt_secret=SECRET,
+                management_endpoint=gateway.management_url,
+                max_connections_per_user=0,
+                max_messages_per_second=0,
+                max_messages_per_user_per_second=0,
+                db_prepared_statements=True,
+            )
+        )
         set_management_api(None)
         db_module.reset_database()
         url = f"{gateway.websocket_url}?token={issue_token('fan', Settings(jwt_secret=SECRET))}"
@@ -169,16 +181,18 @@ def run() -> str:
     floor, fan = statistics.median(floor_times), statistics.median(fan_times)
     echo_connect, echo_rt = statistics.median(echo_connect_rates), statistics.median(echo_rt_rates)
     gw_connect, gw_rt = statistics.median(connect_rates), statistics.median(rt_rates)
-    return "\n".join([
-        f"### Local gateway (median of {REPEAT} runs, client and server on the same 2 cores)",
-        "",
-        "| what | figure | ratio to floor |",
-        "|---|---:|---:|",
-        f"| floor: WebSocket handshakes/s to a bare aiohttp echo (50 at a time) | {echo_connect:,.0f} | 1.00 |",
-        f"| connections opened/s (authorizer + `$connect` with JWT + upsert, upgrade) | {gw_connect:,.0f} | {gw_connect / echo_connect:.2f} |",
-        f"| floor: echo round trips/s, bare aiohttp (50 connections × 100) | {echo_rt:,.0f} | 1.00 |",
-        f"| messages round-tripped/s (`ping` → handler → route response) | {gw_rt:,.0f} | {gw_rt / echo_rt:.2f} |",
-        f"| floor: {FANOUT:,} raw HTTP POSTs to `@connections` (16 keep-alive workers) | {floor * 1000:,.0f} ms · {FANOUT / floor:,.0f} msg/s | 1.00 |",
-        f"| fan-out: `notify_email_verified` to {FANOUT:,} subscribed connections (query + SigV4 + gateway) | "
-        f"{fan * 1000:,.0f} ms · {FANOUT / fan:,.0f} msg/s | {floor / fan:.2f} |",
-    ])
+    return "\n".join(
+        [
+            f"### Local gateway (median of {REPEAT} runs, client and server on the same 2 cores)",
+            "",
+            "| what | figure | ratio to floor |",
+            "|---|---:|---:|",
+            f"| floor: WebSocket handshakes/s to a bare aiohttp echo (50 at a time) | {echo_connect:,.0f} | 1.00 |",
+            f"| connections opened/s (authorizer + `$connect` with JWT + upsert, upgrade) | {gw_connect:,.0f} | {gw_connect / echo_connect:.2f} |",
+            f"| floor: echo round trips/s, bare aiohttp (50 connections × 100) | {echo_rt:,.0f} | 1.00 |",
+            f"| messages round-tripped/s (`ping` → handler → route response) | {gw_rt:,.0f} | {gw_rt / echo_rt:.2f} |",
+            f"| floor: {FANOUT:,} raw HTTP POSTs to `@connections` (16 keep-alive workers) | {floor * 1000:,.0f} ms · {FANOUT / floor:,.0f} msg/s | 1.00 |",
+            f"| fan-out: `notify_email_verified` to {FANOUT:,} subscribed connections (query + SigV4 + gateway) | "
+            f"{fan * 1000:,.0f} ms · {FANOUT / fan:,.0f} msg/s | {floor / fan:.2f} |",
+        ]
+    )

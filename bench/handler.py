@@ -30,8 +30,14 @@ FSYNC = True
 def _event(kind: str, cid: str, **extra) -> dict:
     ctx = {
         "routeKey": {"CONNECT": "$connect", "MESSAGE": "$default", "DISCONNECT": "$disconnect"}[kind],
-        "eventType": kind, "stage": "prod", "apiId": "benchapi", "connectionId": cid, "requestId": "r",
-        "domainName": "benchapi.execute-api.us-east-1.amazonaws.com", "connectedAt": 0, "requestTimeEpoch": 0,
+        "eventType": kind,
+        "stage": "prod",
+        "apiId": "benchapi",
+        "connectionId": cid,
+        "requestId": "r",
+        "domainName": "benchapi.execute-api.us-east-1.amazonaws.com",
+        "connectedAt": 0,
+        "requestTimeEpoch": 0,
         "identity": {"sourceIp": "127.0.0.1"},
     }
     if kind == "DISCONNECT":
@@ -67,8 +73,21 @@ def run() -> str:
 
     configure_logging(level=logging.WARNING)  # one log line per event would measure stderr, not the handler
     lines = [f"### Handler throughput (events/s, median of {REPEAT} runs of {N} events, one thread)", ""]
-    kinds = ("floor", "runtime_floor", "bare", "bare_prepared", "connect", "message", "unlimited", "role",
-             "prepared", "prepared_role", "prepared_role_unlimited", "python", "disconnect")
+    kinds = (
+        "floor",
+        "runtime_floor",
+        "bare",
+        "bare_prepared",
+        "connect",
+        "message",
+        "unlimited",
+        "role",
+        "prepared",
+        "prepared_role",
+        "prepared_role_unlimited",
+        "python",
+        "disconnect",
+    )
     results: dict[str, list[float]] = {k: [] for k in kinds}
     with TemporaryPostgres(fsync=FSYNC) as pg:
         with psycopg.connect(pg.url, autocommit=True) as conn:
@@ -80,8 +99,14 @@ def run() -> str:
         role_url = pg.url.replace("postgres@", "bench_app@")
         # Rate counting on (per connection and per user), with limits no bench connection reaches (a refusal
         # would close it), and a cap that lets one bench user hold every connection.
-        limited = Settings(database_url=pg.url, jwt_secret=SECRET, region="us-east-1", max_connections_per_user=0,
-                           max_messages_per_second=1_000_000, max_messages_per_user_per_second=1_000_000)
+        limited = Settings(
+            database_url=pg.url,
+            jwt_secret=SECRET,
+            region="us-east-1",
+            max_connections_per_user=0,
+            max_messages_per_second=1_000_000,
+            max_messages_per_user_per_second=1_000_000,
+        )
         unlimited = replace(limited, max_messages_per_second=0, max_messages_per_user_per_second=0)
         role = replace(limited, database_url=role_url)
         prepared = replace(limited, db_prepared_statements=True)
@@ -101,12 +126,27 @@ def run() -> str:
                 db_module.reset_database()
                 results["floor"].append(_rate(lambda i: floor_conn.execute("SELECT 1").fetchone(), N))
                 results["runtime_floor"].append(_rate(lambda i: bare_db.execute("SELECT 1").fetchone(), N))
-                results["bare"].append(_rate(lambda i: bare_db.execute(
-                    CHECK_MESSAGE, {"id": "bare", "touch": 60, "count": True, "limit": 10}).fetchone(), N))
-                results["bare_prepared"].append(_rate(lambda i: bare_prepared_db.execute(
-                    CHECK_MESSAGE, {"id": "bare", "touch": 60, "count": True, "limit": 10}).fetchone(), N))
-                results["connect"].append(_rate(
-                    lambda i, r=r: lambda_handler(_event("CONNECT", f"c{r}-{i}", queryStringParameters={"token": token})), N))
+                results["bare"].append(
+                    _rate(
+                        lambda i: bare_db.execute(
+                            CHECK_MESSAGE, {"id": "bare", "touch": 60, "count": True, "limit": 10}
+                        ).fetchone(),
+                        N,
+                    )
+                )
+                results["bare_prepared"].append(
+                    _rate(
+                        lambda i: bare_prepared_db.execute(
+                            CHECK_MESSAGE, {"id": "bare", "touch": 60, "count": True, "limit": 10}
+                        ).fetchone(),
+                        N,
+                    )
+                )
+                results["connect"].append(
+                    _rate(
+                        lambda i, r=r: lambda_handler(_event("CONNECT", f"c{r}-{i}", queryStringParameters={"token": token})), N
+                    )
+                )
                 # Each connection sends several messages, as clients do (the rate window row is updated in place).
                 results["message"].append(_ping_rate(lambda i, r=r: f"c{r}-{i % 100}"))
                 set_settings(unlimited)
@@ -114,8 +154,11 @@ def run() -> str:
                 set_settings(role)
                 db_module.reset_database()
                 results["role"].append(_ping_rate(lambda i, r=r: f"c{r}-{i % 100}"))
-                for kind, settings in (("prepared", prepared), ("prepared_role", prepared_role),
-                                       ("prepared_role_unlimited", prepared_role_unlimited)):
+                for kind, settings in (
+                    ("prepared", prepared),
+                    ("prepared_role", prepared_role),
+                    ("prepared_role_unlimited", prepared_role_unlimited),
+                ):
                     set_settings(settings)
                     db_module.reset_database()
                     results[kind].append(_ping_rate(lambda i, r=r: f"c{r}-{i % 100}"))
@@ -129,29 +172,39 @@ def run() -> str:
         db_module.reset_database()
         set_settings(None)
     floor = statistics.median(results["floor"])
-    lines += ["| event | events/s | ratio to floor |", "|---|---:|---:|",
-              f"| floor: one psycopg round trip (`SELECT 1`, psycopg's defaults: prepared after 5 runs) | {floor:,.0f} | 1.00 |"]
-    for kind, what in (("runtime_floor", "`SELECT 1` through the runtime's pooler-safe path (`SET LOCAL` + simple protocol)"),
-                       ("bare", "the message path's one statement, bare (`Database.execute`)"),
-                       ("bare_prepared", "the same statement, `DB_PREPARED_STATEMENTS=on` (prepared; timeout set per session)"),
-                       ("connect", "`$connect` (JWT verify + per-user lock and cap + upsert)"),
-                       ("message", "message `ping` (read + rate count + route + reply)"),
-                       ("unlimited", "message `ping`, rate limit off (read + route + reply)"),
-                       ("role", "message `ping`, statement timeout on the role (no `SET LOCAL`)"),
-                       ("prepared", "message `ping`, `DB_PREPARED_STATEMENTS=on` (direct connection, timeout per session)"),
-                       ("prepared_role", "message `ping`, `DB_PREPARED_STATEMENTS=on` + timeout on the role"),
-                       ("prepared_role_unlimited", "the same, rate limit off (a pure read)"),
-                       ("python", "message `ping` with the registry answered from memory (the handler's own CPU)"),
-                       ("disconnect", "`$disconnect` (soft delete)")):
+    lines += [
+        "| event | events/s | ratio to floor |",
+        "|---|---:|---:|",
+        f"| floor: one psycopg round trip (`SELECT 1`, psycopg's defaults: prepared after 5 runs) | {floor:,.0f} | 1.00 |",
+    ]
+    for kind, what in (
+        ("runtime_floor", "`SELECT 1` through the runtime's pooler-safe path (`SET LOCAL` + simple protocol)"),
+        ("bare", "the message path's one statement, bare (`Database.execute`)"),
+        ("bare_prepared", "the same statement, `DB_PREPARED_STATEMENTS=on` (prepared; timeout set per session)"),
+        ("connect", "`$connect` (JWT verify + per-user lock and cap + upsert)"),
+        ("message", "message `ping` (read + rate count + route + reply)"),
+        ("unlimited", "message `ping`, rate limit off (read + route + reply)"),
+        ("role", "message `ping`, statement timeout on the role (no `SET LOCAL`)"),
+        ("prepared", "message `ping`, `DB_PREPARED_STATEMENTS=on` (direct connection, timeout per session)"),
+        ("prepared_role", "message `ping`, `DB_PREPARED_STATEMENTS=on` + timeout on the role"),
+        ("prepared_role_unlimited", "the same, rate limit off (a pure read)"),
+        ("python", "message `ping` with the registry answered from memory (the handler's own CPU)"),
+        ("disconnect", "`$disconnect` (soft delete)"),
+    ):
         rate = statistics.median(results[kind])
         lines.append(f"| {what} | {rate:,.0f} | {rate / floor:.2f} |")
 
     base = _import_time("pass")
     floor_import = _import_time("import boto3, psycopg")
     handler_import = _import_time("import careconnect_ws.handler")
-    lines += ["", "### Cold import (median of 7 fresh interpreters, interpreter start-up subtracted)", "",
-              "| import | ms | ratio to floor |", "|---|---:|---:|",
-              f"| floor: `import boto3, psycopg` | {(floor_import - base) * 1000:.0f} | 1.00 |",
-              f"| `import careconnect_ws.handler` | {(handler_import - base) * 1000:.0f} | "
-              f"{(handler_import - base) / (floor_import - base):.2f} |"]
+    lines += [
+        "",
+        "### Cold import (median of 7 fresh interpreters, interpreter start-up subtracted)",
+        "",
+        "| import | ms | ratio to floor |",
+        "|---|---:|---:|",
+        f"| floor: `import boto3, psycopg` | {(floor_import - base) * 1000:.0f} | 1.00 |",
+        f"| `import careconnect_ws.handler` | {(handler_import - base) * 1000:.0f} | "
+        f"{(handler_import - base) / (floor_import - base):.2f} |",
+    ]
     return "\n".join(lines)

@@ -62,8 +62,14 @@ def run() -> str:
     with TemporaryPostgres(fsync=True) as pg:
         with psycopg.connect(pg.url, autocommit=True) as conn:
             migrate(conn)
-        base = Settings(database_url=pg.url, jwt_secret=SECRET, region="us-east-1", max_connections_per_user=0,
-                        max_messages_per_second=1_000_000, max_messages_per_user_per_second=1_000_000)
+        base = Settings(
+            database_url=pg.url,
+            jwt_secret=SECRET,
+            region="us-east-1",
+            max_connections_per_user=0,
+            max_messages_per_second=1_000_000,
+            max_messages_per_user_per_second=1_000_000,
+        )
         by_pem = replace(base, jwt_secret=None, jwt_public_key=pem, jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
         by_jwks = replace(by_pem, jwt_public_key=None, jwt_jwks_url=provider.jwks_url)
         set_settings(base)
@@ -78,19 +84,28 @@ def run() -> str:
         for r in range(REPEAT):
             # Each round runs both sides back to back, in alternating order: the machine's noise hits both alike,
             # and the figure is the median of the rounds' ratios.
-            pairs = [(("metrics_off", replace(base, metrics=False)), ("metrics_on", base)),
-                     (("connect_pem", by_pem), ("connect_jwks", by_jwks))]
+            pairs = [
+                (("metrics_off", replace(base, metrics=False)), ("metrics_on", base)),
+                (("connect_pem", by_pem), ("connect_jwks", by_jwks)),
+            ]
             for pair in pairs:
-                for kind, settings in (pair if r % 2 == 0 else pair[::-1]):
+                for kind, settings in pair if r % 2 == 0 else pair[::-1]:
                     set_settings(settings)
                     if kind.startswith("metrics"):
                         cpu = time.process_time()
-                        results[kind].append(_rate(lambda i: lambda_handler(
-                            _event("MESSAGE", f"m-{i % 100}", body='{"action":"ping"}')), N))
+                        results[kind].append(
+                            _rate(lambda i: lambda_handler(_event("MESSAGE", f"m-{i % 100}", body='{"action":"ping"}')), N)
+                        )
                         cpu_us[kind].append((time.process_time() - cpu) / N * 1e6)
                     else:
-                        results[kind].append(_rate(lambda i, k=kind, r=r: lambda_handler(
-                            _event("CONNECT", f"{k}-{r}-{i}", queryStringParameters={"token": idp_token})), N // 4))
+                        results[kind].append(
+                            _rate(
+                                lambda i, k=kind, r=r: lambda_handler(
+                                    _event("CONNECT", f"{k}-{r}-{i}", queryStringParameters={"token": idp_token})
+                                ),
+                                N // 4,
+                            )
+                        )
         assert provider.fetches == 1, "the key set was fetched once and served from the cache after"
         db_module.reset_database()
         set_settings(None)
@@ -102,13 +117,17 @@ def run() -> str:
     added_cpu = statistics.median(on - off for off, on in zip(cpu_us["metrics_off"], cpu_us["metrics_on"], strict=True))
     message_us = 1e6 / median["metrics_off"]
     jwks_ratio = statistics.median(pem / jwks for pem, jwks in zip(results["connect_pem"], results["connect_jwks"], strict=True))
-    return "\n".join([
-        f"## Operations (`python -m bench operations`, median of {REPEAT} rounds' ratios, real PostgreSQL)", "",
-        "| path | events/s | cost against the path without it (target <= 1.05) |", "|---|---:|---:|",
-        f"| message `ping`, metrics off (full log line, to /dev/null) | {median['metrics_off']:,.0f} | 1.00 |",
-        f"| message `ping`, metrics on (EMF block in the same line) | {median['metrics_on']:,.0f} | {metrics_ratio:.3f} |",
-        f"| metrics' own CPU per message (process time, on minus off) | {added_cpu:.1f} µs | "
-        f"{(message_us + added_cpu) / message_us:.3f} of a {message_us:.0f} µs message |",
-        f"| `$connect`, RS256 token, key as PEM (`WS_JWT_PUBLIC_KEY`) | {median['connect_pem']:,.0f} | 1.00 |",
-        f"| `$connect`, the same token, key from a cached JWKS (`WS_JWT_JWKS_URL`) | {median['connect_jwks']:,.0f} | {jwks_ratio:.3f} |",
-    ])
+    return "\n".join(
+        [
+            f"## Operations (`python -m bench operations`, median of {REPEAT} rounds' ratios, real PostgreSQL)",
+            "",
+            "| path | events/s | cost against the path without it (target <= 1.05) |",
+            "|---|---:|---:|",
+            f"| message `ping`, metrics off (full log line, to /dev/null) | {median['metrics_off']:,.0f} | 1.00 |",
+            f"| message `ping`, metrics on (EMF block in the same line) | {median['metrics_on']:,.0f} | {metrics_ratio:.3f} |",
+            f"| metrics' own CPU per message (process time, on minus off) | {added_cpu:.1f} µs | "
+            f"{(message_us + added_cpu) / message_us:.3f} of a {message_us:.0f} µs message |",
+            f"| `$connect`, RS256 token, key as PEM (`WS_JWT_PUBLIC_KEY`) | {median['connect_pem']:,.0f} | 1.00 |",
+            f"| `$connect`, the same token, key from a cached JWKS (`WS_JWT_JWKS_URL`) | {median['connect_jwks']:,.0f} | {jwks_ratio:.3f} |",
+        ]
+    )

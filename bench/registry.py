@@ -64,9 +64,11 @@ def _operations(registry: Registry, streams: Streams, rng: random.Random, tag: s
     ids = _active_ids(rng, 3 * N)
     users = [f"user-{rng.randrange(USERS)}" for _ in range(N)]
     return {
-        "register": lambda i: registry.register(NewConnection(
-            connection_id=f"new-{tag}-{i}", user_id=users[i], callback_url="https://x/prod", ttl_seconds=7200,
-            max_per_user=10)),
+        "register": lambda i: registry.register(
+            NewConnection(
+                connection_id=f"new-{tag}-{i}", user_id=users[i], callback_url="https://x/prod", ttl_seconds=7200, max_per_user=10
+            )
+        ),
         "message": lambda i: registry.check_message(ids[i], touch_interval_seconds=60, count=True),
         "subscribe": lambda i: streams.subscribe(ids[N + i], "email-verification", f"extra-{i}", max_subscriptions=50),
         "publish": lambda i: streams.append("email-verification", users[i], '{"type":"bench"}'),
@@ -77,8 +79,7 @@ def _operations(registry: Registry, streams: Streams, rng: random.Random, tag: s
 def _expire_some(conn: psycopg.Connection, rng: random.Random) -> None:
     start = rng.randrange(0, ROWS - EXPIRED * 2)
     conn.execute(
-        "UPDATE websocket_connections SET expires_at = now() - interval '1 second' "
-        "WHERE connection_id = ANY(%s) AND is_active",
+        "UPDATE websocket_connections SET expires_at = now() - interval '1 second' WHERE connection_id = ANY(%s) AND is_active",
         [[f"conn-{i}" for i in range(start, start + EXPIRED * 10 // 9)]],
     )
 

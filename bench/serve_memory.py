@@ -50,16 +50,23 @@ def _tree_mib(pid: int) -> float:
 
 
 def _floor_mib() -> float:
-    code = ("import careconnect_ws.local.gateway, careconnect_ws.handler, careconnect_ws.local.serve, psycopg, aiohttp;"
-            "import os; print(open(f'/proc/{os.getpid()}/status').read())")
+    code = (
+        "import careconnect_ws.local.gateway, careconnect_ws.handler, careconnect_ws.local.serve, psycopg, aiohttp;"
+        "import os; print(open(f'/proc/{os.getpid()}/status').read())"
+    )
     status = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return int(re.search(r"VmRSS:\s+(\d+)", status)[1]) / 1024
 
 
 def run() -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "WS_JWT", "PG"))}
-    server = subprocess.Popen([sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", "--no-throttle"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", "--no-throttle"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         lines: list[str] = []
         while not any(line.startswith("# Ctrl-C") for line in lines):
@@ -91,13 +98,15 @@ def run() -> str:
         server.terminate()
         server.wait(60)
     floor = _floor_mib()
-    return "\n".join([
-        f"### `careconnect-ws serve` memory (gateway process RSS, built-in handler, {CLIENTS} clients)",
-        "",
-        "| what | MiB | ratio to floor |",
-        "|---|---:|---:|",
-        f"| floor: the interpreter with the gateway's modules imported | {floor:.0f} | 1.00 |",
-        f"| `serve`, idle | {idle:.0f} | {idle / floor:.2f} |",
-        f"| `serve` holding {CLIENTS} clients (each subscribed, each has pinged) | {held:.0f} | {held / floor:.2f} |",
-        f"| its embedded PostgreSQL (all server processes, apart) | {database:.0f} | |",
-    ])
+    return "\n".join(
+        [
+            f"### `careconnect-ws serve` memory (gateway process RSS, built-in handler, {CLIENTS} clients)",
+            "",
+            "| what | MiB | ratio to floor |",
+            "|---|---:|---:|",
+            f"| floor: the interpreter with the gateway's modules imported | {floor:.0f} | 1.00 |",
+            f"| `serve`, idle | {idle:.0f} | {idle / floor:.2f} |",
+            f"| `serve` holding {CLIENTS} clients (each subscribed, each has pinged) | {held:.0f} | {held / floor:.2f} |",
+            f"| its embedded PostgreSQL (all server processes, apart) | {database:.0f} | |",
+        ]
+    )

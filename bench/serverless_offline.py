@@ -41,8 +41,9 @@ def _install() -> None:
     if shutil.which("npm") is None:
         raise SystemExit("serverless_offline needs npm (Node.js) on PATH")
     WORK.mkdir(exist_ok=True)
-    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(WORK), *PACKAGES],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(WORK), *PACKAGES], check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -69,8 +70,9 @@ async def _load(url: str) -> tuple[float, float]:
 
 
 def _measure(cmd: list[str], port: int, url: str, env: dict[str, str], cwd: Path | None = None) -> dict[str, float]:
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # its own process group: stopped as a whole below
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )  # its own process group: stopped as a whole below
     try:
         started = time.perf_counter()
         _wait_port(port, proc)
@@ -109,21 +111,44 @@ def run() -> str:
         with psycopg.connect(pg.url, autocommit=True) as conn:
             migrate(conn)
         token = issue_token("load-user", Settings(jwt_secret=SECRET))
-        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
-               "DATABASE_URL": pg.url, "WS_JWT_SECRET": SECRET, "WS_MAX_CONNECTIONS_PER_USER": "0",
-               "WS_MAX_MESSAGES_PER_SECOND": "0", "WS_MAX_MESSAGES_PER_USER_PER_SECOND": "0",
-               "SLS_TELEMETRY_DISABLED": "1"}
-        ours = _measure([f"{bin_dir}/careconnect-ws", "serve", "--port", "3101", "--no-throttle"], 3101,
-                        f"ws://127.0.0.1:3101/prod?token={token}", env)
-        peer = _measure([str(WORK / "node_modules" / ".bin" / "serverless"), "offline", "start", "--noPrependStageInUrl"],
-                        3001, f"ws://127.0.0.1:3001?token={token}",
-                        {**env, "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": "http://127.0.0.1:3001"}, cwd=APP)
-    lines = [f"### careconnect-ws serve vs serverless-offline 13 ({CLIENTS} clients, our handler in both, one database)", "",
-             "| gateway | port open | idle RSS | peak RSS (process tree) | cold connects/s | warm round trips/s |",
-             "|---|---:|---:|---:|---:|---:|"]
+        env = {
+            **os.environ,
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": pg.url,
+            "WS_JWT_SECRET": SECRET,
+            "WS_MAX_CONNECTIONS_PER_USER": "0",
+            "WS_MAX_MESSAGES_PER_SECOND": "0",
+            "WS_MAX_MESSAGES_PER_USER_PER_SECOND": "0",
+            "SLS_TELEMETRY_DISABLED": "1",
+        }
+        ours = _measure(
+            [f"{bin_dir}/careconnect-ws", "serve", "--port", "3101", "--no-throttle"],
+            3101,
+            f"ws://127.0.0.1:3101/prod?token={token}",
+            env,
+        )
+        peer = _measure(
+            [str(WORK / "node_modules" / ".bin" / "serverless"), "offline", "start", "--noPrependStageInUrl"],
+            3001,
+            f"ws://127.0.0.1:3001?token={token}",
+            {**env, "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": "http://127.0.0.1:3001"},
+            cwd=APP,
+        )
+    lines = [
+        f"### careconnect-ws serve vs serverless-offline 13 ({CLIENTS} clients, our handler in both, one database)",
+        "",
+        "| gateway | port open | idle RSS | peak RSS (process tree) | cold connects/s | warm round trips/s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, r in (("`careconnect-ws serve`", ours), ("serverless-offline 13", peer)):
-        lines.append(f"| {name} | {r['ready']:.1f} s | {r['idle']:,.0f} MB | {r['peak']:,.0f} MB | "
-                     f"{r['connects']:,.1f} | {r['round_trips']:,.0f} |")
-    lines += ["", f"Ours against the peer: connects {ours['connects'] / peer['connects']:.1f}×, round trips "
-              f"{ours['round_trips'] / peer['round_trips']:.2f}×, peak memory {peer['peak'] / ours['peak']:.1f}× less."]
+        lines.append(
+            f"| {name} | {r['ready']:.1f} s | {r['idle']:,.0f} MB | {r['peak']:,.0f} MB | "
+            f"{r['connects']:,.1f} | {r['round_trips']:,.0f} |"
+        )
+    lines += [
+        "",
+        f"Ours against the peer: connects {ours['connects'] / peer['connects']:.1f}×, round trips "
+        f"{ours['round_trips'] / peer['round_trips']:.2f}×, peak memory {peer['peak'] / ours['peak']:.1f}× less.",
+    ]
     return "\n".join(lines)

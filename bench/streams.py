@@ -93,10 +93,15 @@ def run() -> str:
         _subscribe_many(conn, url, "fan", N)
 
         def recipients() -> list[Recipient]:
-            return [Recipient(*row) for row in db.execute(
-                "SELECT c.connection_id, c.callback_url FROM websocket_subscriptions s JOIN websocket_connections c"
-                " USING (connection_id) WHERE s.topic = %s AND s.subject = %s AND c.is_active AND c.expires_at > now()"
-                " ORDER BY c.connection_id", ["email-verification", "fan"]).fetchall()]
+            return [
+                Recipient(*row)
+                for row in db.execute(
+                    "SELECT c.connection_id, c.callback_url FROM websocket_subscriptions s JOIN websocket_connections c"
+                    " USING (connection_id) WHERE s.topic = %s AND s.subject = %s AND c.is_active AND c.expires_at > now()"
+                    " ORDER BY c.connection_id",
+                    ["email-verification", "fan"],
+                ).fetchall()
+            ]
 
         olds, news = [], []
         for _ in range(REPEAT):
@@ -111,8 +116,7 @@ def run() -> str:
         out["fan_old"], out["fan_new"] = statistics.median(olds), statistics.median(news)
 
         # 3. Replay of 1,000 events to one client, against the same 1,000 pushed live.
-        services.registry.register(NewConnection(connection_id="reader=", user_id="reader", callback_url=url,
-                                                 ttl_seconds=7200))
+        services.registry.register(NewConnection(connection_id="reader=", user_id="reader", callback_url=url, ttl_seconds=7200))
         for _ in range(N):
             publish("email-verification", "reader", PAYLOAD)
         replays, lives, pages = [], [], 0
@@ -121,8 +125,13 @@ def run() -> str:
             started = time.perf_counter()
             since, got, pages = 0, 0, 0
             while True:
-                response = lambda_handler(_event("MESSAGE", "reader=", body=json.dumps(
-                    {"action": "subscribe", "topic": "email-verification", "since": since})))
+                response = lambda_handler(
+                    _event(
+                        "MESSAGE",
+                        "reader=",
+                        body=json.dumps({"action": "subscribe", "topic": "email-verification", "since": since}),
+                    )
+                )
                 reply = json.loads(response["body"])
                 got += len(reply["events"])
                 pages += 1
@@ -142,16 +151,22 @@ def run() -> str:
         purges = []
         for _ in range(PURGE_REPEAT):
             conn.execute("TRUNCATE websocket_events")
-            conn.execute(f"""
+            conn.execute(
+                f"""
                 INSERT INTO websocket_events (topic, subject, seq, published_at, payload)
                 SELECT 'email-verification', 'old-' || (i %% 10000), i / 10000 + 1,
                        now() - interval '2 days' + i * interval '1 ms', %s
                   FROM generate_series(0, {PURGE_ROWS - 1}) AS i
-            """, [payload_text])
-            conn.execute("""
+            """,
+                [payload_text],
+            )
+            conn.execute(
+                """
                 INSERT INTO websocket_events (topic, subject, seq, published_at, payload)
                 SELECT 'email-verification', 'new-' || (i %% 1000), i / 1000 + 1, now(), %s FROM generate_series(0, 99999) AS i
-            """, [payload_text])
+            """,
+                [payload_text],
+            )
             conn.execute("VACUUM ANALYZE websocket_events")
             started = time.perf_counter()
             purged = Streams(db).purge(older_than_seconds=86_400)
@@ -163,21 +178,23 @@ def run() -> str:
         set_management_api(None)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
-    return "\n".join([
-        f"### Durable streams (medians of {REPEAT} runs, durable commits)",
-        "",
-        "| what | figure | floor in the same run | ratio |",
-        "|---|---:|---:|---:|",
-        f"| publish to a stream nobody subscribes to (store + recipients, one round trip) | {out['publish']:,.0f}/s | "
-        f"one `INSERT`: {out['insert']:,.0f}/s | {out['publish'] / out['insert']:.2f} |",
-        f"| publish + fan-out to {N:,} subscribers | {out['fan_new'] * 1000:.0f} ms | pre-stream notify to the same "
-        f"{N:,}: {out['fan_old'] * 1000:.0f} ms | {out['fan_old'] / out['fan_new']:.2f} |",
-        f"| replay of {N:,} events to one client through the handler ({out['pages']} replies) | "
-        f"{out['replay'] * 1000:.0f} ms | the same {N:,} pushed live: {out['live'] * 1000:.0f} ms | "
-        f"{out['live'] / out['replay']:.1f}× faster |",
-        f"| purge of {PURGE_ROWS:,} expired events (100,000 retained stay; median of {PURGE_REPEAT}) | {out['purge']:.2f} s | target "
-        f"{PURGE_TARGET_S:.0f} s | {out['purge'] / PURGE_TARGET_S:.2f} of the target |",
-    ])
+    return "\n".join(
+        [
+            f"### Durable streams (medians of {REPEAT} runs, durable commits)",
+            "",
+            "| what | figure | floor in the same run | ratio |",
+            "|---|---:|---:|---:|",
+            f"| publish to a stream nobody subscribes to (store + recipients, one round trip) | {out['publish']:,.0f}/s | "
+            f"one `INSERT`: {out['insert']:,.0f}/s | {out['publish'] / out['insert']:.2f} |",
+            f"| publish + fan-out to {N:,} subscribers | {out['fan_new'] * 1000:.0f} ms | pre-stream notify to the same "
+            f"{N:,}: {out['fan_old'] * 1000:.0f} ms | {out['fan_old'] / out['fan_new']:.2f} |",
+            f"| replay of {N:,} events to one client through the handler ({out['pages']} replies) | "
+            f"{out['replay'] * 1000:.0f} ms | the same {N:,} pushed live: {out['live'] * 1000:.0f} ms | "
+            f"{out['live'] / out['replay']:.1f}× faster |",
+            f"| purge of {PURGE_ROWS:,} expired events (100,000 retained stay; median of {PURGE_REPEAT}) | {out['purge']:.2f} s | target "
+            f"{PURGE_TARGET_S:.0f} s | {out['purge'] / PURGE_TARGET_S:.2f} of the target |",
+        ]
+    )
 
 
 class _OpenToAll(set):

@@ -57,26 +57,37 @@ def run(repeat: int = 3) -> str:
             floor = median_run([str(python), "-c", f"import {name}"], repeat, cwd=ROOT, env=env)
             synth = median_run([str(python), "main.py"], repeat, cwd=ROOT, env=env)
             phases = [_phases(python, env) for _ in range(repeat)]
-            results[name] = {"floor": floor, "synth": synth,
-                             "phases": {k: sorted(p[k] for p in phases)[len(phases) // 2] for k in phases[0]}}
+            results[name] = {
+                "floor": floor,
+                "synth": synth,
+                "phases": {k: sorted(p[k] for p in phases)[len(phases) // 2] for k in phases[0]},
+            }
     for name, r in results.items():
         floor, synth = r["floor"], r["synth"]
-        rows.append(f"| {name}: floor `python -c 'import {name}'` | {floor.wall_s:.2f} | {floor.peak_rss_mib:.0f} | 1.00 / 1.00 |")
-        rows.append(f"| {name}: `python main.py` | {synth.wall_s:.2f} | {synth.peak_rss_mib:.0f} | "
-                    f"{synth.wall_s / floor.wall_s:.2f} / {synth.peak_rss_mib / floor.peak_rss_mib:.2f} |")
+        rows.append(
+            f"| {name}: floor `python -c 'import {name}'` | {floor.wall_s:.2f} | {floor.peak_rss_mib:.0f} | 1.00 / 1.00 |"
+        )
+        rows.append(
+            f"| {name}: `python main.py` | {synth.wall_s:.2f} | {synth.peak_rss_mib:.0f} | "
+            f"{synth.wall_s / floor.wall_s:.2f} / {synth.peak_rss_mib / floor.peak_rss_mib:.2f} |"
+        )
         p = r["phases"]
-        phase_rows.append(f"| {name} | {p['core']:.2f} | {p['bindings']:.2f} | {p['constructs']:.2f} | {p['synth']:.2f} | "
-                          f"{p['interpreter and exit']:.2f} | {p['wall']:.2f} |")
-    return "\n".join([
-        f"### Synth of the default stack (median of {repeat} cold runs per lineage)",
-        "",
-        "| what | wall s | peak RSS MiB (Python + Node) | ratio to floor (time / memory) |",
-        "|---|---:|---:|---:|",
-        *rows,
-        "",
-        "Where the seconds of one synth go (median, seconds):",
-        "",
-        "| lineage | import core | provider bindings | build constructs | synth | interpreter + exit | wall |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        *phase_rows,
-    ])
+        phase_rows.append(
+            f"| {name} | {p['core']:.2f} | {p['bindings']:.2f} | {p['constructs']:.2f} | {p['synth']:.2f} | "
+            f"{p['interpreter and exit']:.2f} | {p['wall']:.2f} |"
+        )
+    return "\n".join(
+        [
+            f"### Synth of the default stack (median of {repeat} cold runs per lineage)",
+            "",
+            "| what | wall s | peak RSS MiB (Python + Node) | ratio to floor (time / memory) |",
+            "|---|---:|---:|---:|",
+            *rows,
+            "",
+            "Where the seconds of one synth go (median, seconds):",
+            "",
+            "| lineage | import core | provider bindings | build constructs | synth | interpreter + exit | wall |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *phase_rows,
+        ]
+    )

@@ -42,8 +42,11 @@ ACCESS_WITHDRAWN = "access_withdrawn"
 
 def withdrawn_message(topic: str, subject: str) -> bytes:
     """What a connection receives when its subscription to ``(topic, subject)`` is ended for it."""
-    return json.dumps({"type": "unsubscribed", "topic": topic, "subject": subject, "reason": ACCESS_WITHDRAWN},
-                      separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(
+        {"type": "unsubscribed", "topic": topic, "subject": subject, "reason": ACCESS_WITHDRAWN},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
 
 
 def recheck(topic: Topic, subject: str, recipients: Sequence[Recipient], services: Services) -> list[Recipient]:

@@ -44,6 +44,6 @@ class Backoff:
     def delay(self, attempt: int, *, draw: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry ``attempt`` (1-based; anything below 1 counts as 1)."""
         exponent = min(max(attempt, 1) - 1, 64)  # past 64 doublings every ceiling is reached: no overflow
-        capped = min(self.ceiling, self.initial * self.factor ** exponent)
+        capped = min(self.ceiling, self.initial * self.factor**exponent)
         low, high = self.jitter.value
         return capped * (low + (high - low) * draw())

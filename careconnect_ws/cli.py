@@ -25,56 +25,90 @@ def build_parser() -> argparse.ArgumentParser:
     from .settings import DATABASE, LIMITS_PART, TOKENS, environment_help
     from .tokens import MAX_TTL_SECONDS
 
-    parser = argparse.ArgumentParser(prog="careconnect-ws", description=__doc__.strip(),
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="careconnect-ws", description=__doc__.strip(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"careconnect-ws {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, *parts: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help, epilog=environment_help(*parts) if parts else None,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        return sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=environment_help(*parts) if parts else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
     command("migrate", "create or upgrade the database schema (idempotent, safe concurrently)", DATABASE)
 
     from .status import DEFAULT_GRACE_SECONDS
 
-    status = command("status", "the registry's health for whoever is on call: schema, connections, how far behind the "
-                     "cleanup is, the event store (read-only; exit 1 when something needs doing)", DATABASE, LIMITS_PART)
-    status.add_argument("--grace", type=_positive_int, default=DEFAULT_GRACE_SECONDS, metavar="SECONDS",
-                        help=f"how far behind the cleanup or the purge may fall before it is a problem "
-                             f"(default {DEFAULT_GRACE_SECONDS}; the cleanup runs every 15 minutes by default)")
+    status = command(
+        "status",
+        "the registry's health for whoever is on call: schema, connections, how far behind the "
+        "cleanup is, the event store (read-only; exit 1 when something needs doing)",
+        DATABASE,
+        LIMITS_PART,
+    )
+    status.add_argument(
+        "--grace",
+        type=_positive_int,
+        default=DEFAULT_GRACE_SECONDS,
+        metavar="SECONDS",
+        help=f"how far behind the cleanup or the purge may fall before it is a problem "
+        f"(default {DEFAULT_GRACE_SECONDS}; the cleanup runs every 15 minutes by default)",
+    )
 
     from .commands import COMMANDS
 
     for entry in COMMANDS.values():
         _add_backend_command(command(entry.name, entry.help, *entry.parts), entry)
 
-    listen = command("listen", "print a stream's events as they arrive, resuming across reconnects (the reference client)",
-                     TOKENS)
-    listen.add_argument("--url", default=os.environ.get("CARECONNECT_WS_URL"),
-                        help="the WebSocket URL, e.g. ws://127.0.0.1:8080/prod (default: CARECONNECT_WS_URL, which serve prints)")
+    listen = command(
+        "listen", "print a stream's events as they arrive, resuming across reconnects (the reference client)", TOKENS
+    )
+    listen.add_argument(
+        "--url",
+        default=os.environ.get("CARECONNECT_WS_URL"),
+        help="the WebSocket URL, e.g. ws://127.0.0.1:8080/prod (default: CARECONNECT_WS_URL, which serve prints)",
+    )
     listen.add_argument("--topic", required=True, help="the stream's topic")
     listen.add_argument("--subject", help="the stream's subject (default: the token's user)")
     listen.add_argument("--since", type=_sequence, help="replay the events after this sequence first (0: all retained)")
     listen.add_argument("--count", type=_positive_int, help="exit after this many events")
     who = listen.add_mutually_exclusive_group()
-    who.add_argument("--token", default=os.environ.get("CARECONNECT_WS_TOKEN"),
-                     help="the connection token (default: CARECONNECT_WS_TOKEN)")
+    who.add_argument(
+        "--token", default=os.environ.get("CARECONNECT_WS_TOKEN"), help="the connection token (default: CARECONNECT_WS_TOKEN)"
+    )
     who.add_argument("--user", help="sign a fresh development token for this user at each connect (needs WS_JWT_SECRET)")
 
-    token = command("token", "print a signed development token (HS256; production tokens come from your identity provider)",
-                    TOKENS)
+    token = command(
+        "token", "print a signed development token (HS256; production tokens come from your identity provider)", TOKENS
+    )
     token.add_argument("--user", required=True, help="the user id the token speaks for (its sub claim)")
-    token.add_argument("--ttl", type=_positive_int, default=3600,
-                       help=f"seconds until it expires (default 3600, at most {MAX_TTL_SECONDS} without --allow-long-ttl)")
+    token.add_argument(
+        "--ttl",
+        type=_positive_int,
+        default=3600,
+        help=f"seconds until it expires (default 3600, at most {MAX_TTL_SECONDS} without --allow-long-ttl)",
+    )
     token.add_argument("--allow-long-ttl", action="store_true", help=f"allow a --ttl over {MAX_TTL_SECONDS} seconds")
-    token.add_argument("--production-key", action="store_true",
-                       help="sign with the key WS_JWT_SECRET_ARN names (refused without this flag: that key is production's)")
+    token.add_argument(
+        "--production-key",
+        action="store_true",
+        help="sign with the key WS_JWT_SECRET_ARN names (refused without this flag: that key is production's)",
+    )
 
     from .local.serve import add_arguments
 
-    serve = command("serve", "run a WebSocket API locally: gateway + @connections + a handler (this one by default)",
-                    DATABASE, TOKENS, LIMITS_PART)
+    serve = command(
+        "serve",
+        "run a WebSocket API locally: gateway + @connections + a handler (this one by default)",
+        DATABASE,
+        TOKENS,
+        LIMITS_PART,
+    )
     add_arguments(serve)
     return parser
 
@@ -87,8 +121,13 @@ def _add_backend_command(parser: argparse.ArgumentParser, entry: Command) -> Non
 
         kinds = parser.add_subparsers(dest="notification", required=True, metavar="NOTIFICATION")
         for kind in notification_types():
-            one = kinds.add_parser(kind.name, help=kind.description, description=kind.description,
-                                   epilog=environment_help(*entry.parts), formatter_class=argparse.RawDescriptionHelpFormatter)
+            one = kinds.add_parser(
+                kind.name,
+                help=kind.description,
+                description=kind.description,
+                epilog=environment_help(*entry.parts),
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
             one.add_argument("--user", dest="userId", required=True, help="the user id (the token's sub)")
             for field in kind.fields:
                 one.add_argument(f"--{field.name}", dest=field.name, required=field.required, help=field.help)
@@ -97,9 +136,14 @@ def _add_backend_command(parser: argparse.ArgumentParser, entry: Command) -> Non
         if argument.kind == "switch-off":
             parser.add_argument(argument.option, dest=argument.key, action="store_false", help=argument.help)
         else:
-            parser.add_argument(argument.option, dest=argument.key, required=argument.required, help=argument.help,
-                                type=_positive_int if argument.kind == "epoch" else str,
-                                metavar="JSON" if argument.kind == "json" else None)
+            parser.add_argument(
+                argument.option,
+                dest=argument.key,
+                required=argument.required,
+                help=argument.help,
+                type=_positive_int if argument.kind == "epoch" else str,
+                metavar="JSON" if argument.kind == "json" else None,
+            )
 
 
 def _run_backend_command(args: argparse.Namespace) -> int:
@@ -156,8 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 import websockets  # noqa: F401  (the client extra)
             except ModuleNotFoundError:
-                print("careconnect-ws: listen needs the client extra (websockets is missing): "
-                      "pip install 'careconnect-ws[client]'", file=sys.stderr)
+                print(
+                    "careconnect-ws: listen needs the client extra (websockets is missing): pip install 'careconnect-ws[client]'",
+                    file=sys.stderr,
+                )
                 return 2
             return _listen(args)
         if args.command == "serve":
@@ -166,8 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 from .local.serve import serve_from_cli
             except ModuleNotFoundError as err:
-                print(f"careconnect-ws: serve needs the local extra ({err.name} is missing): "
-                      "pip install 'careconnect-ws[local]'", file=sys.stderr)
+                print(
+                    f"careconnect-ws: serve needs the local extra ({err.name} is missing): pip install 'careconnect-ws[local]'",
+                    file=sys.stderr,
+                )
                 return 2
             return serve_from_cli(args)
         return _COMMANDS.get(args.command, _run_backend_command)(args)
@@ -185,8 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .logs import exception_summary
 
         summary = exception_summary(err)
-        print(f"careconnect-ws: unexpected {summary['errorType']} at {' < '.join(reversed(list(summary['where'])))}",
-              file=sys.stderr)
+        print(
+            f"careconnect-ws: unexpected {summary['errorType']} at {' < '.join(reversed(list(summary['where'])))}",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -212,8 +262,12 @@ def _status(args: argparse.Namespace) -> int:
 
     _use_settings(DATABASE)
     settings = get_settings()
-    limits = Limits(expected_schema=available()[-1].version, idle_timeout_seconds=settings.idle_timeout_seconds,
-                    stream_retention_seconds=settings.stream_retention_seconds, grace_seconds=args.grace)
+    limits = Limits(
+        expected_schema=available()[-1].version,
+        idle_timeout_seconds=settings.idle_timeout_seconds,
+        stream_retention_seconds=settings.stream_retention_seconds,
+        grace_seconds=args.grace,
+    )
     # Read-only: it may point at a read replica or connect as a read-only role.
     database = Database.from_settings(settings, read_only=True)
     result = report(read_snapshot(database, idle_timeout_seconds=settings.idle_timeout_seconds), limits)
@@ -256,11 +310,26 @@ async def _listen_loop(url: str, token: object, stream: tuple[str, str], since: 
         async with StreamClient(url, token=token, streams=[stream], positions=positions) as client:  # type: ignore[arg-type]
             async for item in client:
                 if isinstance(item, Resync):
-                    print(json.dumps({"type": "resync_required", "topic": item.topic, "subject": item.subject,
-                                      "oldest": item.oldest, "seq": item.seq}), flush=True)
+                    print(
+                        json.dumps(
+                            {
+                                "type": "resync_required",
+                                "topic": item.topic,
+                                "subject": item.subject,
+                                "oldest": item.oldest,
+                                "seq": item.seq,
+                            }
+                        ),
+                        flush=True,
+                    )
                     continue
-                print(json.dumps({"stream": {"topic": item.topic, "subject": item.subject}, "seq": item.seq, **item.data},
-                                 ensure_ascii=False), flush=True)
+                print(
+                    json.dumps(
+                        {"stream": {"topic": item.topic, "subject": item.subject}, "seq": item.seq, **item.data},
+                        ensure_ascii=False,
+                    ),
+                    flush=True,
+                )
                 seen += 1
                 if count is not None and seen >= count:
                     return 0
@@ -289,11 +358,17 @@ def _token(args: argparse.Namespace) -> int:
     from .tokens import MAX_TTL_SECONDS, issue_token
 
     if args.ttl > MAX_TTL_SECONDS and not args.allow_long_ttl:
-        raise ConfigError("--ttl", f"{args.ttl} seconds is over the {MAX_TTL_SECONDS}-second maximum for a development "
-                                   "token: pass --allow-long-ttl to mean it")
+        raise ConfigError(
+            "--ttl",
+            f"{args.ttl} seconds is over the {MAX_TTL_SECONDS}-second maximum for a development "
+            "token: pass --allow-long-ttl to mean it",
+        )
     if os.environ.get(contract.JWT_SECRET_ARN, "").strip() and not args.production_key:
-        raise ConfigError(contract.JWT_SECRET_ARN, "is set, so this would sign with the production key: unset it to use "
-                                                   "WS_JWT_SECRET, or pass --production-key to mean it")
+        raise ConfigError(
+            contract.JWT_SECRET_ARN,
+            "is set, so this would sign with the production key: unset it to use "
+            "WS_JWT_SECRET, or pass --production-key to mean it",
+        )
     # Only the token settings matter here: no database needed to sign one.
     print(issue_token(args.user, Settings.from_env(needs=(TOKENS,)), ttl_seconds=args.ttl))
     return 0

@@ -200,8 +200,9 @@ class StreamClient:
             try:
                 token = await self._fresh_token()
                 separator = "&" if "?" in self.url else "?"
-                async with connect(f"{self.url}{separator}token={quote(token)}", open_timeout=self.open_timeout,
-                                   compression=None) as ws:
+                async with connect(
+                    f"{self.url}{separator}token={quote(token)}", open_timeout=self.open_timeout, compression=None
+                ) as ws:
                     self.connection = ws
                     self.connections += 1
                     refusals = 0

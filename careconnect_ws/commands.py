@@ -66,8 +66,7 @@ def _delivered(result: DeliveryResult, **log: Any) -> Outcome:
 def _pushed(result: Any, **log: Any) -> Outcome:
     """A publish's outcome: the stream position and who the push reached, gone or failed for."""
     recipients = len(result.delivered) + len(result.gone) + len(result.failed)
-    return _delivered(result, seq=result.seq, recipients=recipients, gone=len(result.gone), failed=len(result.failed),
-                      **log)
+    return _delivered(result, seq=result.seq, recipients=recipients, gone=len(result.gone), failed=len(result.failed), **log)
 
 
 def _publish(values: Mapping[str, Any]) -> Outcome:
@@ -114,48 +113,100 @@ def _withdraw_access(values: Mapping[str, Any]) -> Outcome:
 def _cleanup(values: Mapping[str, Any]) -> Outcome:
     from .cleanup import run_cleanup
 
-    result = run_cleanup(close_connections=values.get("close", True) is not False,
-                         purge=values.get("purge", True) is not False)
+    result = run_cleanup(close_connections=values.get("close", True) is not False, purge=values.get("purge", True) is not False)
     return Outcome(result.as_dict())
 
 
 _USER = Argument("userId", "--user", "the user id (the token's sub, or an IAM principal's ARN)")
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command("publish", "store an event in a stream and push it to the stream's subscribers", _publish, (
-        Argument("topic", "--topic", "a registered topic (e.g. email-verification)"),
-        Argument("subject", "--subject", "the stream's subject within the topic (e.g. a user or patient id)"),
-        Argument("payload", "--payload", 'the event, a JSON object (e.g. \'{"type": "care-plan", "plan": "p-1"}\'); '
-                                         '"stream" and "seq" are added to it', kind="json"),
-    )),
-    Command("notify", "push a notification to a user's subscribed connections", _notify, (
-        Argument("notification", "NOTIFICATION", "the notification type"), _USER,
-    )),
-    Command("disconnect-user", "end every connection of a user now and refuse the tokens they hold (revocation)",
-            _disconnect_user, (
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command(
+            "publish",
+            "store an event in a stream and push it to the stream's subscribers",
+            _publish,
+            (
+                Argument("topic", "--topic", "a registered topic (e.g. email-verification)"),
+                Argument("subject", "--subject", "the stream's subject within the topic (e.g. a user or patient id)"),
+                Argument(
+                    "payload",
+                    "--payload",
+                    'the event, a JSON object (e.g. \'{"type": "care-plan", "plan": "p-1"}\'); '
+                    '"stream" and "seq" are added to it',
+                    kind="json",
+                ),
+            ),
+        ),
+        Command(
+            "notify",
+            "push a notification to a user's subscribed connections",
+            _notify,
+            (
+                Argument("notification", "NOTIFICATION", "the notification type"),
                 _USER,
-                Argument("revoke", "--keep-tokens", "only end the connections: the user's current tokens may connect again",
-                         required=False, kind="switch-off"),
-            )),
-    Command("restore-user", "lift disconnect-user's revocation: the user's tokens (or IAM signer) connect again",
-            _restore_user, (_USER,), parts=(DATABASE,)),
-    Command("revoke-token", "refuse one token (its jti) until it expires, and end its connections", _revoke_token, (
-        Argument("jti", "--jti", "the token's jti claim"),
-        Argument("exp", "--exp", "the token's exp claim (seconds since the epoch)", kind="epoch"),
-    )),
-    Command("withdraw-access", "end a user's subscriptions to a stream (or every stream of a topic) now; change your "
-            "data first so the topic's rule refuses them too", _withdraw_access, (
+            ),
+        ),
+        Command(
+            "disconnect-user",
+            "end every connection of a user now and refuse the tokens they hold (revocation)",
+            _disconnect_user,
+            (
+                _USER,
+                Argument(
+                    "revoke",
+                    "--keep-tokens",
+                    "only end the connections: the user's current tokens may connect again",
+                    required=False,
+                    kind="switch-off",
+                ),
+            ),
+        ),
+        Command(
+            "restore-user",
+            "lift disconnect-user's revocation: the user's tokens (or IAM signer) connect again",
+            _restore_user,
+            (_USER,),
+            parts=(DATABASE,),
+        ),
+        Command(
+            "revoke-token",
+            "refuse one token (its jti) until it expires, and end its connections",
+            _revoke_token,
+            (
+                Argument("jti", "--jti", "the token's jti claim"),
+                Argument("exp", "--exp", "the token's exp claim (seconds since the epoch)", kind="epoch"),
+            ),
+        ),
+        Command(
+            "withdraw-access",
+            "end a user's subscriptions to a stream (or every stream of a topic) now; change your "
+            "data first so the topic's rule refuses them too",
+            _withdraw_access,
+            (
                 _USER,
                 Argument("topic", "--topic", "the stream's topic"),
-                Argument("subject", "--subject", "the stream's subject (default: every stream of the topic)",
-                         required=False),
-            )),
-    Command(contract.CLEANUP_COMMAND, "deactivate expired or idle connections and purge old rows", _cleanup, (
-        Argument("close", "--no-close", "do not close expired connections through the Management API",
-                 required=False, kind="switch-off"),
-        Argument("purge", "--no-purge", "keep inactive rows and old events", required=False, kind="switch-off"),
-    ), parts=(DATABASE, SENDING, LIMITS_PART)),
-)}
+                Argument("subject", "--subject", "the stream's subject (default: every stream of the topic)", required=False),
+            ),
+        ),
+        Command(
+            contract.CLEANUP_COMMAND,
+            "deactivate expired or idle connections and purge old rows",
+            _cleanup,
+            (
+                Argument(
+                    "close",
+                    "--no-close",
+                    "do not close expired connections through the Management API",
+                    required=False,
+                    kind="switch-off",
+                ),
+                Argument("purge", "--no-purge", "keep inactive rows and old events", required=False, kind="switch-off"),
+            ),
+            parts=(DATABASE, SENDING, LIMITS_PART),
+        ),
+    )
+}
 """Every backend command by name, in the order ``careconnect-ws --help`` lists them."""
 
 

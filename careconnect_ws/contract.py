@@ -19,6 +19,7 @@ HANDLER = "careconnect_ws.handler.lambda_handler"
 BUILT_IN_ROUTES = ("$connect", "$disconnect", "$default")
 """The routes every WebSocket API has: the construct synthesizes them, the local gateway serves them."""
 
+
 class CloseCode(enum.IntEnum):
     """The WebSocket close codes this system records and sends (RFC 6455 section 7.4.1), by name: the
     registry's ``disconnect_status_code`` and the local gateway's closes use these, never bare numbers."""
@@ -113,8 +114,11 @@ class Metric:
 
 
 METRIC_DIMENSIONS: dict[str, tuple[tuple[str, ...], ...]] = {
-    Metric.REQUESTS: ((DIMENSION_FUNCTION,), (DIMENSION_FUNCTION, DIMENSION_ROUTE),
-                      (DIMENSION_FUNCTION, DIMENSION_ROUTE, DIMENSION_OUTCOME)),
+    Metric.REQUESTS: (
+        (DIMENSION_FUNCTION,),
+        (DIMENSION_FUNCTION, DIMENSION_ROUTE),
+        (DIMENSION_FUNCTION, DIMENSION_ROUTE, DIMENSION_OUTCOME),
+    ),
     Metric.LATENCY: ((DIMENSION_FUNCTION,), (DIMENSION_FUNCTION, DIMENSION_ROUTE)),
     Metric.SERVER_ERRORS: ((DIMENSION_FUNCTION,), (DIMENSION_FUNCTION, DIMENSION_ROUTE)),
     Metric.CLIENT_ERRORS: ((DIMENSION_FUNCTION,), (DIMENSION_FUNCTION, DIMENSION_ROUTE)),

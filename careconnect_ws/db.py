@@ -130,8 +130,7 @@ class Database:
             # The last attempt failed moments ago (a failover, a restart): answer at once instead of
             # opening a connection per event, which would turn every container into a connection storm.
             raise DatabaseUnavailable(
-                f"PostgreSQL was unreachable {self._last_failure}; the next attempt is in "
-                f"{(self._retry_at - now) * 1000:.0f} ms"
+                f"PostgreSQL was unreachable {self._last_failure}; the next attempt is in {(self._retry_at - now) * 1000:.0f} ms"
             )
         try:
             conn = self._open()
@@ -182,7 +181,9 @@ class Database:
         except psycopg.OperationalError as err:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {redact(_first_line(err), conninfo)}") from err
         except psycopg.ProgrammingError as err:  # a malformed conninfo: its message may quote the URL
-            raise ConfigError("DATABASE_URL", f"is not a valid connection string ({redact(_first_line(err), conninfo)})") from None
+            raise ConfigError(
+                "DATABASE_URL", f"is not a valid connection string ({redact(_first_line(err), conninfo)})"
+            ) from None
 
     def connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -214,6 +215,7 @@ class Database:
         ``preamble`` holds statements to run first in the same transaction (e.g. a lock), each ending
         with ``;``. The rows are already on the client when this returns: ``fetch*`` do no I/O.
         """
+
         def simple(conn: psycopg.Connection) -> psycopg.Cursor:
             prefix = "" if self._session_has_timeout else self._timeout_statement
             cur = psycopg.ClientCursor(conn, row_factory=row_factory) if row_factory else psycopg.ClientCursor(conn)

@@ -55,8 +55,10 @@ class Delivery:
             except ManagementApiError as err:
                 return recipient.connection_id, "failed", str(err)
             except Exception as err:  # one recipient's surprise must not stop the others
-                logger.error("unexpected error sending to a connection",
-                             extra={"connectionId": recipient.connection_id, **exception_summary(err)})
+                logger.error(
+                    "unexpected error sending to a connection",
+                    extra={"connectionId": recipient.connection_id, **exception_summary(err)},
+                )
                 return recipient.connection_id, "failed", f"{type(err).__name__}: {err}"
 
         if len(recipients) <= 1:

@@ -13,5 +13,6 @@ REMOVED_IN = "0.3.0"
 
 def moved(old: str, new: str) -> None:
     """``old`` (``module.name``) is now ``new``: the old name still works in this release."""
-    warnings.warn(f"{old} is deprecated: use {new} (same arguments); the old name goes in {REMOVED_IN}",
-                  DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"{old} is deprecated: use {new} (same arguments); the old name goes in {REMOVED_IN}", DeprecationWarning, stacklevel=3
+    )

@@ -69,9 +69,7 @@ class WebSocketEvent:
         self._identity_user_agent = _optional(identity, "userAgent", str, "requestContext.identity.")
         self._authorizer: Mapping[str, Any] = _optional(ctx, "authorizer", Mapping, "requestContext.") or {}
         user_id = self._authorizer.get("userId")
-        if user_id is not None and (
-            not is_bounded_text(user_id, MAX_USER_ID_CHARS)
-        ):
+        if user_id is not None and (not is_bounded_text(user_id, MAX_USER_ID_CHARS)):
             raise InvalidEvent(f"requestContext.authorizer.userId must be text of 1 to {MAX_USER_ID_CHARS} characters")
         self._query = _string_map(raw, "queryStringParameters")
         self._headers = {k.lower(): v for k, v in _string_map(raw, "headers").items()}

@@ -132,11 +132,13 @@ def _dispatch(event: Any) -> dict[str, Any]:
         return run_command(contract.CLEANUP_EVENT[COMMAND_KEY])
     if isinstance(event.get(COMMAND_KEY), Mapping):
         return run_command(event[COMMAND_KEY])
-    return _refused(RequestError(
-        "unknown_event", f"not an API Gateway WebSocket event, an authorizer event or a {COMMAND_KEY!r} command"))
+    return _refused(
+        RequestError("unknown_event", f"not an API Gateway WebSocket event, an authorizer event or a {COMMAND_KEY!r} command")
+    )
 
 
 # -- $connect and its authorizer -----------------------------------------------------------
+
 
 def authorize(event: AuthorizerEvent) -> dict[str, Any]:
     """A REQUEST authorizer's answer: an IAM policy for exactly this ``methodArn``."""
@@ -192,8 +194,13 @@ def on_connect(ws: WebSocketEvent) -> dict[str, Any]:
         # AWS_IAM on $connect: API Gateway verified the SigV4 signature; the signer is the user.
         user_id = ws.caller_arn
         if user_id is None:
-            return _refused(TokenError("missing_identity", "this API takes SigV4-signed connects (AWS_IAM on $connect): "
-                                                           "sign the WebSocket handshake with AWS credentials"))
+            return _refused(
+                TokenError(
+                    "missing_identity",
+                    "this API takes SigV4-signed connects (AWS_IAM on $connect): "
+                    "sign the WebSocket handshake with AWS credentials",
+                )
+            )
     if not user_id:
         try:
             identity = verify_identity(_token_of(settings, ws.query, ws.header), settings, reload=reread_key)
@@ -231,9 +238,13 @@ def on_connect(ws: WebSocketEvent) -> dict[str, Any]:
     if registered is Registered.REVOKED:
         return _refused(TokenError("token_revoked", "this token was revoked: sign in again for a new one"))
     if registered is Registered.TOO_MANY:
-        return _refused(RequestError(
-            "too_many_connections",
-            f"this user already has {settings.max_connections_per_user} open connections: close one first", status=429))
+        return _refused(
+            RequestError(
+                "too_many_connections",
+                f"this user already has {settings.max_connections_per_user} open connections: close one first",
+                status=429,
+            )
+        )
     note(outcome="connected")
     if settings.token_source.kind == "protocol":
         # The client offered "careconnect-ws" and its token: a browser fails the handshake unless one is selected.
@@ -294,6 +305,7 @@ def record_late_disconnects() -> None:
 
 # -- messages ($default and custom routes) -------------------------------------------------
 
+
 def on_message(ws: WebSocketEvent) -> dict[str, Any]:
     services = get_services()
     settings = services.settings
@@ -316,9 +328,7 @@ def on_message(ws: WebSocketEvent) -> dict[str, Any]:
         if limit and sent > limit:
             if sent > 2 * limit:
                 _close_abusive(services, connection.connection_id, connection.callback_url)
-            raise MessageError(
-                "rate_limited", f"at most {limit} messages per second per connection: slow down", status=429
-            )
+            raise MessageError("rate_limited", f"at most {limit} messages per second per connection: slow down", status=429)
         user_limit = settings.max_messages_per_user_per_second
         user_sent = check.user_messages_this_second or 0
         if user_limit and user_sent > user_limit:
@@ -327,7 +337,8 @@ def on_message(ws: WebSocketEvent) -> dict[str, Any]:
             if user_sent > 2 * user_limit:
                 _close_abusive(services, connection.connection_id, connection.callback_url)
             raise MessageError(
-                "rate_limited", f"at most {user_limit} messages per second over all of a user's connections: slow down",
+                "rate_limited",
+                f"at most {user_limit} messages per second over all of a user's connections: slow down",
                 status=429,
             )
         reply = router.dispatch(MessageContext(connection, message, services.registry, services.streams, settings))
@@ -356,6 +367,7 @@ def _close_abusive(services: Services, connection_id: str, callback_url: str) ->
 
 # -- direct invocations -----------------------------------------------------------------------
 
+
 def run_command(command: Mapping[str, Any]) -> dict[str, Any]:
     """A backend's direct invocation: the entry of :data:`careconnect_ws.commands.COMMANDS` it names."""
     from .commands import COMMANDS, get_command
@@ -378,6 +390,7 @@ def run_command(command: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
 
 def _refused(err: RequestError, *, correlation: str | None = None) -> dict[str, Any]:
     """Any refusal, the same way: the error's code is the reply's and the log line's outcome."""

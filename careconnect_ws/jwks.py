@@ -123,8 +123,15 @@ def parse_key_set(document: bytes) -> dict[str, Any]:
 class KeySet:
     """One provider's keys; thread-safe (the local gateway's workers share it)."""
 
-    def __init__(self, url: str, *, max_age: float, min_refresh: float, fetch: Fetch = http_fetch,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_age: float,
+        min_refresh: float,
+        fetch: Fetch = http_fetch,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.url = url
         self.max_age = max_age
         self.min_refresh = min_refresh
@@ -172,8 +179,9 @@ class KeySet:
             self._failures += 1
             retry = Backoff(min(FAILURE_BACKOFF_SECONDS, self.min_refresh), self.min_refresh, jitter=Jitter.NONE)
             self._next_attempt = now + retry.delay(self._failures)
-            logger.warning("identity provider keys not refreshed",
-                           extra={"errorType": type(err).__name__, "cachedKeys": len(self._keys)})
+            logger.warning(
+                "identity provider keys not refreshed", extra={"errorType": type(err).__name__, "cachedKeys": len(self._keys)}
+            )
             return
         self._keys, self._fetched_at, self._failures = keys, now, 0
         self._next_attempt = now + self.min_refresh

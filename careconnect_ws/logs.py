@@ -182,7 +182,7 @@ class _StderrWriter(threading.Thread):
             try:
                 data = (self.formatter.format(record) + "\n").encode("utf-8", "replace")
                 while data:
-                    data = data[os.write(2, data):]
+                    data = data[os.write(2, data) :]
             except Exception:  # a line that cannot be written is lost, never the writer
                 continue
 

@@ -229,8 +229,13 @@ class ConnectionsClient:
 
         path = f"{self.base_path}/@connections/{quote(connection_id, safe='')}"
         headers = sign(
-            method=method, host=self.host, path=path, body=body, credentials=self._frozen(),
-            region=self.region, amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+            method=method,
+            host=self.host,
+            path=path,
+            body=body,
+            credentials=self._frozen(),
+            region=self.region,
+            amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
         )
         headers["Host"] = self.host
         headers["User-Agent"] = self._USER_AGENT
@@ -249,8 +254,10 @@ class ConnectionsClient:
         except (ValueError, AttributeError):
             message = ""
         raise ClientError(
-            {"Error": {"Code": error_type.split(":", 1)[0] or str(status), "Message": message},
-             "ResponseMetadata": {"HTTPStatusCode": status}},
+            {
+                "Error": {"Code": error_type.split(":", 1)[0] or str(status), "Message": message},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            },
             operation,
         )
 

@@ -46,8 +46,12 @@ def invocation_values(line: Mapping[str, Any], status: int | None) -> dict[str, 
     if line.get("closed") == "rate_limit":
         values[Metric.CLOSED_FOR_FLOODING] = 1
     if "recipients" in line:  # a publish or a notification pushed to its stream's subscribers
-        for name, field in ((Metric.RECIPIENTS, "recipients"), (Metric.DELIVERED, "reached"),
-                            (Metric.GONE, "gone"), (Metric.FAILED, "failed")):
+        for name, field in (
+            (Metric.RECIPIENTS, "recipients"),
+            (Metric.DELIVERED, "reached"),
+            (Metric.GONE, "gone"),
+            (Metric.FAILED, "failed"),
+        ):
             value = line.get(field)
             if isinstance(value, int) and not isinstance(value, bool):
                 values[name] = value
@@ -69,10 +73,12 @@ def _directives(names: tuple[str, ...]) -> str:
         grouped: dict[tuple[tuple[str, ...], ...], list[dict[str, str]]] = {}
         for name in names:
             grouped.setdefault(METRIC_DIMENSIONS[name], []).append({"Name": name, "Unit": METRIC_UNITS.get(name, "Count")})
-        found = _rendered[names] = json.dumps([
-            {"Namespace": METRIC_NAMESPACE, "Dimensions": [list(dims) for dims in dimension_sets], "Metrics": metrics}
-            for dimension_sets, metrics in grouped.items()
-        ])
+        found = _rendered[names] = json.dumps(
+            [
+                {"Namespace": METRIC_NAMESPACE, "Dimensions": [list(dims) for dims in dimension_sets], "Metrics": metrics}
+                for dimension_sets, metrics in grouped.items()
+            ]
+        )
     return found
 
 

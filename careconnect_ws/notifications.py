@@ -98,8 +98,7 @@ def notification_types() -> list[NotificationType]:
 def get_notification(name: Any) -> NotificationType:
     kind = NOTIFICATIONS.get(name)
     if kind is None:
-        raise InvalidNotification("unknown_notification",
-                                  f"notification must be one of: {', '.join(NOTIFICATIONS.names())}")
+        raise InvalidNotification("unknown_notification", f"notification must be one of: {', '.join(NOTIFICATIONS.names())}")
     return kind
 
 
@@ -123,6 +122,7 @@ def notify(
 
 # -- the built-in types ------------------------------------------------------------------
 
+
 def _email_verified_payload(user_id: str, fields: Mapping[str, str], at: datetime) -> dict[str, Any]:
     payload = {"type": EMAIL_VERIFICATION, "status": "verified", "userId": user_id, "verifiedAt": _iso(at)}
     if fields.get("email"):
@@ -130,13 +130,15 @@ def _email_verified_payload(user_id: str, fields: Mapping[str, str], at: datetim
     return payload
 
 
-EMAIL_VERIFIED = register_notification(NotificationType(
-    name="email-verified",
-    topic=EMAIL_VERIFICATION,
-    description="tell a user's connections their email is verified",
-    fields=(Field("email", "the verified address, included in the message", max_chars=320),),
-    payload=_email_verified_payload,
-))
+EMAIL_VERIFIED = register_notification(
+    NotificationType(
+        name="email-verified",
+        topic=EMAIL_VERIFICATION,
+        description="tell a user's connections their email is verified",
+        fields=(Field("email", "the verified address, included in the message", max_chars=320),),
+        payload=_email_verified_payload,
+    )
+)
 
 
 def email_verified_payload(user_id: str, *, email: str | None = None, verified_at: datetime | None = None) -> dict[str, Any]:

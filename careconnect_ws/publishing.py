@@ -70,7 +70,7 @@ def payload_text(payload: Any) -> str:
         except (ValueError, RecursionError):
             raise InvalidRequest("invalid_payload", "'payload' must be a JSON object") from None
     if not isinstance(payload, Mapping):
-        raise InvalidRequest("invalid_payload", "'payload' must be a JSON object, e.g. {\"type\": \"care-plan\"}")
+        raise InvalidRequest("invalid_payload", '\'payload\' must be a JSON object, e.g. {"type": "care-plan"}')
     if json_depth(payload) > MAX_PAYLOAD_DEPTH:
         raise InvalidRequest(
             "payload_too_deep", f"'payload' nests objects and arrays more than {MAX_PAYLOAD_DEPTH} levels deep: flatten it"
@@ -95,8 +95,10 @@ def check_event_size(topic: str, subject: str, text: str) -> None:
     size = len(StreamEvent(topic, subject, _WIDEST_SEQ, text).encoded())
     if size > MAX_EVENT_BYTES:
         raise InvalidRequest(
-            "payload_too_large", f"the event would be {size} bytes as sent, over {MAX_EVENT_BYTES}: an event must fit in "
-            "one 128 KB message with its stream and sequence", status=413,
+            "payload_too_large",
+            f"the event would be {size} bytes as sent, over {MAX_EVENT_BYTES}: an event must fit in "
+            "one 128 KB message with its stream and sequence",
+            status=413,
         )
 
 
@@ -120,7 +122,13 @@ def publish(topic: str, subject: str, payload: Any, *, services: Services | None
     result = Published(delivery.delivered, delivery.gone, delivery.failed, topic=topic, subject=subject, seq=appended.seq)
     logger.info(
         "published",
-        extra={"topic": topic, "seq": appended.seq, "recipients": len(appended.recipients), "reached": result.reached,
-               "gone": len(result.gone), "failed": len(result.failed)},
+        extra={
+            "topic": topic,
+            "seq": appended.seq,
+            "recipients": len(appended.recipients),
+            "reached": result.reached,
+            "gone": len(result.gone),
+            "failed": len(result.failed),
+        },
     )
     return result

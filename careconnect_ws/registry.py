@@ -274,8 +274,13 @@ class Registry:
             ){_DROP_COUNTERS}
             SELECT connection_id, callback_url FROM ended
             """,
-            {"user": user_id, "reason": reason, "revoke": revoke, "lock_space": USER_LOCK_SPACE,
-             "code": int(CloseCode.POLICY_VIOLATION)},
+            {
+                "user": user_id,
+                "reason": reason,
+                "revoke": revoke,
+                "lock_space": USER_LOCK_SPACE,
+                "code": int(CloseCode.POLICY_VIOLATION),
+            },
             preamble=_LOCK_USER,
             row_factory=class_row(Recipient),
         ).fetchall()
@@ -283,11 +288,14 @@ class Registry:
     def restore_user(self, user_id: str) -> bool:
         """Lift the user's revocation (``disconnect-user``'s not-before): tokens issued before it, and IAM-signed
         connects, are accepted again. False when there was none. Tokens revoked one by one stay revoked."""
-        return self.db.execute(
-            "DELETE FROM websocket_revocations WHERE user_id = %(user)s RETURNING 1",
-            {"user": user_id, "lock_space": USER_LOCK_SPACE},
-            preamble=_LOCK_USER,
-        ).fetchone() is not None
+        return (
+            self.db.execute(
+                "DELETE FROM websocket_revocations WHERE user_id = %(user)s RETURNING 1",
+                {"user": user_id, "lock_space": USER_LOCK_SPACE},
+                preamble=_LOCK_USER,
+            ).fetchone()
+            is not None
+        )
 
     def revoke_token(self, token_id: str, *, expires_at: int, reason: str = "token-revoked") -> list[Recipient]:
         """Refuse the token ``token_id`` (its ``jti``) until ``expires_at`` (epoch seconds: its ``exp`` and the

@@ -84,6 +84,7 @@ class Router:
 
     def action(self, name: str) -> Callable[[Action], Action]:
         """Register the decorated function for ``{"action": name}``; returns it unchanged."""
+
         def register(fn: Action) -> Action:
             return self.actions.register(name, fn)
 
@@ -101,22 +102,20 @@ class Router:
     def dispatch(self, ctx: MessageContext) -> dict[str, Any]:
         action = ctx.message.get("action")
         if action is None:
-            raise MessageError("missing_field", "'action' is required, e.g. {\"action\": \"ping\"}")
+            raise MessageError("missing_field", '\'action\' is required, e.g. {"action": "ping"}')
         if not isinstance(action, str):
             raise MessageError("invalid_field", "'action' must be a string")
         fn = self.actions.get(action)
         if fn is None:
             shown = action[:64].encode("utf-8", "replace").decode("utf-8")
-            raise MessageError(
-                "unknown_action", f"unknown action {shown!r}; known actions: {', '.join(self.names())}"
-            )
+            raise MessageError("unknown_action", f"unknown action {shown!r}; known actions: {', '.join(self.names())}")
         return fn(ctx)
 
 
 def parse_message(body: bytes | None, *, max_bytes: int = LIMITS.max_message_bytes) -> dict[str, Any]:
     """Bytes of a message -> a JSON object, or a MessageError with a stable code."""
     if body is None or not body.strip():
-        raise MessageError("empty_message", "send a JSON object such as {\"action\": \"ping\"}")
+        raise MessageError("empty_message", 'send a JSON object such as {"action": "ping"}')
     if len(body) > max_bytes:
         raise MessageError("message_too_large", f"messages are limited to {max_bytes} bytes", status=413)
     try:
@@ -200,7 +199,7 @@ def subscribed_reply(topic: str, subject: str, found: Subscription, *, correlati
         # The page was sized in SQL from the stored text; this guard keeps the reply, as sent (with its id),
         # within one message whatever the estimate missed (one event always fits: publishing sees to it).
         while len(events) > 1 and reply_bytes(reply, correlation) > LIMITS.max_message_bytes:
-            del events[len(events) // 2:]
+            del events[len(events) // 2 :]
             reply["more"] = True
     return reply
 

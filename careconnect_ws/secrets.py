@@ -70,7 +70,9 @@ def _client_errors() -> tuple[type[BaseException], ...]:
 
 
 def _unreadable(variable: str, arn: str, err: BaseException) -> ConfigError:
-    return ConfigError(variable, f"cannot read secret {arn}: {err} (the function's role needs secretsmanager:GetSecretValue on it)")
+    return ConfigError(
+        variable, f"cannot read secret {arn}: {err} (the function's role needs secretsmanager:GetSecretValue on it)"
+    )
 
 
 def read_secret(variable: str, arn: str, reader: SecretReader) -> str:

@@ -39,6 +39,7 @@ REQUIRED_PARTS = (DATABASE, TOKENS)
 """The parts a caller can require (``Settings.from_env(needs=...)``); the others (sending, limits,
 operations) have defaults or are optional, so they are always read and never required."""
 
+
 @dataclass(frozen=True)
 class Setting:
     """One variable the runtime reads: its name, the :class:`Settings` field it fills, the part of the
@@ -79,61 +80,163 @@ class Setting:
 
 TABLE: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "database_url", DATABASE, "PostgreSQL URL (or PGHOST/PGDATABASE/PGUSER/PGPASSWORD)"),
-    Setting(contract.DATABASE_SECRET_ARN, "database_url", DATABASE,
-            "Secrets Manager secret holding the URL or RDS-style JSON, instead of DATABASE_URL"),
-    Setting("DB_CONNECT_TIMEOUT_SECONDS", "db_connect_timeout_seconds", DATABASE,
-            "fail fast when the database is down", 3, 1, 60),
-    Setting("DB_STATEMENT_TIMEOUT_MS", "db_statement_timeout_ms", DATABASE,
-            "per statement, set per transaction", 5000, 100, 600_000),
-    Setting("DB_PREPARED_STATEMENTS", "db_prepared_statements", DATABASE,
-            "on: prepare statements (direct connections; off is pooler-safe)", False),
+    Setting(
+        contract.DATABASE_SECRET_ARN,
+        "database_url",
+        DATABASE,
+        "Secrets Manager secret holding the URL or RDS-style JSON, instead of DATABASE_URL",
+    ),
+    Setting(
+        "DB_CONNECT_TIMEOUT_SECONDS", "db_connect_timeout_seconds", DATABASE, "fail fast when the database is down", 3, 1, 60
+    ),
+    Setting(
+        "DB_STATEMENT_TIMEOUT_MS", "db_statement_timeout_ms", DATABASE, "per statement, set per transaction", 5000, 100, 600_000
+    ),
+    Setting(
+        "DB_PREPARED_STATEMENTS",
+        "db_prepared_statements",
+        DATABASE,
+        "on: prepare statements (direct connections; off is pooler-safe)",
+        False,
+    ),
     Setting("WS_JWT_SECRET", "jwt_secret", TOKENS, "HS256 key for connection tokens (32+ bytes)"),
     Setting(contract.JWT_SECRET_ARN, "jwt_secret", TOKENS, "Secrets Manager secret holding WS_JWT_SECRET"),
-    Setting("WS_JWT_PREVIOUS_KEY_SECONDS", "jwt_previous_key_seconds", TOKENS,
-            "after the WS_JWT_SECRET_ARN secret changes, its previous key still verifies this long", 3600, 0, 604_800),
+    Setting(
+        "WS_JWT_PREVIOUS_KEY_SECONDS",
+        "jwt_previous_key_seconds",
+        TOKENS,
+        "after the WS_JWT_SECRET_ARN secret changes, its previous key still verifies this long",
+        3600,
+        0,
+        604_800,
+    ),
     Setting(contract.JWT_PUBLIC_KEY, "jwt_public_key", TOKENS, "RS256 public key (PEM), instead of WS_JWT_SECRET"),
-    Setting(contract.JWT_JWKS_URL, "jwt_jwks_url", TOKENS,
-            "identity provider's JWKS URL (RS256/ES256 keys by kid), instead of a key"),
-    Setting("WS_JWT_JWKS_MAX_AGE_SECONDS", "jwks_max_age_seconds", TOKENS,
-            "the key set is fetched again after this long", 600, 60, 86_400),
-    Setting("WS_JWT_JWKS_MIN_REFRESH_SECONDS", "jwks_min_refresh_seconds", TOKENS,
-            "an unknown kid fetches the key set again at most this often", 30, 1, 3600),
-    Setting("WS_IAM_REVOCATION_SECONDS", "iam_revocation_seconds", TOKENS,
-            "with WS_CONNECT_AUTH=iam, disconnect-user refuses the principal's signed connects this long", 3600, 60, 604_800),
-    Setting(contract.CONNECT_AUTH, "connect_auth", TOKENS,
-            "token (a JWT, default) or iam: $connect takes SigV4-signed handshakes, the caller's ARN is the user"),
-    Setting(contract.TOKEN_SOURCE, "token_source", TOKENS,
-            "where $connect finds the token: query:<parameter>, header:<name> or protocol (default query:token)"),
+    Setting(
+        contract.JWT_JWKS_URL, "jwt_jwks_url", TOKENS, "identity provider's JWKS URL (RS256/ES256 keys by kid), instead of a key"
+    ),
+    Setting(
+        "WS_JWT_JWKS_MAX_AGE_SECONDS",
+        "jwks_max_age_seconds",
+        TOKENS,
+        "the key set is fetched again after this long",
+        600,
+        60,
+        86_400,
+    ),
+    Setting(
+        "WS_JWT_JWKS_MIN_REFRESH_SECONDS",
+        "jwks_min_refresh_seconds",
+        TOKENS,
+        "an unknown kid fetches the key set again at most this often",
+        30,
+        1,
+        3600,
+    ),
+    Setting(
+        "WS_IAM_REVOCATION_SECONDS",
+        "iam_revocation_seconds",
+        TOKENS,
+        "with WS_CONNECT_AUTH=iam, disconnect-user refuses the principal's signed connects this long",
+        3600,
+        60,
+        604_800,
+    ),
+    Setting(
+        contract.CONNECT_AUTH,
+        "connect_auth",
+        TOKENS,
+        "token (a JWT, default) or iam: $connect takes SigV4-signed handshakes, the caller's ARN is the user",
+    ),
+    Setting(
+        contract.TOKEN_SOURCE,
+        "token_source",
+        TOKENS,
+        "where $connect finds the token: query:<parameter>, header:<name> or protocol (default query:token)",
+    ),
     Setting(contract.JWT_ISSUER, "jwt_issuer", TOKENS, "required iss (needed with RS256 and JWKS)"),
     Setting(contract.JWT_AUDIENCE, "jwt_audience", TOKENS, "required aud (needed with RS256 and JWKS)"),
-    Setting("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", "management_endpoint", SENDING,
-            "management endpoint override (the stack output websocket_management_endpoint)"),
+    Setting(
+        "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT",
+        "management_endpoint",
+        SENDING,
+        "management endpoint override (the stack output websocket_management_endpoint)",
+    ),
     Setting("AWS_REGION", "region", SENDING, "region of the management endpoint (Lambda sets it)"),
-    Setting("CONNECTION_TTL_SECONDS", "connection_ttl_seconds", LIMITS_PART, "a connection's lifetime",
-            LIMITS.connection_ttl_seconds, 1, LIMITS.connection_ttl_seconds),
-    Setting("CONNECTION_IDLE_SECONDS", "idle_timeout_seconds", LIMITS_PART,
-            "cleanup deactivates connections idle this long", LIMITS.idle_timeout_seconds, 1, LIMITS.idle_timeout_seconds),
-    Setting("INACTIVE_RETENTION_DAYS", "inactive_retention_days", LIMITS_PART,
-            "cleanup deletes rows inactive this long", 30, 0, 3650),
-    Setting("STREAM_RETENTION_SECONDS", "stream_retention_seconds", LIMITS_PART,
-            "published events are kept this long; cleanup deletes older ones", 86_400, 60, 90 * 86_400),
-    Setting("TOUCH_INTERVAL_SECONDS", "touch_interval_seconds", LIMITS_PART,
-            "last activity written at most this often", 60, 0, 3600),
+    Setting(
+        "CONNECTION_TTL_SECONDS",
+        "connection_ttl_seconds",
+        LIMITS_PART,
+        "a connection's lifetime",
+        LIMITS.connection_ttl_seconds,
+        1,
+        LIMITS.connection_ttl_seconds,
+    ),
+    Setting(
+        "CONNECTION_IDLE_SECONDS",
+        "idle_timeout_seconds",
+        LIMITS_PART,
+        "cleanup deactivates connections idle this long",
+        LIMITS.idle_timeout_seconds,
+        1,
+        LIMITS.idle_timeout_seconds,
+    ),
+    Setting(
+        "INACTIVE_RETENTION_DAYS", "inactive_retention_days", LIMITS_PART, "cleanup deletes rows inactive this long", 30, 0, 3650
+    ),
+    Setting(
+        "STREAM_RETENTION_SECONDS",
+        "stream_retention_seconds",
+        LIMITS_PART,
+        "published events are kept this long; cleanup deletes older ones",
+        86_400,
+        60,
+        90 * 86_400,
+    ),
+    Setting(
+        "TOUCH_INTERVAL_SECONDS", "touch_interval_seconds", LIMITS_PART, "last activity written at most this often", 60, 0, 3600
+    ),
     Setting("WS_MAX_MESSAGES_PER_SECOND", "max_messages_per_second", LIMITS_PART, "per connection", 10, 0, 10_000),
-    Setting("WS_MAX_MESSAGES_PER_USER_PER_SECOND", "max_messages_per_user_per_second", LIMITS_PART,
-            "over all of a user's connections", 20, 0, 100_000),
+    Setting(
+        "WS_MAX_MESSAGES_PER_USER_PER_SECOND",
+        "max_messages_per_user_per_second",
+        LIMITS_PART,
+        "over all of a user's connections",
+        20,
+        0,
+        100_000,
+    ),
     Setting("WS_MAX_CONNECTIONS_PER_USER", "max_connections_per_user", LIMITS_PART, "open at once", 10, 0, 100_000),
-    Setting("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", "max_subscriptions_per_connection", LIMITS_PART,
-            "per connection", 50, 0, 100_000),
-    Setting("WS_CONNECTION_ENDS_WITH_TOKEN", "bind_connection_to_token_expiry", LIMITS_PART,
-            "on: a connection ends when its token expires", False),
-    Setting("WS_RULE_RECHECK_SECONDS", "rule_recheck_seconds", LIMITS_PART,
-            "a topic's code rule is asked again for live pushes once its answer is this old", 300, 0, 86_400),
-    Setting("SECRETS_MAX_AGE_SECONDS", "secrets_max_age_seconds", OPERATIONS,
-            "secrets are read again after this long (and after an authentication failure); 0: only after a failure",
-            300, 0, 86_400),
-    Setting("WS_METRICS", "metrics", OPERATIONS,
-            "CloudWatch metrics (Embedded Metric Format) in each invocation's log line", True),
+    Setting(
+        "WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", "max_subscriptions_per_connection", LIMITS_PART, "per connection", 50, 0, 100_000
+    ),
+    Setting(
+        "WS_CONNECTION_ENDS_WITH_TOKEN",
+        "bind_connection_to_token_expiry",
+        LIMITS_PART,
+        "on: a connection ends when its token expires",
+        False,
+    ),
+    Setting(
+        "WS_RULE_RECHECK_SECONDS",
+        "rule_recheck_seconds",
+        LIMITS_PART,
+        "a topic's code rule is asked again for live pushes once its answer is this old",
+        300,
+        0,
+        86_400,
+    ),
+    Setting(
+        "SECRETS_MAX_AGE_SECONDS",
+        "secrets_max_age_seconds",
+        OPERATIONS,
+        "secrets are read again after this long (and after an authentication failure); 0: only after a failure",
+        300,
+        0,
+        86_400,
+    ),
+    Setting(
+        "WS_METRICS", "metrics", OPERATIONS, "CloudWatch metrics (Embedded Metric Format) in each invocation's log line", True
+    ),
 )
 BY_VARIABLE = {row.variable: row for row in TABLE}
 
@@ -151,6 +254,8 @@ def environment_help(*parts: str) -> str:
     rows = [(name, text) for name, (part, text) in ENVIRONMENT.items() if part in parts]
     width = max(len(name) for name, _ in rows)
     return "environment:\n" + "\n".join(f"  {name.ljust(width)}  {text}" for name, text in rows)
+
+
 _MIN_SECRET_BYTES = 32
 
 
@@ -312,8 +417,9 @@ class Settings:
         )
 
 
-def _with_secrets(env: dict[str, str], secret_reader: SecretReader | None, needs: Collection[str],
-                  previous_key_seconds: int) -> tuple[dict[str, str], bool, dict[str, Any]]:
+def _with_secrets(
+    env: dict[str, str], secret_reader: SecretReader | None, needs: Collection[str], previous_key_seconds: int
+) -> tuple[dict[str, str], bool, dict[str, Any]]:
     """The environment with ``DATABASE_URL`` / ``WS_JWT_SECRET`` filled from the secrets the ARNs name; whether
     any was; and the token key's previous version while it may still verify."""
     wanted = {contract.DATABASE_SECRET_ARN: DATABASE in needs, contract.JWT_SECRET_ARN: TOKENS in needs}
@@ -332,8 +438,10 @@ def _with_secrets(env: dict[str, str], secret_reader: SecretReader | None, needs
         versions = read_key_versions(arn_variable, arn, reader, previous_within=previous_key_seconds)
         env["WS_JWT_SECRET"] = jwt_secret_from_secret(versions.current)
         if versions.previous is not None and versions.current_since is not None:
-            previous = {"jwt_previous_secret": jwt_secret_from_secret(versions.previous),
-                        "jwt_previous_secret_until": versions.current_since + previous_key_seconds}
+            previous = {
+                "jwt_previous_secret": jwt_secret_from_secret(versions.previous),
+                "jwt_previous_secret_until": versions.current_since + previous_key_seconds,
+            }
     return env, filled, previous
 
 
@@ -364,15 +472,26 @@ def _token_settings(env: Mapping[str, str], needs: Collection[str]) -> dict[str,
     if connect_auth not in ("token", "iam"):
         raise ConfigError(contract.CONNECT_AUTH, f"{connect_auth!r}: use token (a JWT) or iam (SigV4-signed handshakes)")
     if TOKENS in needs:
-        given = [name for name, value in (("WS_JWT_SECRET", secret), (contract.JWT_PUBLIC_KEY, public_key),
-                                          (contract.JWT_JWKS_URL, jwks_url)) if value]
+        given = [
+            name
+            for name, value in (
+                ("WS_JWT_SECRET", secret),
+                (contract.JWT_PUBLIC_KEY, public_key),
+                (contract.JWT_JWKS_URL, jwks_url),
+            )
+            if value
+        ]
         if len(given) > 1:
-            raise ConfigError(given[0], f"set one way to verify tokens, not {' and '.join(given)}: WS_JWT_SECRET "
-                                        "(HS256), WS_JWT_PUBLIC_KEY (RS256, PEM) or WS_JWT_JWKS_URL (your identity provider)")
+            raise ConfigError(
+                given[0],
+                f"set one way to verify tokens, not {' and '.join(given)}: WS_JWT_SECRET "
+                "(HS256), WS_JWT_PUBLIC_KEY (RS256, PEM) or WS_JWT_JWKS_URL (your identity provider)",
+            )
         if not given and connect_auth == "token":
             raise ConfigError(
-                "WS_JWT_SECRET", "not set: set WS_JWT_SECRET (HS256), WS_JWT_PUBLIC_KEY (RS256, PEM) or WS_JWT_JWKS_URL "
-                                 "(your identity provider's key set) to verify tokens"
+                "WS_JWT_SECRET",
+                "not set: set WS_JWT_SECRET (HS256), WS_JWT_PUBLIC_KEY (RS256, PEM) or WS_JWT_JWKS_URL "
+                "(your identity provider's key set) to verify tokens",
             )
         if secret and len(secret.encode()) < _MIN_SECRET_BYTES:
             raise ConfigError("WS_JWT_SECRET", f"too short: HS256 needs at least {_MIN_SECRET_BYTES} bytes")
@@ -391,8 +510,15 @@ def _token_settings(env: Mapping[str, str], needs: Collection[str]) -> dict[str,
                         f"required with {given[0]}: an identity provider signs tokens for many services, "
                         "so set the issuer and the audience this service accepts",
                     )
-    return {"jwt_secret": secret, "jwt_public_key": public_key, "jwt_jwks_url": jwks_url, "jwt_issuer": issuer,
-            "jwt_audience": audience, "token_source": _token_source(env), "connect_auth": connect_auth}
+    return {
+        "jwt_secret": secret,
+        "jwt_public_key": public_key,
+        "jwt_jwks_url": jwks_url,
+        "jwt_issuer": issuer,
+        "jwt_audience": audience,
+        "token_source": _token_source(env),
+        "connect_auth": connect_auth,
+    }
 
 
 def _token_source(env: Mapping[str, str]) -> contract.TokenSource:
@@ -410,8 +536,11 @@ def _check_jwks_url(url: str) -> None:
     parts = urlsplit(url)
     local = parts.hostname in contract.LOOPBACK_HOSTS
     if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
-        raise ConfigError(contract.JWT_JWKS_URL, f"{url!r} must be an https:// URL (e.g. https://cognito-idp.<region>"
-                                                 ".amazonaws.com/<user pool id>/.well-known/jwks.json)")
+        raise ConfigError(
+            contract.JWT_JWKS_URL,
+            f"{url!r} must be an https:// URL (e.g. https://cognito-idp.<region>"
+            ".amazonaws.com/<user pool id>/.well-known/jwks.json)",
+        )
 
 
 def _management_endpoint(env: Mapping[str, str]) -> str | None:
@@ -460,10 +589,12 @@ def _check_conninfo(url: str) -> None:
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         # libpq quotes the part it could not read, and that part may be a piece of the password: never shown.
         reason = redact(_unquoted(first), url) if isinstance(err, psycopg.Error) else ""
-        raise ConfigError("DATABASE_URL", "is not a valid PostgreSQL URL or key=value string"
-                                          + (f" ({reason})" if reason else f" ({type(err).__name__})")
-                                          + "; percent-encode special characters in the password (@ is %40, % is %25)"
-                          ) from None
+        raise ConfigError(
+            "DATABASE_URL",
+            "is not a valid PostgreSQL URL or key=value string"
+            + (f" ({reason})" if reason else f" ({type(err).__name__})")
+            + "; percent-encode special characters in the password (@ is %40, % is %25)",
+        ) from None
 
 
 def _unquoted(message: str) -> str:
@@ -472,7 +603,7 @@ def _unquoted(message: str) -> str:
     quotes = [i for i, c in enumerate(message) if c in "\"'"]
     if not quotes:
         return message
-    return message[:quotes[0]] + '"…"' + message[quotes[-1] + 1:]
+    return message[: quotes[0]] + '"…"' + message[quotes[-1] + 1 :]
 
 
 def credentials_of(conninfo: str) -> list[str]:
@@ -484,7 +615,7 @@ def credentials_of(conninfo: str) -> list[str]:
     found: list[str] = []
     _, sep, rest = conninfo.partition("://")
     if sep:
-        userinfo = rest[:rest.rfind("@")] if "@" in rest else ""
+        userinfo = rest[: rest.rfind("@")] if "@" in rest else ""
         _, colon, password = userinfo.partition(":")
         if colon:
             found.append(password)
@@ -505,7 +636,7 @@ def redact(text: str, conninfo: str) -> str:
     for secret in sorted(credentials_of(conninfo), key=len, reverse=True):
         for length in range(len(secret), min(4, len(secret)) - 1, -1):
             for start in range(len(secret) - length + 1):
-                piece = secret[start:start + length]
+                piece = secret[start : start + length]
                 if piece in text:
                     text = text.replace(piece, "***")
     return text
@@ -541,8 +672,11 @@ def get_settings() -> Settings:
 
 
 def _stale(settings: Settings) -> bool:
-    return (settings.from_secrets and settings.secrets_max_age_seconds > 0
-            and time.monotonic() - _read_at >= settings.secrets_max_age_seconds)
+    return (
+        settings.from_secrets
+        and settings.secrets_max_age_seconds > 0
+        and time.monotonic() - _read_at >= settings.secrets_max_age_seconds
+    )
 
 
 def _reread() -> None:
@@ -556,8 +690,10 @@ def _reread() -> None:
         # Secrets Manager unreachable for a moment, or a bad value put in a secret: keep serving with what
         # works, say so, and try again after another max age (or at the next authentication failure). A
         # ConfigError's text names the variable and never a value; another error's text might quote one.
-        logger.warning("settings not re-read; keeping the ones in use",
-                       extra={"error": str(err) if isinstance(err, ConfigError) else type(err).__name__})
+        logger.warning(
+            "settings not re-read; keeping the ones in use",
+            extra={"error": str(err) if isinstance(err, ConfigError) else type(err).__name__},
+        )
         _read_at = time.monotonic()
         return
     if previous is not None and fresh != previous:
@@ -588,8 +724,12 @@ def refresh_settings_for_token(claimed_iat: int | None) -> Settings:
     with _lock:
         if _cached is None:
             _reread()
-        elif (_cached.from_secrets and claimed_iat is not None and claimed_iat > _forced_iat
-              and int(_read_wall) <= claimed_iat <= time.time() + _CLOCK_AHEAD_SECONDS):
+        elif (
+            _cached.from_secrets
+            and claimed_iat is not None
+            and claimed_iat > _forced_iat
+            and int(_read_wall) <= claimed_iat <= time.time() + _CLOCK_AHEAD_SECONDS
+        ):
             _forced_iat = claimed_iat
             _reread()
         return _cached  # type: ignore[return-value]

@@ -53,9 +53,7 @@ def canonical_request(method: str, path: str, query: str, headers: dict[str, str
 def signature(secret_key: str, amz_date: str, region: str, service: str, canonical_request: str) -> tuple[str, str]:
     day = amz_date[:8]
     scope = f"{day}/{region}/{service}/aws4_request"
-    string_to_sign = "\n".join(
-        [ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()]
-    )
+    string_to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()])
     key = signing_key(secret_key, day, region, service)
     return scope, hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 

@@ -80,7 +80,8 @@ def read_snapshot(db: Database, *, idle_timeout_seconds: int) -> Snapshot | int:
 
     try:
         found: Snapshot | None = db.execute(
-            _SNAPSHOT_SQL, {"idle": float(idle_timeout_seconds)}, row_factory=class_row(Snapshot)).fetchone()
+            _SNAPSHOT_SQL, {"idle": float(idle_timeout_seconds)}, row_factory=class_row(Snapshot)
+        ).fetchone()
     except psycopg.errors.UndefinedTable:
         return db.run(current_version)
     assert found is not None  # a SELECT without FROM always answers one row
@@ -105,11 +106,15 @@ def purge_behind_seconds(snapshot: Snapshot, limits: Limits) -> float:
 
 def schema_problem(version: int, limits: Limits) -> str | None:
     if version < limits.expected_schema:
-        return (f"the schema is at version {version}, this release needs {limits.expected_schema}: "
-                "run `careconnect-ws migrate` (idempotent, safe while traffic flows)")
+        return (
+            f"the schema is at version {version}, this release needs {limits.expected_schema}: "
+            "run `careconnect-ws migrate` (idempotent, safe while traffic flows)"
+        )
     if version > limits.expected_schema:
-        return (f"the schema is at version {version}, newer than this release knows ({limits.expected_schema}): "
-                "a newer careconnect-ws migrated it; deploy that release here too")
+        return (
+            f"the schema is at version {version}, newer than this release knows ({limits.expected_schema}): "
+            "a newer careconnect-ws migrated it; deploy that release here too"
+        )
     return None
 
 
@@ -121,12 +126,14 @@ def problems(snapshot: Snapshot, limits: Limits) -> list[str]:
         found.append(
             f"the cleanup is {behind / 60:.0f} min behind ({snapshot.past_lifetime} connections past their lifetime, "
             f"{snapshot.idle_past_limit} idle past the limit, still active, so still counted against their user's "
-            "connection limit): check the cleanup schedule and its alarms, or run `careconnect-ws cleanup`")
+            "connection limit): check the cleanup schedule and its alarms, or run `careconnect-ws cleanup`"
+        )
     behind = purge_behind_seconds(snapshot, limits)
     if behind > limits.grace_seconds:
         found.append(
             f"events older than the retention ({limits.stream_retention_seconds} s) are still stored, the oldest "
-            f"{behind / 60:.0f} min past it: the cleanup's purge is not keeping up; run `careconnect-ws cleanup`")
+            f"{behind / 60:.0f} min past it: the cleanup's purge is not keeping up; run `careconnect-ws cleanup`"
+        )
     return found
 
 
@@ -139,14 +146,17 @@ def report(snapshot: Snapshot | int, limits: Limits) -> dict[str, Any]:
     return {
         "ok": not found,
         "schema": {"version": snapshot.schema_version, "expected": limits.expected_schema},
-        "connections": {"active": snapshot.active, "users": snapshot.users, "pastLifetime": snapshot.past_lifetime,
-                        "idlePastLimit": snapshot.idle_past_limit},
+        "connections": {
+            "active": snapshot.active,
+            "users": snapshot.users,
+            "pastLifetime": snapshot.past_lifetime,
+            "idlePastLimit": snapshot.idle_past_limit,
+        },
         "cleanupBehindSeconds": cleanup_behind_seconds(snapshot, limits),
         "events": {
             # -1: the table was never analyzed (a new database): no estimate yet.
             "estimated": snapshot.events_estimate if snapshot.events_estimate >= 0 else None,
-            "oldestAgeSeconds": round(_seconds(snapshot.now, snapshot.oldest_event), 1)
-            if snapshot.oldest_event else None,
+            "oldestAgeSeconds": round(_seconds(snapshot.now, snapshot.oldest_event), 1) if snapshot.oldest_event else None,
             "retentionSeconds": limits.stream_retention_seconds,
             "purgeBehindSeconds": purge_behind_seconds(snapshot, limits),
         },

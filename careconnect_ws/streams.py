@@ -103,6 +103,7 @@ def text_too_deep(text: str) -> bool:
             return True
     return False
 
+
 REPLAY_MAX_EVENTS = 1000
 """At most this many events per replay reply (and at most 128 KB): a long gap takes several requests,
 so none can outlast the Lambda timeout. The reply says ``more`` and the client continues."""
@@ -110,8 +111,9 @@ so none can outlast the Lambda timeout. The reply says ``more`` and the client c
 # Both run as PL/pgSQL functions (migration 0003): each takes the stream's advisory lock first, so every
 # statement after it reads a snapshot taken after the lock (see the module docstring), and their plans are
 # kept for the session. One statement each, so both work with prepared statements and behind poolers.
-_APPEND = ("SELECT * FROM careconnect_ws_publish(%(topic)s::text, %(subject)s::text, %(payload)s::text,"
-           " %(recheck)s::double precision)")
+_APPEND = (
+    "SELECT * FROM careconnect_ws_publish(%(topic)s::text, %(subject)s::text, %(payload)s::text, %(recheck)s::double precision)"
+)
 
 # A publish's re-asked rule, settled in one statement: the subscriptions it still allows are checked now, the
 # ones it refuses are gone (and so is every live push to them).
@@ -176,8 +178,11 @@ class StreamEvent:
 
     def encoded(self) -> bytes:
         """The same message as :meth:`message`, built from the stored text without parsing it again."""
-        head = json.dumps({STREAM_KEY: {"topic": self.topic, "subject": self.subject}, SEQ_KEY: self.seq},
-                          separators=(",", ":"), ensure_ascii=False)
+        head = json.dumps(
+            {STREAM_KEY: {"topic": self.topic, "subject": self.subject}, SEQ_KEY: self.seq},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
         rest = self.payload[1:].strip()
         return (head[:-1] + ("}" if rest == "}" else "," + rest)).encode("utf-8")
 
@@ -289,8 +294,16 @@ class Streams:
         overhead = len(StreamEvent(topic, subject, 0, "{}").encoded()) + 16  # the envelope, a longer seq, a comma
         row = self.db.execute(
             _SUBSCRIBE,
-            {"id": connection_id, "topic": topic, "subject": subject, "max": max_subscriptions,
-             "since": since, "max_events": max_events, "max_bytes": max_bytes, "overhead": overhead},
+            {
+                "id": connection_id,
+                "topic": topic,
+                "subject": subject,
+                "max": max_subscriptions,
+                "since": since,
+                "max_events": max_events,
+                "max_bytes": max_bytes,
+                "overhead": overhead,
+            },
         ).fetchone()
         assert row is not None  # the function always answers one row
         active, already, inserted, head, oldest, seqs, payloads = row

@@ -165,13 +165,15 @@ def _provider_key(jwt: Any, token: str, settings: Settings) -> Any:
     kid = header.get("kid")
     if kid is not None and (not isinstance(kid, str) or len(kid) > 256):
         raise TokenError("invalid_token", "the token's kid must be a short string")
-    keys = key_set(settings.jwt_jwks_url or "", max_age=settings.jwks_max_age_seconds,
-                   min_refresh=settings.jwks_min_refresh_seconds)
+    keys = key_set(
+        settings.jwt_jwks_url or "", max_age=settings.jwks_max_age_seconds, min_refresh=settings.jwks_min_refresh_seconds
+    )
     return keys.key_for(kid)
 
 
-def _decode(jwt: Any, token: str, key: Any, algorithms: list[str], settings: Settings, *,
-            signature_errors: bool = False) -> dict[str, Any]:
+def _decode(
+    jwt: Any, token: str, key: Any, algorithms: list[str], settings: Settings, *, signature_errors: bool = False
+) -> dict[str, Any]:
     """The verified claims; every failure a :class:`TokenError` (a bad signature re-raised as PyJWT's when
     ``signature_errors``, for the caller to try another key)."""
     required = ["exp", "sub"] + (["iss"] if settings.jwt_issuer else []) + (["aud"] if settings.jwt_audience else [])

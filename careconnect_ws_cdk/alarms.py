@@ -102,36 +102,74 @@ class Alarms(Construct):
         name, api_id, stage, thresholds = props.name, props.api_id, props.stage, props.thresholds
         function_name, function_timeout_seconds = props.function_name, props.function_timeout_seconds
         stage_dims = {"ApiId": api_id, "Stage": stage}
-        self.alarm("integration_errors", "AWS/ApiGateway", "IntegrationError", stage_dims, thresholds.integration_errors,
-                   "The backend Lambda failed or answered 5xx to API Gateway")
-        self.alarm("execution_errors", "AWS/ApiGateway", "ExecutionError", stage_dims, thresholds.execution_errors,
-                   "API Gateway failed to run a route (5xx on the stage)")
-        self.alarm("connect_client_errors", "AWS/ApiGateway", "ClientError", {**stage_dims, "Route": "$connect"},
-                   thresholds.connect_client_errors,
-                   "Many refused or throttled connects (4xx on $connect: 401/403 tokens, 429 throttling)")
+        self.alarm(
+            "integration_errors",
+            "AWS/ApiGateway",
+            "IntegrationError",
+            stage_dims,
+            thresholds.integration_errors,
+            "The backend Lambda failed or answered 5xx to API Gateway",
+        )
+        self.alarm(
+            "execution_errors",
+            "AWS/ApiGateway",
+            "ExecutionError",
+            stage_dims,
+            thresholds.execution_errors,
+            "API Gateway failed to run a route (5xx on the stage)",
+        )
+        self.alarm(
+            "connect_client_errors",
+            "AWS/ApiGateway",
+            "ClientError",
+            {**stage_dims, "Route": "$connect"},
+            thresholds.connect_client_errors,
+            "Many refused or throttled connects (4xx on $connect: 401/403 tokens, 429 throttling)",
+        )
         if function_name:
             fn = {"FunctionName": function_name}
             self.alarm("lambda_errors", "AWS/Lambda", "Errors", fn, thresholds.lambda_errors, "The backend Lambda raised")
-            self.alarm("lambda_throttles", "AWS/Lambda", "Throttles", fn, thresholds.lambda_throttles,
-                       "The backend Lambda was throttled (reserved concurrency or account limit)")
+            self.alarm(
+                "lambda_throttles",
+                "AWS/Lambda",
+                "Throttles",
+                fn,
+                thresholds.lambda_throttles,
+                "The backend Lambda was throttled (reserved concurrency or account limit)",
+            )
             self._server_error_rate(function_name, thresholds)
             if function_timeout_seconds:
-                self.alarm("duration_near_timeout", "AWS/Lambda", "Duration", fn,
-                           round(function_timeout_seconds * 1000 * thresholds.duration_share_of_timeout),
-                           f"An invocation took {thresholds.duration_share_of_timeout:.0%} of the function's "
-                           f"{function_timeout_seconds} s timeout (a slow database or @connections endpoint)",
-                           statistic="Maximum")
+                self.alarm(
+                    "duration_near_timeout",
+                    "AWS/Lambda",
+                    "Duration",
+                    fn,
+                    round(function_timeout_seconds * 1000 * thresholds.duration_share_of_timeout),
+                    f"An invocation took {thresholds.duration_share_of_timeout:.0%} of the function's "
+                    f"{function_timeout_seconds} s timeout (a slow database or @connections endpoint)",
+                    statistic="Maximum",
+                )
             if props.reserved_concurrency:
-                self.alarm("concurrency_near_reserved", "AWS/Lambda", "ConcurrentExecutions", fn,
-                           max(1, int(props.reserved_concurrency * thresholds.concurrency_share_of_reserved)),
-                           f"Concurrent executions reached {thresholds.concurrency_share_of_reserved:.0%} of the "
-                           f"reserved {props.reserved_concurrency}: raise it before API Gateway's calls are throttled",
-                           statistic="Maximum")
+                self.alarm(
+                    "concurrency_near_reserved",
+                    "AWS/Lambda",
+                    "ConcurrentExecutions",
+                    fn,
+                    max(1, int(props.reserved_concurrency * thresholds.concurrency_share_of_reserved)),
+                    f"Concurrent executions reached {thresholds.concurrency_share_of_reserved:.0%} of the "
+                    f"reserved {props.reserved_concurrency}: raise it before API Gateway's calls are throttled",
+                    statistic="Maximum",
+                )
         if props.dead_letter_queue_name:
-            self.alarm("dead_letters", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": props.dead_letter_queue_name},
-                       thresholds.dead_letter_messages,
-                       "Events the function could not handle wait in its dead-letter queue: inspect and redrive them",
-                       statistic="Maximum")
+            self.alarm(
+                "dead_letters",
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                {"QueueName": props.dead_letter_queue_name},
+                thresholds.dead_letter_messages,
+                "Events the function could not handle wait in its dead-letter queue: inspect and redrive them",
+                statistic="Maximum",
+            )
         if props.function_log_group_name:
             # The handler logs one JSON line per invocation; a cleanup that did not answer 200 failed.
             CloudwatchLogMetricFilter(
@@ -140,35 +178,63 @@ class Alarms(Construct):
                 name=f"{name}-cleanup-failures",
                 log_group_name=props.function_log_group_name,
                 pattern=contract.failed_command_filter(contract.CLEANUP_COMMAND),
-                metric_transformation={"name": contract.CLEANUP_FAILURES_METRIC, "namespace": METRIC_NAMESPACE,
-                                       "value": "1", "default_value": "0"},
+                metric_transformation={
+                    "name": contract.CLEANUP_FAILURES_METRIC,
+                    "namespace": METRIC_NAMESPACE,
+                    "value": "1",
+                    "default_value": "0",
+                },
             )
-            self.alarm("cleanup_failures", METRIC_NAMESPACE, contract.CLEANUP_FAILURES_METRIC, {},
-                       thresholds.cleanup_failures, "The scheduled connection cleanup failed")
+            self.alarm(
+                "cleanup_failures",
+                METRIC_NAMESPACE,
+                contract.CLEANUP_FAILURES_METRIC,
+                {},
+                thresholds.cleanup_failures,
+                "The scheduled connection cleanup failed",
+            )
         if props.cleanup_rule_name:
-            self.alarm("cleanup_invocation_failures", "AWS/Events", "FailedInvocations", {"RuleName": props.cleanup_rule_name},
-                       1, "EventBridge could not invoke the cleanup")
+            self.alarm(
+                "cleanup_invocation_failures",
+                "AWS/Events",
+                "FailedInvocations",
+                {"RuleName": props.cleanup_rule_name},
+                1,
+                "EventBridge could not invoke the cleanup",
+            )
 
     def _server_error_rate(self, function_name: str, thresholds: AlarmThresholds) -> CloudwatchMetricAlarm:
         """Handled 5xx as a percentage of requests, from the runtime's own metrics (metric math)."""
+
         def query(id_: str, metric: str) -> CloudwatchMetricAlarmMetricQuery:
-            return CloudwatchMetricAlarmMetricQuery(id=id_, return_data=False, metric=CloudwatchMetricAlarmMetricQueryMetric(
-                namespace=METRIC_NAMESPACE, metric_name=metric, period=PERIOD_SECONDS, stat="Sum",
-                dimensions={contract.DIMENSION_FUNCTION: function_name}))
+            return CloudwatchMetricAlarmMetricQuery(
+                id=id_,
+                return_data=False,
+                metric=CloudwatchMetricAlarmMetricQueryMetric(
+                    namespace=METRIC_NAMESPACE,
+                    metric_name=metric,
+                    period=PERIOD_SECONDS,
+                    stat="Sum",
+                    dimensions={contract.DIMENSION_FUNCTION: function_name},
+                ),
+            )
 
         return CloudwatchMetricAlarm(
             self,
             "server_error_rate",
             alarm_name=f"{self.name}-server-error-rate",
             alarm_description=f"More than {thresholds.server_error_percent}% of requests answered 5xx (the database or "
-                              "the identity provider unavailable, or an internal error): see the function's log lines "
-                              "with status >= 500",
+            "the identity provider unavailable, or an internal error): see the function's log lines "
+            "with status >= 500",
             metric_query=[
                 query("errors", Metric.SERVER_ERRORS),
                 query("requests", Metric.REQUESTS),
                 CloudwatchMetricAlarmMetricQuery(
-                    id="rate", label="Handled 5xx (%)", return_data=True,
-                    expression=f"IF(requests >= {thresholds.server_error_min_requests}, 100 * errors / requests, 0)"),
+                    id="rate",
+                    label="Handled 5xx (%)",
+                    return_data=True,
+                    expression=f"IF(requests >= {thresholds.server_error_min_requests}, 100 * errors / requests, 0)",
+                ),
             ],
             evaluation_periods=1,
             threshold=thresholds.server_error_percent,
@@ -179,8 +245,17 @@ class Alarms(Construct):
             tags=self.tags,
         )
 
-    def alarm(self, id_: str, namespace: str, metric: str, dimensions: Mapping[str, str], threshold: float,
-              description: str, *, statistic: str = "Sum") -> CloudwatchMetricAlarm:
+    def alarm(
+        self,
+        id_: str,
+        namespace: str,
+        metric: str,
+        dimensions: Mapping[str, str],
+        threshold: float,
+        description: str,
+        *,
+        statistic: str = "Sum",
+    ) -> CloudwatchMetricAlarm:
         """One alarm on one metric, to the topic, named ``{name}-{id}`` (an alarm of your own beside these too)."""
         alarm = CloudwatchMetricAlarm(
             self,

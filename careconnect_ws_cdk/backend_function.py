@@ -139,27 +139,34 @@ class BackendFunctionProps:
             raise InvalidPropsError("timeout_seconds", self.timeout_seconds, "use 1 to 900 seconds")
         if self.reserved_concurrency == UNRESERVED:
             object.__setattr__(self, "reserved_concurrency", None)  # one meaning, two spellings: "none" and None
-        if self.reserved_concurrency is not None and (not isinstance(self.reserved_concurrency, int)
-                                                      or isinstance(self.reserved_concurrency, bool)
-                                                      or self.reserved_concurrency < 1):
-            raise InvalidPropsError("reserved_concurrency", self.reserved_concurrency,
-                                    f'use at least 1, or "{UNRESERVED}" for unreserved')
+        if self.reserved_concurrency is not None and (
+            not isinstance(self.reserved_concurrency, int)
+            or isinstance(self.reserved_concurrency, bool)
+            or self.reserved_concurrency < 1
+        ):
+            raise InvalidPropsError(
+                "reserved_concurrency", self.reserved_concurrency, f'use at least 1, or "{UNRESERVED}" for unreserved'
+            )
         if bool(self.subnet_ids) != bool(self.security_group_ids):
             missing = "subnet_ids" if not self.subnet_ids else "security_group_ids"
             raise InvalidPropsError(missing, [], "a VPC function needs both subnet_ids and security_group_ids")
         ways = [name for name in ("jwt_secret_arn", "jwt_public_key", "jwt_jwks_url") if getattr(self, name)]
         iam = self.environment.get(contract.CONNECT_AUTH) == "iam"  # AWS_IAM on $connect: tokens optional
         if len(ways) > 1 or (not ways and not iam):
-            raise InvalidPropsError(ways[1] if ways else "jwt_secret_arn", None,
-                                    "set exactly one of jwt_secret_arn (HS256 key in Secrets Manager), jwt_public_key "
-                                    "(RS256) or jwt_jwks_url (your identity provider's key set)")
+            raise InvalidPropsError(
+                ways[1] if ways else "jwt_secret_arn",
+                None,
+                "set exactly one of jwt_secret_arn (HS256 key in Secrets Manager), jwt_public_key "
+                "(RS256) or jwt_jwks_url (your identity provider's key set)",
+            )
         if self.jwt_jwks_url and not self.jwt_jwks_url.startswith("https://"):
             raise InvalidPropsError("jwt_jwks_url", self.jwt_jwks_url, "an https:// URL (the provider's jwks_uri)")
         if (self.jwt_public_key or self.jwt_jwks_url) and not (self.jwt_issuer and self.jwt_audience):
             # The runtime refuses to start without both (a shared identity provider signs tokens for other
             # services with the same key): say so at synth, not at the first $connect.
             raise InvalidPropsError(
-                "jwt_issuer" if not self.jwt_issuer else "jwt_audience", None,
+                "jwt_issuer" if not self.jwt_issuer else "jwt_audience",
+                None,
                 f"{ways[0]} needs both jwt_issuer and jwt_audience",
             )
         if self.log_retention_days not in LOG_RETENTION_DAYS_ALLOWED:
@@ -167,7 +174,9 @@ class BackendFunctionProps:
         for name in contract.PLAIN_SECRETS:
             if name in self.environment:
                 raise InvalidPropsError(
-                    "environment", name, "secrets must not be plain environment variables (they land in Terraform state): "
+                    "environment",
+                    name,
+                    "secrets must not be plain environment variables (they land in Terraform state): "
                     "use database_secret_arn / jwt_secret_arn",
                 )
 
@@ -207,8 +216,13 @@ class BackendFunction(Construct):
             tags=tags,
         )
         self.policy_document = self._policy(in_vpc)
-        IamRolePolicy(self, "role_policy", name=f"{props.function_name}-least-privilege", role=self.role.id,
-                      policy=json.dumps(self.policy_document))
+        IamRolePolicy(
+            self,
+            "role_policy",
+            name=f"{props.function_name}-least-privilege",
+            role=self.role.id,
+            policy=json.dumps(self.policy_document),
+        )
 
         environment = {
             contract.DATABASE_SECRET_ARN: props.database_secret_arn,
@@ -265,8 +279,9 @@ class BackendFunction(Construct):
     def target(self) -> LambdaTarget:
         """This function as a route or authorizer target of the WebSocket API (its alias, with SnapStart)."""
         if self.alias is not None:
-            return LambdaTarget(function_name=self.function.function_name, invoke_arn=self.alias.invoke_arn,
-                                qualifier=self.alias.name)
+            return LambdaTarget(
+                function_name=self.function.function_name, invoke_arn=self.alias.invoke_arn, qualifier=self.alias.name
+            )
         return LambdaTarget(function_name=self.function.function_name, invoke_arn=self.function.invoke_arn)
 
     @property
@@ -316,17 +331,19 @@ class BackendFunction(Construct):
             },
         ]
         if in_vpc:
-            statements.append({
-                # AWS requires "*": Lambda's ENI actions do not support resource-level permissions.
-                "Sid": "VpcNetworkInterfaces",
-                "Effect": "Allow",
-                "Action": [
-                    "ec2:CreateNetworkInterface",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:AssignPrivateIpAddresses",
-                    "ec2:UnassignPrivateIpAddresses",
-                ],
-                "Resource": ["*"],
-            })
+            statements.append(
+                {
+                    # AWS requires "*": Lambda's ENI actions do not support resource-level permissions.
+                    "Sid": "VpcNetworkInterfaces",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:CreateNetworkInterface",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:AssignPrivateIpAddresses",
+                        "ec2:UnassignPrivateIpAddresses",
+                    ],
+                    "Resource": ["*"],
+                }
+            )
         return {"Version": "2012-10-17", "Statement": statements}

@@ -89,18 +89,23 @@ Apigatewayv2Integration = _aws("apigatewayv2_integration", "Apigatewayv2Integrat
 Apigatewayv2Route = _aws("apigatewayv2_route", "Apigatewayv2Route")
 Apigatewayv2RouteResponse = _aws("apigatewayv2_route_response", "Apigatewayv2RouteResponse")
 Apigatewayv2Stage, Apigatewayv2StageAccessLogSettings, Apigatewayv2StageDefaultRouteSettings = _aws(
-    "apigatewayv2_stage", "Apigatewayv2Stage", "Apigatewayv2StageAccessLogSettings", "Apigatewayv2StageDefaultRouteSettings")
+    "apigatewayv2_stage", "Apigatewayv2Stage", "Apigatewayv2StageAccessLogSettings", "Apigatewayv2StageDefaultRouteSettings"
+)
 CloudwatchDashboard = _aws("cloudwatch_dashboard", "CloudwatchDashboard")
 CloudwatchEventRule = _aws("cloudwatch_event_rule", "CloudwatchEventRule")
 CloudwatchEventTarget = _aws("cloudwatch_event_target", "CloudwatchEventTarget")
 CloudwatchLogGroup = _aws("cloudwatch_log_group", "CloudwatchLogGroup")
 CloudwatchLogMetricFilter = _aws("cloudwatch_log_metric_filter", "CloudwatchLogMetricFilter")
 CloudwatchMetricAlarm, CloudwatchMetricAlarmMetricQuery, CloudwatchMetricAlarmMetricQueryMetric = _aws(
-    "cloudwatch_metric_alarm", "CloudwatchMetricAlarm", "CloudwatchMetricAlarmMetricQuery",
-    "CloudwatchMetricAlarmMetricQueryMetric")
+    "cloudwatch_metric_alarm",
+    "CloudwatchMetricAlarm",
+    "CloudwatchMetricAlarmMetricQuery",
+    "CloudwatchMetricAlarmMetricQueryMetric",
+)
 DataAwsCallerIdentity = _aws("data_aws_caller_identity", "DataAwsCallerIdentity")
 DataAwsIamPolicyDocument, DataAwsIamPolicyDocumentStatement = _aws(
-    "data_aws_iam_policy_document", "DataAwsIamPolicyDocument", "DataAwsIamPolicyDocumentStatement")
+    "data_aws_iam_policy_document", "DataAwsIamPolicyDocument", "DataAwsIamPolicyDocumentStatement"
+)
 DataAwsLambdaFunction = _aws("data_aws_lambda_function", "DataAwsLambdaFunction")
 DataAwsPartition = _aws("data_aws_partition", "DataAwsPartition")
 DataAwsRegion = _aws("data_aws_region", "DataAwsRegion")

@@ -140,6 +140,7 @@ ConnectAuthorization = TokenAuthorizer | IamAuthorization | NoAuthorization
 def check_connect_authorization(prop: str, value: Any, *, function_required: bool) -> None:
     """``value`` is one of the three types and usable, or an error naming ``prop``."""
     if not isinstance(value, TokenAuthorizer | IamAuthorization | NoAuthorization):
-        raise InvalidPropsError(prop, value, "give TokenAuthorizer(function=..., token_source=...), IamAuthorization() "
-                                             "or NoAuthorization()")
+        raise InvalidPropsError(
+            prop, value, "give TokenAuthorizer(function=..., token_source=...), IamAuthorization() or NoAuthorization()"
+        )
     value.check(prop, function_required=function_required)

@@ -37,6 +37,8 @@ def runtime_source() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("careconnect_ws is not installed: pip install careconnect-ws")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
 PYTHON_VERSION = "3.12"
 DEFAULT_ARCHITECTURE = "arm64"
 ARCHITECTURES = {
@@ -66,9 +68,16 @@ def target_python() -> str | None:
     candidates += [str(p) for p in sorted(pyenv.glob(f"{PYTHON_VERSION}.*/bin/python{PYTHON_VERSION}"), reverse=True)]
     for candidate in filter(None, candidates):
         try:
-            version = subprocess.run([candidate, "-c", "import sys, platform; print(platform.python_implementation(), "
-                                                       "'%d.%d' % sys.version_info[:2])"],
-                                     capture_output=True, text=True, timeout=30).stdout.split()
+            version = subprocess.run(
+                [
+                    candidate,
+                    "-c",
+                    "import sys, platform; print(platform.python_implementation(), '%d.%d' % sys.version_info[:2])",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.split()
         except OSError:
             continue
         if version == ["CPython", PYTHON_VERSION]:
@@ -83,9 +92,9 @@ def compile_bytecode(site: Path, python: str) -> None:
     source's hash instead of its mtime (and are used without checking it, as nothing can change under
     /var/task), paths are /var/task's, and a fixed hash seed keeps set constants in one order."""
     subprocess.run(
-        [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "-s", str(site), "-p", TASK_ROOT,
-         str(site)],
-        check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+        [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "-s", str(site), "-p", TASK_ROOT, str(site)],
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
     )
 
 
@@ -107,8 +116,9 @@ def inputs_fingerprint(arch: str, compiler: str | None = None) -> str:
     return digest.hexdigest()
 
 
-def build(arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: list[str] | None = None,
-          force: bool = False) -> Path:
+def build(
+    arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: list[str] | None = None, force: bool = False
+) -> Path:
     if arch not in ARCHITECTURES:
         raise SystemExit(f"--arch must be one of {', '.join(ARCHITECTURES)}")
     out = out or artifact_path(arch)
@@ -125,26 +135,47 @@ def build(arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: lis
         site = Path(tmp) / "site"
         platforms = [arg for p in ARCHITECTURES[arch] for arg in ("--platform", p)]
         cmd = [
-            *(pip or [sys.executable, "-m", "pip"]), "install", "--quiet", "--disable-pip-version-check",
-            "--no-deps", "--no-compile", "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", PYTHON_VERSION, *platforms, "--target", str(site),
-            "-r", str(REQUIREMENTS),
+            *(pip or [sys.executable, "-m", "pip"]),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-compile",
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            PYTHON_VERSION,
+            *platforms,
+            "--target",
+            str(site),
+            "-r",
+            str(REQUIREMENTS),
         ]
         subprocess.run(cmd, check=True)
-        shutil.copytree(runtime_source(), site / "careconnect_ws",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *RUNTIME_EXCLUDED))
+        shutil.copytree(
+            runtime_source(), site / "careconnect_ws", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *RUNTIME_EXCLUDED)
+        )
         if compiler:
             compile_bytecode(site, compiler)
         else:
-            print(f"lambda_artifact: no CPython {PYTHON_VERSION} found: the zip carries no bytecode, so every cold start "
-                  f"compiles each module it imports (about 120 ms more); install python{PYTHON_VERSION} or set "
-                  f"{PYTHON_ENV}", file=sys.stderr)
+            print(
+                f"lambda_artifact: no CPython {PYTHON_VERSION} found: the zip carries no bytecode, so every cold start "
+                f"compiles each module it imports (about 120 ms more); install python{PYTHON_VERSION} or set "
+                f"{PYTHON_ENV}",
+                file=sys.stderr,
+            )
         files = sorted(
-            p for p in site.rglob("*")
-            if p.is_file() and not (set(p.relative_to(site).parts) & EXCLUDED_PARTS)
+            p
+            for p in site.rglob("*")
+            if p.is_file()
+            and not (set(p.relative_to(site).parts) & EXCLUDED_PARTS)
             and p.relative_to(site).parts[0] not in EXCLUDED_TOP
             and not p.name.endswith(("RECORD", "INSTALLER", "direct_url.json"))
-            and (p.suffix != ".pyc" or (p.parent.name == "__pycache__" and f".cpython-{PYTHON_VERSION.replace('.', '')}." in p.name))
+            and (
+                p.suffix != ".pyc"
+                or (p.parent.name == "__pycache__" and f".cpython-{PYTHON_VERSION.replace('.', '')}." in p.name)
+            )
         )
         tmp_zip = out.with_suffix(".zip.tmp")
         with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
@@ -162,8 +193,9 @@ def build(arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: lis
 def _version_of(python: str | None) -> str:
     if not python:
         return "no-bytecode"
-    return subprocess.run([python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True,
-                          timeout=30).stdout.strip()
+    return subprocess.run(
+        [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, timeout=30
+    ).stdout.strip()
 
 
 def sha256(path: Path) -> str:
@@ -177,8 +209,12 @@ def main(argv: list[str] | None = None) -> int:
 def run_cli(argv: list[str] | None, *, prog: str, default_arch) -> int:
     """The command line, shared with an app that resolves the default architecture from its own configuration."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arch", default=None, choices=sorted(ARCHITECTURES),
-                        help="target architecture (default: " + ("the configured one" if default_arch else "arm64") + ")")
+    parser.add_argument(
+        "--arch",
+        default=None,
+        choices=sorted(ARCHITECTURES),
+        help="target architecture (default: " + ("the configured one" if default_arch else "arm64") + ")",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
     args = parser.parse_args(argv)

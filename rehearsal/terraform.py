@@ -55,8 +55,13 @@ def find_toolchain(work_dir: Path) -> Toolchain:
     env = {"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
     given = os.environ.get("TF_CLI_CONFIG_FILE", "")
     if given and Path(given).is_file():
-        return Toolchain(terraform, Path(given), _constraint_for(_mirror_dirs(Path(given))), f"TF_CLI_CONFIG_FILE={given}",
-                         {**env, "TF_CLI_CONFIG_FILE": given})
+        return Toolchain(
+            terraform,
+            Path(given),
+            _constraint_for(_mirror_dirs(Path(given))),
+            f"TF_CLI_CONFIG_FILE={given}",
+            {**env, "TF_CLI_CONFIG_FILE": given},
+        )
     mirror = os.environ.get(MIRROR_VARIABLE, "")
     source = f"{MIRROR_VARIABLE}={mirror}"
     if mirror and not (Path(mirror) / AWS_PROVIDER).is_dir():
@@ -78,8 +83,7 @@ def find_toolchain(work_dir: Path) -> Toolchain:
             f'  direct {{\n    exclude = ["{AWS_PROVIDER}"]\n  }}\n'
             "}\n"
         )
-        return Toolchain(terraform, config, _constraint_for([mirror_dir]), source,
-                         {**env, "TF_CLI_CONFIG_FILE": str(config)})
+        return Toolchain(terraform, config, _constraint_for([mirror_dir]), source, {**env, "TF_CLI_CONFIG_FILE": str(config)})
     if _reachable(REGISTRY_HOST):
         # terraform's default: the registry. An unset TF_CLI_CONFIG_FILE pointing nowhere must not confuse it.
         return Toolchain(terraform, None, None, "the Terraform registry", {**env, "TF_CLI_CONFIG_FILE": ""})
@@ -98,8 +102,12 @@ def implied_mirror_dirs(environ: dict[str, str] | None = None, *, ci_mirror: boo
     home = Path(env.get("HOME") or Path.home())
     data_home = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
     data_dirs = [Path(d) for d in (env.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share").split(":") if d]
-    return [home / ".terraform.d" / "plugins", data_home / "terraform" / "plugins",
-            *(d / "terraform" / "plugins" for d in data_dirs), *([CI_MIRROR] if ci_mirror else [])]
+    return [
+        home / ".terraform.d" / "plugins",
+        data_home / "terraform" / "plugins",
+        *(d / "terraform" / "plugins" for d in data_dirs),
+        *([CI_MIRROR] if ci_mirror else []),
+    ]
 
 
 CI_MIRROR = Path("/opt/tf-plugins")

@@ -168,8 +168,11 @@ class StackConfig:
         """The ``connect_authorization`` prop the three options set; None (the mode's default) when none is set."""
         if self.iam_connect:
             if self.authorizer:
-                raise InvalidPropsError(self.source_of("iam_connect"), True,
-                                        "iam_connect puts AWS_IAM on $connect: a route has one authorization (unset authorizer)")
+                raise InvalidPropsError(
+                    self.source_of("iam_connect"),
+                    True,
+                    "iam_connect puts AWS_IAM on $connect: a route has one authorization (unset authorizer)",
+                )
             return IamAuthorization()
         if self.authorizer is None and self.token_source is None:
             return None
@@ -215,8 +218,14 @@ RENAMED = {
 ``REMOVED_IN``."""
 _OLD_NAMES: dict[str, tuple[str, ...]] = {new: tuple(old for old, n in RENAMED.items() if n == new) for new in RENAMED.values()}
 _ALIASES = {"region": ("AWS_REGION",)}
-_BOOLS = {"authorizer", "manage_account_cloudwatch_role", "snap_start", "dashboard", "disable_execute_api_endpoint",
-          "iam_connect"}
+_BOOLS = {
+    "authorizer",
+    "manage_account_cloudwatch_role",
+    "snap_start",
+    "dashboard",
+    "disable_execute_api_endpoint",
+    "iam_connect",
+}
 _INTS = {"log_retention_days", "memory_mb", "timeout_seconds", "reserved_concurrency"}
 _LISTS = {"subnet_ids", "security_group_ids"}
 
@@ -270,8 +279,10 @@ def deprecated_options(context: Mapping[str, Any], environ: Mapping[str, str] | 
             if not present:
                 continue
             _raw, source, used_old = _lookup(new, context, environ)
-            message = (f"{where}{old_name} is deprecated: set {where}{new_name} (the construct prop {new}); "
-                       f"the old name goes in {REMOVED_IN}")
+            message = (
+                f"{where}{old_name} is deprecated: set {where}{new_name} (the construct prop {new}); "
+                f"the old name goes in {REMOVED_IN}"
+            )
             if used_old != old or source != f"{where}{old_name}":
                 message += f"; ignored here, because {source} is set"
             warnings.append(message)
@@ -291,19 +302,24 @@ def unknown_options(context: Mapping[str, Any], environ: Mapping[str, str] | Non
     for key in sorted(context):
         if key not in known_keys:
             close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1)
-            warnings.append(f"cdktf.json context {key} is not an option and is ignored"
-                            + (f" (did you mean {close[0]}?)" if close else ""))
+            warnings.append(
+                f"cdktf.json context {key} is not an option and is ignored" + (f" (did you mean {close[0]}?)" if close else "")
+            )
     return warnings
 
 
-NOT_OPTIONS = frozenset({
-    "CARECONNECT_WS_CDK",                    # which CDK lineage the construct library loads
-    "CARECONNECT_WS_TF_PROVIDER_MIRROR",     # the rehearsal's provider mirror
-    "CARECONNECT_WS_CLI_CACHE",              # where the rehearsal installs the cdktf / CDK Terrain CLIs
-    "CARECONNECT_WS_LAMBDA_PYTHON",          # the CPython that compiles the Lambda zip's bytecode
-    "CARECONNECT_WS_URL", "CARECONNECT_WS_TOKEN",  # `careconnect-ws listen` / `publish`
-    "CARECONNECT_WS_LOCAL_ACCESS_KEY_ID", "CARECONNECT_WS_LOCAL_SECRET_ACCESS_KEY",  # `serve --iam-connect`
-})
+NOT_OPTIONS = frozenset(
+    {
+        "CARECONNECT_WS_CDK",  # which CDK lineage the construct library loads
+        "CARECONNECT_WS_TF_PROVIDER_MIRROR",  # the rehearsal's provider mirror
+        "CARECONNECT_WS_CLI_CACHE",  # where the rehearsal installs the cdktf / CDK Terrain CLIs
+        "CARECONNECT_WS_LAMBDA_PYTHON",  # the CPython that compiles the Lambda zip's bytecode
+        "CARECONNECT_WS_URL",
+        "CARECONNECT_WS_TOKEN",  # `careconnect-ws listen` / `publish`
+        "CARECONNECT_WS_LOCAL_ACCESS_KEY_ID",
+        "CARECONNECT_WS_LOCAL_SECRET_ACCESS_KEY",  # `serve --iam-connect`
+    }
+)
 """``CARECONNECT_WS_*`` variables that other tools of this project read: not stack options, not typos."""
 
 _REGION = re.compile(r"^(us|eu|ap|sa|ca|me|af|il|mx|cn|us-gov|eusc)-[a-z]+-\d$")
@@ -311,16 +327,26 @@ _ARN = r"arn:aws[a-z-]*:{service}:{region}:\d{{12}}:{resource}"
 _ARN_RULES = {
     "alarm_topic_arn": ("sns", r"[a-z0-9-]+", r"[A-Za-z0-9_-]{1,256}(\.fifo)?", "arn:aws:sns:REGION:ACCOUNT:TOPIC"),
     "certificate_arn": ("acm", r"[a-z0-9-]+", r"certificate/[A-Za-z0-9-]+", "arn:aws:acm:REGION:ACCOUNT:certificate/ID"),
-    "database_secret_arn": ("secretsmanager", r"[a-z0-9-]+", r"secret:[A-Za-z0-9/_+=.@-]+",
-                            "arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME"),
-    "jwt_secret_arn": ("secretsmanager", r"[a-z0-9-]+", r"secret:[A-Za-z0-9/_+=.@-]+",
-                       "arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME"),
+    "database_secret_arn": (
+        "secretsmanager",
+        r"[a-z0-9-]+",
+        r"secret:[A-Za-z0-9/_+=.@-]+",
+        "arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME",
+    ),
+    "jwt_secret_arn": (
+        "secretsmanager",
+        r"[a-z0-9-]+",
+        r"secret:[A-Za-z0-9/_+=.@-]+",
+        "arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME",
+    ),
 }
 _SCHEDULE = re.compile(r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)|cron\(\S+( \S+){5}\))$")
 _BUCKET = re.compile(r"^(?!xn--)(?!sthree-)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-_INVOKE_ARN = re.compile(r"^arn:aws[a-z-]*:apigateway:[a-z0-9-]+:lambda:path/2015-03-31/functions/arn:aws[a-z-]*:lambda:"
-                         r"[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?/invocations$")
+_INVOKE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:apigateway:[a-z0-9-]+:lambda:path/2015-03-31/functions/arn:aws[a-z-]*:lambda:"
+    r"[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?/invocations$"
+)
 
 
 def validate(config: StackConfig) -> None:
@@ -330,8 +356,11 @@ def validate(config: StackConfig) -> None:
         raise InvalidPropsError(config.source_of(option), value, rule)
 
     if not _STACK_NAME.match(config.stack_name):
-        fail("stack_name", config.stack_name, "use 1-63 letters, digits, - and _, starting with a letter or digit "
-             "(it names a directory and Terraform's state)")
+        fail(
+            "stack_name",
+            config.stack_name,
+            "use 1-63 letters, digits, - and _, starting with a letter or digit (it names a directory and Terraform's state)",
+        )
     for option in ("region", "state_region"):
         value = getattr(config, option)
         if value is not None and not _REGION.match(value):
@@ -341,11 +370,17 @@ def validate(config: StackConfig) -> None:
         if value is not None and not re.fullmatch(_ARN.format(service=service, region=region, resource=resource), value):
             fail(option, value, f"give an ARN of the form {shape}")
     if config.backend_invoke_arn is not None and not _INVOKE_ARN.match(config.backend_invoke_arn):
-        fail("backend_invoke_arn", config.backend_invoke_arn,
-             "give the function's invoke ARN: arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/FUNCTION_ARN/invocations")
+        fail(
+            "backend_invoke_arn",
+            config.backend_invoke_arn,
+            "give the function's invoke ARN: arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/FUNCTION_ARN/invocations",
+        )
     if config.cleanup_schedule is not None and not _SCHEDULE.match(config.cleanup_schedule):
-        fail("cleanup_schedule", config.cleanup_schedule,
-             "give an EventBridge schedule: rate(15 minutes), rate(1 hour), cron(0/15 * * * ? *), or off")
+        fail(
+            "cleanup_schedule",
+            config.cleanup_schedule,
+            "give an EventBridge schedule: rate(15 minutes), rate(1 hour), cron(0/15 * * * ? *), or off",
+        )
     if config.state_bucket is not None and not _BUCKET.match(config.state_bucket):
         fail("state_bucket", config.state_bucket, "give an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens")
     if config.architecture is not None and config.architecture not in ("arm64", "x86_64"):
@@ -395,12 +430,22 @@ def _convert(name: str, raw: Any, source: str) -> Any:
 
         for key, value in raw.items():
             if key in contract.PLAIN_SECRETS or key.endswith("_SECRET_ARN") or key == "DATABASE_URL":
-                raise InvalidPropsError(source, key, "secrets do not go in the environment (they would land in Terraform "
-                                                     "state): use database_secret_arn / jwt_secret_arn")
+                raise InvalidPropsError(
+                    source,
+                    key,
+                    "secrets do not go in the environment (they would land in Terraform "
+                    "state): use database_secret_arn / jwt_secret_arn",
+                )
             if key not in ENVIRONMENT:
                 close = difflib.get_close_matches(key, sorted(ENVIRONMENT), n=1)
-                raise InvalidPropsError(source, key, "not a runtime setting" + (f" (did you mean {close[0]}?)" if close else "")
-                                        + "; the runtime reads: " + ", ".join(sorted(ENVIRONMENT)))
+                raise InvalidPropsError(
+                    source,
+                    key,
+                    "not a runtime setting"
+                    + (f" (did you mean {close[0]}?)" if close else "")
+                    + "; the runtime reads: "
+                    + ", ".join(sorted(ENVIRONMENT)),
+                )
             if not isinstance(value, str | int | float) or isinstance(value, bool):
                 raise InvalidPropsError(source, value, f"{key}: give the value as a string or a number")
         return {k: str(v) for k, v in raw.items()}

@@ -33,7 +33,8 @@ class ArtifactMissing(InvalidPropsError):
             return
         arch = config.architecture or DEFAULT_ARCHITECTURE
         super().__init__(
-            "artifact_path", str(shown),
+            "artifact_path",
+            str(shown),
             f"the Lambda zip is not built: run `make lambda LAMBDA_ARCH={arch}` (python -m stacks.lambda_artifact "
             f"--arch {arch}), or set CARECONNECT_WS_BACKEND_FUNCTION_NAME to bind an existing function",
         )
@@ -76,15 +77,18 @@ class WebSocketStack(TerraformStack):
         if domain:
             if not (config.domain_name and config.certificate_arn):
                 missing = "domain_name" if not config.domain_name else "certificate_arn"
-                raise InvalidPropsError(config.source_of(missing), None,
-                                        "a custom domain needs both domain_name and certificate_arn")
+                raise InvalidPropsError(
+                    config.source_of(missing), None, "a custom domain needs both domain_name and certificate_arn"
+                )
             values["domain"] = CustomDomain(**domain)
         if config.existing_backend:
             values["existing_function"] = existing_function_target(
-                self, "backend_function", **config.composite_prop_values("existing_function"))
+                self, "backend_function", **config.composite_prop_values("existing_function")
+            )
         else:
-            path = Path(config.artifact_path) if config.artifact_path else artifact_path(
-                config.architecture or DEFAULT_ARCHITECTURE)
+            path = (
+                Path(config.artifact_path) if config.artifact_path else artifact_path(config.architecture or DEFAULT_ARCHITECTURE)
+            )
             if not path.is_file():
                 raise ArtifactMissing(path, config)
             values["artifact_path"] = str(path.resolve())

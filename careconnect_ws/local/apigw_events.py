@@ -65,8 +65,14 @@ def base_context(
     }
 
 
-def connect_event(ctx: dict[str, Any], *, headers: dict[str, Any], query: Mapping[str, str],
-                  multi_query: Mapping[str, list[str]], authorizer: Mapping[str, Any] | None) -> dict[str, Any]:
+def connect_event(
+    ctx: dict[str, Any],
+    *,
+    headers: dict[str, Any],
+    query: Mapping[str, str],
+    multi_query: Mapping[str, list[str]],
+    authorizer: Mapping[str, Any] | None,
+) -> dict[str, Any]:
     event: dict[str, Any] = dict(headers)
     if query:  # absent, not empty, when the URL has no query string
         event["queryStringParameters"] = dict(query)
@@ -85,16 +91,23 @@ def message_event(ctx: dict[str, Any], *, body: str, is_base64: bool, authorizer
     return {"requestContext": ctx, "body": body, "isBase64Encoded": is_base64}
 
 
-def disconnect_event(ctx: dict[str, Any], *, headers: dict[str, Any], status_code: int, reason: str,
-                     authorizer: Mapping[str, Any] | None) -> dict[str, Any]:
+def disconnect_event(
+    ctx: dict[str, Any], *, headers: dict[str, Any], status_code: int, reason: str, authorizer: Mapping[str, Any] | None
+) -> dict[str, Any]:
     ctx = {**ctx, "disconnectStatusCode": status_code, "disconnectReason": reason}
     if authorizer:
         ctx["authorizer"] = dict(authorizer)
     return {**headers, "requestContext": ctx, "isBase64Encoded": False}
 
 
-def authorizer_event(*, method_arn: str, headers: dict[str, Any], query: Mapping[str, str],
-                     multi_query: Mapping[str, list[str]], ctx: dict[str, Any]) -> dict[str, Any]:
+def authorizer_event(
+    *,
+    method_arn: str,
+    headers: dict[str, Any],
+    query: Mapping[str, str],
+    multi_query: Mapping[str, list[str]],
+    ctx: dict[str, Any],
+) -> dict[str, Any]:
     return {
         "type": "REQUEST",
         "methodArn": method_arn,
@@ -114,7 +127,7 @@ def select_route(expression: str, body: str, routes: Collection[str]) -> str:
             value: Any = json.loads(body)
         except (ValueError, RecursionError):
             return "$default"
-        for part in expression[len(prefix):].split("."):
+        for part in expression[len(prefix) :].split("."):
             if not isinstance(value, dict) or part not in value:
                 return "$default"
             value = value[part]

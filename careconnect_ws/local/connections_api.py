@@ -39,9 +39,14 @@ class ConnectionsApi:
             return None
         try:
             verify(
-                method=request.method, path=request.raw_path.split("?", 1)[0], query=list(request.query.items()),
-                headers={k.lower(): v for k, v in request.headers.items()}, body=body, credentials=credentials,
-                region=self.gateway.config.region, now=time.time(),
+                method=request.method,
+                path=request.raw_path.split("?", 1)[0],
+                query=list(request.query.items()),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=body,
+                credentials=credentials,
+                region=self.gateway.config.region,
+                now=time.time(),
             )
         except SignatureRejected as err:
             return _error(403, "ForbiddenException", str(err))
@@ -76,8 +81,9 @@ class ConnectionsApi:
         identity = {"sourceIp": conn.source_ip}
         if conn.user_agent:
             identity["userAgent"] = conn.user_agent
-        return web.json_response({"connectedAt": _iso(conn.connected_at_ms), "lastActiveAt": _iso(conn.last_active_ms),
-                                  "identity": identity})
+        return web.json_response(
+            {"connectedAt": _iso(conn.connected_at_ms), "lastActiveAt": _iso(conn.last_active_ms), "identity": identity}
+        )
 
     async def _delete(self, request: web.Request) -> web.Response:
         if (denied := await self._authenticate(request)) is not None:
@@ -90,8 +96,9 @@ class ConnectionsApi:
 
 
 def _error(status: int, error_type: str, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status,
-                             headers={"x-amzn-ErrorType": error_type, "x-amzn-RequestId": ev.aws_id()})
+    return web.json_response(
+        {"message": message}, status=status, headers={"x-amzn-ErrorType": error_type, "x-amzn-RequestId": ev.aws_id()}
+    )
 
 
 def _iso(ms: int) -> str:

@@ -36,8 +36,9 @@ class FrameSizeGuard:
 
             # What aiohttp's own parser does with a message over its limit: the receiver gets the error,
             # and aiohttp closes the connection with its code.
-            self._queue.set_exception(WebSocketError(MESSAGE_TOO_BIG, f"Frame of {too_big} bytes exceeds "
-                                                                      f"the {self._limit}-byte frame limit"))
+            self._queue.set_exception(
+                WebSocketError(MESSAGE_TOO_BIG, f"Frame of {too_big} bytes exceeds the {self._limit}-byte frame limit")
+            )
             return True, b""
         fed: tuple[bool, bytes] = self._parser.feed_data(data)
         return fed
@@ -61,7 +62,7 @@ class FrameSizeGuard:
                 if pos >= len(data):
                     return None  # the rest of the header comes with the next chunk
                 take = min(self._header_length() - len(self._header), len(data) - pos)
-                self._header += data[pos:pos + take]
+                self._header += data[pos : pos + take]
                 pos += take
             opcode, length = self._header[0] & 0x0F, self._payload_length()
             self._header.clear()
@@ -104,7 +105,12 @@ class FrameLimitedResponse(web.WebSocketResponse):
             protocol._message_tail = b""  # held back: fed below, through the guard
         super()._post_start(request, *args, **kwargs)
         parser = getattr(protocol, "_payload_parser", None)
-        if protocol is not None and parser is not None and hasattr(parser, "feed_data") and hasattr(self._reader, "set_exception"):
+        if (
+            protocol is not None
+            and parser is not None
+            and hasattr(parser, "feed_data")
+            and hasattr(self._reader, "set_exception")
+        ):
             protocol._payload_parser = parser = FrameSizeGuard(parser, self._reader, self._max_frame_bytes)
             self.frames_limited = True
         if tail and parser is not None:

@@ -36,8 +36,14 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], Any]
 
 SCHEDULED_EVENT = {
-    "version": "0", "id": "local", "detail-type": "Scheduled Event", "source": "aws.events",
-    "account": "000000000000", "region": "us-east-1", "resources": [], "detail": {},
+    "version": "0",
+    "id": "local",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "000000000000",
+    "region": "us-east-1",
+    "resources": [],
+    "detail": {},
 }
 
 
@@ -79,15 +85,28 @@ class _Handshake:
 
         def ctx(route: str, etype: str) -> dict[str, Any]:
             return ev.base_context(
-                route_key=route, event_type=etype, connection_id=connection_id, connected_at=connected_at,
-                stage=config.stage_name, domain_name=domain, api_id=config.api_id,
-                source_ip=source_ip, user_agent=user_agent, signer=handshake.signer,
+                route_key=route,
+                event_type=etype,
+                connection_id=connection_id,
+                connected_at=connected_at,
+                stage=config.stage_name,
+                domain_name=domain,
+                api_id=config.api_id,
+                source_ip=source_ip,
+                user_agent=user_agent,
+                signer=handshake.signer,
             )
 
-        handshake = cls(connection_id, connected_at, source_ip, user_agent,
-                        ev.headers_of(dict(request.headers.items()), multi_headers),
-                        {k: request.query.getall(k)[-1] for k in request.query},
-                        {k: request.query.getall(k) for k in request.query}, ctx)
+        handshake = cls(
+            connection_id,
+            connected_at,
+            source_ip,
+            user_agent,
+            ev.headers_of(dict(request.headers.items()), multi_headers),
+            {k: request.query.getall(k)[-1] for k in request.query},
+            {k: request.query.getall(k) for k in request.query},
+            ctx,
+        )
         return handshake
 
 
@@ -229,9 +248,15 @@ class LocalGateway:
             refused, authorizer_context = await self._authorize(handshake)
             if refused is not None:
                 return refused
-        response = await self.invoke(lambda: ev.connect_event(
-            handshake.ctx("$connect", "CONNECT"), headers=handshake.headers, query=handshake.query,
-            multi_query=handshake.multi_query, authorizer=authorizer_context))
+        response = await self.invoke(
+            lambda: ev.connect_event(
+                handshake.ctx("$connect", "CONNECT"),
+                headers=handshake.headers,
+                query=handshake.query,
+                multi_query=handshake.multi_query,
+                authorizer=authorizer_context,
+            )
+        )
         status = _status_of(response)
         if not 200 <= status < 300:
             body = response.get("body") if isinstance(response, Mapping) else None
@@ -245,15 +270,26 @@ class LocalGateway:
         if credentials is None:
             return _json(403, {"message": "Forbidden: iam_connect needs credentials to verify signatures against"})
         try:
-            verify(method="GET", path=request.raw_path.split("?", 1)[0], query=list(request.query.items()),
-                   headers={k.lower(): v for k, v in request.headers.items()}, body=b"", credentials=credentials,
-                   region=self.config.region, now=time.time())
+            verify(
+                method="GET",
+                path=request.raw_path.split("?", 1)[0],
+                query=list(request.query.items()),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=b"",
+                credentials=credentials,
+                region=self.config.region,
+                now=time.time(),
+            )
         except SignatureRejected as err:
             return _json(403, {"message": f"Forbidden: {err}"})
         account = self.config.account_id
-        handshake.signer.update(userArn=f"arn:aws:iam::{account}:user/{credentials.access_key}",
-                                accessKey=credentials.access_key, accountId=account, caller=credentials.access_key,
-                                user=credentials.access_key)
+        handshake.signer.update(
+            userArn=f"arn:aws:iam::{account}:user/{credentials.access_key}",
+            accessKey=credentials.access_key,
+            accountId=account,
+            caller=credentials.access_key,
+            user=credentials.access_key,
+        )
         return None
 
     async def _authorize(self, handshake: _Handshake) -> tuple[web.Response | None, dict[str, Any] | None]:
@@ -261,28 +297,50 @@ class LocalGateway:
         if self.token_source.read(handshake.query, handshake.header) is None:
             # API Gateway answers 401 itself when the identity source is missing.
             return _json(401, {"message": "Unauthorized"}), None
-        method_arn = (f"arn:aws:execute-api:{self.config.region}:{self.config.account_id}:"
-                      f"{self.config.api_id}/{self.config.stage_name}/$connect")
-        answer = await self.invoke(lambda: ev.authorizer_event(
-            method_arn=method_arn, headers=handshake.headers, query=handshake.query, multi_query=handshake.multi_query,
-            ctx=handshake.ctx("$connect", "CONNECT")), self.authorizer)
+        method_arn = (
+            f"arn:aws:execute-api:{self.config.region}:{self.config.account_id}:"
+            f"{self.config.api_id}/{self.config.stage_name}/$connect"
+        )
+        answer = await self.invoke(
+            lambda: ev.authorizer_event(
+                method_arn=method_arn,
+                headers=handshake.headers,
+                query=handshake.query,
+                multi_query=handshake.multi_query,
+                ctx=handshake.ctx("$connect", "CONNECT"),
+            ),
+            self.authorizer,
+        )
         status, context = _authorizer_verdict(answer, method_arn)
         if status != 200:
             return _json(status, {"message": "Unauthorized" if status == 401 else "Forbidden"}), None
         return None, context
 
-    async def _serve(self, request: web.Request, handshake: _Handshake, authorizer_context: dict[str, Any] | None,
-                     chosen: str | None) -> web.StreamResponse:
+    async def _serve(
+        self, request: web.Request, handshake: _Handshake, authorizer_context: dict[str, Any] | None, chosen: str | None
+    ) -> web.StreamResponse:
         """The connection after a successful ``$connect``, until it ends; then its ``$disconnect``."""
         # Subprotocols as API Gateway negotiates them: the $connect integration picks one by returning
         # the Sec-WebSocket-Protocol header; without it the handshake carries none.
         # compress=False: API Gateway negotiates no permessage-deflate, so frames are measured as sent.
-        ws = FrameLimitedResponse(max_frame_bytes=self.config.limits.max_frame_bytes,
-                                  max_msg_size=self.config.limits.max_message_bytes, autoping=True, compress=False,
-                                  protocols=(chosen,) if chosen else ())
-        conn = LocalConnection(handshake.connection_id, ws, handshake.connected_at, handshake.source_ip,
-                               handshake.user_agent, handshake.headers, authorizer_context,
-                               last_active_ms=handshake.connected_at, transport=request.transport)
+        ws = FrameLimitedResponse(
+            max_frame_bytes=self.config.limits.max_frame_bytes,
+            max_msg_size=self.config.limits.max_message_bytes,
+            autoping=True,
+            compress=False,
+            protocols=(chosen,) if chosen else (),
+        )
+        conn = LocalConnection(
+            handshake.connection_id,
+            ws,
+            handshake.connected_at,
+            handshake.source_ip,
+            handshake.user_agent,
+            handshake.headers,
+            authorizer_context,
+            last_active_ms=handshake.connected_at,
+            transport=request.transport,
+        )
         task = asyncio.current_task()
         if task is not None:
             self._connection_tasks.add(task)
@@ -302,9 +360,15 @@ class LocalGateway:
         finally:
             self.connections.pop(handshake.connection_id, None)
             code = conn.close_code if conn.close_code is not None else CloseCode.ABNORMAL
-            await self.invoke(lambda: ev.disconnect_event(
-                handshake.ctx("$disconnect", "DISCONNECT"), headers=handshake.headers, status_code=code,
-                reason=conn.close_reason, authorizer=authorizer_context))
+            await self.invoke(
+                lambda: ev.disconnect_event(
+                    handshake.ctx("$disconnect", "DISCONNECT"),
+                    headers=handshake.headers,
+                    status_code=code,
+                    reason=conn.close_reason,
+                    authorizer=authorizer_context,
+                )
+            )
             if task is not None:
                 self._connection_tasks.discard(task)
         return ws
@@ -339,11 +403,14 @@ class LocalGateway:
             elif msg.type in (WSMsgType.CLOSED, WSMsgType.CLOSING):
                 break
 
-    async def _on_message(self, conn: LocalConnection, ctx: Callable[[str, str], dict[str, Any]], body: str, *, is_base64: bool) -> None:
+    async def _on_message(
+        self, conn: LocalConnection, ctx: Callable[[str, str], dict[str, Any]], body: str, *, is_base64: bool
+    ) -> None:
         conn.last_active_ms = ev.now_ms()
         if not self._take_token():
-            await _send(conn, json.dumps({"message": "Too Many Requests", "connectionId": conn.connection_id,
-                                          "requestId": ev.aws_id()}))
+            await _send(
+                conn, json.dumps({"message": "Too Many Requests", "connectionId": conn.connection_id, "requestId": ev.aws_id()})
+            )
             return
         routes, expression = self.config.routes, self.config.selection_expression
         selected: list[str] = []
@@ -402,6 +469,7 @@ class LocalGateway:
 
 
 # -- helpers --------------------------------------------------------------------------------------------
+
 
 def _authorizer_verdict(answer: Any, method_arn: str) -> tuple[int, dict[str, Any] | None]:
     """API Gateway's reading of an authorizer answer: 200 with context, 403 on Deny, 500 on garbage."""

@@ -41,13 +41,19 @@ def find_bindir() -> Path:
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:
-            candidates.append(Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True).stdout.strip()))
+            candidates.append(
+                Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
+            )
         except (subprocess.CalledProcessError, OSError):
             pass
     initdb = shutil.which("initdb")
     if initdb:
         candidates.append(Path(os.path.realpath(initdb)).parent)
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True)
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
     candidates += versions
     for path in candidates:
         if (path / "initdb").exists() and (path / "pg_ctl").exists():
@@ -168,7 +174,11 @@ class TemporaryPostgres:
                 atexit.register(self.stop)
                 self._start_watchdog()
                 return self
-            last_error = (self.root / "server.log").read_text(errors="replace")[-2000:] if (self.root / "server.log").exists() else proc.stderr
+            last_error = (
+                (self.root / "server.log").read_text(errors="replace")[-2000:]
+                if (self.root / "server.log").exists()
+                else proc.stderr
+            )
             if self.port:
                 break
         self._remove()
@@ -184,8 +194,12 @@ class TemporaryPostgres:
         read_end, self._lifeline = os.pipe()  # both non-inheritable: pg_ctl and the server never hold them
         try:
             subprocess.Popen(
-                [sys.executable, "-c", _WATCHDOG, str(read_end), str(self.root)], pass_fds=(read_end,),
-                start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [sys.executable, "-c", _WATCHDOG, str(read_end), str(self.root)],
+                pass_fds=(read_end,),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         finally:
             os.close(read_end)
@@ -199,8 +213,18 @@ class TemporaryPostgres:
             f"-c fsync={durable} -c synchronous_commit={durable} -c full_page_writes={durable} -c shared_buffers=64MB"
         )
         return self._run(
-            "pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "server.log"),
-            "-o", options, "-w", "-t", "60", "start", check=False,
+            "pg_ctl",
+            "-D",
+            str(self.root / "data"),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+            check=False,
         )
 
     def stop(self) -> None:

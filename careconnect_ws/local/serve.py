@@ -36,36 +36,70 @@ DEFAULT_CLEANUP_INTERVAL_S = 60.0
 def add_arguments(serve: argparse.ArgumentParser) -> None:
     """The ``serve`` subcommand's options (the CLI module builds the parser)."""
     where = serve.add_argument_group("where it listens")
-    where.add_argument("--host", default="127.0.0.1",
-                       help="interface to listen on (default 127.0.0.1); anything else needs --allow-remote")
+    where.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1); anything else needs --allow-remote"
+    )
     where.add_argument("--port", type=int, default=8080, help="0 picks a free port (default 8080)")
-    where.add_argument("--allow-remote", action="store_true",
-                       help="allow a non-loopback --host; @connections then requires SigV4 with the credentials printed")
+    where.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host; @connections then requires SigV4 with the credentials printed",
+    )
     where.add_argument("--stage", default=None, help="stage name (default: the deployed default, prod)")
 
     what = serve.add_argument_group("what it runs")
-    what.add_argument("--handler", default=None, metavar="MODULE:FUNCTION",
-                      help=f"any Python WebSocket Lambda handler (default {BUILT_IN_HANDLER}, with its database)")
-    what.add_argument("--authorizer", default=None, metavar="MODULE:FUNCTION",
-                      help="a REQUEST authorizer run before $connect (default: the built-in handler's; none for --handler)")
+    what.add_argument(
+        "--handler",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help=f"any Python WebSocket Lambda handler (default {BUILT_IN_HANDLER}, with its database)",
+    )
+    what.add_argument(
+        "--authorizer",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help="a REQUEST authorizer run before $connect (default: the built-in handler's; none for --handler)",
+    )
     what.add_argument("--no-authorizer", action="store_true", help="run no authorizer (as a stack without one)")
-    what.add_argument("--iam-connect", action="store_true",
-                      help="AWS_IAM on $connect, as the construct's iam_connect: handshakes must be SigV4-signed with the "
-                           "credentials printed at start (service execute-api); the signer's ARN is the user")
-    what.add_argument("--token-source", default=None, metavar="SOURCE",
-                      help="where clients put their token, as the construct's token_source: query:token (default), "
-                           "header:Authorization (Bearer), header:<name> or protocol (Sec-WebSocket-Protocol); "
-                           f"also sets {contract.TOKEN_SOURCE} for the built-in handler")
-    what.add_argument("--handler-env-file", default=None, metavar="FILE",
-                      help="KEY=value lines set in the handler's environment before it is imported")
-    what.add_argument("--route-selection-expression", default=None, metavar="EXPR",
-                      help="how a message picks its route (default $request.body.action)")
-    what.add_argument("--routes", default="", metavar="KEY,KEY",
-                      help="custom route keys besides $connect, $disconnect and $default")
-    what.add_argument("--two-way-routes", default="", metavar="KEY,KEY",
-                      help="custom routes whose handler reply goes back to the client, as the construct's "
-                           "add_route(key, target, return_response=True) (default: only $default)")
-    what.add_argument("--concurrency", type=int, default=None, help="handler worker threads, like Lambda concurrency (default 32)")
+    what.add_argument(
+        "--iam-connect",
+        action="store_true",
+        help="AWS_IAM on $connect, as the construct's iam_connect: handshakes must be SigV4-signed with the "
+        "credentials printed at start (service execute-api); the signer's ARN is the user",
+    )
+    what.add_argument(
+        "--token-source",
+        default=None,
+        metavar="SOURCE",
+        help="where clients put their token, as the construct's token_source: query:token (default), "
+        "header:Authorization (Bearer), header:<name> or protocol (Sec-WebSocket-Protocol); "
+        f"also sets {contract.TOKEN_SOURCE} for the built-in handler",
+    )
+    what.add_argument(
+        "--handler-env-file",
+        default=None,
+        metavar="FILE",
+        help="KEY=value lines set in the handler's environment before it is imported",
+    )
+    what.add_argument(
+        "--route-selection-expression",
+        default=None,
+        metavar="EXPR",
+        help="how a message picks its route (default $request.body.action)",
+    )
+    what.add_argument(
+        "--routes", default="", metavar="KEY,KEY", help="custom route keys besides $connect, $disconnect and $default"
+    )
+    what.add_argument(
+        "--two-way-routes",
+        default="",
+        metavar="KEY,KEY",
+        help="custom routes whose handler reply goes back to the client, as the construct's "
+        "add_route(key, target, return_response=True) (default: only $default)",
+    )
+    what.add_argument(
+        "--concurrency", type=int, default=None, help="handler worker threads, like Lambda concurrency (default 32)"
+    )
 
     limits = serve.add_argument_group("limits (defaults: the deployed stage's)")
     limits.add_argument("--throttle-rate", type=float, default=None, help="stage requests per second (default 100)")
@@ -73,8 +107,12 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
     limits.add_argument("--no-throttle", action="store_true", help="no stage throttling (load tests)")
     limits.add_argument("--idle-timeout", type=float, default=None, help="seconds (default 600, as API Gateway)")
     limits.add_argument("--max-connection-duration", type=float, default=None, help="seconds (default 7200, as API Gateway)")
-    limits.add_argument("--cleanup-interval", type=float, default=None,
-                        help=f"seconds between scheduled cleanups of the built-in handler (default {DEFAULT_CLEANUP_INTERVAL_S:.0f}; 0: never)")
+    limits.add_argument(
+        "--cleanup-interval",
+        type=float,
+        default=None,
+        help=f"seconds between scheduled cleanups of the built-in handler (default {DEFAULT_CLEANUP_INTERVAL_S:.0f}; 0: never)",
+    )
 
     out = serve.add_argument_group("output")
     out.add_argument("--env-file", help="also write the KEY=value lines for other terminals to this file (mode 600)")
@@ -128,8 +166,11 @@ def write_env_file(path: str, lines: Mapping[str, str]) -> None:
     it, and ``mkstemp`` opens with ``O_EXCL``; the check makes the refusal say why.)"""
     target = Path(os.path.abspath(path))  # not resolve(): that would follow a link at the final component
     if target.is_symlink():
-        raise ConfigError("--env-file", f"{path} is a symbolic link: refusing to write through it (remove it, or "
-                                        "choose a path in a directory only you can write to)")
+        raise ConfigError(
+            "--env-file",
+            f"{path} is a symbolic link: refusing to write through it (remove it, or "
+            "choose a path in a directory only you can write to)",
+        )
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)  # O_CREAT|O_EXCL, mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -155,8 +196,11 @@ def listening_addresses(host: str) -> list[str]:
 
 def gateway_config(args: argparse.Namespace, *, built_in: bool) -> GatewayConfig:
     if args.host not in LOOPBACK_HOSTS and not args.allow_remote:
-        raise ConfigError("--host", f"{args.host} is reachable from other machines: add --allow-remote to mean it "
-                                    "(@connections then requires SigV4 with credentials printed at start)")
+        raise ConfigError(
+            "--host",
+            f"{args.host} is reachable from other machines: add --allow-remote to mean it "
+            "(@connections then requires SigV4 with credentials printed at start)",
+        )
     custom_routes = frozenset(r.strip() for r in args.routes.split(",") if r.strip())
     bad = sorted(r for r in custom_routes if r.startswith("$"))
     if bad:
@@ -168,8 +212,11 @@ def gateway_config(args: argparse.Namespace, *, built_in: bool) -> GatewayConfig
         raise ConfigError("--token-source", str(err)) from None
     two_way = frozenset(r.strip() for r in getattr(args, "two_way_routes", "").split(",") if r.strip())
     if two_way - custom_routes:
-        raise ConfigError("--two-way-routes", f"{', '.join(sorted(two_way - custom_routes))}: not in --routes "
-                                              "(a two-way route is a custom route that also answers)")
+        raise ConfigError(
+            "--two-way-routes",
+            f"{', '.join(sorted(two_way - custom_routes))}: not in --routes "
+            "(a two-way route is a custom route that also answers)",
+        )
     credentials = None
     if args.allow_remote or getattr(args, "iam_connect", False):
         credentials = Credentials("LOCAL" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
@@ -180,13 +227,22 @@ def gateway_config(args: argparse.Namespace, *, built_in: bool) -> GatewayConfig
         "throttling_burst_limit": args.throttle_burst,
     }
     return GatewayConfig(
-        host=args.host, port=args.port, allow_remote=args.allow_remote, credentials=credentials, stage=args.stage,
-        route_selection_expression=args.route_selection_expression, routes=BUILT_IN_ROUTES | custom_routes,
-        two_way_routes=frozenset({"$default"}) | two_way, token_source=token_source,
+        host=args.host,
+        port=args.port,
+        allow_remote=args.allow_remote,
+        credentials=credentials,
+        stage=args.stage,
+        route_selection_expression=args.route_selection_expression,
+        routes=BUILT_IN_ROUTES | custom_routes,
+        two_way_routes=frozenset({"$default"}) | two_way,
+        token_source=token_source,
         iam_connect=getattr(args, "iam_connect", False),
-        throttling=not args.no_throttle, idle_timeout_seconds=args.idle_timeout,
+        throttling=not args.no_throttle,
+        idle_timeout_seconds=args.idle_timeout,
         max_connection_seconds=args.max_connection_duration,
-        authorizer=not args.no_authorizer and not getattr(args, "iam_connect", False) and (built_in or args.authorizer is not None),
+        authorizer=not args.no_authorizer
+        and not getattr(args, "iam_connect", False)
+        and (built_in or args.authorizer is not None),
         cleanup_interval_seconds=interval or None,
         **{k: v for k, v in optional.items() if v is not None},
     )
@@ -253,6 +309,7 @@ def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Cal
     a thousand worker threads have just woken the loop at once the pipe is full, the byte is dropped
     ("Exception ignored when trying to write to the signal wakeup fd") and Ctrl-C is lost. A Python-level
     handler runs in the main thread whatever the pipe holds."""
+
     def on_signal(signum: int, frame: Any) -> None:
         loop.call_soon_threadsafe(stop.set)
 
@@ -328,27 +385,43 @@ def _prepare_built_in(gateway: Any, printed: dict[str, str], *, embedded: bool) 
     if embedded:
         # The embedded server's role carries the statement timeout (as the README advises for a
         # production role), so the runtime sends no SET LOCAL with each statement.
-        database.run(lambda conn: conn.execute(
-            f"ALTER ROLE CURRENT_USER SET statement_timeout = {settings.db_statement_timeout_ms}", prepare=False))
+        database.run(
+            lambda conn: conn.execute(
+                f"ALTER ROLE CURRENT_USER SET statement_timeout = {settings.db_statement_timeout_ms}", prepare=False
+            )
+        )
     db_module.reset_database()
 
 
-def _print_banner(args: argparse.Namespace, config: GatewayConfig, gateway: Any, printed: dict[str, str], embedded: bool, built_in: bool) -> None:
+def _print_banner(
+    args: argparse.Namespace, config: GatewayConfig, gateway: Any, printed: dict[str, str], embedded: bool, built_in: bool
+) -> None:
     stage, port = config.stage_name, gateway.port
     hosts = listening_addresses(config.host)
     lines = [f"careconnect-ws local gateway ({'built-in handler' if built_in else args.handler})"]
     for host in hosts:
         shown = f"[{host}]" if ":" in host else host
-        lines.append(f"# WebSocket:    ws://{shown}:{port}/{stage}" + (
-            "  (sign the handshake with SigV4, service execute-api, the credentials below)" if config.iam_connect
-            else "?token=<careconnect-ws token --user ID>" if config.authorizer else ""))
+        lines.append(
+            f"# WebSocket:    ws://{shown}:{port}/{stage}"
+            + (
+                "  (sign the handshake with SigV4, service execute-api, the credentials below)"
+                if config.iam_connect
+                else "?token=<careconnect-ws token --user ID>"
+                if config.authorizer
+                else ""
+            )
+        )
     lines.append(f"# @connections: http://{hosts[0]}:{port}/{stage}/@connections/{{connectionId}}")
     if config.allow_remote:
-        lines.append(f"# Listening on {config.host}, reachable from other machines: @connections requires SigV4 "
-                     f"signatures with the credentials below ({contract.LOCAL_ACCESS_KEY_ID}: careconnect-ws signs with "
-                     "them; with another SDK pass them explicitly: they never shadow your AWS credentials)")
+        lines.append(
+            f"# Listening on {config.host}, reachable from other machines: @connections requires SigV4 "
+            f"signatures with the credentials below ({contract.LOCAL_ACCESS_KEY_ID}: careconnect-ws signs with "
+            "them; with another SDK pass them explicitly: they never shadow your AWS credentials)"
+        )
     if built_in:
-        lines.append(f"# PostgreSQL:   {'embedded (a Unix socket only you can reach), removed on exit' if embedded else 'from DATABASE_URL'}")
+        lines.append(
+            f"# PostgreSQL:   {'embedded (a Unix socket only you can reach), removed on exit' if embedded else 'from DATABASE_URL'}"
+        )
         lines.append("# In another terminal: export these, then e.g. careconnect-ws notify email-verified --user ID")
     out = dict(printed)
     if config.credentials is not None:

@@ -51,12 +51,21 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
 
 
-def _verify(method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], body: bytes,
-            credentials: Credentials, region: str, now: float, service: str) -> None:
+def _verify(
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+    headers: dict[str, str],
+    body: bytes,
+    credentials: Credentials,
+    region: str,
+    now: float,
+    service: str,
+) -> None:
     auth = headers.get("authorization", "")
     if not auth.startswith(ALGORITHM + " "):
         raise SignatureRejected("Missing Authentication Token: sign the request with SigV4")
-    parts = dict(part.strip().split("=", 1) for part in auth[len(ALGORITHM) + 1:].split(",") if "=" in part)
+    parts = dict(part.strip().split("=", 1) for part in auth[len(ALGORITHM) + 1 :].split(",") if "=" in part)
     try:
         access_key, day, scope_region, scope_service, terminator = parts["Credential"].split("/")
         signed = parts["SignedHeaders"].split(";")
@@ -78,17 +87,13 @@ def _verify(method: str, path: str, query: list[tuple[str, str]], headers: dict[
     if "x-amz-content-sha256" in headers:
         relied_on.add("x-amz-content-sha256")
     if not relied_on <= set(signed) or any(name not in headers for name in signed):
-        raise SignatureRejected(
-            f"SignedHeaders must include {', '.join(sorted(relied_on))} and only headers the request carries"
-        )
+        raise SignatureRejected(f"SignedHeaders must include {', '.join(sorted(relied_on))} and only headers the request carries")
     if credentials.token and not _same(headers.get("x-amz-security-token", ""), credentials.token):
         raise SignatureRejected("The security token included in the request is invalid")
     body_hash = hashlib.sha256(body).hexdigest()
     if "x-amz-content-sha256" in headers and not _same(headers["x-amz-content-sha256"], body_hash):
         raise SignatureRejected("x-amz-content-sha256 does not match the body that was sent")
-    canonical_query = "&".join(
-        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(query)
-    )
+    canonical_query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(query))
     canonical = canonical_request(method, path, canonical_query, headers, signed, body_hash)
     _, expected = signature(credentials.secret_key, amz_date, region, service, canonical)
     if not _same(expected, given):

@@ -51,9 +51,7 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
             # Several statements in one file: the simple protocol, never a prepared statement (a
             # connection opened with DB_PREPARED_STATEMENTS=on would otherwise try to prepare it).
             conn.execute(migration.sql, prepare=False)
-            conn.execute(
-                f"INSERT INTO {HISTORY_TABLE} (version, name) VALUES (%s, %s)", [migration.version, migration.name]
-            )
+            conn.execute(f"INSERT INTO {HISTORY_TABLE} (version, name) VALUES (%s, %s)", [migration.version, migration.name])
             applied_now.append(migration)
     return applied_now
 

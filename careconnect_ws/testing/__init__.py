@@ -55,7 +55,21 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "TEST_JWT_SECRET", "Answer", "ConnectionsRecorder", "RunningGateway", "authorizer_event", "clear_tables",
-    "command_event", "connect", "connect_event", "disconnect", "disconnect_event", "invoke", "message_event",
-    "scheduled_event", "send", "throwaway_database", "token_for",
+    "TEST_JWT_SECRET",
+    "Answer",
+    "ConnectionsRecorder",
+    "RunningGateway",
+    "authorizer_event",
+    "clear_tables",
+    "command_event",
+    "connect",
+    "connect_event",
+    "disconnect",
+    "disconnect_event",
+    "invoke",
+    "message_event",
+    "scheduled_event",
+    "send",
+    "throwaway_database",
+    "token_for",
 ]

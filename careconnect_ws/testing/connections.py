@@ -54,7 +54,12 @@ class ConnectionsRecorder:
                 cid = self._id()
                 if cid not in outer.open:
                     return self._reply(410, b'{"message": "Gone"}')
-                self._reply(200, json.dumps({"connectedAt": "2026-11-26T07:00:00Z", "identity": {"sourceIp": "127.0.0.1", "userAgent": "test"}}).encode())
+                self._reply(
+                    200,
+                    json.dumps(
+                        {"connectedAt": "2026-11-26T07:00:00Z", "identity": {"sourceIp": "127.0.0.1", "userAgent": "test"}}
+                    ).encode(),
+                )
 
             def do_DELETE(self) -> None:
                 cid = self._id()

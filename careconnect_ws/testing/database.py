@@ -31,8 +31,12 @@ def clear_tables(url: str) -> None:
     from ..migrations import HISTORY_TABLE
 
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = [row[0] for row in conn.execute(
-            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema() AND tablename <> %s",
-            [HISTORY_TABLE]).fetchall()]
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema() AND tablename <> %s",
+                [HISTORY_TABLE],
+            ).fetchall()
+        ]
         if tables:
             conn.execute(f"TRUNCATE {', '.join(tables)}")

@@ -66,9 +66,12 @@ def message_event(connection_id: str = "conn-1", body: Any = None, *, route: str
     return make_event("message", connection_id=connection_id, body=body, routeKey=route, **changes)
 
 
-def disconnect_event(connection_id: str = "conn-1", *, status_code: int = 1000, reason: str = "", **changes: Any) -> dict[str, Any]:
-    return make_event("disconnect", connection_id=connection_id, disconnectStatusCode=status_code,
-                      disconnectReason=reason, **changes)
+def disconnect_event(
+    connection_id: str = "conn-1", *, status_code: int = 1000, reason: str = "", **changes: Any
+) -> dict[str, Any]:
+    return make_event(
+        "disconnect", connection_id=connection_id, disconnectStatusCode=status_code, disconnectReason=reason, **changes
+    )
 
 
 def authorizer_event(token: str | None = None, **changes: Any) -> dict[str, Any]:

@@ -44,8 +44,7 @@ class Answer(NamedTuple):
         return self.status, self.code
 
 
-def invoke(event: Mapping[str, Any], *, handler: Handler | None = None, context: Any = None,
-           expect: int | None = None) -> Answer:
+def invoke(event: Mapping[str, Any], *, handler: Handler | None = None, context: Any = None, expect: int | None = None) -> Answer:
     """Run ``event`` through ``handler`` and read its answer; ``expect``: fail, showing the answer, unless the
     status is this one."""
     if handler is None:
@@ -57,14 +56,21 @@ def invoke(event: Mapping[str, Any], *, handler: Handler | None = None, context:
     body = json.loads(raw) if isinstance(raw, str) and raw else {}
     answer = Answer(int(response["statusCode"]), body if isinstance(body, dict) else {"body": body})
     if expect is not None and answer.status != expect:
-        raise AssertionError(f"{event.get('requestContext', {}).get('routeKey', 'the event')} answered {answer}, "
-                             f"not {expect}")
+        raise AssertionError(f"{event.get('requestContext', {}).get('routeKey', 'the event')} answered {answer}, not {expect}")
     return answer
 
 
-def connect(connection_id: str, user: str | None = None, *, token: str | None = None,
-            connections: Recorder | None = None, handler: Handler | None = None, context: Any = None,
-            expect: int | None = None, **changes: Any) -> Answer:
+def connect(
+    connection_id: str,
+    user: str | None = None,
+    *,
+    token: str | None = None,
+    connections: Recorder | None = None,
+    handler: Handler | None = None,
+    context: Any = None,
+    expect: int | None = None,
+    **changes: Any,
+) -> Answer:
     """``$connect`` for ``user`` (a token signed with the test key, :func:`~careconnect_ws.testing.token_for`) or
     with ``token`` as given (or neither: ``authorizer=`` and ``headers=`` in ``changes`` say who connects). Once
     connected, ``connections`` (the recording ``@connections`` endpoint) has the connection open, so pushes
@@ -75,22 +81,37 @@ def connect(connection_id: str, user: str | None = None, *, token: str | None = 
         token = token_for(user)
     if token is not None:
         changes["query"] = {**changes.get("query", {}), "token": token}
-    answer = invoke(make_event("connect", connection_id=connection_id, **changes), handler=handler, context=context,
-                    expect=expect)
+    answer = invoke(
+        make_event("connect", connection_id=connection_id, **changes), handler=handler, context=context, expect=expect
+    )
     if connections is not None and answer.status == 200:
         connections.open.add(connection_id)
     return answer
 
 
-def send(connection_id: str, body: Any, *, route: str = "$default", handler: Handler | None = None,
-         context: Any = None, expect: int | None = None, **changes: Any) -> Answer:
+def send(
+    connection_id: str,
+    body: Any,
+    *,
+    route: str = "$default",
+    handler: Handler | None = None,
+    context: Any = None,
+    expect: int | None = None,
+    **changes: Any,
+) -> Answer:
     """A message on ``route`` (``body``: a dict, encoded for you, or the raw text a client sent)."""
     event = make_event("message", connection_id=connection_id, body=body, routeKey=route, **changes)
     return invoke(event, handler=handler, context=context, expect=expect)
 
 
-def disconnect(connection_id: str, *, connections: Recorder | None = None, handler: Handler | None = None,
-               context: Any = None, **changes: Any) -> Answer:
+def disconnect(
+    connection_id: str,
+    *,
+    connections: Recorder | None = None,
+    handler: Handler | None = None,
+    context: Any = None,
+    **changes: Any,
+) -> Answer:
     """``$disconnect``; ``connections`` forgets the connection (its ``@connections`` calls answer 410 from now)."""
     answer = invoke(make_event("disconnect", connection_id=connection_id, **changes), handler=handler, context=context)
     if connections is not None:

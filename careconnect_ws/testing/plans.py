@@ -11,8 +11,16 @@ from typing import Any
 
 import psycopg
 
-REGISTRY_TABLES = ("websocket_connections", "websocket_subscriptions", "websocket_message_rate", "websocket_streams",
-                   "websocket_events", "websocket_revocations", "websocket_revoked_tokens", "websocket_user_rate")
+REGISTRY_TABLES = (
+    "websocket_connections",
+    "websocket_subscriptions",
+    "websocket_message_rate",
+    "websocket_streams",
+    "websocket_events",
+    "websocket_revocations",
+    "websocket_revoked_tokens",
+    "websocket_user_rate",
+)
 
 # The one statement that scans on purpose: cleanup's sweep of stale rate counters (UNLOGGED tables of at
 # most one row per recently active connection or user; see Registry.sweep), every cleanup run.
@@ -74,6 +82,9 @@ def _table_of_index(index: str) -> str | None:
 def registry_plans(server_log: Path, since: int) -> list[dict[str, Any]]:
     """Plans logged after byte ``since`` that touch a registry table."""
     text = server_log.read_bytes()[since:].decode("utf-8", "replace")
-    return [p for p in plans_in_log(text)
-            if any(n.get("Relation Name") in REGISTRY_TABLES for n in nodes(p))
-            or "careconnect_ws_check_message" in p.get("Query Text", "")]
+    return [
+        p
+        for p in plans_in_log(text)
+        if any(n.get("Relation Name") in REGISTRY_TABLES for n in nodes(p))
+        or "careconnect_ws_check_message" in p.get("Query Text", "")
+    ]

@@ -83,8 +83,10 @@ def loopback_only_management_api(**kwargs: Any) -> Any:
     def factory(endpoint: str) -> Any:
         host = urlparse(endpoint).hostname
         if host not in LOOPBACK_HOSTS:
-            raise AssertionError(f"a test tried to reach {endpoint}: use the careconnect_connections or "
-                                 "careconnect_gateway fixture (a local @connections endpoint)")
+            raise AssertionError(
+                f"a test tried to reach {endpoint}: use the careconnect_connections or "
+                "careconnect_gateway fixture (a local @connections endpoint)"
+            )
         return real._default_client(endpoint)
 
     return ManagementApi(client_factory=factory, **kwargs)

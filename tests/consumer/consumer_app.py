@@ -28,11 +28,21 @@ app = App(outdir="out")
 stack = TerraformStack(app, "consumer")
 AwsProvider(stack, "aws", region="us-east-1")
 eu = AwsProvider(stack, "eu", region="eu-west-1", alias="eu")
-trust = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+trust = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
 role = IamRole(stack, "role", name="consumer-ws", assume_role_policy=json.dumps(trust), provider=eu)
-fn = LambdaFunction(stack, "fn", function_name="consumer-ws", role=role.arn, handler="app.handler",
-                    runtime="python3.12", filename="function.zip", provider=eu)
+fn = LambdaFunction(
+    stack,
+    "fn",
+    function_name="consumer-ws",
+    role=role.arn,
+    handler="app.handler",
+    runtime="python3.12",
+    filename="function.zip",
+    provider=eu,
+)
 
 chat = WebSocketApi(stack, "chat", WebSocketApiProps(name="chat", backend=LambdaTarget.from_function(fn), provider=eu))
 alerts = WebSocketApi(stack, "alerts", WebSocketApiProps(name="alerts", backend=LambdaTarget.from_function(fn), provider=eu))
@@ -47,21 +57,47 @@ WebSocketSystem(stack, "notifications", WebSocketSystemProps(name="notify", arti
 # Every other construct, on the same aliased provider, through its props: the routes and authorizers a team asks
 # for (a bearer header, the subprotocols, AWS_IAM for service clients with only the custom domain), a dashboard,
 # alarms, a log key, the account's logging role.
-devices = WebSocketApi(stack, "more_devices", WebSocketApiProps(
-    name="devices", backend=LambdaTarget.from_function(fn), provider=eu,
-    connect_authorization=TokenAuthorizer(function=LambdaTarget.from_function(fn), token_source="header:Authorization")))
-WebSocketApi(stack, "more_browsers", WebSocketApiProps(
-    name="browsers", backend=LambdaTarget.from_function(fn), provider=eu,
-    connect_authorization=TokenAuthorizer(function=LambdaTarget.from_function(fn), token_source="protocol")))
-WebSocketApi(stack, "more_services", WebSocketApiProps(
-    name="services", backend=LambdaTarget.from_function(fn), connect_authorization=IamAuthorization(), provider=eu,
-    domain=CustomDomain(domain_name="ws.example.org", certificate_arn="arn:aws:acm:eu-west-1:111122223333:certificate/x"),
-    disable_execute_api_endpoint=True))
+devices = WebSocketApi(
+    stack,
+    "more_devices",
+    WebSocketApiProps(
+        name="devices",
+        backend=LambdaTarget.from_function(fn),
+        provider=eu,
+        connect_authorization=TokenAuthorizer(function=LambdaTarget.from_function(fn), token_source="header:Authorization"),
+    ),
+)
+WebSocketApi(
+    stack,
+    "more_browsers",
+    WebSocketApiProps(
+        name="browsers",
+        backend=LambdaTarget.from_function(fn),
+        provider=eu,
+        connect_authorization=TokenAuthorizer(function=LambdaTarget.from_function(fn), token_source="protocol"),
+    ),
+)
+WebSocketApi(
+    stack,
+    "more_services",
+    WebSocketApiProps(
+        name="services",
+        backend=LambdaTarget.from_function(fn),
+        connect_authorization=IamAuthorization(),
+        provider=eu,
+        domain=CustomDomain(domain_name="ws.example.org", certificate_arn="arn:aws:acm:eu-west-1:111122223333:certificate/x"),
+        disable_execute_api_endpoint=True,
+    ),
+)
 Dashboard(stack, "more_dashboard", DashboardProps(name="devices", api_id=devices.api_id, stage="prod", provider=eu))
-Alarms(stack, "more_alarms", AlarmsProps(name="devices", topic_arn="arn:aws:sns:eu-west-1:111122223333:oncall",
-                                         api_id=devices.api_id, stage="prod", provider=eu))
-LogEncryptionKey(stack, "more_key", LogEncryptionKeyProps(alias="consumer", log_group_names=("/consumer/logs",),
-                                                          provider=eu))
+Alarms(
+    stack,
+    "more_alarms",
+    AlarmsProps(
+        name="devices", topic_arn="arn:aws:sns:eu-west-1:111122223333:oncall", api_id=devices.api_id, stage="prod", provider=eu
+    ),
+)
+LogEncryptionKey(stack, "more_key", LogEncryptionKeyProps(alias="consumer", log_group_names=("/consumer/logs",), provider=eu))
 AccountLoggingRole(stack, "more_account", AccountLoggingRoleProps(name="consumer-apigw-logs", provider=eu))
 
 # The team's own tests of this stack, with the helpers the library ships.

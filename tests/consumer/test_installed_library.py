@@ -44,8 +44,13 @@ def test_two_apis_on_an_aliased_provider_in_a_consumer_stack(wheel, tmp_path, ex
     doc = json.loads((app_dir / "out" / "stacks" / "consumer" / "cdk.tf.json").read_text())
 
     # The library came from the wheel, not from this checkout.
-    origin = subprocess.run([str(python), "-c", "import careconnect_ws_cdk; print(careconnect_ws_cdk.__file__)"],
-                            cwd=tmp_path, env=clean, capture_output=True, text=True).stdout
+    origin = subprocess.run(
+        [str(python), "-c", "import careconnect_ws_cdk; print(careconnect_ws_cdk.__file__)"],
+        cwd=tmp_path,
+        env=clean,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert str(env_dir) in origin and str(ROOT) not in origin
 
     # Distinct outputs, asked for explicitly; none of the module's unprefixed names leak in.
@@ -54,13 +59,22 @@ def test_two_apis_on_an_aliased_provider_in_a_consumer_stack(wheel, tmp_path, ex
     assert not {"websocket_api_endpoint", "websocket_api_id"} & outputs
 
     # Every resource and data source of every construct is on the consumer's aliased provider.
-    constructs = [(kind, name, body) for section in ("resource", "data") for kind, items in doc.get(section, {}).items()
-                  for name, body in items.items() if name.startswith(("chat_", "alerts_", "notifications_", "more_"))]
+    constructs = [
+        (kind, name, body)
+        for section in ("resource", "data")
+        for kind, items in doc.get(section, {}).items()
+        for name, body in items.items()
+        if name.startswith(("chat_", "alerts_", "notifications_", "more_"))
+    ]
     assert len(constructs) > 100
     assert {body.get("provider") for _, _, body in constructs} == {"aws.eu"}
     assert {kind for kind, name, _ in constructs if name.startswith("more_")} >= {
-        "aws_cloudwatch_dashboard", "aws_cloudwatch_metric_alarm", "aws_kms_key", "aws_api_gateway_account",
-        "aws_apigatewayv2_authorizer"}
+        "aws_cloudwatch_dashboard",
+        "aws_cloudwatch_metric_alarm",
+        "aws_kms_key",
+        "aws_api_gateway_account",
+        "aws_apigatewayv2_authorizer",
+    }
 
     # Distinct physical names.
     groups = [b["name"] for b in doc["resource"]["aws_cloudwatch_log_group"].values()]
@@ -74,8 +88,11 @@ def test_two_apis_on_an_aliased_provider_in_a_consumer_stack(wheel, tmp_path, ex
     assert authorizers["browsers-connect"] == ["route.request.header.Sec-WebSocket-Protocol"]
     services = next(b for b in doc["resource"]["aws_apigatewayv2_api"].values() if b["name"] == "services")
     assert services["disable_execute_api_endpoint"] is True
-    assert [r["authorization_type"] for n, r in doc["resource"]["aws_apigatewayv2_route"].items()
-            if n.startswith("more_services") and r["route_key"] == "$connect"] == ["AWS_IAM"]
+    assert [
+        r["authorization_type"]
+        for n, r in doc["resource"]["aws_apigatewayv2_route"].items()
+        if n.startswith("more_services") and r["route_key"] == "$connect"
+    ] == ["AWS_IAM"]
 
     # Permissions and integrations bound to the consumer's own function resource.
     fn_ref = "aws_lambda_function.fn"
@@ -103,8 +120,9 @@ def test_an_extension_tested_with_the_shipped_pytest_plugin_outside_the_reposito
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"),
-                    f"{wheel}[testing,client]"], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"), f"{wheel}[testing,client]"], check=True
+    )
     project = tmp_path / "their-project"
     project.mkdir()
     source = ROOT / "tests" / "extension" / "test_custom_topic_and_action.py"
@@ -119,12 +137,18 @@ def test_an_extension_tested_with_the_shipped_pytest_plugin_outside_the_reposito
 def _readme_block(containing: str) -> str:
     """The README's Python block of "Testing your stack and your extensions" that imports ``containing``."""
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Testing your stack and your extensions"):]
-    section = section[:section.index("\n### ", 1)]
+    section = readme[readme.index("### Testing your stack and your extensions") :]
+    section = section[: section.index("\n### ", 1)]
     (block,) = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if f"from {containing} import" in b]
     return block
 
 
 def _pytest(python: Path, cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )

@@ -47,8 +47,12 @@ class Recorder:
 
     def of(self, route: str) -> list[dict]:
         with self.lock:
-            return [e for e in self.events if (e.get("requestContext") or {}).get("routeKey") == route
-                    or (route == "schedule" and e.get("detail-type") == "Scheduled Event")]
+            return [
+                e
+                for e in self.events
+                if (e.get("requestContext") or {}).get("routeKey") == route
+                or (route == "schedule" and e.get("detail-type") == "Scheduled Event")
+            ]
 
 
 @pytest.fixture
@@ -76,12 +80,15 @@ def wait_for(predicate, timeout=10.0):
 
 def test_the_readme_echo_handler_runs_behind_serve(tmp_path):
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Any Python WebSocket Lambda behind it"):]
+    section = readme[readme.index("### Any Python WebSocket Lambda behind it") :]
     (tmp_path / "echo.py").write_text(re.search(r"```python\n(.*?)```", section, re.S)[1])
     command = re.search(r"```sh\n(careconnect-ws serve --handler echo:handler)", section)[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "careconnect_ws", *command.split()[1:], "--port", "0"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         url = None
@@ -101,15 +108,21 @@ def test_the_readme_echo_handler_runs_behind_serve(tmp_path):
 
 def test_custom_routes_and_selection_expression(custom):
     handler = Recorder()
-    gw = custom(handler, routes=frozenset({"$connect", "$disconnect", "$default", "shout"}),
-                two_way_routes=frozenset({"$default", "shout"}), route_selection_expression="$request.body.type")
+    gw = custom(
+        handler,
+        routes=frozenset({"$connect", "$disconnect", "$default", "shout"}),
+        two_way_routes=frozenset({"$default", "shout"}),
+        route_selection_expression="$request.body.type",
+    )
     with connect(gw.url) as ws:
         ws.send(json.dumps({"type": "shout", "text": "hi"}))
         assert ws.recv(timeout=10) == json.dumps({"type": "shout", "text": "hi"}).upper()
         ws.send(json.dumps({"type": "unknown"}))
         assert json.loads(ws.recv(timeout=10)) == {"type": "unknown"}
     assert [e["requestContext"]["routeKey"] for e in handler.events if e["requestContext"].get("eventType") == "MESSAGE"] == [
-        "shout", "$default"]
+        "shout",
+        "$default",
+    ]
 
 
 def test_subprotocol_is_chosen_by_the_connect_answer(custom):
@@ -153,7 +166,8 @@ def test_an_oversize_frame_pipelined_with_the_handshake_closes_with_1009(custom)
     raw = socket.create_connection(("127.0.0.1", gw.gateway.port))
     raw.sendall(
         f"GET /prod HTTP/1.1\r\nHost: 127.0.0.1:{gw.gateway.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode() + frame
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        + frame
     )
     raw.settimeout(10)
     received = b""
@@ -228,8 +242,9 @@ def test_a_client_that_never_reads_cannot_hold_up_connections_posts(custom):
     (slow_id,) = gw.open_connection_ids()
     management = ManagementApi()
     with connect(gw.url, max_size=None) as healthy:
-        healthy_id = next(c for c in wait_for(lambda: gw.open_connection_ids() if len(gw.open_connection_ids()) == 2
-                                               else None) if c != slow_id)
+        healthy_id = next(
+            c for c in wait_for(lambda: gw.open_connection_ids() if len(gw.open_connection_ids()) == 2 else None) if c != slow_id
+        )
         chunk = "m" * 100_000
         slowest, gone_after = 0.0, None
         for i in range(200):

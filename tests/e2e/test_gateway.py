@@ -64,6 +64,7 @@ def rows(sql):
 
 # -- connecting -------------------------------------------------------------------------------------------
 
+
 def test_connect_with_a_valid_token_registers_the_connection(gateway, sql):
     with open_ws(gateway) as ws:
         assert call(ws, {"action": "ping"}) == {"type": "pong"}
@@ -97,6 +98,7 @@ def test_without_authorizer_the_connect_handler_answers_401(start_gateway, sql):
 
 # -- messages, subscriptions, notifications ----------------------------------------------------------------
 
+
 def test_subscribe_then_notify_reaches_only_that_user(gateway, sql, careconnect_database):
     with open_ws(gateway, "alice") as alice, open_ws(gateway, "bob") as bob:
         assert call(alice, {"action": "subscribe", "topic": "email-verification"})["type"] == "subscribed"
@@ -107,10 +109,19 @@ def test_subscribe_then_notify_reaches_only_that_user(gateway, sql, careconnect_
         pushed = json.loads(alice.recv(timeout=10))
         assert (pushed["type"], pushed["status"], pushed["userId"]) == ("email-verification", "verified", "alice")
         # The CLI, from "another terminal".
-        env = {**os.environ, "DATABASE_URL": careconnect_database.url, "WS_JWT_SECRET": SECRET,
-               "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": gateway.management_url}
-        proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "notify", "email-verified", "--user", "alice"],
-                              env=env, capture_output=True, text=True, timeout=60)
+        env = {
+            **os.environ,
+            "DATABASE_URL": careconnect_database.url,
+            "WS_JWT_SECRET": SECRET,
+            "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": gateway.management_url,
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "careconnect_ws", "notify", "email-verified", "--user", "alice"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         assert json.loads(alice.recv(timeout=10))["type"] == "email-verification"
         # Bob got nothing: a ping round trip proves his queue is empty.
@@ -278,9 +289,15 @@ def test_no_query_string_means_absent_query_parameters(start_gateway):
 
 # -- @connections with boto3, unchanged ------------------------------------------------------------------------
 
+
 def test_boto3_post_get_delete_against_the_local_gateway(gateway, sql):
-    client = boto3.client("apigatewaymanagementapi", endpoint_url=gateway.management_url, region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=gateway.management_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
     with open_ws(gateway) as ws:
         (cid,) = gateway.open_connection_ids()
         client.post_to_connection(ConnectionId=cid, Data=b'{"hello": "world"}')
@@ -295,9 +312,11 @@ def test_boto3_post_get_delete_against_the_local_gateway(gateway, sql):
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=10)
     wait_for(lambda: rows(sql)[0][2] is False)
-    for op in (lambda: client.post_to_connection(ConnectionId=cid, Data=b"x"),
-               lambda: client.get_connection(ConnectionId=cid),
-               lambda: client.delete_connection(ConnectionId="never-existed=")):
+    for op in (
+        lambda: client.post_to_connection(ConnectionId=cid, Data=b"x"),
+        lambda: client.get_connection(ConnectionId=cid),
+        lambda: client.delete_connection(ConnectionId="never-existed="),
+    ):
         with pytest.raises(client.exceptions.GoneException):
             op()
 

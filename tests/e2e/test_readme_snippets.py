@@ -19,7 +19,7 @@ def _python_block(heading: str, index: int = 0) -> str:
 
 
 def _block(heading: str, language: str, index: int = 0) -> str:
-    section = README[README.index(heading):]
+    section = README[README.index(heading) :]
     return re.findall(rf"```{language}\n(.*?)```", section, re.S)[index]
 
 
@@ -32,8 +32,13 @@ def test_the_client_contract_snippet_subscribes_and_receives_pushes(gateway, sql
         from tests.e2e.test_gateway import wait_for
 
         connection_id = wait_for(lambda: next(iter(gateway.open_connection_ids()), None))
-        client = boto3.client("apigatewaymanagementapi", endpoint_url=gateway.management_url, region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
+        client = boto3.client(
+            "apigatewaymanagementapi",
+            endpoint_url=gateway.management_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
         wait_for(lambda: sql.execute("SELECT count(*) FROM websocket_subscriptions").fetchone()[0] == 1)
         client.post_to_connection(ConnectionId=connection_id, Data=json.dumps({"type": "hello"}).encode())
         client.delete_connection(ConnectionId=connection_id)  # the loop ends when the connection closes
@@ -65,8 +70,15 @@ def test_the_publish_snippet_runs(careconnect_connections, sql):
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["result"].seq == 1 and namespace["result"].reached == 0
     # The topic's rule lets the nurse read the patient's stream: it resumes from 0 and gets the event.
-    reply = json.loads(lambda_handler(make_event("message", connection_id="n1=", body={
-        "action": "subscribe", "topic": "care-plan", "subject": "patient-17", "since": 0}))["body"])
+    reply = json.loads(
+        lambda_handler(
+            make_event(
+                "message",
+                connection_id="n1=",
+                body={"action": "subscribe", "topic": "care-plan", "subject": "patient-17", "since": 0},
+            )
+        )["body"]
+    )
     assert [(e["seq"], e["plan"]) for e in reply["events"]] == [(1, "p-9")]
 
 
@@ -136,10 +148,13 @@ def test_the_browser_snippet_resumes_under_nodes_websocket(gateway, tmp_path):
     if get_topic("care-plan") is None:
         register_topic(Topic("care-plan", may_subscribe=lambda user_id, patient: True))
     script = tmp_path / "follow.mjs"
-    script.write_text(_block("### Client contract", "js") + f"""
+    script.write_text(
+        _block("### Client contract", "js")
+        + f"""
 followStream({json.dumps(gateway.url)}, async () => {json.dumps(token_for("nurse-js"))}, "care-plan", "patient-js",
   (event) => {{ console.log(JSON.stringify(event)); if (event.seq >= 6) process.exit(0); }}, {{ since: 0 }});
-""")
+"""
+    )
     for n in (1, 2):
         publish("care-plan", "patient-js", {"n": n})
     proc = subprocess.Popen([node, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

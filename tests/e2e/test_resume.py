@@ -71,8 +71,9 @@ def test_the_reference_client_resumes_after_every_kind_of_disconnect(start_gatew
     management = ManagementApi()
 
     async def scenario() -> StreamClient:
-        client = StreamClient(gw.url, token=lambda: token_for("staff-2"), streams=[("ward", "w2")],
-                              backoff_initial=0.05, backoff_max=0.2)
+        client = StreamClient(
+            gw.url, token=lambda: token_for("staff-2"), streams=[("ward", "w2")], backoff_initial=0.05, backoff_max=0.2
+        )
         async with client:
             await _in_thread(wait_for, lambda: client.connection is not None and gw.open_connection_ids())
             await asyncio.sleep(0.2)  # subscribed
@@ -103,8 +104,9 @@ def test_the_reference_client_reports_a_resync_when_its_position_is_past_retenti
     sql.execute("DELETE FROM websocket_events WHERE seq <= 2")
 
     async def scenario():
-        async with StreamClient(gateway.url, token=token_for("staff-3"), streams=[("ward", "w3")],
-                                positions={("ward", "w3"): 1}) as client:
+        async with StreamClient(
+            gateway.url, token=token_for("staff-3"), streams=[("ward", "w3")], positions={("ward", "w3"): 1}
+        ) as client:
             first = await asyncio.wait_for(client.__anext__(), 10)
             await _in_thread(publish, "ward", "w3", {"n": 3})
             second = await asyncio.wait_for(client.__anext__(), 10)
@@ -120,8 +122,27 @@ def test_listen_prints_the_missed_events_then_live_ones(gateway, careconnect_dat
         publish("ward", "w4", {"n": n})
     env = {**os.environ, "WS_JWT_SECRET": SECRET, "CARECONNECT_WS_URL": gateway.url}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "careconnect_ws", "listen", "--user", "staff-4", "--topic", "ward", "--subject", "w4",
-         "--since", "1", "--count", "3"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "careconnect_ws",
+            "listen",
+            "--user",
+            "staff-4",
+            "--topic",
+            "ward",
+            "--subject",
+            "w4",
+            "--since",
+            "1",
+            "--count",
+            "3",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: gateway.open_connection_ids(), timeout=30)
         time.sleep(0.3)
@@ -137,8 +158,13 @@ def test_listen_prints_the_missed_events_then_live_ones(gateway, careconnect_dat
 
 def test_listen_without_a_url_names_the_variable():
     env = {k: v for k, v in os.environ.items() if k != "CARECONNECT_WS_URL"}
-    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "listen", "--topic", "ward", "--token", "x"],
-                          env=env, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "careconnect_ws", "listen", "--topic", "ward", "--token", "x"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2 and "CARECONNECT_WS_URL" in proc.stderr
 
 
@@ -170,8 +196,15 @@ def test_chaos_every_subscriber_ends_with_every_event_of_its_streams_in_order(st
 
     async def scenario() -> dict[str, StreamClient]:
         clients = {
-            user: StreamClient(gw.url, token=(lambda u=user: token_for(u)), streams=keys,
-                               positions={k: 0 for k in keys}, backoff_initial=0.02, backoff_max=0.5, gap_timeout=0.5)
+            user: StreamClient(
+                gw.url,
+                token=(lambda u=user: token_for(u)),
+                streams=keys,
+                positions={k: 0 for k in keys},
+                backoff_initial=0.02,
+                backoff_max=0.5,
+                gap_timeout=0.5,
+            )
             for user, keys in subscribers.items()
         }
         delivered: dict[str, dict[tuple[str, str], list[int]]] = {u: defaultdict(list) for u in clients}
@@ -234,9 +267,11 @@ def test_chaos_every_subscriber_ends_with_every_event_of_its_streams_in_order(st
     reconnects = sum(c.connections - 1 for c in clients.values())
     duplicates = sum(c.duplicates for c in clients.values())
     with capsys.disabled():
-        print(f"\nchaos: {sum(published.values())} events in {len(streams)} streams to {len(clients)} subscribers in "
-              f"{elapsed:.1f} s; {reconnects} reconnects ({dict(drops)} forced, the rest idle closes); "
-              f"{duplicates} duplicates dropped; 0 missing, 0 out of order")
+        print(
+            f"\nchaos: {sum(published.values())} events in {len(streams)} streams to {len(clients)} subscribers in "
+            f"{elapsed:.1f} s; {reconnects} reconnects ({dict(drops)} forced, the rest idle closes); "
+            f"{duplicates} duplicates dropped; 0 missing, 0 out of order"
+        )
     assert reconnects > min(20, CHAOS_EVENTS // 100)
 
 

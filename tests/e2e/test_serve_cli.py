@@ -26,19 +26,28 @@ def test_serve_end_to_end_with_embedded_postgres(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "WS_JWT", "AWS_WEBSOCKET"))}
     server = subprocess.Popen(
         [sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", "--env-file", str(env_file)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         lines = []
         deadline = time.monotonic() + 60
         while not any(line.startswith("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT=") for line in lines):
-            assert time.monotonic() < deadline and server.poll() is None, server.stderr.read() if server.poll() is not None else "timeout"
+            assert time.monotonic() < deadline and server.poll() is None, (
+                server.stderr.read() if server.poll() is not None else "timeout"
+            )
             lines.append(server.stdout.readline().rstrip("\n"))
         while not env_file.exists():
             time.sleep(0.05)
         printed = dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))
         written = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
-        assert written == {**printed, **written} and set(written) >= {"DATABASE_URL", "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT", "WS_JWT_SECRET"}
+        assert written == {**printed, **written} and set(written) >= {
+            "DATABASE_URL",
+            "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT",
+            "WS_JWT_SECRET",
+        }
         assert oct(env_file.stat().st_mode & 0o777) == "0o600"
         ws_url = next(re.search(r"ws://\S+?(?=\?)", line)[0] for line in lines if "ws://" in line)
 
@@ -52,8 +61,9 @@ def test_serve_end_to_end_with_embedded_postgres(tmp_path: Path):
             # The embedded server is a direct connection: statements are prepared (Bind/Execute with $n
             # parameters) and the role carries the timeout (no SET LOCAL in front of each statement).
             with psycopg.connect(written["DATABASE_URL"], autocommit=True) as db:
-                last = [row[0] for row in db.execute(
-                    "SELECT query FROM pg_stat_activity WHERE application_name = 'careconnect-ws'")]
+                last = [
+                    row[0] for row in db.execute("SELECT query FROM pg_stat_activity WHERE application_name = 'careconnect-ws'")
+                ]
                 assert any("careconnect_ws_check_message($1" in q for q in last), last
                 assert not any(q.startswith("SET LOCAL") for q in last), last
                 assert db.execute("SHOW statement_timeout").fetchone()[0] == "5s"

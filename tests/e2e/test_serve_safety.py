@@ -19,8 +19,11 @@ from careconnect_ws.local.pgtemp import TemporaryPostgres
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PG", "DATABASE_URL", "WS_JWT", "AWS_WEBSOCKET", "AWS_ACCESS", "AWS_SECRET"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PG", "DATABASE_URL", "WS_JWT", "AWS_WEBSOCKET", "AWS_ACCESS", "AWS_SECRET"))
+    }
     return {**env, **extra}
 
 
@@ -29,8 +32,11 @@ class Serve:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, stderr=subprocess.PIPE, umask: int | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", *args], env=env or clean_env(),
-            stdout=subprocess.PIPE, stderr=stderr, text=True,
+            [sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", *args],
+            env=env or clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
             preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
         )
         self.lines: list[str] = []
@@ -56,8 +62,13 @@ class Serve:
 
 
 def test_a_non_loopback_host_needs_an_explicit_flag():
-    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "serve", "--host", "0.0.0.0", "--port", "0"],
-                          env=clean_env(), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "careconnect_ws", "serve", "--host", "0.0.0.0", "--port", "0"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "--host" in proc.stderr and "--allow-remote" in proc.stderr
 
@@ -72,25 +83,47 @@ def test_beyond_loopback_connections_api_verifies_signatures_against_the_printed
         assert "ws://127.0.0.1:" in server.text  # the real addresses, this machine's among them
         # Named so that sourcing the env file never replaces the shell's own AWS credentials.
         assert not any(k.startswith("AWS_") and k != "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT" for k in server.values)
-        creds = {"AWS_ACCESS_KEY_ID": server.values["CARECONNECT_WS_LOCAL_ACCESS_KEY_ID"],
-                 "AWS_SECRET_ACCESS_KEY": server.values["CARECONNECT_WS_LOCAL_SECRET_ACCESS_KEY"]}
+        creds = {
+            "AWS_ACCESS_KEY_ID": server.values["CARECONNECT_WS_LOCAL_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": server.values["CARECONNECT_WS_LOCAL_SECRET_ACCESS_KEY"],
+        }
         endpoint = f"http://127.0.0.1:{server.port}/prod"
-        token = subprocess.run([sys.executable, "-m", "careconnect_ws", "token", "--user", "ann"],
-                               env=clean_env(WS_JWT_SECRET=server.values["WS_JWT_SECRET"]),
-                               capture_output=True, text=True, timeout=60).stdout.strip()
+        token = subprocess.run(
+            [sys.executable, "-m", "careconnect_ws", "token", "--user", "ann"],
+            env=clean_env(WS_JWT_SECRET=server.values["WS_JWT_SECRET"]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
         with connect(f"ws://127.0.0.1:{server.port}/prod?token={token}") as ws:
             ws.send('{"action": "ping", "id": "who-am-i"}')
             assert "pong" in ws.recv(timeout=10)
             connection_id = subprocess.run(
-                [sys.executable, "-c", "import psycopg,sys; print(psycopg.connect(sys.argv[1]).execute("
-                 "\"SELECT connection_id FROM websocket_connections WHERE user_id = 'ann'\").fetchone()[0])",
-                 server.values["DATABASE_URL"]], capture_output=True, text=True, timeout=60).stdout.strip()
+                [
+                    sys.executable,
+                    "-c",
+                    "import psycopg,sys; print(psycopg.connect(sys.argv[1]).execute("
+                    "\"SELECT connection_id FROM websocket_connections WHERE user_id = 'ann'\").fetchone()[0])",
+                    server.values["DATABASE_URL"],
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout.strip()
 
             def client(key: str, secret: str):
-                return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name="us-east-1",
-                                    aws_access_key_id=key, aws_secret_access_key=secret)
+                return boto3.client(
+                    "apigatewaymanagementapi",
+                    endpoint_url=endpoint,
+                    region_name="us-east-1",
+                    aws_access_key_id=key,
+                    aws_secret_access_key=secret,
+                )
 
-            for key, secret in ((creds["AWS_ACCESS_KEY_ID"], "not-the-secret"), ("AKIDSOMEONEELSE", creds["AWS_SECRET_ACCESS_KEY"])):
+            for key, secret in (
+                (creds["AWS_ACCESS_KEY_ID"], "not-the-secret"),
+                ("AKIDSOMEONEELSE", creds["AWS_SECRET_ACCESS_KEY"]),
+            ):
                 with pytest.raises(ClientError) as refused:
                     client(key, secret).post_to_connection(ConnectionId=connection_id, Data=b"intruder")
                 assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
@@ -104,15 +137,24 @@ def test_beyond_loopback_connections_api_verifies_signatures_against_the_printed
                 urllib.request.urlopen(unsigned, timeout=10)
             assert err.value.code == 403
             client(creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"]).post_to_connection(
-                ConnectionId=connection_id, Data=b"from the backend")
+                ConnectionId=connection_id, Data=b"from the backend"
+            )
             assert ws.recv(timeout=10) == "from the backend"
             # careconnect-ws itself signs with the printed names, beside (not instead of) real AWS credentials.
             ws.send('{"action": "subscribe", "topic": "email-verification"}')
             assert "subscribed" in ws.recv(timeout=10)
-            sourced = clean_env(**{k: v for k, v in server.values.items() if not v.startswith("(")},
-                                AWS_ACCESS_KEY_ID="AKIAREALDEVELOPERKEY", AWS_SECRET_ACCESS_KEY="real-secret")
-            notify = subprocess.run([sys.executable, "-m", "careconnect_ws", "notify", "email-verified", "--user", "ann"],
-                                    env=sourced, capture_output=True, text=True, timeout=60)
+            sourced = clean_env(
+                **{k: v for k, v in server.values.items() if not v.startswith("(")},
+                AWS_ACCESS_KEY_ID="AKIAREALDEVELOPERKEY",
+                AWS_SECRET_ACCESS_KEY="real-secret",
+            )
+            notify = subprocess.run(
+                [sys.executable, "-m", "careconnect_ws", "notify", "email-verified", "--user", "ann"],
+                env=sourced,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert notify.returncode == 0 and '"reached": 1' in notify.stdout, notify.stderr
             assert "email-verification" in ws.recv(timeout=10)
     finally:
@@ -164,7 +206,13 @@ def test_another_user_cannot_reach_the_embedded_database():
         assert Path(socket_path).exists()
         probe = subprocess.run(
             ["/usr/bin/python3", "-c", "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])", socket_path],
-            user=other.pw_uid, group=other.pw_gid, extra_groups=[], capture_output=True, text=True, timeout=60, cwd="/",
+            user=other.pw_uid,
+            group=other.pw_gid,
+            extra_groups=[],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
         )
         assert probe.returncode != 0
         assert "PermissionError" in probe.stderr
@@ -172,12 +220,19 @@ def test_another_user_cannot_reach_the_embedded_database():
 
 def test_a_supervisor_that_never_reads_stderr_does_not_stall_the_handlers():
     # stderr is a pipe nobody drains: its 64 KB fill after a few hundred log lines.
-    server = Serve("--no-throttle", stderr=subprocess.PIPE, env=clean_env(WS_MAX_MESSAGES_PER_SECOND="0",
-                                                                             WS_MAX_MESSAGES_PER_USER_PER_SECOND="0"))
+    server = Serve(
+        "--no-throttle",
+        stderr=subprocess.PIPE,
+        env=clean_env(WS_MAX_MESSAGES_PER_SECOND="0", WS_MAX_MESSAGES_PER_USER_PER_SECOND="0"),
+    )
     try:
-        token = subprocess.run([sys.executable, "-m", "careconnect_ws", "token", "--user", "busy"],
-                               env=clean_env(WS_JWT_SECRET=server.values["WS_JWT_SECRET"]),
-                               capture_output=True, text=True, timeout=60).stdout.strip()
+        token = subprocess.run(
+            [sys.executable, "-m", "careconnect_ws", "token", "--user", "busy"],
+            env=clean_env(WS_JWT_SECRET=server.values["WS_JWT_SECRET"]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
         started = time.monotonic()
         with connect(f"ws://127.0.0.1:{server.port}/prod?token={token}") as ws:
             for _ in range(1500):  # one log line each, ~300 KB of logs
@@ -220,8 +275,13 @@ def test_a_symlink_planted_at_the_env_file_path_is_refused_and_its_target_untouc
     planted = tmp_path / "shared" / "local.env"
     planted.parent.mkdir()
     planted.symlink_to(victim)
-    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", "--env-file", str(planted)],
-                          env=clean_env(), capture_output=True, text=True, timeout=90)
+    proc = subprocess.run(
+        [sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", "--env-file", str(planted)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert proc.returncode == 2 and "symbolic link" in proc.stderr
     assert victim.read_text() == "export PATH=/usr/bin\n"
     assert planted.is_symlink()

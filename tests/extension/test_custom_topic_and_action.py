@@ -20,6 +20,7 @@ if get_topic("ward-rounds") is None:
     register_topic(Topic("ward-rounds", may_subscribe=lambda user, ward: user.startswith(f"nurse-{ward}-")))
 
 if "ward.note" not in router.names():
+
     @router.action("ward.note")
     def ward_note(ctx: MessageContext) -> dict:
         return {"type": "noted", "by": ctx.user_id, "note": ctx.string("note")}

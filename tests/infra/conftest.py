@@ -42,8 +42,9 @@ def existing_synth() -> SynthesizedStack:
     """Mode (a): the API bound to an existing backend function, as the Terraform module did."""
     from stacks.websocket_stack import WebSocketStack
 
-    return synth_stack(lambda app: WebSocketStack(app, StackConfig(backend_function_name="cc-backend-main",
-                                                                   log_retention_days=365)))
+    return synth_stack(
+        lambda app: WebSocketStack(app, StackConfig(backend_function_name="cc-backend-main", log_retention_days=365))
+    )
 
 
 FULL_CONFIG = dict(
@@ -78,10 +79,15 @@ def existing_full_synth() -> SynthesizedStack:
     from stacks.websocket_stack import WebSocketStack
 
     config = StackConfig(
-        stack_name="careconnect-ws-existing", backend_function_name="cc-backend-main", backend_role_name="cc-backend-role",
-        authorizer=True, alarm_topic_arn="arn:aws:sns:us-east-1:111122223333:oncall",
-        domain_name="ws.careconnect.example", certificate_arn="arn:aws:acm:us-east-1:111122223333:certificate/abc",
-        state_bucket="careconnect-tfstate", state_lock_table="tf-locks",
+        stack_name="careconnect-ws-existing",
+        backend_function_name="cc-backend-main",
+        backend_role_name="cc-backend-role",
+        authorizer=True,
+        alarm_topic_arn="arn:aws:sns:us-east-1:111122223333:oncall",
+        domain_name="ws.careconnect.example",
+        certificate_arn="arn:aws:acm:us-east-1:111122223333:certificate/abc",
+        state_bucket="careconnect-tfstate",
+        state_lock_table="tf-locks",
     )
     return synth_stack(lambda app: WebSocketStack(app, config))
 

@@ -29,7 +29,10 @@ def failed_checks(tmp_path: Path, doc: dict) -> list[tuple[str, str]]:
     path.write_text(json.dumps(doc))
     proc = subprocess.run(
         [*checkov_command(), "-f", str(path), "--framework", "terraform_json", "--skip-download", "-o", "json", "--quiet"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     report = json.loads(proc.stdout) if proc.stdout.strip() else {}
@@ -67,10 +70,16 @@ def test_every_accepted_failure_states_its_own_reason_in_a_sentence():
 
 
 @pytest.fixture(scope="module")
-def failures(default_synth, full_synth, existing_synth, existing_full_synth, snap_start_synth,
-             tmp_path_factory) -> dict[str, list]:
-    synths = {"default": default_synth, "full": full_synth, "existing": existing_synth, "existing_full": existing_full_synth,
-              "snap_start": snap_start_synth}
+def failures(
+    default_synth, full_synth, existing_synth, existing_full_synth, snap_start_synth, tmp_path_factory
+) -> dict[str, list]:
+    synths = {
+        "default": default_synth,
+        "full": full_synth,
+        "existing": existing_synth,
+        "existing_full": existing_full_synth,
+        "snap_start": snap_start_synth,
+    }
     return {name: failed_checks(tmp_path_factory.mktemp(name), s.doc) for name, s in synths.items()}
 
 

@@ -58,7 +58,10 @@ class TestDefaultIsTheCompleteSystem:
         assert "authorization_type" not in routes["$default"] and "authorization_type" not in routes["$disconnect"]
         api_name, _ = default_synth.one("aws_apigatewayv2_api")
         sources = sorted(p["source_arn"] for p in by_type(default_synth, "aws_lambda_permission"))
-        assert f"${{aws_apigatewayv2_api.{api_name}.execution_arn}}/authorizers/${{aws_apigatewayv2_authorizer.{auth_name}.id}}" in sources
+        assert (
+            f"${{aws_apigatewayv2_api.{api_name}.execution_arn}}/authorizers/${{aws_apigatewayv2_authorizer.{auth_name}.id}}"
+            in sources
+        )
 
     def test_cleanup_runs_every_15_minutes_with_its_own_permission(self, default_synth):
         rule_name, rule = default_synth.one("aws_cloudwatch_event_rule")
@@ -139,12 +142,22 @@ def test_key_policy_has_no_wildcard_principal(full_synth):
 
 class TestOptions:
     def test_alarms_notify_the_topic(self, full_synth):
-        alarms = {a["alarm_name"].removeprefix("careconnect-websocket-"): a
-                  for a in by_type(full_synth, "aws_cloudwatch_metric_alarm")}
-        assert set(alarms) == {"integration-errors", "execution-errors", "connect-client-errors", "lambda-errors",
-                               "lambda-throttles", "server-error-rate", "duration-near-timeout",
-                               "concurrency-near-reserved", "dead-letters", "cleanup-failures",
-                               "cleanup-invocation-failures"}
+        alarms = {
+            a["alarm_name"].removeprefix("careconnect-websocket-"): a for a in by_type(full_synth, "aws_cloudwatch_metric_alarm")
+        }
+        assert set(alarms) == {
+            "integration-errors",
+            "execution-errors",
+            "connect-client-errors",
+            "lambda-errors",
+            "lambda-throttles",
+            "server-error-rate",
+            "duration-near-timeout",
+            "concurrency-near-reserved",
+            "dead-letters",
+            "cleanup-failures",
+            "cleanup-invocation-failures",
+        }
         for alarm in alarms.values():
             assert alarm["alarm_actions"] == ["arn:aws:sns:us-east-1:111122223333:oncall"]
         assert alarms["connect-client-errors"]["dimensions"]["Route"] == "$connect"
@@ -193,9 +206,15 @@ class TestOptions:
         assert default_synth.resources("aws_api_gateway_account") == {}
 
     def test_s3_remote_state(self, full_synth, existing_full_synth, default_synth):
-        assert full_synth.doc["terraform"]["backend"] == {"s3": {
-            "bucket": "careconnect-tfstate", "key": "careconnect-ws/careconnect-ws-full.tfstate",
-            "region": "us-east-1", "encrypt": True, "use_lockfile": True}}
+        assert full_synth.doc["terraform"]["backend"] == {
+            "s3": {
+                "bucket": "careconnect-tfstate",
+                "key": "careconnect-ws/careconnect-ws-full.tfstate",
+                "region": "us-east-1",
+                "encrypt": True,
+                "use_lockfile": True,
+            }
+        }
         assert existing_full_synth.doc["terraform"]["backend"]["s3"]["dynamodb_table"] == "tf-locks"
         assert default_synth.doc["terraform"]["backend"] == {"local": {"path": "terraform.careconnect-ws.tfstate"}}
 
@@ -219,9 +238,20 @@ def test_opting_out_of_the_defaults_of_mode_b(fake_artifact):
     from stacks.stack_config import StackConfig
     from stacks.websocket_stack import WebSocketStack
 
-    s = synthesize(WebSocketStack(Testing.app(), StackConfig(
-        stack_name="opt-out", artifact_path=fake_artifact, reserved_concurrency="none",
-        cleanup_schedule=None, authorizer=False, architecture="x86_64", logging_level="OFF")))
+    s = synthesize(
+        WebSocketStack(
+            Testing.app(),
+            StackConfig(
+                stack_name="opt-out",
+                artifact_path=fake_artifact,
+                reserved_concurrency="none",
+                cleanup_schedule=None,
+                authorizer=False,
+                architecture="x86_64",
+                logging_level="OFF",
+            ),
+        )
+    )
     _, fn = s.one("aws_lambda_function")
     assert "reserved_concurrent_executions" not in fn and fn["architectures"] == ["x86_64"]
     assert s.resources("aws_cloudwatch_event_rule") == {} and s.resources("aws_apigatewayv2_authorizer") == {}
@@ -245,17 +275,37 @@ def test_the_complete_system_embeds_in_another_stack_with_its_own_provider(defau
     stack = TerraformStack(Testing.app(), "platform")
     AwsProvider(stack, "aws", region="us-east-1")
     eu = AwsProvider(stack, "eu", region="eu-west-1", alias="eu")
-    system = WebSocketSystem(stack, "notifications", WebSocketSystemProps(
-        name="notify", artifact_path=fake_artifact, alarm_topic_arn="arn:aws:sns:eu-west-1:111122223333:oncall",
-        manage_account_cloudwatch_role=True, snap_start=True, provider=eu,
-        domain=CustomDomain(domain_name="ws.example.org", hosted_zone_id="Z0123456789ABCDEFGHIJ",
-                            certificate_arn="arn:aws:acm:eu-west-1:111122223333:certificate/abc")))
+    system = WebSocketSystem(
+        stack,
+        "notifications",
+        WebSocketSystemProps(
+            name="notify",
+            artifact_path=fake_artifact,
+            alarm_topic_arn="arn:aws:sns:eu-west-1:111122223333:oncall",
+            manage_account_cloudwatch_role=True,
+            snap_start=True,
+            provider=eu,
+            domain=CustomDomain(
+                domain_name="ws.example.org",
+                hosted_zone_id="Z0123456789ABCDEFGHIJ",
+                certificate_arn="arn:aws:acm:eu-west-1:111122223333:certificate/abc",
+            ),
+        ),
+    )
     doc = json.loads(Testing.synth(stack))
     # Every optional part is here, each construct having put its own resources on the provider it was given.
-    assert {"aws_cloudwatch_metric_alarm", "aws_cloudwatch_dashboard", "aws_api_gateway_account", "aws_lambda_alias",
-            "aws_apigatewayv2_domain_name", "aws_route53_record", "aws_kms_key"} <= set(doc["resource"])
-    everything = [(kind, body) for section in ("resource", "data") for kind, items in doc[section].items()
-                  for body in items.values()]
+    assert {
+        "aws_cloudwatch_metric_alarm",
+        "aws_cloudwatch_dashboard",
+        "aws_api_gateway_account",
+        "aws_lambda_alias",
+        "aws_apigatewayv2_domain_name",
+        "aws_route53_record",
+        "aws_kms_key",
+    } <= set(doc["resource"])
+    everything = [
+        (kind, body) for section in ("resource", "data") for kind, items in doc[section].items() for body in items.values()
+    ]
     assert len(everything) > 30
     assert {body.get("provider") for _, body in everything} == {"aws.eu"}
     assert "output" not in doc  # no root outputs unless asked (add_outputs())

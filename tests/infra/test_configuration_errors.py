@@ -21,16 +21,32 @@ ROOT = Path(__file__).resolve().parents[2]
     [
         ({"CARECONNECT_WS_REGION": "Europe (Ireland)"}, "CARECONNECT_WS_REGION", "AWS region code"),
         ({"AWS_REGION": "ireland"}, "AWS_REGION", "AWS region code"),
-        ({"CARECONNECT_WS_STATE_REGION": "eu_west_1", "CARECONNECT_WS_STATE_BUCKET": "tf-state"},
-         "CARECONNECT_WS_STATE_REGION", "AWS region code"),
+        (
+            {"CARECONNECT_WS_STATE_REGION": "eu_west_1", "CARECONNECT_WS_STATE_BUCKET": "tf-state"},
+            "CARECONNECT_WS_STATE_REGION",
+            "AWS region code",
+        ),
         ({"CARECONNECT_WS_ALARM_TOPIC_ARN": "oncall"}, "CARECONNECT_WS_ALARM_TOPIC_ARN", "arn:aws:sns:REGION:ACCOUNT:TOPIC"),
         ({"CARECONNECT_WS_ALARM_TOPIC_ARN": "arn:aws:sqs:us-east-1:111122223333:q"}, "CARECONNECT_WS_ALARM_TOPIC_ARN", "sns"),
-        ({"CARECONNECT_WS_CERTIFICATE_ARN": "arn:aws:acm:us-east-1:1:certificate/x"}, "CARECONNECT_WS_CERTIFICATE_ARN", "certificate/ID"),
+        (
+            {"CARECONNECT_WS_CERTIFICATE_ARN": "arn:aws:acm:us-east-1:1:certificate/x"},
+            "CARECONNECT_WS_CERTIFICATE_ARN",
+            "certificate/ID",
+        ),
         ({"CARECONNECT_WS_DATABASE_SECRET_ARN": "my-secret"}, "CARECONNECT_WS_DATABASE_SECRET_ARN", "secretsmanager"),
-        ({"CARECONNECT_WS_JWT_SECRET_ARN": "arn:aws:ssm:us-east-1:111122223333:parameter/x"}, "CARECONNECT_WS_JWT_SECRET_ARN",
-         "secretsmanager"),
-        ({"CARECONNECT_WS_BACKEND_FUNCTION_NAME": "fn", "CARECONNECT_WS_BACKEND_INVOKE_ARN": "arn:aws:lambda:us-east-1:1:function:fn"},
-         "CARECONNECT_WS_BACKEND_INVOKE_ARN", "invoke ARN"),
+        (
+            {"CARECONNECT_WS_JWT_SECRET_ARN": "arn:aws:ssm:us-east-1:111122223333:parameter/x"},
+            "CARECONNECT_WS_JWT_SECRET_ARN",
+            "secretsmanager",
+        ),
+        (
+            {
+                "CARECONNECT_WS_BACKEND_FUNCTION_NAME": "fn",
+                "CARECONNECT_WS_BACKEND_INVOKE_ARN": "arn:aws:lambda:us-east-1:1:function:fn",
+            },
+            "CARECONNECT_WS_BACKEND_INVOKE_ARN",
+            "invoke ARN",
+        ),
         ({"CARECONNECT_WS_CLEANUP_SCHEDULE": "every 15 minutes"}, "CARECONNECT_WS_CLEANUP_SCHEDULE", "rate(15 minutes)"),
         ({"CARECONNECT_WS_CLEANUP_SCHEDULE": "rate(1 minutes)"}, "CARECONNECT_WS_CLEANUP_SCHEDULE", "EventBridge schedule"),
         ({"CARECONNECT_WS_STATE_BUCKET": "My_Bucket"}, "CARECONNECT_WS_STATE_BUCKET", "S3 bucket name"),
@@ -54,13 +70,16 @@ def test_a_bad_context_key_names_the_context_key():
 
 
 def test_good_values_pass():
-    config = load_stack_config({}, {
-        "CARECONNECT_WS_REGION": "eu-west-1",
-        "CARECONNECT_WS_ALARM_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:oncall",
-        "CARECONNECT_WS_CLEANUP_SCHEDULE": "cron(0/15 * * * ? *)",
-        "CARECONNECT_WS_STATE_BUCKET": "careconnect-tfstate.eu",
-        "CARECONNECT_WS_DATABASE_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:db-AbCdEf",
-    })
+    config = load_stack_config(
+        {},
+        {
+            "CARECONNECT_WS_REGION": "eu-west-1",
+            "CARECONNECT_WS_ALARM_TOPIC_ARN": "arn:aws:sns:eu-west-1:111122223333:oncall",
+            "CARECONNECT_WS_CLEANUP_SCHEDULE": "cron(0/15 * * * ? *)",
+            "CARECONNECT_WS_STATE_BUCKET": "careconnect-tfstate.eu",
+            "CARECONNECT_WS_DATABASE_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:db-AbCdEf",
+        },
+    )
     assert config.sources["region"] == "CARECONNECT_WS_REGION"
 
 
@@ -87,16 +106,27 @@ def _stack(env, fake_artifact=None, tmp_path=None):
         ({"CARECONNECT_WS_LOG_RETENTION_DAYS": "42"}, "CARECONNECT_WS_LOG_RETENTION_DAYS", "retention CloudWatch Logs accepts"),
         ({"CARECONNECT_WS_LOGGING_LEVEL": "DEBUG"}, "CARECONNECT_WS_LOGGING_LEVEL", "OFF, ERROR, INFO"),
         ({"CARECONNECT_WS_NAME": " "}, "CARECONNECT_WS_NAME", "non-empty name"),
-        ({"CARECONNECT_WS_HOSTED_ZONE_ID": "Z0123456789ABCDEFGHIJ", "CARECONNECT_WS_CERTIFICATE_ARN":
-          "arn:aws:acm:us-east-1:111122223333:certificate/abc"}, "CARECONNECT_WS_DOMAIN_NAME (or context domain_name)",
-         "needs both domain_name and certificate_arn"),
+        (
+            {
+                "CARECONNECT_WS_HOSTED_ZONE_ID": "Z0123456789ABCDEFGHIJ",
+                "CARECONNECT_WS_CERTIFICATE_ARN": "arn:aws:acm:us-east-1:111122223333:certificate/abc",
+            },
+            "CARECONNECT_WS_DOMAIN_NAME (or context domain_name)",
+            "needs both domain_name and certificate_arn",
+        ),
         # An option that would do nothing in mode (a) is refused rather than ignored.
         ({"CARECONNECT_WS_ARTIFACT_PATH": "x.zip"}, "CARECONNECT_WS_ARTIFACT_PATH", "applies to the function"),
         ({"CARECONNECT_WS_SNAP_START": "on"}, "CARECONNECT_WS_SNAP_START", "applies to the function"),
         # Set under its 0.1 name, the error names what the user wrote.
         ({"CARECONNECT_WS_API_NAME": " "}, "CARECONNECT_WS_API_NAME", "non-empty name"),
-        ({"CARECONNECT_WS_DOMAIN_NAME": "Not A Domain", "CARECONNECT_WS_CERTIFICATE_ARN":
-          "arn:aws:acm:us-east-1:111122223333:certificate/abc"}, "CARECONNECT_WS_DOMAIN_NAME", "lower-case DNS name"),
+        (
+            {
+                "CARECONNECT_WS_DOMAIN_NAME": "Not A Domain",
+                "CARECONNECT_WS_CERTIFICATE_ARN": "arn:aws:acm:us-east-1:111122223333:certificate/abc",
+            },
+            "CARECONNECT_WS_DOMAIN_NAME",
+            "lower-case DNS name",
+        ),
     ],
 )
 def test_a_bad_value_caught_by_a_construct_still_names_the_variable(default_synth, env, variable, words):
@@ -145,8 +175,14 @@ def test_the_zip_architecture_follows_cdktf_json_context(tmp_path):
     (tmp_path / "cdktf.json").write_text(json.dumps({"context": {"architecture": "x86_64"}}))
     code = "from stacks.lambda_artifact import configured_architecture; print(configured_architecture())"
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("CARECONNECT_WS_")}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.stdout.strip() == "x86_64", proc.stderr
 
 
@@ -155,8 +191,11 @@ def test_main_reads_cdktf_json_context_as_the_cli_does(default_synth, tmp_path, 
     monkeypatch.syspath_prepend(str(ROOT))
     for name in [n for n in __import__("os").environ if n.startswith("CARECONNECT_WS_")]:
         monkeypatch.delenv(name)
-    (tmp_path / "cdktf.json").write_text(json.dumps(
-        {"app": "python3 main.py", "context": {"stage": "from-context", "backend_function_name": "fn", "stgae": "typo"}}))
+    (tmp_path / "cdktf.json").write_text(
+        json.dumps(
+            {"app": "python3 main.py", "context": {"stage": "from-context", "backend_function_name": "fn", "stgae": "typo"}}
+        )
+    )
     monkeypatch.chdir(tmp_path)
     import main
 
@@ -166,8 +205,9 @@ def test_main_reads_cdktf_json_context_as_the_cli_does(default_synth, tmp_path, 
     assert "cdktf.json context stgae is not an option" in capsys.readouterr().err
 
     # A 0.1 name in cdktf.json still works for one release, and says what to write instead.
-    (tmp_path / "cdktf.json").write_text(json.dumps(
-        {"app": "python3 main.py", "context": {"api_name": "legacy", "backend_function_name": "fn"}}))
+    (tmp_path / "cdktf.json").write_text(
+        json.dumps({"app": "python3 main.py", "context": {"api_name": "legacy", "backend_function_name": "fn"}})
+    )
     app = main.build_app()
     stack = next(c for c in app.node.children if hasattr(c, "config"))
     assert stack.config.name == "legacy" and stack.config.sources["name"] == "cdktf.json context api_name"
@@ -180,13 +220,18 @@ def test_runtime_settings_reach_the_function_and_bad_ones_name_the_variable(defa
     from careconnect_ws_cdk.cdk import Testing
     from stacks.websocket_stack import WebSocketStack
 
-    env = {"CARECONNECT_WS_ARTIFACT_PATH": fake_artifact,
-           "CARECONNECT_WS_FUNCTION_ENVIRONMENT": '{"WS_MAX_MESSAGES_PER_SECOND": 20, "TOUCH_INTERVAL_SECONDS": "30"}'}
+    env = {
+        "CARECONNECT_WS_ARTIFACT_PATH": fake_artifact,
+        "CARECONNECT_WS_FUNCTION_ENVIRONMENT": '{"WS_MAX_MESSAGES_PER_SECOND": 20, "TOUCH_INTERVAL_SECONDS": "30"}',
+    }
     doc = json.loads(Testing.synth(WebSocketStack(Testing.app(), load_stack_config({}, env))))
     variables = next(iter(doc["resource"]["aws_lambda_function"].values()))["environment"]["variables"]
     assert variables["WS_MAX_MESSAGES_PER_SECOND"] == "20" and variables["TOUCH_INTERVAL_SECONDS"] == "30"
-    for bad, words in (('{"WS_MAX_MESAGES_PER_SECOND": 5}', "did you mean WS_MAX_MESSAGES_PER_SECOND"),
-                       ('{"WS_JWT_SECRET": "x"}', "Terraform state"), ("[1]", "JSON object")):
+    for bad, words in (
+        ('{"WS_MAX_MESAGES_PER_SECOND": 5}', "did you mean WS_MAX_MESSAGES_PER_SECOND"),
+        ('{"WS_JWT_SECRET": "x"}', "Terraform state"),
+        ("[1]", "JSON object"),
+    ):
         with pytest.raises(InvalidPropsError) as err:
             load_stack_config({}, {"CARECONNECT_WS_FUNCTION_ENVIRONMENT": bad})
         assert str(err.value).startswith("CARECONNECT_WS_FUNCTION_ENVIRONMENT=") and words in str(err.value)

@@ -36,8 +36,20 @@ def test_dependencies_are_manylinux_wheels_for_arm64_python_312(artifact):
 def test_no_cdk_no_tests_no_local_gateway_no_bytecode(artifact):
     names = zipfile.ZipFile(artifact).namelist()
     tops = {n.split("/")[0] for n in names}
-    assert not tops & {"cdktf", "cdktn", "constructs", "jsii", "cdktf_cdktf_provider_aws", "cdktn_provider_aws", "stacks",
-                        "careconnect_ws_cdk", "tests", "boto3", "botocore", "aiohttp"}
+    assert not tops & {
+        "cdktf",
+        "cdktn",
+        "constructs",
+        "jsii",
+        "cdktf_cdktf_provider_aws",
+        "cdktn_provider_aws",
+        "stacks",
+        "careconnect_ws_cdk",
+        "tests",
+        "boto3",
+        "botocore",
+        "aiohttp",
+    }
     assert not [n for n in names if n.startswith("careconnect_ws/local/") or n == "careconnect_ws/client.py"]
     # Bytecode only for the target Python, next to its source.
     assert not [n for n in names if n.endswith(".pyc") and not re.search(r"(^|/)__pycache__/[^/]+\.cpython-312\.pyc$", n)]
@@ -46,16 +58,52 @@ def test_no_cdk_no_tests_no_local_gateway_no_bytecode(artifact):
 # What the Lambda runs, and nothing else: a new module under careconnect_ws is a decision (add it here), and
 # development code (the local gateway, the throwaway PostgreSQL, the reference client) never ships.
 RUNTIME_MODULES = {
-    "__init__", "__main__", "access", "backoff", "catalogue", "cleanup", "cli", "commands", "contract", "db", "delivery", "deprecations", "errors", "events", "handler", "jwks", "limits",
-    "logs", "management", "metrics", "notifications", "publishing", "registry", "revocation", "routing", "secrets", "services", "settings",
-    "sigv4", "snapstart", "status", "streams", "text", "tokens", "topics", "migrations/__init__",
+    "__init__",
+    "__main__",
+    "access",
+    "backoff",
+    "catalogue",
+    "cleanup",
+    "cli",
+    "commands",
+    "contract",
+    "db",
+    "delivery",
+    "deprecations",
+    "errors",
+    "events",
+    "handler",
+    "jwks",
+    "limits",
+    "logs",
+    "management",
+    "metrics",
+    "notifications",
+    "publishing",
+    "registry",
+    "revocation",
+    "routing",
+    "secrets",
+    "services",
+    "settings",
+    "sigv4",
+    "snapstart",
+    "status",
+    "streams",
+    "text",
+    "tokens",
+    "topics",
+    "migrations/__init__",
 }
 
 
 def test_the_zip_holds_exactly_the_runtime_modules(artifact):
     names = zipfile.ZipFile(artifact).namelist()
-    modules = {n.removeprefix("careconnect_ws/").removesuffix(".py") for n in names
-               if n.startswith("careconnect_ws/") and n.endswith(".py")}
+    modules = {
+        n.removeprefix("careconnect_ws/").removesuffix(".py")
+        for n in names
+        if n.startswith("careconnect_ws/") and n.endswith(".py")
+    }
     assert modules == RUNTIME_MODULES
 
 
@@ -64,8 +112,11 @@ def test_every_module_has_bytecode_for_python_312_when_a_312_is_at_hand(artifact
         pytest.skip("no CPython 3.12 on this machine: the zip is built without bytecode (the build says so)")
     names = set(zipfile.ZipFile(artifact).namelist())
     sources = [n for n in names if n.endswith(".py")]
-    missing = [n for n in sources if "/".join([*n.split("/")[:-1], "__pycache__", n.split("/")[-1][:-3] + ".cpython-312.pyc"])
-               not in names]
+    missing = [
+        n
+        for n in sources
+        if "/".join([*n.split("/")[:-1], "__pycache__", n.split("/")[-1][:-3] + ".cpython-312.pyc"]) not in names
+    ]
     assert sources and not missing, missing[:5]
     with zipfile.ZipFile(artifact) as zf:
         header = zf.read("careconnect_ws/__pycache__/handler.cpython-312.pyc")[:16]
@@ -110,15 +161,19 @@ def test_modules_import_from_bytecode_in_a_read_only_task_directory(tmp_path):
         "print(json.dumps(mods))"
     )
     # -B: no bytecode writing, as in Lambda's read-only /var/task (-I ignores PYTHONDONTWRITEBYTECODE).
-    proc = subprocess.run([python, "-I", "-B", "-v", "-c", code, str(task)], capture_output=True, text=True, timeout=120,
-                          env={"PATH": os.environ.get("PATH", "")})
+    proc = subprocess.run(
+        [python, "-I", "-B", "-v", "-c", code, str(task)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ.get("PATH", "")},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     modules = json.loads(proc.stdout.strip().splitlines()[-1])
     loaded_from_bytecode = set(re.findall(r"^# code object from '([^']+)'", proc.stderr, re.M))
     assert len(modules) > 50
     assert {name for name, cached in modules.items() if cached not in loaded_from_bytecode} == set()
     assert sorted(str(p) for p in task.rglob("*")) == before, "nothing may be written under the task directory"
-
 
 
 def test_reproducible(artifact, tmp_path):

@@ -17,8 +17,9 @@ def run_main(tmp_path, **env):
 
 
 def test_main_writes_the_complete_stack_with_its_asset_and_no_absolute_paths(tmp_path, fake_artifact):
-    proc = run_main(tmp_path, CARECONNECT_WS_STACK_NAME="ws-ci", CARECONNECT_WS_STAGE="staging",
-                    CARECONNECT_WS_ARTIFACT_PATH=fake_artifact)
+    proc = run_main(
+        tmp_path, CARECONNECT_WS_STACK_NAME="ws-ci", CARECONNECT_WS_STAGE="staging", CARECONNECT_WS_ARTIFACT_PATH=fake_artifact
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     stack_dir = tmp_path / "out" / "stacks" / "ws-ci"
     raw = (stack_dir / "cdk.tf.json").read_text()
@@ -30,7 +31,10 @@ def test_main_writes_the_complete_stack_with_its_asset_and_no_absolute_paths(tmp
     (function,) = doc["resource"]["aws_lambda_function"].values()
     assert (stack_dir / function["filename"]).is_file()  # the asset travels with the stack, by relative path
     assert set(doc["output"]) >= {
-        "websocket_api_endpoint", "websocket_management_endpoint", "websocket_api_id", "websocket_api_execution_arn",
+        "websocket_api_endpoint",
+        "websocket_management_endpoint",
+        "websocket_api_id",
+        "websocket_api_execution_arn",
     }
 
 

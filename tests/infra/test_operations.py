@@ -11,7 +11,7 @@ from tests.support.aws_metrics import check_alarm, check_dashboard_metrics
 
 
 def dashboard_of(synth) -> dict:
-    (_, dashboard), = synth.resources("aws_cloudwatch_dashboard").items()
+    ((_, dashboard),) = synth.resources("aws_cloudwatch_dashboard").items()
     return dashboard
 
 
@@ -22,11 +22,17 @@ def test_the_dashboard_parses_and_names_only_metrics_that_exist(which, request):
     body = json.loads(dashboard["dashboard_body"])
     assert check_dashboard_metrics(body) >= 10
     titles = [w["properties"]["title"] for w in body["widgets"]]
-    assert {"Connections and messages", "API Gateway errors", "Lambda invocations, errors, throttles",
-            "Handler: requests and errors", "$connect outcomes (accepted, refused by reason)"} <= set(titles)
+    assert {
+        "Connections and messages",
+        "API Gateway errors",
+        "Lambda invocations, errors, throttles",
+        "Handler: requests and errors",
+        "$connect outcomes (accepted, refused by reason)",
+    } <= set(titles)
     # The provider's region (the one the API is created in), not this machine's default.
     assert {w["properties"]["region"] for w in body["widgets"]} == {"${data.aws_region.dashboard_region_EDE6AE0C.id}"} or all(
-        w["properties"]["region"].startswith("${data.aws_region.") for w in body["widgets"])
+        w["properties"]["region"].startswith("${data.aws_region.") for w in body["widgets"]
+    )
 
 
 def test_the_complete_dashboard_shows_the_timeout_the_reserved_limit_the_dead_letters_and_the_cleanup(full_synth):
@@ -48,11 +54,23 @@ def test_every_alarm_watches_a_real_metric_and_notifies_the_topic(full_synth, ex
 
 
 def test_the_alarms_that_matter_with_their_default_thresholds(full_synth):
-    alarms = {a["alarm_name"].removeprefix("careconnect-websocket-"): a
-              for a in full_synth.resources("aws_cloudwatch_metric_alarm").values()}
-    assert set(alarms) >= {"server-error-rate", "dead-letters", "duration-near-timeout", "concurrency-near-reserved",
-                           "integration-errors", "execution-errors", "connect-client-errors", "lambda-errors",
-                           "lambda-throttles", "cleanup-failures", "cleanup-invocation-failures"}, set(alarms)
+    alarms = {
+        a["alarm_name"].removeprefix("careconnect-websocket-"): a
+        for a in full_synth.resources("aws_cloudwatch_metric_alarm").values()
+    }
+    assert set(alarms) >= {
+        "server-error-rate",
+        "dead-letters",
+        "duration-near-timeout",
+        "concurrency-near-reserved",
+        "integration-errors",
+        "execution-errors",
+        "connect-client-errors",
+        "lambda-errors",
+        "lambda-throttles",
+        "cleanup-failures",
+        "cleanup-invocation-failures",
+    }, set(alarms)
     rate = alarms["server-error-rate"]
     assert rate["threshold"] == 5.0
     assert [q["id"] for q in rate["metric_query"]] == ["errors", "requests", "rate"]
@@ -74,8 +92,11 @@ def test_the_server_error_alarm_counts_the_metric_the_runtime_writes_for_a_503(f
 
     fn = full_synth.one("aws_lambda_function")[1]["function_name"]
     alarm = next(a for a in full_synth.resources("aws_cloudwatch_metric_alarm").values() if "metric_query" in a)
-    wanted = {(q["metric"]["namespace"], q["metric"]["metric_name"], tuple(q["metric"]["dimensions"].items()))
-              for q in alarm["metric_query"] if "metric" in q}
+    wanted = {
+        (q["metric"]["namespace"], q["metric"]["metric_name"], tuple(q["metric"]["dimensions"].items()))
+        for q in alarm["metric_query"]
+        if "metric" in q
+    }
     set_settings(make_settings("postgresql://postgres@127.0.0.1:1/postgres", db_connect_timeout_seconds=1))
     db_module.reset_database()
 
@@ -98,10 +119,18 @@ def test_an_identity_providers_key_set_instead_of_a_token_secret_and_no_dashboar
     stack = TerraformStack(app, "jwks")
     AwsProvider(stack, "aws", region="eu-west-1")
     jwks = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json"
-    WebSocketSystem(stack, "ws", WebSocketSystemProps(
-        artifact_path=fake_artifact, dashboard=False, jwt_jwks_url=jwks,
-        connect_authorization=TokenAuthorizer(token_source="header:Authorization"),
-        jwt_issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC", jwt_audience="client-id"))
+    WebSocketSystem(
+        stack,
+        "ws",
+        WebSocketSystemProps(
+            artifact_path=fake_artifact,
+            dashboard=False,
+            jwt_jwks_url=jwks,
+            connect_authorization=TokenAuthorizer(token_source="header:Authorization"),
+            jwt_issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
+            jwt_audience="client-id",
+        ),
+    )
     resources = json.loads(Testing.synth(stack))["resource"]
     assert "aws_cloudwatch_dashboard" not in resources
     (function,) = resources["aws_lambda_function"].values()
@@ -114,12 +143,17 @@ def test_an_identity_providers_key_set_instead_of_a_token_secret_and_no_dashboar
     assert [s["name"] for s in resources["aws_secretsmanager_secret"].values()] == ["careconnect-websocket/database-url"]
 
 
-@pytest.mark.parametrize(("props", "prop"), [
-    ({"jwt_jwks_url": "https://idp/jwks.json"}, "jwt_issuer"),
-    ({"jwt_jwks_url": "http://idp/jwks.json", "jwt_issuer": "i", "jwt_audience": "a"}, "jwt_jwks_url"),
-    ({"jwt_jwks_url": "https://idp/jwks.json", "jwt_public_key": "pem", "jwt_issuer": "i", "jwt_audience": "a"},
-     "jwt_jwks_url"),
-])
+@pytest.mark.parametrize(
+    ("props", "prop"),
+    [
+        ({"jwt_jwks_url": "https://idp/jwks.json"}, "jwt_issuer"),
+        ({"jwt_jwks_url": "http://idp/jwks.json", "jwt_issuer": "i", "jwt_audience": "a"}, "jwt_jwks_url"),
+        (
+            {"jwt_jwks_url": "https://idp/jwks.json", "jwt_public_key": "pem", "jwt_issuer": "i", "jwt_audience": "a"},
+            "jwt_jwks_url",
+        ),
+    ],
+)
 def test_token_verification_props_are_checked_at_synth(props, prop):
     from careconnect_ws_cdk.backend_function import BackendFunctionProps
     from careconnect_ws_cdk.errors import InvalidPropsError
@@ -136,12 +170,14 @@ def test_the_on_call_table_covers_every_alarm_the_system_creates(full_synth):
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("### On call: `careconnect-ws status`"):]
-    section = section[:section.index("\n### ", 1)]
+    section = readme[readme.index("### On call: `careconnect-ws status`") :]
+    section = section[: section.index("\n### ", 1)]
     in_table = set()
     for row in section.splitlines():
         if row.startswith("| `"):
             in_table |= set(re.findall(r"`([a-z-]+)`", row.split("|")[1]))
-    created = {a["alarm_name"].removeprefix("careconnect-websocket-")
-               for a in full_synth.resources("aws_cloudwatch_metric_alarm").values()}
+    created = {
+        a["alarm_name"].removeprefix("careconnect-websocket-")
+        for a in full_synth.resources("aws_cloudwatch_metric_alarm").values()
+    }
     assert in_table == created

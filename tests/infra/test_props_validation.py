@@ -38,10 +38,16 @@ BACKEND = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
         ({"backend": None}, "connect", "$connect needs a function"),
         ({"backend": None, "connect": BACKEND, "disconnect": BACKEND}, "default", "$default needs a function"),
         ({"backend": LambdaTarget(function_name="fn", invoke_arn="")}, "backend", "both function_name and invoke_arn"),
-        ({"connect_authorization": TokenAuthorizer(function=LambdaTarget(function_name="", invoke_arn="x"))},
-         "connect_authorization.function", "function_name and invoke_arn"),
-        ({"connect_authorization": TokenAuthorizer(function=BACKEND, token_source="cookie:x")},
-         "connect_authorization.token_source", "not a token source"),
+        (
+            {"connect_authorization": TokenAuthorizer(function=LambdaTarget(function_name="", invoke_arn="x"))},
+            "connect_authorization.function",
+            "function_name and invoke_arn",
+        ),
+        (
+            {"connect_authorization": TokenAuthorizer(function=BACKEND, token_source="cookie:x")},
+            "connect_authorization.token_source",
+            "not a token source",
+        ),
         ({"domain": CustomDomain(domain_name="Not A Domain", certificate_arn="arn:x")}, "domain.domain_name", "DNS name"),
         ({"domain": CustomDomain(domain_name="ws.example.org", certificate_arn="")}, "domain.certificate_arn", "ACM"),
     ],
@@ -73,7 +79,10 @@ def test_stack_config_environment_beats_context():
         environ={"CARECONNECT_WS_STAGE": "env", "CARECONNECT_WS_LOG_RETENTION_DAYS": "731"},
     )
     assert (config.stage, config.region, config.log_retention_days, dict(config.tags)) == (
-        "env", "eu-west-1", 731, {"A": "b"},
+        "env",
+        "eu-west-1",
+        731,
+        {"A": "b"},
     )
 
 
@@ -98,8 +107,12 @@ def test_stack_config_modes_and_lists():
     assert (existing.existing_backend, existing.authorizer_enabled) == (True, False)
     config = load_stack_config(
         {"subnet_ids": ["subnet-a", "subnet-b"]},
-        environ={"CARECONNECT_WS_SECURITY_GROUP_IDS": "sg-1, sg-2", "CARECONNECT_WS_CLEANUP_SCHEDULE": "off",
-                 "CARECONNECT_WS_RESERVED_CONCURRENCY": "none", "CARECONNECT_WS_AUTHORIZER": "off"},
+        environ={
+            "CARECONNECT_WS_SECURITY_GROUP_IDS": "sg-1, sg-2",
+            "CARECONNECT_WS_CLEANUP_SCHEDULE": "off",
+            "CARECONNECT_WS_RESERVED_CONCURRENCY": "none",
+            "CARECONNECT_WS_AUTHORIZER": "off",
+        },
     )
     assert config.subnet_ids == ("subnet-a", "subnet-b") and config.security_group_ids == ("sg-1", "sg-2")
     assert (config.cleanup_schedule, config.reserved_concurrency, config.authorizer_enabled) == (None, "none", False)
@@ -115,8 +128,11 @@ def test_stack_config_modes_and_lists():
         ({"reserved_concurrency": 0}, "reserved_concurrency", "at least 1"),
         ({"subnet_ids": ("subnet-a",)}, "security_group_ids", "both subnet_ids and security_group_ids"),
         ({"jwt_secret_arn": None}, "jwt_secret_arn", "jwt_public_key"),
-        ({"jwt_secret_arn": None, "jwt_public_key": "-----BEGIN PUBLIC KEY-----", "jwt_issuer": "https://idp"},
-         "jwt_audience", "needs both jwt_issuer and jwt_audience"),
+        (
+            {"jwt_secret_arn": None, "jwt_public_key": "-----BEGIN PUBLIC KEY-----", "jwt_issuer": "https://idp"},
+            "jwt_audience",
+            "needs both jwt_issuer and jwt_audience",
+        ),
         ({"environment": {"DATABASE_URL": "postgresql://u:p@h/db"}}, "environment", "Terraform state"),
         ({"function_name": "has space"}, "function_name", "1-64"),
     ],
@@ -124,8 +140,9 @@ def test_stack_config_modes_and_lists():
 def test_backend_function_props_validation(overrides, prop, message):
     from careconnect_ws_cdk.backend_function import BackendFunctionProps
 
-    kwargs = dict(function_name="fn", artifact_path="x.zip", kms_key_arn="arn:kms", database_secret_arn="arn:db",
-                  jwt_secret_arn="arn:jwt")
+    kwargs = dict(
+        function_name="fn", artifact_path="x.zip", kms_key_arn="arn:kms", database_secret_arn="arn:db", jwt_secret_arn="arn:jwt"
+    )
     kwargs.update(overrides)
     with pytest.raises(InvalidPropsError) as err:
         BackendFunctionProps(**kwargs)
@@ -148,9 +165,15 @@ def test_props_take_terraform_tokens_and_check_them_at_plan_not_at_synth(default
     rate = cdk._core.TerraformVariable(stack, "rate", type="number")
     burst = cdk._core.TerraformVariable(stack, "burst", type="number")
     retention = cdk._core.TerraformVariable(stack, "retention", type="number")
-    props = WebSocketApiProps(name="api", backend=BACKEND, stage=stage.string_value,
-                              throttling_rate_limit=rate.number_value, throttling_burst_limit=burst.number_value,
-                              log_retention_days=retention.number_value, log_kms_key_arn="arn:aws:kms:eu-west-1:1:key/k")
+    props = WebSocketApiProps(
+        name="api",
+        backend=BACKEND,
+        stage=stage.string_value,
+        throttling_rate_limit=rate.number_value,
+        throttling_burst_limit=burst.number_value,
+        log_retention_days=retention.number_value,
+        log_kms_key_arn="arn:aws:kms:eu-west-1:1:key/k",
+    )
     WebSocketApi(stack, "ws", props)
     import json
 
@@ -183,14 +206,19 @@ def test_old_names_still_work_for_one_release_and_say_what_to_write():
 AUTHORIZER = LambdaTarget(function_name="auth", invoke_arn="arn:auth/invocations")
 
 
-@pytest.mark.parametrize(("old", "new"), [
-    ({"connect_authorizer": AUTHORIZER}, TokenAuthorizer(function=AUTHORIZER)),
-    ({"connect_authorizer": AUTHORIZER, "token_source": "protocol"}, TokenAuthorizer(function=AUTHORIZER,
-                                                                                     token_source="protocol")),
-    ({"connect_authorizer": AUTHORIZER, "authorizer_routes": ("$connect",)}, TokenAuthorizer(function=AUTHORIZER)),
-    ({"iam_connect": True}, IamAuthorization()),
-    ({"token_source": "header:Authorization"}, NoAuthorization(token_source="header:Authorization")),
-])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ({"connect_authorizer": AUTHORIZER}, TokenAuthorizer(function=AUTHORIZER)),
+        (
+            {"connect_authorizer": AUTHORIZER, "token_source": "protocol"},
+            TokenAuthorizer(function=AUTHORIZER, token_source="protocol"),
+        ),
+        ({"connect_authorizer": AUTHORIZER, "authorizer_routes": ("$connect",)}, TokenAuthorizer(function=AUTHORIZER)),
+        ({"iam_connect": True}, IamAuthorization()),
+        ({"token_source": "header:Authorization"}, NoAuthorization(token_source="header:Authorization")),
+    ],
+)
 def test_the_four_old_connect_props_still_work_for_one_release_as_the_one_prop(old, new):
     """connect_authorizer, iam_connect, token_source and authorizer_routes each warn, naming connect_authorization,
     and mean exactly the value of the one prop that replaces them (so the synthesized JSON is the same)."""
@@ -203,15 +231,15 @@ def test_the_four_old_connect_props_still_work_for_one_release_as_the_one_prop(o
 
 def test_the_old_connect_props_keep_their_rules():
     with pytest.warns(DeprecationWarning), pytest.raises(InvalidPropsError, match="only on \\$connect") as err:
-        WebSocketApiProps(name="api", backend=BACKEND, connect_authorizer=AUTHORIZER,
-                          authorizer_routes=("$connect", "$default"))
+        WebSocketApiProps(name="api", backend=BACKEND, connect_authorizer=AUTHORIZER, authorizer_routes=("$connect", "$default"))
     assert err.value.prop == "authorizer_routes"
     with pytest.warns(DeprecationWarning), pytest.raises(InvalidPropsError, match="one authorization") as err:
         WebSocketApiProps(name="api", backend=BACKEND, connect_authorizer=AUTHORIZER, iam_connect=True)
     assert err.value.prop == "iam_connect"
     with pytest.warns(DeprecationWarning), pytest.raises(InvalidPropsError, match="give it alone") as err:
-        WebSocketApiProps(name="api", backend=BACKEND, connect_authorization=TokenAuthorizer(function=AUTHORIZER),
-                          iam_connect=True)
+        WebSocketApiProps(
+            name="api", backend=BACKEND, connect_authorization=TokenAuthorizer(function=AUTHORIZER), iam_connect=True
+        )
     assert err.value.prop == "connect_authorization"
     from careconnect_ws_cdk.websocket_system import WebSocketSystemProps
 
@@ -223,15 +251,18 @@ def test_the_old_connect_props_keep_their_rules():
     assert err.value.prop == "authorizer"
 
 
-@pytest.mark.parametrize(("old", "new"), [
-    ({}, TokenAuthorizer()),
-    ({"existing_function": BACKEND}, NoAuthorization()),
-    ({"authorizer": False}, NoAuthorization()),
-    ({"existing_function": BACKEND, "authorizer": True}, TokenAuthorizer()),
-    ({"iam_connect": True}, IamAuthorization()),
-    ({"token_source": "protocol"}, TokenAuthorizer(token_source="protocol")),
-    ({"authorizer": False, "token_source": "protocol"}, NoAuthorization(token_source="protocol")),
-])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ({}, TokenAuthorizer()),
+        ({"existing_function": BACKEND}, NoAuthorization()),
+        ({"authorizer": False}, NoAuthorization()),
+        ({"existing_function": BACKEND, "authorizer": True}, TokenAuthorizer()),
+        ({"iam_connect": True}, IamAuthorization()),
+        ({"token_source": "protocol"}, TokenAuthorizer(token_source="protocol")),
+        ({"authorizer": False, "token_source": "protocol"}, NoAuthorization(token_source="protocol")),
+    ],
+)
 def test_the_systems_connect_authorization_defaults_by_mode_and_reads_its_old_props(old, new):
     from careconnect_ws_cdk.websocket_system import WebSocketSystemProps
 
@@ -248,16 +279,21 @@ def _no_warning() -> Iterator[None]:
         yield
 
 
-@pytest.mark.parametrize(("changes", "prop"), [
-    ({"reserved_concurrency": 0}, "reserved_concurrency"),
-    ({"reserved_concurrency": "unlimited"}, "reserved_concurrency"),
-    ({"name": ""}, "name"),
-    ({"existing_function": BACKEND, "artifact_path": "x.zip"}, "artifact_path"),
-    ({"existing_function": BACKEND, "snap_start": True}, "snap_start"),
-    ({"artifact_path": "x.zip", "backend_role_name": "role"}, "backend_role_name"),
-    ({"artifact_path": "x.zip", "connect_authorization": NoAuthorization(token_source="cookie:x")},
-     "connect_authorization.token_source"),
-])
+@pytest.mark.parametrize(
+    ("changes", "prop"),
+    [
+        ({"reserved_concurrency": 0}, "reserved_concurrency"),
+        ({"reserved_concurrency": "unlimited"}, "reserved_concurrency"),
+        ({"name": ""}, "name"),
+        ({"existing_function": BACKEND, "artifact_path": "x.zip"}, "artifact_path"),
+        ({"existing_function": BACKEND, "snap_start": True}, "snap_start"),
+        ({"artifact_path": "x.zip", "backend_role_name": "role"}, "backend_role_name"),
+        (
+            {"artifact_path": "x.zip", "connect_authorization": NoAuthorization(token_source="cookie:x")},
+            "connect_authorization.token_source",
+        ),
+    ],
+)
 def test_system_props_are_checked_at_construction_naming_the_prop(changes, prop):
     from careconnect_ws_cdk.websocket_system import WebSocketSystemProps
 
@@ -269,8 +305,14 @@ def test_system_props_are_checked_at_construction_naming_the_prop(changes, prop)
 def test_unreserved_is_spelled_the_same_in_every_construct():
     from careconnect_ws_cdk.backend_function import UNRESERVED, BackendFunctionProps
 
-    props = BackendFunctionProps(function_name="f", artifact_path="a.zip", kms_key_arn="k", database_secret_arn="d",
-                                 jwt_secret_arn="j", reserved_concurrency=UNRESERVED)
+    props = BackendFunctionProps(
+        function_name="f",
+        artifact_path="a.zip",
+        kms_key_arn="k",
+        database_secret_arn="d",
+        jwt_secret_arn="j",
+        reserved_concurrency=UNRESERVED,
+    )
     assert props.reserved_concurrency is None
 
 
@@ -302,8 +344,13 @@ def test_every_construct_takes_props_and_its_old_keyword_arguments_warn(fake_art
     with pytest.warns(DeprecationWarning, match="AccountLoggingRoleProps"):
         AccountLoggingRole(stack, "old_role", name="s", tags={})
     doc = json.loads(Testing.synth(stack))
-    new = [body for section in ("resource", "data") for items in doc[section].values() for name, body in items.items()
-           if not name.startswith("old_")]
+    new = [
+        body
+        for section in ("resource", "data")
+        for items in doc[section].values()
+        for name, body in items.items()
+        if not name.startswith("old_")
+    ]
     assert new and {body.get("provider") for body in new} == {"aws.eu"}
     with pytest.raises(InvalidPropsError) as err:
         AlarmsProps(name="a", topic_arn="oncall", api_id="api", stage="prod")

@@ -12,8 +12,8 @@ README = (ROOT / "README.md").read_text()
 
 
 def _blocks(heading: str) -> list[str]:
-    section = README[README.index(heading):]
-    section = section[:section.index("\n## ", 1)] if "\n## " in section[1:] else section
+    section = README[README.index(heading) :]
+    section = section[: section.index("\n## ", 1)] if "\n## " in section[1:] else section
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 

@@ -30,7 +30,7 @@ def test_every_integration_and_the_authorizer_invoke_the_alias(snap_start_synth)
     alias_invoke = f"${{aws_lambda_alias.{alias_name}.invoke_arn}}"
     integrations = snap_start_synth.resources("aws_apigatewayv2_integration")
     assert integrations and all(i["integration_uri"] == alias_invoke for i in integrations.values())
-    (_, authorizer), = snap_start_synth.resources("aws_apigatewayv2_authorizer").items()
+    ((_, authorizer),) = snap_start_synth.resources("aws_apigatewayv2_authorizer").items()
     assert authorizer["authorizer_uri"] == alias_invoke
 
 
@@ -44,7 +44,7 @@ def test_every_permission_is_on_the_alias(snap_start_synth):
 
 def test_the_cleanup_schedule_invokes_the_alias(snap_start_synth):
     alias_name, _ = snap_start_synth.one("aws_lambda_alias")
-    (_, target), = snap_start_synth.resources("aws_cloudwatch_event_target").items()
+    ((_, target),) = snap_start_synth.resources("aws_cloudwatch_event_target").items()
     assert target["arn"] == f"${{aws_lambda_alias.{alias_name}.arn}}"
 
 
@@ -62,5 +62,10 @@ def test_snap_start_is_refused_for_an_existing_function():
 
     stack = TerraformStack(App(), "refused")
     with pytest.raises(InvalidPropsError, match="snap_start"):
-        WebSocketSystem(stack, "system", WebSocketSystemProps(
-            existing_function=LambdaTarget(function_name="f", invoke_arn="arn:aws:apigateway:x"), snap_start=True))
+        WebSocketSystem(
+            stack,
+            "system",
+            WebSocketSystemProps(
+                existing_function=LambdaTarget(function_name="f", invoke_arn="arn:aws:apigateway:x"), snap_start=True
+            ),
+        )

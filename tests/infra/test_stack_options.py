@@ -17,11 +17,23 @@ from stacks.stack_config import NOT_OPTIONS, PROP, RENAMED, StackConfig, depreca
 
 SYSTEM_PROPS = {f.name for f in fields(WebSocketSystemProps)}
 # A composite prop's types: one for a dataclass, several for a choice (an option part names a type or a field).
-COMPOSITES = {"domain": (CustomDomain,), "existing_function": (LambdaTarget,),
-              "connect_authorization": (TokenAuthorizer, IamAuthorization, NoAuthorization)}
+COMPOSITES = {
+    "domain": (CustomDomain,),
+    "existing_function": (LambdaTarget,),
+    "connect_authorization": (TokenAuthorizer, IamAuthorization, NoAuthorization),
+}
 # Props a stack option cannot express (objects, not text) or that are deprecated spellings: set them in Python.
-PROPS_WITHOUT_OPTION = {"provider", "alarm_thresholds", "jwt_public_key", "outputs", "existing_role_name", "environment",
-                        "authorizer", "iam_connect", "token_source"}
+PROPS_WITHOUT_OPTION = {
+    "provider",
+    "alarm_thresholds",
+    "jwt_public_key",
+    "outputs",
+    "existing_role_name",
+    "environment",
+    "authorizer",
+    "iam_connect",
+    "token_source",
+}
 
 
 def test_every_option_is_a_prop_of_its_own_name_or_says_which_part_of_a_prop_it_is():
@@ -41,50 +53,79 @@ def test_every_option_is_a_prop_of_its_own_name_or_says_which_part_of_a_prop_it_
 
 
 def test_every_prop_that_text_can_express_is_an_option():
-    options = {f.metadata.get(PROP, f.name).partition(".")[0] for f in fields(StackConfig)
-               if f.metadata.get(PROP, f.name) is not None}
+    options = {
+        f.metadata.get(PROP, f.name).partition(".")[0] for f in fields(StackConfig) if f.metadata.get(PROP, f.name) is not None
+    }
     assert SYSTEM_PROPS - options == PROPS_WITHOUT_OPTION
 
 
 def test_the_options_become_the_props_unchanged(fake_artifact):
     """Every option set (to a value unlike its default) reaches the prop of the same name."""
-    config = load_stack_config({}, {
-        "CARECONNECT_WS_NAME": "care-alerts", "CARECONNECT_WS_STAGE": "beta", "CARECONNECT_WS_MEMORY_MB": "1024",
-        "CARECONNECT_WS_TIMEOUT_SECONDS": "20", "CARECONNECT_WS_RESERVED_CONCURRENCY": "none",
-        "CARECONNECT_WS_ARCHITECTURE": "x86_64", "CARECONNECT_WS_FUNCTION_NAME": "care-alerts-fn",
-        "CARECONNECT_WS_SNAP_START": "on", "CARECONNECT_WS_ARTIFACT_PATH": fake_artifact,
-        "CARECONNECT_WS_FUNCTION_ENVIRONMENT": '{"WS_MAX_MESSAGES_PER_SECOND": "20"}',
-        "CARECONNECT_WS_TOKEN_SOURCE": "header:Authorization", "CARECONNECT_WS_DASHBOARD": "off",
-    })
+    config = load_stack_config(
+        {},
+        {
+            "CARECONNECT_WS_NAME": "care-alerts",
+            "CARECONNECT_WS_STAGE": "beta",
+            "CARECONNECT_WS_MEMORY_MB": "1024",
+            "CARECONNECT_WS_TIMEOUT_SECONDS": "20",
+            "CARECONNECT_WS_RESERVED_CONCURRENCY": "none",
+            "CARECONNECT_WS_ARCHITECTURE": "x86_64",
+            "CARECONNECT_WS_FUNCTION_NAME": "care-alerts-fn",
+            "CARECONNECT_WS_SNAP_START": "on",
+            "CARECONNECT_WS_ARTIFACT_PATH": fake_artifact,
+            "CARECONNECT_WS_FUNCTION_ENVIRONMENT": '{"WS_MAX_MESSAGES_PER_SECOND": "20"}',
+            "CARECONNECT_WS_TOKEN_SOURCE": "header:Authorization",
+            "CARECONNECT_WS_DASHBOARD": "off",
+        },
+    )
     values = config.system_prop_values()
     props = WebSocketSystemProps(**values)
     for name, value in values.items():
         assert getattr(props, name) == value, name
     assert (props.name, props.memory_mb, props.reserved_concurrency, props.function_environment) == (
-        "care-alerts", 1024, "none", {"WS_MAX_MESSAGES_PER_SECOND": "20"})
+        "care-alerts",
+        1024,
+        "none",
+        {"WS_MAX_MESSAGES_PER_SECOND": "20"},
+    )
     assert config.composite_prop_values("domain") == {}
-    config = load_stack_config({}, {"CARECONNECT_WS_DOMAIN_NAME": "ws.example.org", "CARECONNECT_WS_CERTIFICATE_ARN":
-                                    "arn:aws:acm:us-east-1:111122223333:certificate/abc"})
+    config = load_stack_config(
+        {},
+        {
+            "CARECONNECT_WS_DOMAIN_NAME": "ws.example.org",
+            "CARECONNECT_WS_CERTIFICATE_ARN": "arn:aws:acm:us-east-1:111122223333:certificate/abc",
+        },
+    )
     assert CustomDomain(**config.composite_prop_values("domain")) == CustomDomain(
-        domain_name="ws.example.org", certificate_arn="arn:aws:acm:us-east-1:111122223333:certificate/abc")
+        domain_name="ws.example.org", certificate_arn="arn:aws:acm:us-east-1:111122223333:certificate/abc"
+    )
 
 
 @pytest.mark.parametrize(("old", "new"), sorted(RENAMED.items()))
 def test_each_0_1_name_still_sets_its_option_and_warns(old, new):
-    sample = {"api_name": "legacy", "lambda_function_name": "legacy-fn", "lambda_artifact": "x.zip",
-              "lambda_architecture": "x86_64", "lambda_memory_mb": "1024", "lambda_timeout_seconds": "20",
-              "lambda_reserved_concurrency": "7", "lambda_environment": '{"WS_MAX_MESSAGES_PER_SECOND": "20"}',
-              "lambda_snap_start": "on"}[old]
+    sample = {
+        "api_name": "legacy",
+        "lambda_function_name": "legacy-fn",
+        "lambda_artifact": "x.zip",
+        "lambda_architecture": "x86_64",
+        "lambda_memory_mb": "1024",
+        "lambda_timeout_seconds": "20",
+        "lambda_reserved_concurrency": "7",
+        "lambda_environment": '{"WS_MAX_MESSAGES_PER_SECOND": "20"}',
+        "lambda_snap_start": "on",
+    }[old]
     variable = f"CARECONNECT_WS_{old.upper()}"
     from_env = load_stack_config({}, {variable: sample})
     from_context = load_stack_config({old: sample}, {})
     assert getattr(from_env, new) == getattr(from_context, new) != getattr(StackConfig(), new)
     assert from_env.sources[new] == variable and from_context.sources[new] == f"cdktf.json context {old}"
     assert deprecated_options({}, {variable: sample}) == [
-        f"{variable} is deprecated: set CARECONNECT_WS_{new.upper()} (the construct prop {new}); the old name goes in 0.3.0"]
+        f"{variable} is deprecated: set CARECONNECT_WS_{new.upper()} (the construct prop {new}); the old name goes in 0.3.0"
+    ]
     assert deprecated_options({old: sample}, {}) == [
         f"cdktf.json context {old} is deprecated: set cdktf.json context {new} (the construct prop {new}); "
-        "the old name goes in 0.3.0"]
+        "the old name goes in 0.3.0"
+    ]
     assert unknown_options({old: sample}, {variable: sample}) == []
 
 
@@ -105,8 +146,12 @@ def test_the_new_name_wins_over_the_old_and_the_warning_says_so():
 
 
 def test_variables_other_tools_read_are_not_reported_as_typos():
-    environ = {"CARECONNECT_WS_URL": "ws://127.0.0.1:8080/prod", "CARECONNECT_WS_TOKEN": "t",
-               "CARECONNECT_WS_LAMBDA_PYTHON": "/usr/bin/python3.12", "CARECONNECT_WS_CLI_CACHE": "/tmp/cli"}
+    environ = {
+        "CARECONNECT_WS_URL": "ws://127.0.0.1:8080/prod",
+        "CARECONNECT_WS_TOKEN": "t",
+        "CARECONNECT_WS_LAMBDA_PYTHON": "/usr/bin/python3.12",
+        "CARECONNECT_WS_CLI_CACHE": "/tmp/cli",
+    }
     assert unknown_options({}, environ) == []
 
 
@@ -125,8 +170,8 @@ def test_the_readme_documents_every_option_and_names_no_variable_that_does_not_e
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    table = readme[readme.index("### Options (environment"):]
-    table = table[:table.index("\n\n**")]
+    table = readme[readme.index("### Options (environment") :]
+    table = table[: table.index("\n\n**")]
     documented = set()
     for row in table.splitlines():
         if row.startswith("| `"):

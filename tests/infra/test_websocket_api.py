@@ -158,7 +158,9 @@ class TestThreeFunctions:
     def test_three_integrations_and_three_permissions(self, three_function_synth):
         integrations = three_function_synth.resources(INTEGRATION)
         assert sorted(i["integration_uri"] for i in integrations.values()) == [
-            "arn:connect/invocations", "arn:default/invocations", "arn:disconnect/invocations",
+            "arn:connect/invocations",
+            "arn:default/invocations",
+            "arn:disconnect/invocations",
         ]
         by_key = routes_by_key(three_function_synth)
         for key, fn in (("$connect", "connect"), ("$disconnect", "disconnect"), ("$default", "default")):
@@ -166,7 +168,9 @@ class TestThreeFunctions:
             assert by_key[key]["target"] == f"integrations/${{{INTEGRATION}.{integration}.id}}"
         permissions = three_function_synth.resources(PERMISSION).values()
         assert sorted((p["function_name"], p["source_arn"].rsplit("/", 1)[1]) for p in permissions) == [
-            ("on-connect", "$connect"), ("on-default", "$default"), ("on-disconnect", "$disconnect"),
+            ("on-connect", "$connect"),
+            ("on-default", "$default"),
+            ("on-disconnect", "$disconnect"),
         ]
         assert all("/staging/" in p["source_arn"] for p in permissions)
 
@@ -192,17 +196,23 @@ def test_two_apis_with_the_same_name_in_one_stack_are_refused_naming_both(defaul
     target = LambdaTarget(function_name="fn", invoke_arn="arn:fn/invocations")
     WebSocketApi(stack, "first", WebSocketApiProps(name="same", backend=target, log_kms_key_arn="arn:aws:kms:us-east-1:1:key/k"))
     with pytest.raises(InvalidPropsError) as err:
-        WebSocketApi(stack, "second", WebSocketApiProps(name="same", backend=target, log_kms_key_arn="arn:aws:kms:us-east-1:1:key/k"))
+        WebSocketApi(
+            stack, "second", WebSocketApiProps(name="same", backend=target, log_kms_key_arn="arn:aws:kms:us-east-1:1:key/k")
+        )
     assert "twins/second and twins/first" in str(err.value) and "collide" in str(err.value)
     # Another name, or the same name on another stage, is fine.
-    WebSocketApi(stack, "third", WebSocketApiProps(name="same", stage="dev", backend=target,
-                                                   log_kms_key_arn="arn:aws:kms:us-east-1:1:key/k"))
+    WebSocketApi(
+        stack,
+        "third",
+        WebSocketApiProps(name="same", stage="dev", backend=target, log_kms_key_arn="arn:aws:kms:us-east-1:1:key/k"),
+    )
 
 
 def test_a_reusable_construct_emits_no_root_outputs_unless_asked(three_function_synth, existing_synth):
     assert three_function_synth.outputs == {}
-    assert {"websocket_api_endpoint", "websocket_management_endpoint", "websocket_api_id",
-            "websocket_api_execution_arn"} <= set(existing_synth.outputs)  # the app's stack asks for them
+    assert {"websocket_api_endpoint", "websocket_management_endpoint", "websocket_api_id", "websocket_api_execution_arn"} <= set(
+        existing_synth.outputs
+    )  # the app's stack asks for them
 
 
 @pytest.fixture(scope="module")
@@ -217,11 +227,19 @@ def two_way_synth():
     def build(app):
         stack = TerraformStack(app, "two-way")
         AwsProvider(stack, "aws", region="eu-west-1")
-        ws = WebSocketApi(stack, "ws", WebSocketApiProps(
-            name="two-way", backend=chat, custom_routes={"chat.send": chat, "chat.typing": chat},
-            two_way_routes=("chat.send",), domain=CustomDomain(domain_name="ws.example.org", certificate_arn="arn:aws:acm:x"),
-            disable_execute_api_endpoint=True,
-            connect_authorization=TokenAuthorizer(function=chat, token_source="protocol")))
+        ws = WebSocketApi(
+            stack,
+            "ws",
+            WebSocketApiProps(
+                name="two-way",
+                backend=chat,
+                custom_routes={"chat.send": chat, "chat.typing": chat},
+                two_way_routes=("chat.send",),
+                domain=CustomDomain(domain_name="ws.example.org", certificate_arn="arn:aws:acm:x"),
+                disable_execute_api_endpoint=True,
+                connect_authorization=TokenAuthorizer(function=chat, token_source="protocol"),
+            ),
+        )
         ws.add_route("chat.history", chat, return_response=True)
         ws.add_route("chat.read", chat)
         return stack
@@ -246,9 +264,9 @@ def test_custom_routes_answer_on_the_socket_when_two_way(two_way_synth):
 
 def test_the_authorizer_reads_the_token_where_the_clients_put_it(two_way_synth, existing_full_synth):
     assert two_way_synth.one("aws_apigatewayv2_authorizer")[1]["identity_sources"] == [
-        "route.request.header.Sec-WebSocket-Protocol"]
-    assert existing_full_synth.one("aws_apigatewayv2_authorizer")[1]["identity_sources"] == [
-        "route.request.querystring.token"]
+        "route.request.header.Sec-WebSocket-Protocol"
+    ]
+    assert existing_full_synth.one("aws_apigatewayv2_authorizer")[1]["identity_sources"] == ["route.request.querystring.token"]
 
 
 def test_the_default_endpoint_can_be_disabled_with_a_custom_domain(two_way_synth, existing_synth):
@@ -256,15 +274,20 @@ def test_the_default_endpoint_can_be_disabled_with_a_custom_domain(two_way_synth
     assert "disable_execute_api_endpoint" not in existing_synth.one(API)[1]
 
 
-@pytest.mark.parametrize(("props", "prop"), [
-    ({"disable_execute_api_endpoint": True}, "disable_execute_api_endpoint"),
-    ({"two_way_routes": ("chat.send",)}, "two_way_routes"),
-    ({"connect_authorization": NoAuthorization(token_source="cookie:session")}, "connect_authorization.token_source"),
-    ({"connect_authorization": TokenAuthorizer(token_source="protocol")}, "connect_authorization.function"),
-    ({"connect_authorization": TokenAuthorizer(function=LambdaTarget(function_name="", invoke_arn="x"))},
-     "connect_authorization.function"),
-    ({"connect_authorization": "iam"}, "connect_authorization"),
-])
+@pytest.mark.parametrize(
+    ("props", "prop"),
+    [
+        ({"disable_execute_api_endpoint": True}, "disable_execute_api_endpoint"),
+        ({"two_way_routes": ("chat.send",)}, "two_way_routes"),
+        ({"connect_authorization": NoAuthorization(token_source="cookie:session")}, "connect_authorization.token_source"),
+        ({"connect_authorization": TokenAuthorizer(token_source="protocol")}, "connect_authorization.function"),
+        (
+            {"connect_authorization": TokenAuthorizer(function=LambdaTarget(function_name="", invoke_arn="x"))},
+            "connect_authorization.function",
+        ),
+        ({"connect_authorization": "iam"}, "connect_authorization"),
+    ],
+)
 def test_two_way_and_endpoint_props_are_checked(props, prop):
     from careconnect_ws_cdk.errors import InvalidPropsError
     from careconnect_ws_cdk.websocket_api import LambdaTarget, WebSocketApiProps
@@ -285,8 +308,9 @@ def test_aws_iam_on_connect_in_the_complete_system(fake_artifact):
 
     stack = TerraformStack(Testing.app(), "iam")
     AwsProvider(stack, "aws", region="eu-west-1")
-    WebSocketSystem(stack, "ws", WebSocketSystemProps(artifact_path=fake_artifact,
-                                                      connect_authorization=IamAuthorization(), dashboard=False))
+    WebSocketSystem(
+        stack, "ws", WebSocketSystemProps(artifact_path=fake_artifact, connect_authorization=IamAuthorization(), dashboard=False)
+    )
     s = synthesize(stack)
     routes = websocket_routes(s)
     assert routes["$connect"].authorization == "AWS_IAM"
@@ -296,7 +320,14 @@ def test_aws_iam_on_connect_in_the_complete_system(fake_artifact):
     (function,) = s.resources("aws_lambda_function").values()
     assert function["environment"]["variables"][contract.CONNECT_AUTH] == "iam"
     with pytest.raises(InvalidPropsError) as err:
-        WebSocketSystem(TerraformStack(Testing.app(), "both"), "ws", WebSocketSystemProps(
-            artifact_path=fake_artifact, connect_authorization=TokenAuthorizer(function=LambdaTarget(
-                function_name="f", invoke_arn="arn:f"), token_source="cookie:session")))
+        WebSocketSystem(
+            TerraformStack(Testing.app(), "both"),
+            "ws",
+            WebSocketSystemProps(
+                artifact_path=fake_artifact,
+                connect_authorization=TokenAuthorizer(
+                    function=LambdaTarget(function_name="f", invoke_arn="arn:f"), token_source="cookie:session"
+                ),
+            ),
+        )
     assert err.value.prop == "connect_authorization.token_source"

@@ -50,7 +50,9 @@ def test_an_xdg_data_dir_mirror_is_found(fake_terraform, tmp_path):
 def test_the_default_cli_configuration_is_used_when_it_provides_the_provider(fake_terraform, tmp_path):
     mirror = tmp_path / "elsewhere"
     _provider_in(mirror)
-    (fake_terraform / ".terraformrc").write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n')
+    (fake_terraform / ".terraformrc").write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n'
+    )
     toolchain = tf.find_toolchain(tmp_path)
     assert toolchain.cli_config == fake_terraform / ".terraformrc" and toolchain.provider_constraint == "= 5.100.0"
 

@@ -29,6 +29,7 @@ def count(sql, table="websocket_connections"):
 
 # -- tokens ---------------------------------------------------------------------------------
 
+
 def test_a_token_minted_for_another_audience_is_refused_when_none_is_configured(careconnect_runtime, sql):
     foreign = signed({"sub": "alice", "aud": "billing-api"})
     authorizer = load_event("authorizer")
@@ -50,7 +51,12 @@ def test_the_configured_audience_is_required_and_must_match(careconnect_runtime,
 def test_rs256_needs_issuer_and_audience(missing):
     from tests.support.runtime import rsa_public_pem
 
-    env = {"DATABASE_URL": "postgresql://x", "WS_JWT_PUBLIC_KEY": rsa_public_pem(), "WS_JWT_ISSUER": "https://idp", "WS_JWT_AUDIENCE": "ws"}
+    env = {
+        "DATABASE_URL": "postgresql://x",
+        "WS_JWT_PUBLIC_KEY": rsa_public_pem(),
+        "WS_JWT_ISSUER": "https://idp",
+        "WS_JWT_AUDIENCE": "ws",
+    }
     Settings.from_env(env)  # complete: fine
     del env[missing]
     with pytest.raises(ConfigError, match=f"^{missing}: required with WS_JWT_PUBLIC_KEY"):
@@ -67,7 +73,10 @@ def test_rs256_needs_issuer_and_audience(missing):
         signed({"sub": "x" * 257}),
         signed({"sub": 42}),
         signed({"sub": "alice", "exp": "soon"}),
-        base64.urlsafe_b64encode(b'{"alg":"HS256"}').decode() + "." + base64.urlsafe_b64encode(b'{"sub":' + b"9" * 5000 + b"}").decode() + ".sig",
+        base64.urlsafe_b64encode(b'{"alg":"HS256"}').decode()
+        + "."
+        + base64.urlsafe_b64encode(b'{"sub":' + b"9" * 5000 + b"}").decode()
+        + ".sig",
     ],
     ids=["lone-surrogate", "surrogate-in-part", "surrogate-sub", "nul-sub", "long-sub", "int-sub", "string-exp", "huge-number"],
 )
@@ -100,6 +109,7 @@ def test_issue_token_refuses_a_lifetime_that_is_already_over():
 
 
 # -- per-client limits -------------------------------------------------------------------------
+
 
 def test_connections_per_user_are_capped_and_a_refused_connect_stores_nothing(careconnect_runtime, sql):
     set_settings(make_settings(careconnect_runtime.database_url, max_connections_per_user=3))
@@ -146,7 +156,9 @@ def test_subscriptions_per_connection_are_capped(careconnect_runtime, sql):
         for i in range(4):
             assert send("abuse=", {"action": "subscribe", "topic": "open-test-topic", "subject": f"s{i}"}).outcome == (200, None)
         assert send("abuse=", {"action": "subscribe", "topic": "open-test-topic", "subject": "s4"}).outcome == (
-            429, "too_many_subscriptions")
+            429,
+            "too_many_subscriptions",
+        )
         # Subscribing again to one it holds is still fine.
         assert send("abuse=", {"action": "subscribe", "topic": "open-test-topic", "subject": "s0"}).outcome == (200, None)
         assert count(sql, "websocket_subscriptions") == 4
@@ -155,7 +167,11 @@ def test_subscriptions_per_connection_are_capped(careconnect_runtime, sql):
 
 
 def test_a_flooding_connection_is_limited_then_closed(careconnect_runtime, careconnect_connections, sql):
-    set_settings(make_settings(careconnect_runtime.database_url, management_endpoint=careconnect_connections.url, max_messages_per_second=5))
+    set_settings(
+        make_settings(
+            careconnect_runtime.database_url, management_endpoint=careconnect_connections.url, max_messages_per_second=5
+        )
+    )
     assert connect("flood=", token=token_for("mallory")).outcome == (200, None)
     assert connect("calm=", token=token_for("bob")).outcome == (200, None)
     careconnect_connections.open.update({"flood=", "calm="})
@@ -182,6 +198,7 @@ def test_reregistering_an_id_for_another_user_drops_the_old_subscriptions(careco
 
 
 # -- what reaches the logs ------------------------------------------------------------------------
+
 
 def test_logs_name_only_known_actions_and_bound_every_client_value(careconnect_runtime, caplog):
     assert connect("abuse=", token=token_for("alice")).outcome == (200, None)
@@ -213,6 +230,7 @@ def test_an_unhandled_error_logs_where_not_what(careconnect_runtime, caplog, mon
 
 
 # -- inputs a client (or a stray invocation) controls -----------------------------------------
+
 
 def test_a_number_past_the_integer_digit_limit_is_invalid_json(careconnect_runtime):
     assert connect("abuse=", token=token_for("alice")).outcome == (200, None)
@@ -267,8 +285,7 @@ def test_the_subscription_cap_holds_under_concurrent_subscribes_on_one_connectio
     import psycopg
 
     assert connect("abuse=", token=token_for("alice")).outcome == (200, None)
-    call_subscribe = ("SELECT inserted FROM careconnect_ws_subscribe('abuse=', 'open-race-topic', %s, 2, NULL, 1000,"
-                      " 100000, 64)")
+    call_subscribe = "SELECT inserted FROM careconnect_ws_subscribe('abuse=', 'open-race-topic', %s, 2, NULL, 1000, 100000, 64)"
     assert sql.execute(call_subscribe, ["s0"]).fetchone()[0] is True
     second: list[bool] = []
     with psycopg.connect(careconnect_database.url) as first:  # a transaction of its own, left open

@@ -133,8 +133,9 @@ def test_alg_none_token_is_refused(careconnect_runtime, sql):
 
 def test_a_token_for_another_user_cannot_subscribe_to_their_topic(careconnect_runtime, sql):
     lambda_handler(make_event("connect", connection_id="mallory-conn", query={"token": token_for("mallory")}))
-    event = make_event("message", connection_id="mallory-conn",
-                       body={"action": "subscribe", "topic": "email-verification", "subject": "alice"})
+    event = make_event(
+        "message", connection_id="mallory-conn", body={"action": "subscribe", "topic": "email-verification", "subject": "alice"}
+    )
     response = lambda_handler(event)
     assert (response["statusCode"], json.loads(response["body"])["code"]) == (403, "forbidden")
     assert sql.execute("SELECT count(*) FROM websocket_subscriptions").fetchone()[0] == 0

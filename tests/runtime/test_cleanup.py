@@ -56,8 +56,14 @@ def test_closing_is_optional_and_a_gone_client_is_fine(careconnect_connections, 
 def test_cli_cleanup(careconnect_connections, sql, careconnect_database):
     connect("a", "u", connections=careconnect_connections, expect=200)
     sql.execute("UPDATE websocket_connections SET expires_at = now() - interval '1 minute'")
-    env = {**os.environ, "DATABASE_URL": careconnect_database.url, "WS_JWT_SECRET": SECRET,
-           "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": careconnect_connections.url}
-    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "cleanup"], env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "DATABASE_URL": careconnect_database.url,
+        "WS_JWT_SECRET": SECRET,
+        "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": careconnect_connections.url,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "careconnect_ws", "cleanup"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["deactivated"] == 1

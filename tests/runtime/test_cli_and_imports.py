@@ -18,8 +18,13 @@ from tests.support.runtime import SECRET
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "careconnect_ws", *args], env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "careconnect_ws", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_migrate_command_on_a_new_database_then_again(careconnect_database):
@@ -45,7 +50,9 @@ def test_token_command_prints_a_token_the_runtime_accepts():
 
 def test_missing_configuration_exits_2_naming_the_variable():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "WS_JWT"))}
-    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "migrate"], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "careconnect_ws", "migrate"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     assert "DATABASE_URL" in proc.stderr
 
@@ -63,7 +70,16 @@ def test_handler_import_loads_neither_the_cdk_nor_boto3_nor_jwt():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     loaded = set(json.loads(proc.stdout))
-    assert not loaded & {"cdktf", "constructs", "jsii", "cdktf_cdktf_provider_aws", "cdktn", "cdktn_provider_aws", "stacks", "careconnect_ws_cdk"}
+    assert not loaded & {
+        "cdktf",
+        "constructs",
+        "jsii",
+        "cdktf_cdktf_provider_aws",
+        "cdktn",
+        "cdktn_provider_aws",
+        "stacks",
+        "careconnect_ws_cdk",
+    }
     assert not loaded & {"boto3", "botocore", "jwt", "aiohttp"}, "heavy modules must load lazily"
 
 
@@ -72,7 +88,10 @@ def test_no_module_in_the_runtime_imports_the_cdk():
     import re
 
     root = pathlib.Path(__file__).resolve().parents[2] / "careconnect_ws"
-    pattern = re.compile(r"^\s*(from|import)\s+(cdktf|cdktn|constructs|jsii|cdktf_cdktf_provider_aws|cdktn_provider_aws|stacks|careconnect_ws_cdk)\b", re.M)
+    pattern = re.compile(
+        r"^\s*(from|import)\s+(cdktf|cdktn|constructs|jsii|cdktf_cdktf_provider_aws|cdktn_provider_aws|stacks|careconnect_ws_cdk)\b",
+        re.M,
+    )
     offenders = [str(p) for p in root.rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []
 
@@ -97,8 +116,9 @@ def test_the_construct_library_reaches_the_runtime_only_through_its_shared_defin
     root = pathlib.Path(__file__).resolve().parents[2] / "careconnect_ws_cdk"
     text = "".join(p.read_text() for p in root.rglob("*.py"))
     used = set(re.findall(r"^\s*from careconnect_ws\.(\w+)", text, re.M))
-    used |= {name.strip() for names in re.findall(r"^\s*from careconnect_ws import ([\w, ]+)", text, re.M)
-             for name in names.split(",")}
+    used |= {
+        name.strip() for names in re.findall(r"^\s*from careconnect_ws import ([\w, ]+)", text, re.M) for name in names.split(",")
+    }
     assert "import careconnect_ws\n" not in text
     assert used == {"contract", "limits", "deprecations"}
 
@@ -134,14 +154,19 @@ def test_every_subcommand_runs_with_only_what_it_uses(careconnect_runtime, carec
     assert notify.returncode == 0, notify.stderr
     assert json.loads(notify.stdout)["delivered"] == ["cli="]
     assert careconnect_connections.messages_for("cli=")[-1]["email"] == "c@example.org"
-    publish = bare_run("publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"type": "x"}',
-                        env=with_endpoint)
+    publish = bare_run(
+        "publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"type": "x"}', env=with_endpoint
+    )
     assert publish.returncode == 0, publish.stderr
     assert (json.loads(publish.stdout)["seq"], json.loads(publish.stdout)["delivered"]) == (2, ["cli="])
     assert careconnect_connections.messages_for("cli=")[-1] == {
-        "stream": {"topic": "email-verification", "subject": "carol"}, "seq": 2, "type": "x"}
-    refused = bare_run("publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"seq": 1}',
-                        env=with_endpoint)
+        "stream": {"topic": "email-verification", "subject": "carol"},
+        "seq": 2,
+        "type": "x",
+    }
+    refused = bare_run(
+        "publish", "--topic", "email-verification", "--subject", "carol", "--payload", '{"seq": 1}', env=with_endpoint
+    )
     assert refused.returncode == 2 and "'seq'" in refused.stderr and "Traceback" not in refused.stderr
     cleanup = bare_run("cleanup", env=with_endpoint)
     assert cleanup.returncode == 0, cleanup.stderr
@@ -214,19 +239,35 @@ def test_every_variable_in_the_settings_table_is_read_and_checked():
                 Settings.from_env({**base, row.variable: "maybe"})
             assert getattr(Settings.from_env({**base, row.variable: "on"}), row.field) is True
             assert getattr(Settings.from_env({**base, row.variable: "off"}), row.field) is False
-    secrets = {"arn:aws:secretsmanager:us-east-1:1:secret:db": "postgresql://app@from-secret/app",
-               "arn:aws:secretsmanager:us-east-1:1:secret:jwt": SECRET + "-rotated"}
-    read = Settings.from_env({"DATABASE_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:db",
-                              "WS_JWT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:jwt",
-                              "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": "https://x.execute-api.eu-west-1.amazonaws.com/prod/",
-                              "AWS_REGION": "eu-west-1"}, secret_reader=lambda arn: secrets[arn])
+    secrets = {
+        "arn:aws:secretsmanager:us-east-1:1:secret:db": "postgresql://app@from-secret/app",
+        "arn:aws:secretsmanager:us-east-1:1:secret:jwt": SECRET + "-rotated",
+    }
+    read = Settings.from_env(
+        {
+            "DATABASE_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:db",
+            "WS_JWT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:jwt",
+            "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": "https://x.execute-api.eu-west-1.amazonaws.com/prod/",
+            "AWS_REGION": "eu-west-1",
+        },
+        secret_reader=lambda arn: secrets[arn],
+    )
     assert (read.database_url, read.jwt_secret, read.region) == (
-        "postgresql://app@from-secret/app", SECRET + "-rotated", "eu-west-1")
+        "postgresql://app@from-secret/app",
+        SECRET + "-rotated",
+        "eu-west-1",
+    )
     assert read.management_endpoint == "https://x.execute-api.eu-west-1.amazonaws.com/prod"
     from tests.support.runtime import rsa_public_pem
 
-    rs = Settings.from_env({"DATABASE_URL": base["DATABASE_URL"], "WS_JWT_PUBLIC_KEY": rsa_public_pem(),
-                            "WS_JWT_ISSUER": "https://idp", "WS_JWT_AUDIENCE": "careconnect"})
+    rs = Settings.from_env(
+        {
+            "DATABASE_URL": base["DATABASE_URL"],
+            "WS_JWT_PUBLIC_KEY": rsa_public_pem(),
+            "WS_JWT_ISSUER": "https://idp",
+            "WS_JWT_AUDIENCE": "careconnect",
+        }
+    )
     assert (rs.jwt_issuer, rs.jwt_audience, rs.jwt_public_key.startswith("-----BEGIN")) == ("https://idp", "careconnect", True)
 
 
@@ -237,7 +278,7 @@ def test_the_readmes_environment_table_is_the_settings_table():
     from careconnect_ws.settings import TABLE
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("### Environment"):readme.index("### Database")]
+    section = readme[readme.index("### Environment") : readme.index("### Database")]
     documented: dict[str, str] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -264,12 +305,15 @@ def test_version_comes_from_the_one_source():
     assert version("careconnect-ws") == __version__
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://app:s3cret-pw@127.0.0.1:1/db?bogus=1",
-    "postgresql://app:s3cret-pw@[bad/db",
-    "host=db.internal password=s3cret-pw bogus=1",
-    "host=db.internal password='s3cret-pw' sslmode=nonsense",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:s3cret-pw@127.0.0.1:1/db?bogus=1",
+        "postgresql://app:s3cret-pw@[bad/db",
+        "host=db.internal password=s3cret-pw bogus=1",
+        "host=db.internal password='s3cret-pw' sslmode=nonsense",
+    ],
+)
 @pytest.mark.parametrize("command", [("migrate",), ("serve", "--port", "0"), ("cleanup",)])
 def test_a_malformed_database_url_is_named_and_its_password_never_printed(url, command):
     proc = bare_run(*command, env=minimal_env(DATABASE_URL=url, WS_JWT_SECRET=SECRET))
@@ -296,7 +340,8 @@ def test_every_module_is_mapped_to_its_tests():
             dotted = ".".join(p for p in parts if p != "__init__")
             # A subpackage is named as itself or as "name.*" (its modules listed beside it).
             assert {dotted, dotted.split(".")[-1], f"{package}.{dotted}", f"{dotted}.*"} & named, (
-                f"{package}/{path.relative_to(root / package)} is not in tests/README.md")
+                f"{package}/{path.relative_to(root / package)} is not in tests/README.md"
+            )
     for test_file in re.findall(r"`((?:runtime|e2e|infra|extension|consumer|rehearsal)/test_\w+\.py)", readme):
         assert (root / "tests" / test_file).is_file(), f"tests/README.md names {test_file}, which does not exist"
 

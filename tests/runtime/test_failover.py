@@ -124,7 +124,8 @@ def _disconnect_missed_then_recorded(server) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     with psycopg.connect(server.url) as check:
-        row = check.execute("SELECT is_active, disconnect_status_code FROM websocket_connections"
-                            " WHERE connection_id = 'gone='").fetchone()
+        row = check.execute(
+            "SELECT is_active, disconnect_status_code FROM websocket_connections WHERE connection_id = 'gone='"
+        ).fetchone()
     sent = make_event("disconnect", connection_id="gone=")["requestContext"]["disconnectStatusCode"]
     assert row == (False, sent)

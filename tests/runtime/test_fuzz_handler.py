@@ -37,7 +37,11 @@ CIDS = ["m-1=", "m-2=", "m-3=", "Zm9vYmFy"]  # the attacker's ids (never the vic
 USERS = ["mallory", "mallory-2", "eve"]
 
 json_leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=40),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=40),
     st.sampled_from(["", "\x00", "\ud800", "$connect", "ping", "email-verification", VICTIM, "9" * 5000]),
 )
 json_value = st.recursive(
@@ -46,7 +50,7 @@ json_value = st.recursive(
     max_leaves=12,
 )
 odd_text = st.one_of(st.text(max_size=60), st.sampled_from(["", "\x00", "\ud800", "A" * 5000, VICTIM]))
-extreme_number = st.sampled_from([-10**20, -1, 0, 2**31, 2**33, 2**63, 2**64, -2**63 - 1, 1e308, -1e308, 10**300, 0.5])
+extreme_number = st.sampled_from([-(10**20), -1, 0, 2**31, 2**33, 2**63, 2**64, -(2**63) - 1, 1e308, -1e308, 10**300, 0.5])
 
 
 @st.composite
@@ -180,17 +184,24 @@ def backend_commands(draw):
 
 def _state(sql):
     row = sql.execute("SELECT * FROM websocket_connections WHERE connection_id = %s", [VICTIM_CID]).fetchone()
-    subs = sql.execute("SELECT topic, subject FROM websocket_subscriptions WHERE connection_id = %s ORDER BY 1, 2",
-                       [VICTIM_CID]).fetchall()
+    subs = sql.execute(
+        "SELECT topic, subject FROM websocket_subscriptions WHERE connection_id = %s ORDER BY 1, 2", [VICTIM_CID]
+    ).fetchall()
     return row, subs
 
 
 @pytest.fixture
 def victim(careconnect_runtime, careconnect_connections, sql):
     # Lift the rate limit: a fuzzer sends faster than any client and would only test the 429 path.
-    set_settings(make_settings(careconnect_runtime.database_url, management_endpoint=careconnect_connections.url,
-                               max_messages_per_second=0, max_messages_per_user_per_second=0,
-                               max_connections_per_user=3))
+    set_settings(
+        make_settings(
+            careconnect_runtime.database_url,
+            management_endpoint=careconnect_connections.url,
+            max_messages_per_second=0,
+            max_messages_per_user_per_second=0,
+            max_connections_per_user=3,
+        )
+    )
     connect = copy.deepcopy(load_event("connect"))
     connect["requestContext"]["connectionId"] = VICTIM_CID
     connect["queryStringParameters"] = {"token": token_for(VICTIM)}
@@ -202,8 +213,13 @@ def victim(careconnect_runtime, careconnect_connections, sql):
     return _state(sql)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=not RANDOM, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not RANDOM,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(event=st.one_of(websocket_events(), websocket_events(), other_events()))
 def test_no_client_shaped_event_escapes_or_answers_5xx(victim, sql, event):
     cid = None

@@ -99,7 +99,8 @@ def test_a_message_writes_last_activity_only_once_per_touch_interval(careconnect
 def test_subscribe_and_unsubscribe_email_verification(careconnect_runtime, sql):
     connect(CID, "user-1")
     assert send(CID, {"action": "subscribe", "topic": "email-verification"}) == (
-        200, {"type": "subscribed", "topic": "email-verification", "subject": "user-1", "seq": 0},
+        200,
+        {"type": "subscribed", "topic": "email-verification", "subject": "user-1", "seq": 0},
     )
     # Subscribing twice is fine and stores one row.
     assert send(CID, {"action": "subscribe", "topic": "email-verification", "subject": "user-1"})[0] == 200
@@ -185,8 +186,12 @@ def test_one_error_vocabulary_a_custom_action_refuses_with_its_code_and_status(c
         assert lambda_handler(make_event("connect", connection_id="e=", query={"token": token_for("u")}))["statusCode"] == 200
         response = lambda_handler(make_event("message", connection_id="e=", body={"action": "test-refuse", "id": "7"}))
         assert response["statusCode"] == 403
-        assert json.loads(response["body"]) == {"type": "error", "code": "not_your_ward", "message": "this ward is not yours",
-                                                "id": "7"}
+        assert json.loads(response["body"]) == {
+            "type": "error",
+            "code": "not_your_ward",
+            "message": "this ward is not yours",
+            "id": "7",
+        }
     finally:
         router.actions.remove("test-refuse")
 
@@ -201,10 +206,12 @@ def test_a_database_that_cannot_serve_has_one_name_in_replies_and_log_lines(care
     set_settings(make_settings("postgresql://postgres@127.0.0.1:1/postgres", db_connect_timeout_seconds=1))
     db_module.reset_database()
     outcomes, codes = set(), set()
-    for event in (make_event("connect", connection_id="x=", query={"token": token_for("u")}),
-                  make_event("message", connection_id="x=", body={"action": "ping"}),
-                  make_event("disconnect", connection_id="x="),
-                  {"careconnect_ws": {"command": "cleanup"}}):
+    for event in (
+        make_event("connect", connection_id="x=", query={"token": token_for("u")}),
+        make_event("message", connection_id="x=", body={"action": "ping"}),
+        make_event("disconnect", connection_id="x="),
+        {"careconnect_ws": {"command": "cleanup"}},
+    ):
         with caplog.at_level(logging.INFO, logger="careconnect_ws"):
             db_module.reset_database()
             response = lambda_handler(event)

@@ -35,8 +35,7 @@ def provider():
 
 
 def jwks_settings(url: str, database_url: str = "", **overrides) -> Settings:
-    return make_settings(database_url, jwt_secret=None, jwt_jwks_url=url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE,
-                         **overrides)
+    return make_settings(database_url, jwt_secret=None, jwt_jwks_url=url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, **overrides)
 
 
 def test_a_token_signed_by_the_providers_key_connects(careconnect_runtime, provider):
@@ -100,7 +99,9 @@ def test_a_cold_container_with_the_provider_down_answers_503_not_500(careconnect
     assert policy["policyDocument"]["Statement"][0]["Effect"] == "Deny"
     assert policy["context"] == {"reason": "service_unavailable"}
     assert [(line["outcome"], line["status"], line["ServerErrors"]) for line in lines.handled()] == [
-        ("service_unavailable", 503, 1), ("service_unavailable", 503, 1)]
+        ("service_unavailable", 503, 1),
+        ("service_unavailable", 503, 1),
+    ]
     provider.down = False
     time.sleep(0.6)  # the backoff after one failed fetch
     assert connect("c-1", token=provider.keys[0].sign("alice")).status == 200
@@ -138,13 +139,23 @@ def test_without_a_kid_only_a_single_key_set_can_verify(provider):
     assert "kid" in str(err.value)
 
 
-@pytest.mark.parametrize(("env", "variable"), [
-    ({"WS_JWT_JWKS_URL": "http://idp.example.com/jwks.json"}, "WS_JWT_JWKS_URL"),
-    ({"WS_JWT_JWKS_URL": "https://idp.example.com/jwks.json", "WS_JWT_ISSUER": ISSUER}, "WS_JWT_AUDIENCE"),
-    ({"WS_JWT_JWKS_URL": "https://idp.example.com/jwks.json", "WS_JWT_AUDIENCE": AUDIENCE}, "WS_JWT_ISSUER"),
-    ({"WS_JWT_JWKS_URL": "https://idp.example.com/jwks.json", "WS_JWT_SECRET": "s" * 32, "WS_JWT_ISSUER": ISSUER,
-      "WS_JWT_AUDIENCE": AUDIENCE}, "WS_JWT_SECRET"),
-])
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"WS_JWT_JWKS_URL": "http://idp.example.com/jwks.json"}, "WS_JWT_JWKS_URL"),
+        ({"WS_JWT_JWKS_URL": "https://idp.example.com/jwks.json", "WS_JWT_ISSUER": ISSUER}, "WS_JWT_AUDIENCE"),
+        ({"WS_JWT_JWKS_URL": "https://idp.example.com/jwks.json", "WS_JWT_AUDIENCE": AUDIENCE}, "WS_JWT_ISSUER"),
+        (
+            {
+                "WS_JWT_JWKS_URL": "https://idp.example.com/jwks.json",
+                "WS_JWT_SECRET": "s" * 32,
+                "WS_JWT_ISSUER": ISSUER,
+                "WS_JWT_AUDIENCE": AUDIENCE,
+            },
+            "WS_JWT_SECRET",
+        ),
+    ],
+)
 def test_jwks_misconfiguration_names_the_variable(env, variable):
     with pytest.raises(ConfigError) as err:
         Settings.from_env({"DATABASE_URL": "postgresql://h/db", **env})
@@ -153,9 +164,14 @@ def test_jwks_misconfiguration_names_the_variable(env, variable):
 
 def test_a_cognito_style_url_is_accepted():
     url = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123/.well-known/jwks.json"
-    settings = Settings.from_env({"DATABASE_URL": "postgresql://h/db", "WS_JWT_JWKS_URL": url,
-                                  "WS_JWT_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
-                                  "WS_JWT_AUDIENCE": "client-id"})
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://h/db",
+            "WS_JWT_JWKS_URL": url,
+            "WS_JWT_ISSUER": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123",
+            "WS_JWT_AUDIENCE": "client-id",
+        }
+    )
     assert settings.jwt_jwks_url == url
 
 
@@ -166,6 +182,7 @@ def test_keys_unavailable_is_raised_by_verify_for_the_handler_to_answer_503(prov
 
 
 # -- bounded identity-provider calls (hardening round 4) ------------------------------------------------------
+
 
 def test_a_provider_that_drips_its_key_set_holds_verification_at_most_the_fetch_timeout(careconnect_runtime, provider):
     """A slow provider sending its key set in pieces held every verification of a container for 10.5 s despite the

@@ -25,8 +25,11 @@ ENDPOINT = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"
 
 def stubbed() -> tuple[ManagementApi, Stubber, list[float]]:
     client = boto3.client(
-        "apigatewaymanagementapi", endpoint_url=ENDPOINT, region_name="eu-west-1",
-        aws_access_key_id="x", aws_secret_access_key="x",
+        "apigatewaymanagementapi",
+        endpoint_url=ENDPOINT,
+        region_name="eu-west-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
     )
     sleeps: list[float] = []
     api = ManagementApi(client_factory=lambda endpoint: client, sleep=sleeps.append)
@@ -34,7 +37,10 @@ def stubbed() -> tuple[ManagementApi, Stubber, list[float]]:
 
 
 def test_endpoint_is_built_from_api_id_region_and_stage():
-    assert management_endpoint(api_id="abc", region="eu-west-1", stage="prod") == "https://abc.execute-api.eu-west-1.amazonaws.com/prod"
+    assert (
+        management_endpoint(api_id="abc", region="eu-west-1", stage="prod")
+        == "https://abc.execute-api.eu-west-1.amazonaws.com/prod"
+    )
     assert region_of(ENDPOINT, None) == "eu-west-1"
     assert region_of("http://127.0.0.1:8080/prod", "us-east-2") == "us-east-2"
 
@@ -109,9 +115,7 @@ def test_broadcast_where_some_recipients_are_gone(careconnect_connections, sql):
     for cid in ids:
         lambda_handler(make_event("connect", connection_id=cid, query={"token": token_for(f"user-{cid}")}))
     careconnect_connections.open.update(ids[:8])  # the last four vanished without a close frame
-    result = services.delivery.broadcast(
-        [Recipient(cid, careconnect_connections.url) for cid in ids], {"type": "hello"}
-    )
+    result = services.delivery.broadcast([Recipient(cid, careconnect_connections.url) for cid in ids], {"type": "hello"})
     assert sorted(result.delivered) == sorted(ids[:8])
     assert sorted(result.gone) == sorted(ids[8:])
     assert result.failed == {}

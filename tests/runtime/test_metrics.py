@@ -22,8 +22,12 @@ from tests.support.log_lines import captured_lines
 from tests.support.runtime import make_settings, token_for
 
 DECLARED = {value for name, value in vars(Metric).items() if name.isupper()}
-CONTEXT = SimpleNamespace(aws_request_id="8f1d-request", function_name="careconnect-ws-backend", function_version="7",
-                          invoked_function_arn="arn:aws:lambda:us-east-1:111122223333:function:careconnect-ws-backend:live")
+CONTEXT = SimpleNamespace(
+    aws_request_id="8f1d-request",
+    function_name="careconnect-ws-backend",
+    function_version="7",
+    invoked_function_arn="arn:aws:lambda:us-east-1:111122223333:function:careconnect-ws-backend:live",
+)
 
 
 def command(**fields) -> dict:
@@ -31,9 +35,13 @@ def command(**fields) -> dict:
 
 
 def test_every_route_and_outcome_is_a_valid_emf_record_and_every_declared_metric_is_written(
-        careconnect_runtime, careconnect_connections, monkeypatch):
-    set_settings(make_settings(careconnect_runtime.database_url, management_endpoint=careconnect_connections.url,
-                               max_messages_per_second=2))
+    careconnect_runtime, careconnect_connections, monkeypatch
+):
+    set_settings(
+        make_settings(
+            careconnect_runtime.database_url, management_endpoint=careconnect_connections.url, max_messages_per_second=2
+        )
+    )
     mark_cold_start()
     outcomes: set[tuple[str, str, int]] = set()
     with captured_lines() as lines:
@@ -84,24 +92,43 @@ def test_every_route_and_outcome_is_a_valid_emf_record_and_every_declared_metric
         for _, name, dimensions in metrics:
             assert tuple(d for d, _ in dimensions) in contract.METRIC_DIMENSIONS[name], (name, dimensions)
             # Never a user or a connection id: only the function, a route key and an outcome code.
-            assert {d for d, _ in dimensions} <= {contract.DIMENSION_FUNCTION, contract.DIMENSION_ROUTE,
-                                                  contract.DIMENSION_OUTCOME}
+            assert {d for d, _ in dimensions} <= {
+                contract.DIMENSION_FUNCTION,
+                contract.DIMENSION_ROUTE,
+                contract.DIMENSION_OUTCOME,
+            }
         assert line[contract.DIMENSION_FUNCTION] == "careconnect-ws-backend"
         assert line[Metric.SERVER_ERRORS] == int(line["status"] >= 500)
         assert line[Metric.CLIENT_ERRORS] == int(400 <= line["status"] < 500)
         outcomes.add((line["route"], line["outcome"], line["status"]))
     assert set(metric_names(handled)) == DECLARED, "every metric the construct may name is one the runtime writes"
-    assert {("$connect", "connected", 200), ("$connect", "invalid_token", 401), ("$connect", "service_unavailable", 503),
-            ("$default", "ok", 200), ("$default", "invalid_json", 400), ("$default", "unknown_topic", 404), ("$default", "not_connected", 410),
-            ("$default", "rate_limited", 429), ("$default", "internal_error", 500), ("authorizer", "allow", 200),
-            ("authorizer", "deny:invalid_token", 403), ("command:notify", "ok", 200), ("command:publish", "ok", 200),
-            ("command:cleanup", "ok", 200), ("command:unknown", "unknown_command", 400), ("unknown", "unknown_event", 400),
-            ("$disconnect", "already_inactive", 200)} <= outcomes, outcomes
+    assert {
+        ("$connect", "connected", 200),
+        ("$connect", "invalid_token", 401),
+        ("$connect", "service_unavailable", 503),
+        ("$default", "ok", 200),
+        ("$default", "invalid_json", 400),
+        ("$default", "unknown_topic", 404),
+        ("$default", "not_connected", 410),
+        ("$default", "rate_limited", 429),
+        ("$default", "internal_error", 500),
+        ("authorizer", "allow", 200),
+        ("authorizer", "deny:invalid_token", 403),
+        ("command:notify", "ok", 200),
+        ("command:publish", "ok", 200),
+        ("command:cleanup", "ok", 200),
+        ("command:unknown", "unknown_command", 400),
+        ("unknown", "unknown_event", 400),
+        ("$disconnect", "already_inactive", 200),
+    } <= outcomes, outcomes
     cold = [line for line in handled if line.get(Metric.COLD_STARTS)]
     assert len(cold) == 1 and cold[0] is handled[0] and cold[0][contract.LOG_COLD_START] is True
     delivered = [line for line in handled if line["route"] == "command:notify"]
     assert [(line[Metric.RECIPIENTS], line[Metric.DELIVERED], line[Metric.GONE], line[Metric.FAILED]) for line in delivered] == [
-        (1, 1, 0, 0), (1, 0, 1, 0), (1, 0, 0, 1)]
+        (1, 1, 0, 0),
+        (1, 0, 1, 0),
+        (1, 0, 0, 1),
+    ]
     assert sum(line.get(Metric.CLOSED_FOR_FLOODING, 0) for line in handled) >= 1
 
 

@@ -54,7 +54,13 @@ def test_gone_recipient_is_deactivated_and_not_an_error(careconnect_connections,
 
 def test_nobody_subscribed_reaches_nobody(careconnect_connections):
     assert notify_email_verified("nobody").as_dict() == {
-        "topic": "email-verification", "subject": "nobody", "seq": 1, "delivered": [], "gone": [], "failed": {}, "reached": 0,
+        "topic": "email-verification",
+        "subject": "nobody",
+        "seq": 1,
+        "delivered": [],
+        "gone": [],
+        "failed": {},
+        "reached": 0,
     }
 
 
@@ -68,7 +74,10 @@ def test_cli_notify(careconnect_connections, careconnect_database):
     }
     proc = subprocess.run(
         [sys.executable, "-m", "careconnect_ws", "notify", "email-verified", "--user", "alice"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["delivered"] == ["alice-1"]

@@ -25,7 +25,9 @@ def start_bouncer(careconnect_database, *, pool_size: int) -> PgBouncer:
         if os.environ.get("CI"):
             pytest.fail("pgbouncer is not installed: .ci/run installs it (apt-get install pgbouncer)")
         pytest.skip("pgbouncer is not installed (apt-get install pgbouncer); CI installs it")
-    return PgBouncer(server_port=careconnect_database.port, server_host=str(careconnect_database.root), pool_size=pool_size).start()
+    return PgBouncer(
+        server_port=careconnect_database.port, server_host=str(careconnect_database.root), pool_size=pool_size
+    ).start()
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +217,9 @@ def test_a_prepared_statement_outdated_by_a_migration_is_run_again_on_a_fresh_co
         sql.execute("DROP TABLE prepared_shape")
 
 
-def test_prepared_statements_behind_an_old_transaction_pooler_answer_503_naming_the_setting(careconnect_runtime, careconnect_database, caplog):
+def test_prepared_statements_behind_an_old_transaction_pooler_answer_503_naming_the_setting(
+    careconnect_runtime, careconnect_database, caplog
+):
     """PgBouncer 1.18 in transaction mode cannot keep prepared statements: turning them on there is a
     configuration mistake, answered 503 (never 500) with a log line that names the variable to change."""
     single = start_bouncer(careconnect_database, pool_size=1)  # every client on one server connection

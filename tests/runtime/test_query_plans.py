@@ -41,7 +41,9 @@ def test_no_registry_statement_needs_a_sequential_scan(careconnect_connections, 
         SELECT 'email-verification', 'user-' || (i % 5000 + 1), i / 5000 + 1, now() - interval '2 days' + i * interval '1 ms', '{}'
           FROM generate_series(0, 19999) AS i
     """)
-    sql.execute("ANALYZE websocket_connections, websocket_subscriptions, websocket_message_rate, websocket_streams, websocket_events")
+    sql.execute(
+        "ANALYZE websocket_connections, websocket_subscriptions, websocket_message_rate, websocket_streams, websocket_events"
+    )
     conn = db_module.get_database().connection()
     explain_everything(conn)
     conn.execute("SET enable_seqscan = off")
@@ -68,10 +70,20 @@ def test_no_registry_statement_needs_a_sequential_scan(careconnect_connections, 
 
     plans = registry_plans(log, start)
     texts = " ".join(p.get("Query Text", "") for p in plans)
-    for statement in ("pg_advisory_xact_lock", "careconnect_ws_check_message", "INSERT INTO websocket_subscriptions",
-                      "DELETE FROM websocket_subscriptions", "JOIN websocket_connections", "connection_id = ANY",
-                      "disconnect_status_code = 1008", "ttl-expired", "NOT is_active AND disconnected_at",
-                      "INSERT INTO websocket_events", "FROM websocket_events e", "DELETE FROM websocket_events"):
+    for statement in (
+        "pg_advisory_xact_lock",
+        "careconnect_ws_check_message",
+        "INSERT INTO websocket_subscriptions",
+        "DELETE FROM websocket_subscriptions",
+        "JOIN websocket_connections",
+        "connection_id = ANY",
+        "disconnect_status_code = 1008",
+        "ttl-expired",
+        "NOT is_active AND disconnected_at",
+        "INSERT INTO websocket_events",
+        "FROM websocket_events e",
+        "DELETE FROM websocket_events",
+    ):
         assert statement in texts, f"no plan was logged for the statement with {statement!r}"
     offenders = {" ".join(p["Query Text"].split())[36:260]: unindexed_scans(p) for p in plans if unindexed_scans(p)}
     assert offenders == {}

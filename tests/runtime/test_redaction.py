@@ -41,13 +41,16 @@ def urls(draw) -> tuple[str, str]:
     if shape == "url-query":
         return f"postgresql://{draw(users)}@{draw(hosts)}/care?password={password}&sslmode=x", password
     if shape == "keyvalue":
-        return f"host={draw(hosts)} user=app password={password} dbname=care {draw(st.sampled_from(['', 'bogus=1', '=']))}", password
+        return (
+            f"host={draw(hosts)} user=app password={password} dbname=care {draw(st.sampled_from(['', 'bogus=1', '=']))}",
+            password,
+        )
     return f"host=db.internal password='{password}' dbname=care {draw(st.sampled_from(['', 'sslmode=nonsense']))}", password
 
 
 def _pieces(password: str) -> set[str]:
     size = min(4, len(password))
-    return {password[i:i + size] for i in range(len(password) - size + 1)}
+    return {password[i : i + size] for i in range(len(password) - size + 1)}
 
 
 def _leaks(text: str, password: str) -> set[str]:
@@ -66,10 +69,16 @@ def test_no_piece_of_the_password_survives_in_a_configuration_error(case):
 
 
 @settings(max_examples=min(EXAMPLES, 1000), derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
-@given(urls(), st.sampled_from([
-    'invalid percent-encoded token: "{p}"', "missing \"=\" after \"{p}\" in connection info string",
-    'connection to server at "h" failed: FATAL: password authentication failed for user "app" ({p})',
-]))
+@given(
+    urls(),
+    st.sampled_from(
+        [
+            'invalid percent-encoded token: "{p}"',
+            'missing "=" after "{p}" in connection info string',
+            'connection to server at "h" failed: FATAL: password authentication failed for user "app" ({p})',
+        ]
+    ),
+)
 def test_redact_removes_the_password_from_any_message_that_quotes_it(case, template):
     url, password = case
     message = template.format(p=password)
@@ -77,12 +86,15 @@ def test_redact_removes_the_password_from_any_message_that_quotes_it(case, templ
     assert credentials_of(url)
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://app:Qz7#xJ@k9W@db.internal/care",
-    "postgresql://app:QZ x'kv9J@db.internal/care",
-    "postgresql://app:Kz%dbWq77@db.internal/care",
-    "postgresql://app:\"Jq'Vx 9@db.internal:5x/care",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:Qz7#xJ@k9W@db.internal/care",
+        "postgresql://app:QZ x'kv9J@db.internal/care",
+        "postgresql://app:Kz%dbWq77@db.internal/care",
+        "postgresql://app:\"Jq'Vx 9@db.internal:5x/care",
+    ],
+)
 def test_the_cli_prints_no_piece_of_the_password(url):
     proc = bare_run("status", env=minimal_env(DATABASE_URL=url))
     output = proc.stdout + proc.stderr

@@ -43,7 +43,9 @@ def test_the_authorizer_hands_iat_and_jti_to_connect_which_refuses_a_revoked_tok
     disconnect_user("mallory")
     # API Gateway hands the authorizer's context to $connect as strings or numbers.
     assert connect("m1=", token="ignored", authorizer={**context, "tokenIssuedAt": str(context["tokenIssuedAt"])}).outcome == (
-        401, "token_revoked")
+        401,
+        "token_revoked",
+    )
 
 
 def test_a_token_without_iat_cannot_prove_it_postdates_a_revocation(careconnect_connections):
@@ -115,9 +117,16 @@ def _runtime_url(sql) -> str:
 
 # -- per-user budget ----------------------------------------------------------------------------------
 
+
 def test_a_users_connections_together_get_one_budget_and_past_twice_it_are_closed(careconnect_connections, sql):
-    set_settings(make_settings(_runtime_url(sql), management_endpoint=careconnect_connections.url,
-                               max_messages_per_second=10, max_messages_per_user_per_second=6))
+    set_settings(
+        make_settings(
+            _runtime_url(sql),
+            management_endpoint=careconnect_connections.url,
+            max_messages_per_second=10,
+            max_messages_per_user_per_second=6,
+        )
+    )
     for i in range(4):
         assert connect(f"u{i}=", token=token_for("mallory")).outcome == (200, None)
     assert connect("calm=", token=token_for("bob")).outcome == (200, None)
@@ -132,8 +141,14 @@ def test_a_users_connections_together_get_one_budget_and_past_twice_it_are_close
 
 
 def test_a_message_over_its_connections_limit_does_not_spend_the_users_budget(careconnect_connections, sql):
-    set_settings(make_settings(_runtime_url(sql), management_endpoint=careconnect_connections.url,
-                               max_messages_per_second=2, max_messages_per_user_per_second=4))
+    set_settings(
+        make_settings(
+            _runtime_url(sql),
+            management_endpoint=careconnect_connections.url,
+            max_messages_per_second=2,
+            max_messages_per_user_per_second=4,
+        )
+    )
     for cid in ("a=", "b="):
         assert connect(cid, token=token_for("frank")).outcome == (200, None)
     careconnect_connections.open.update({"a=", "b="})
@@ -144,6 +159,7 @@ def test_a_message_over_its_connections_limit_does_not_spend_the_users_budget(ca
 
 
 # -- counters that never pile up ----------------------------------------------------------------------
+
 
 def test_a_counter_left_behind_by_a_race_with_disconnect_is_swept(careconnect_connections, sql):
     assert connect("x=", token=token_for("gina")).outcome == (200, None)
@@ -181,10 +197,16 @@ def test_racing_messages_and_disconnects_leave_no_counter_after_cleanup(careconn
 
 # -- the token command ------------------------------------------------------------------------------
 
+
 def _token_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("WS_JWT", "DATABASE"))}
-    return subprocess.run([sys.executable, "-m", "careconnect_ws", "token", *args], env={**environ, **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "careconnect_ws", "token", *args],
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_token_caps_the_lifetime_unless_asked_explicitly():
@@ -205,6 +227,7 @@ def test_token_refuses_the_production_key_unless_asked_explicitly():
 
 # -- hardening round 4 ------------------------------------------------------------------------------------------
 
+
 def test_a_revoked_token_stays_refused_through_verifications_leeway(careconnect_connections, sql):
     """The deny-list entry lived until exp, verification accepts until exp + 30 s: a revoked token connected 2 s
     after its exp, and that connection lived two hours."""
@@ -224,7 +247,9 @@ def _iam_connect(cid: str, arn: str) -> tuple[int, str | None]:
     return invoke(event).outcome
 
 
-def test_an_iam_principal_is_revoked_for_a_while_not_for_good_and_restore_user_lifts_it(careconnect_runtime, careconnect_connections, sql):
+def test_an_iam_principal_is_revoked_for_a_while_not_for_good_and_restore_user_lifts_it(
+    careconnect_runtime, careconnect_connections, sql
+):
     arn = "arn:aws:sts::123456789012:assumed-role/care-app/session"
     from dataclasses import replace
 
@@ -259,8 +284,13 @@ def test_restore_user_lets_tokens_issued_before_the_revocation_back(careconnect_
 def test_restore_user_from_the_cli(careconnect_runtime):
     disconnect_user("omar")
     env = {**os.environ, "DATABASE_URL": careconnect_runtime.database_url}
-    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "restore-user", "--user", "omar"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "careconnect_ws", "restore-user", "--user", "omar"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"restored": True}
 
@@ -273,8 +303,15 @@ def _claims_token(**claims) -> str:
 
 def test_time_claims_outside_any_real_time_are_invalid_token_not_500(careconnect_runtime, sql):
     """A signed token with a huge negative iat answered 500 (a timestamp overflow in PostgreSQL)."""
-    for claims in ({"iat": -10**20}, {"iat": -1}, {"iat": 2**40}, {"iat": "yesterday"}, {"nbf": -10**20},
-                   {"exp": 10**20}, {"iat": 1e308}):
+    for claims in (
+        {"iat": -(10**20)},
+        {"iat": -1},
+        {"iat": 2**40},
+        {"iat": "yesterday"},
+        {"nbf": -(10**20)},
+        {"exp": 10**20},
+        {"iat": 1e308},
+    ):
         assert connect("x=", token=_claims_token(**claims)).outcome == (401, "invalid_token"), claims
     body = '{"sub":"mallory","exp":Infinity}'
     import base64
@@ -303,8 +340,12 @@ def test_odd_authorizer_context_times_are_ignored_not_a_500(careconnect_connecti
     """Found by the extended fuzzer: a context time of Unicode digits ('١٢') or a number past any timestamp
     answered 500."""
     for value in ("١٢", "²", 10**400, -5, float("inf"), "9" * 13):
-        assert connect("odd=", token="ignored", authorizer={"userId": "alice", "tokenIssuedAt": value,
-                                                      "tokenExpiresAt": value}).outcome[0] == 200, value
+        assert (
+            connect(
+                "odd=", token="ignored", authorizer={"userId": "alice", "tokenIssuedAt": value, "tokenExpiresAt": value}
+            ).outcome[0]
+            == 200
+        ), value
 
 
 def test_the_old_names_in_notifications_warn_once_per_use_and_keep_their_error_for_one_release(careconnect_connections):

@@ -39,8 +39,13 @@ def secrets(moto, monkeypatch):
     """A Secrets Manager client, with the runtime's environment pointed at the same server."""
     import boto3
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto.url}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto.url,
+    }.items():
         monkeypatch.setenv(name, value)
     for name in ("DATABASE_URL", "WS_JWT_SECRET", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -81,8 +86,16 @@ def _rotate_password(server, secrets, arn: str, password: str) -> None:
 
 
 def _publish(n: int, subject: str) -> dict:
-    return lambda_handler({contract.COMMAND_KEY: {"command": "publish", "topic": "email-verification", "subject": subject,
-                                                  "payload": {"type": "event", "n": n}}})
+    return lambda_handler(
+        {
+            contract.COMMAND_KEY: {
+                "command": "publish",
+                "topic": "email-verification",
+                "subject": subject,
+                "payload": {"type": "event", "n": n},
+            }
+        }
+    )
 
 
 def test_a_rotated_database_password_is_picked_up_while_events_flow_nothing_lost(password_server, secrets, monkeypatch):
@@ -120,10 +133,13 @@ def test_a_rotated_database_password_is_picked_up_while_events_flow_nothing_lost
     reconnects = [line for line in lines.lines if line["msg"].startswith("database password refused")]
     assert reconnects, "the containers reconnected with the re-read secret"
     with psycopg.connect(password_server.url) as conn:
-        rows = conn.execute("SELECT subject, array_agg(seq ORDER BY seq), array_agg((payload::jsonb->>'n')::int ORDER BY seq)"
-                            " FROM websocket_events GROUP BY subject ORDER BY subject").fetchall()
+        rows = conn.execute(
+            "SELECT subject, array_agg(seq ORDER BY seq), array_agg((payload::jsonb->>'n')::int ORDER BY seq)"
+            " FROM websocket_events GROUP BY subject ORDER BY subject"
+        ).fetchall()
     assert [(s, seqs, ns) for s, seqs, ns in rows] == [
-        (f"container-{i}", list(range(1, per_container + 1)), list(range(per_container))) for i in range(containers)]
+        (f"container-{i}", list(range(1, per_container + 1)), list(range(per_container))) for i in range(containers)
+    ]
     assert "second-password" in get_settings().database_url
 
 
@@ -138,7 +154,8 @@ def test_the_database_secret_is_read_again_after_its_max_age(password_server, se
     with captured_lines() as lines:
         assert _publish(2, "s")["statusCode"] == 200
     assert not [line for line in lines.lines if line["msg"].startswith("database password refused")], (
-        "read by age: the new password was in hand before the connect")
+        "read by age: the new password was in hand before the connect"
+    )
     assert [line["changed"] for line in lines.lines if line["msg"] == "settings re-read"] == [["database_url"]]
 
 
@@ -155,7 +172,8 @@ def test_a_password_that_stays_wrong_is_a_503_not_a_500(password_server, secrets
 
 
 def test_during_a_key_rotation_tokens_signed_with_either_key_verify_and_the_old_one_stops_after_the_overlap(
-        careconnect_runtime, secrets, monkeypatch):
+    careconnect_runtime, secrets, monkeypatch
+):
     key_arn = secrets.create_secret(Name=_unique("jwt"), SecretString=KEY_1)["ARN"]
     monkeypatch.setenv("DATABASE_URL", careconnect_runtime.database_url)
     monkeypatch.setenv(contract.JWT_SECRET_ARN, key_arn)

@@ -52,8 +52,14 @@ def test_rs256_public_key_is_accepted_and_verifies(careconnect_runtime):
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    s = Settings.from_env({"DATABASE_URL": "postgresql://x", "WS_JWT_PUBLIC_KEY": pem.replace("\n", "\\n"),
-                           "WS_JWT_ISSUER": "https://idp.example", "WS_JWT_AUDIENCE": "careconnect-ws"})
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://x",
+            "WS_JWT_PUBLIC_KEY": pem.replace("\n", "\\n"),
+            "WS_JWT_ISSUER": "https://idp.example",
+            "WS_JWT_AUDIENCE": "careconnect-ws",
+        }
+    )
     claims = {"sub": "alice", "exp": 4_000_000_000, "iss": "https://idp.example", "aud": "careconnect-ws"}
     assert verify_token(jwt.encode(claims, key, algorithm="RS256"), s) == "alice"
     # A token for another audience is refused.
@@ -97,17 +103,30 @@ class TestSecretsManager:
         from careconnect_ws.secrets import boto3_secret_reader
 
         client, stub = self.stubbed()
-        rds = {"engine": "postgres", "host": "db.internal", "port": 5432, "username": "care", "password": "p@ss w'rd", "dbname": "care"}
+        rds = {
+            "engine": "postgres",
+            "host": "db.internal",
+            "port": 5432,
+            "username": "care",
+            "password": "p@ss w'rd",
+            "dbname": "care",
+        }
         stub.add_response("get_secret_value", {"SecretString": json.dumps(rds)}, {"SecretId": self.ARN})
         stub.add_response("get_secret_value", {"SecretString": "k" * 40}, {"SecretId": self.JWT_ARN})
         with stub:
-            s = Settings.from_env({"DATABASE_SECRET_ARN": self.ARN, "WS_JWT_SECRET_ARN": self.JWT_ARN},
-                                  secret_reader=boto3_secret_reader(client))
+            s = Settings.from_env(
+                {"DATABASE_SECRET_ARN": self.ARN, "WS_JWT_SECRET_ARN": self.JWT_ARN}, secret_reader=boto3_secret_reader(client)
+            )
         from psycopg.conninfo import conninfo_to_dict
 
         parsed = conninfo_to_dict(s.database_url)
         assert (parsed["host"], parsed["user"], parsed["password"], parsed["dbname"], parsed["sslmode"]) == (
-            "db.internal", "care", "p@ss w'rd", "care", "require")
+            "db.internal",
+            "care",
+            "p@ss w'rd",
+            "care",
+            "require",
+        )
         assert s.jwt_secret == "k" * 40
 
     def test_unreadable_secret_names_the_variable_and_the_permission(self):
@@ -116,7 +135,9 @@ class TestSecretsManager:
         client, stub = self.stubbed()
         stub.add_client_error("get_secret_value", "AccessDeniedException", http_status_code=400)
         with stub, pytest.raises(ConfigError) as err:
-            Settings.from_env({"DATABASE_SECRET_ARN": self.ARN, "WS_JWT_SECRET": "s" * 32}, secret_reader=boto3_secret_reader(client))
+            Settings.from_env(
+                {"DATABASE_SECRET_ARN": self.ARN, "WS_JWT_SECRET": "s" * 32}, secret_reader=boto3_secret_reader(client)
+            )
         assert err.value.variable == "DATABASE_SECRET_ARN" and "secretsmanager:GetSecretValue" in str(err.value)
 
     @pytest.mark.parametrize(("value", "words"), [("not-a-url", "neither"), ('{"host": "h"}', "lacks")])

@@ -51,8 +51,9 @@ def test_signature_matches_botocore(method, connection_id, body, token):
 
 def _boto_signed(method, url, body, creds: Credentials, region="us-east-1", amz_date=AMZ_DATE, extra_headers=None):
     """What a real SDK sends: botocore's SigV4Auth with its own header choices (content-type included)."""
-    request = AWSRequest(method=method, url=url, data=body,
-                         headers={"Content-Type": "application/x-amz-json-1.1", **(extra_headers or {})})
+    request = AWSRequest(
+        method=method, url=url, data=body, headers={"Content-Type": "application/x-amz-json-1.1", **(extra_headers or {})}
+    )
     auth = SigV4Auth(BotoCredentials(creds.access_key, creds.secret_key, creds.token), "execute-api", region)
     request.context["timestamp"] = amz_date
     request.headers["X-Amz-Date"] = amz_date
@@ -63,7 +64,8 @@ def _boto_signed(method, url, body, creds: Credentials, region="us-east-1", amz_
     signed = auth.signed_headers(auth.headers_to_sign(request))
     request.headers["Authorization"] = (
         f"AWS4-HMAC-SHA256 Credential={creds.access_key}/{amz_date[:8]}/{region}/execute-api/aws4_request, "
-        f"SignedHeaders={signed}, Signature={signature}")
+        f"SignedHeaders={signed}, Signature={signature}"
+    )
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -85,8 +87,16 @@ def test_verify_accepts_what_an_sdk_signed(token):
 
     creds = Credentials("LOCALKEY", "local-secret", token)
     path, headers = _boto_signed("POST", "http://127.0.0.1:8080/prod/@connections/abc%3D", b"hello", creds)
-    verify(method="POST", path=path, query=[], headers=headers, body=b"hello", credentials=creds,
-           region="us-east-1", now=_epoch(AMZ_DATE) + 10)
+    verify(
+        method="POST",
+        path=path,
+        query=[],
+        headers=headers,
+        body=b"hello",
+        credentials=creds,
+        region="us-east-1",
+        now=_epoch(AMZ_DATE) + 10,
+    )
 
 
 @pytest.mark.parametrize(
@@ -106,13 +116,22 @@ def test_verify_refuses_anything_else(change, words):
 
     expected = Credentials("LOCALKEY", "local-secret")
     signer = Credentials(change.get("key", "LOCALKEY"), change.get("secret", "local-secret"))
-    path, headers = _boto_signed("POST", "http://127.0.0.1:8080/prod/@connections/abc%3D", b"hello", signer,
-                                 region=change.get("region", "us-east-1"))
+    path, headers = _boto_signed(
+        "POST", "http://127.0.0.1:8080/prod/@connections/abc%3D", b"hello", signer, region=change.get("region", "us-east-1")
+    )
     if change.get("drop_auth"):
         headers.pop("authorization")
     with pytest.raises(SignatureRejected, match=words):
-        verify(method=change.get("method", "POST"), path=path, query=[], headers=headers, body=change.get("body", b"hello"),
-               credentials=expected, region="us-east-1", now=_epoch(AMZ_DATE) + change.get("now_offset", 0))
+        verify(
+            method=change.get("method", "POST"),
+            path=path,
+            query=[],
+            headers=headers,
+            body=change.get("body", b"hello"),
+            credentials=expected,
+            region="us-east-1",
+            now=_epoch(AMZ_DATE) + change.get("now_offset", 0),
+        )
 
 
 def test_a_captured_request_cannot_carry_another_body():
@@ -125,12 +144,28 @@ def test_a_captured_request_cannot_carry_another_body():
     path, headers = _boto_signed("POST", "http://127.0.0.1:8080/prod/@connections/abc%3D", b"hello", creds)
     replayed = {**headers, "x-amz-content-sha256": hashlib.sha256(b"hello").hexdigest()}
     with pytest.raises(SignatureRejected):
-        verify(method="POST", path=path, query=[], headers=replayed, body=b"injected", credentials=creds,
-               region="us-east-1", now=_epoch(AMZ_DATE))
+        verify(
+            method="POST",
+            path=path,
+            query=[],
+            headers=replayed,
+            body=b"injected",
+            credentials=creds,
+            region="us-east-1",
+            now=_epoch(AMZ_DATE),
+        )
     # The same header on the genuine body is still refused unless it was signed: nothing unsigned is relied on.
     with pytest.raises(SignatureRejected, match="SignedHeaders must include"):
-        verify(method="POST", path=path, query=[], headers=replayed, body=b"hello", credentials=creds,
-               region="us-east-1", now=_epoch(AMZ_DATE))
+        verify(
+            method="POST",
+            path=path,
+            query=[],
+            headers=replayed,
+            body=b"hello",
+            credentials=creds,
+            region="us-east-1",
+            now=_epoch(AMZ_DATE),
+        )
 
 
 @pytest.mark.parametrize("where", ["access_key", "signature", "date", "token"])
@@ -149,5 +184,13 @@ def test_non_ascii_or_malformed_values_are_refused_not_crashed(where):
     else:
         headers["x-amz-security-token"] = "tök\udcff"
     with pytest.raises(SignatureRejected):
-        verify(method="POST", path=path, query=[], headers=headers, body=b"hello", credentials=creds,
-               region="us-east-1", now=_epoch(AMZ_DATE))
+        verify(
+            method="POST",
+            path=path,
+            query=[],
+            headers=headers,
+            body=b"hello",
+            credentials=creds,
+            region="us-east-1",
+            now=_epoch(AMZ_DATE),
+        )

@@ -74,7 +74,6 @@ def test_after_a_restore_settings_from_secrets_are_read_again_and_random_is_rese
 
 
 def test_the_hooks_cost_little_and_the_handler_import_still_loads_no_heavy_module():
-    code = ("import sys, json, careconnect_ws.handler;"
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    code = "import sys, json, careconnect_ws.handler;print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout))
     assert not loaded & {"boto3", "botocore", "jwt", "cryptography", "snapshot_restore_py"}

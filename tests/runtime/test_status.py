@@ -46,8 +46,7 @@ def test_a_cleanup_that_stopped_is_a_problem_until_it_runs(careconnect_connectio
     for cid in ("old=", "quiet=", "fine="):
         connect(cid, "cara", connections=careconnect_connections, expect=200)
     sql.execute("UPDATE websocket_connections SET expires_at = now() - interval '2 hours' WHERE connection_id = 'old='")
-    sql.execute("UPDATE websocket_connections SET last_activity_at = now() - interval '3 hours' "
-                "WHERE connection_id = 'quiet='")
+    sql.execute("UPDATE websocket_connections SET last_activity_at = now() - interval '3 hours' WHERE connection_id = 'quiet='")
     code, report, stderr = status(careconnect_database.url)
     assert code == 1 and report["ok"] is False
     assert report["connections"] == {"active": 3, "users": 1, "pastLifetime": 1, "idlePastLimit": 1}
@@ -60,16 +59,20 @@ def test_a_cleanup_that_stopped_is_a_problem_until_it_runs(careconnect_connectio
     code, report, _ = status(careconnect_database.url, "--grace", str(4 * 3600))
     assert code == 0 and report["cleanupBehindSeconds"] > 0
 
-    cleanup = bare_run("cleanup", env=minimal_env(DATABASE_URL=careconnect_database.url,
-                                                  AWS_WEBSOCKET_API_GATEWAY_ENDPOINT=careconnect_connections.url))
+    cleanup = bare_run(
+        "cleanup",
+        env=minimal_env(DATABASE_URL=careconnect_database.url, AWS_WEBSOCKET_API_GATEWAY_ENDPOINT=careconnect_connections.url),
+    )
     assert cleanup.returncode == 0, cleanup.stderr
     code, report, _ = status(careconnect_database.url)
     assert code == 0 and report["connections"]["active"] == 1 and report["cleanupBehindSeconds"] == 0
 
 
 def test_events_kept_past_the_retention_are_a_problem(careconnect_runtime, careconnect_database, sql):
-    sql.execute("INSERT INTO websocket_events (topic, subject, seq, published_at, payload) "
-                "VALUES ('email-verification', 'dan', 1, now() - interval '27 hours', '{}')")
+    sql.execute(
+        "INSERT INTO websocket_events (topic, subject, seq, published_at, payload) "
+        "VALUES ('email-verification', 'dan', 1, now() - interval '27 hours', '{}')"
+    )
     code, report, _ = status(careconnect_database.url)
     assert code == 1
     assert 3 * 3600 <= report["events"]["purgeBehindSeconds"] < 3 * 3600 + 60
@@ -100,22 +103,43 @@ def test_a_schema_behind_this_release_says_run_migrate(new_database, monkeypatch
         migrations.migrate(conn)
     code, report, _ = status(new_database)
     assert code == 1 and report["schema"] == {"version": 2, "expected": LATEST}
-    assert report["problems"] == [f"the schema is at version 2, this release needs {LATEST}: run `careconnect-ws migrate` "
-                                  "(idempotent, safe while traffic flows)"]
+    assert report["problems"] == [
+        f"the schema is at version 2, this release needs {LATEST}: run `careconnect-ws migrate` "
+        "(idempotent, safe while traffic flows)"
+    ]
 
 
 def test_a_schema_newer_than_this_release_says_deploy_the_newer_release():
     now = datetime.now(UTC)
-    snapshot = Snapshot(schema_version=LATEST + 1, active=0, users=0, past_lifetime=0, idle_past_limit=0,
-                        earliest_expiry=None, earliest_activity=None, oldest_event=None, events_estimate=-1,
-                        streams_estimate=-1, revoked_tokens=0, now=now)
+    snapshot = Snapshot(
+        schema_version=LATEST + 1,
+        active=0,
+        users=0,
+        past_lifetime=0,
+        idle_past_limit=0,
+        earliest_expiry=None,
+        earliest_activity=None,
+        oldest_event=None,
+        events_estimate=-1,
+        streams_estimate=-1,
+        revoked_tokens=0,
+        now=now,
+    )
     limits = Limits(expected_schema=LATEST, idle_timeout_seconds=600, stream_retention_seconds=86400)
     assert problems(snapshot, limits) == [
         f"the schema is at version {LATEST + 1}, newer than this release knows ({LATEST}): a newer careconnect-ws "
-        "migrated it; deploy that release here too"]
+        "migrated it; deploy that release here too"
+    ]
     # Within the grace, nothing is a problem: a connection 10 minutes past its lifetime is the schedule's normal lag.
-    snapshot = Snapshot(**{**snapshot.__dict__, "schema_version": LATEST, "past_lifetime": 1,
-                           "earliest_expiry": now - timedelta(minutes=10), "earliest_activity": now})
+    snapshot = Snapshot(
+        **{
+            **snapshot.__dict__,
+            "schema_version": LATEST,
+            "past_lifetime": 1,
+            "earliest_expiry": now - timedelta(minutes=10),
+            "earliest_activity": now,
+        }
+    )
     assert problems(snapshot, limits) == []
 
 
@@ -140,10 +164,14 @@ def test_the_statement_reads_active_rows_through_partial_indexes_only(careconnec
     sql.execute("ANALYZE websocket_connections, websocket_events, websocket_revoked_tokens")
     sql.execute("SET enable_seqscan = off")
     query = psycopg.ClientCursor(sql).mogrify(_SNAPSHOT_SQL, {"idle": 600.0})
-    (plan,), = sql.execute("EXPLAIN (FORMAT JSON) " + query).fetchone()
-    partial = {row[0] for row in sql.execute(
-        "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'websocket_connections'::regclass "
-        "AND pg_get_expr(indpred, indrelid) LIKE '%is_active%' AND pg_get_expr(indpred, indrelid) NOT LIKE '%NOT%'")}
+    ((plan,),) = sql.execute("EXPLAIN (FORMAT JSON) " + query).fetchone()
+    partial = {
+        row[0]
+        for row in sql.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'websocket_connections'::regclass "
+            "AND pg_get_expr(indpred, indrelid) LIKE '%is_active%' AND pg_get_expr(indpred, indrelid) NOT LIKE '%NOT%'"
+        )
+    }
     scans = []
     stack = [(plan["Plan"], False)]
     while stack:

@@ -23,10 +23,13 @@ from tests.support.events import make_event
 from tests.support.threads import in_threads
 
 CARE_TEAM = {"nurse-1": {"patient-17"}, "nurse-2": {"patient-17", "patient-18"}}
-CARE_PLAN = register_topic(Topic(
-    "test-care-plan", may_subscribe=lambda user, subject: subject in CARE_TEAM.get(user, set()),
-    description="a care team's view of a patient's plan",
-))
+CARE_PLAN = register_topic(
+    Topic(
+        "test-care-plan",
+        may_subscribe=lambda user, subject: subject in CARE_TEAM.get(user, set()),
+        description="a care team's view of a patient's plan",
+    )
+)
 SEALED = register_topic(Topic("test-sealed", may_subscribe=lambda user, subject: False))
 
 
@@ -52,6 +55,7 @@ def largest_pad(topic: str, subject: str) -> int:
 
 # -- publishing -------------------------------------------------------------------------------------------
 
+
 def test_each_stream_counts_from_one_and_each_publish_returns_its_sequence(careconnect_connections):
     seqs = [publish("test-care-plan", "patient-17", {"n": n}).seq for n in range(3)]
     other = publish("test-care-plan", "patient-18", {"n": 0})
@@ -65,8 +69,13 @@ def test_a_pushed_event_carries_its_stream_and_sequence_beside_the_payload(carec
     result = publish("test-care-plan", "patient-17", {"type": "care-plan", "plan": "p-9", "note": "é ✓"})
     assert result.delivered == ["n1="] and result.seq == 1
     assert careconnect_connections.messages_for("n1=") == [
-        {"stream": {"topic": "test-care-plan", "subject": "patient-17"}, "seq": 1, "type": "care-plan", "plan": "p-9",
-         "note": "é ✓"},
+        {
+            "stream": {"topic": "test-care-plan", "subject": "patient-17"},
+            "seq": 1,
+            "type": "care-plan",
+            "plan": "p-9",
+            "note": "é ✓",
+        },
     ]
     stored = sql.execute("SELECT seq, payload FROM websocket_events").fetchall()
     assert stored == [(1, '{"type":"care-plan","plan":"p-9","note":"é ✓"}')]
@@ -80,25 +89,30 @@ def test_the_care_team_is_told_when_a_patients_plan_changes(careconnect_connecti
     assert sorted(publish("test-care-plan", "patient-17", {"type": "changed"}).delivered) == ["a=", "b="]
 
 
-@pytest.mark.parametrize(("topic", "subject", "payload", "code"), [
-    ("no-such-topic", "s", {}, "unknown_topic"),
-    ("test-care-plan", "", {}, "invalid_field"),
-    ("test-care-plan", "x" * 257, {}, "invalid_field"),
-    ("test-care-plan", "nul\x00", {}, "invalid_field"),
-    ("test-care-plan", "s", [1, 2], "invalid_payload"),
-    ("test-care-plan", "s", "not json", "invalid_payload"),
-    ("test-care-plan", "s", {"seq": 4}, "reserved_field"),
-    ("test-care-plan", "s", {"stream": "x"}, "reserved_field"),
-    ("test-care-plan", "s", {"x": float("nan")}, "invalid_payload"),
-    ("test-care-plan", "s", {"x": object()}, "invalid_payload"),
-    ("test-care-plan", "s", {"x": "y" * MAX_EVENT_BYTES}, "payload_too_large"),
-    ("test-care-plan", "s", _nested(MAX_PAYLOAD_DEPTH + 1), "payload_too_deep"),
-    ("test-care-plan", "s", json.dumps(_nested(MAX_PAYLOAD_DEPTH + 1)), "payload_too_deep"),
-    ("test-care-plan", "s", {"x": [[[[[[]]]]]] * 2, "y": _nested(MAX_PAYLOAD_DEPTH)}, "payload_too_deep"),
-    ("test-care-plan", "s", _nested(1500), "payload_too_deep"),
-    ("test-care-plan", "s", "[" * 100_000, "invalid_payload"),
-])
-def test_a_malformed_publish_is_refused_with_a_code_and_stores_nothing(careconnect_connections, sql, topic, subject, payload, code):
+@pytest.mark.parametrize(
+    ("topic", "subject", "payload", "code"),
+    [
+        ("no-such-topic", "s", {}, "unknown_topic"),
+        ("test-care-plan", "", {}, "invalid_field"),
+        ("test-care-plan", "x" * 257, {}, "invalid_field"),
+        ("test-care-plan", "nul\x00", {}, "invalid_field"),
+        ("test-care-plan", "s", [1, 2], "invalid_payload"),
+        ("test-care-plan", "s", "not json", "invalid_payload"),
+        ("test-care-plan", "s", {"seq": 4}, "reserved_field"),
+        ("test-care-plan", "s", {"stream": "x"}, "reserved_field"),
+        ("test-care-plan", "s", {"x": float("nan")}, "invalid_payload"),
+        ("test-care-plan", "s", {"x": object()}, "invalid_payload"),
+        ("test-care-plan", "s", {"x": "y" * MAX_EVENT_BYTES}, "payload_too_large"),
+        ("test-care-plan", "s", _nested(MAX_PAYLOAD_DEPTH + 1), "payload_too_deep"),
+        ("test-care-plan", "s", json.dumps(_nested(MAX_PAYLOAD_DEPTH + 1)), "payload_too_deep"),
+        ("test-care-plan", "s", {"x": [[[[[[]]]]]] * 2, "y": _nested(MAX_PAYLOAD_DEPTH)}, "payload_too_deep"),
+        ("test-care-plan", "s", _nested(1500), "payload_too_deep"),
+        ("test-care-plan", "s", "[" * 100_000, "invalid_payload"),
+    ],
+)
+def test_a_malformed_publish_is_refused_with_a_code_and_stores_nothing(
+    careconnect_connections, sql, topic, subject, payload, code
+):
     with pytest.raises(InvalidRequest) as err:
         publish(topic, subject, payload)
     assert err.value.code == code
@@ -107,8 +121,14 @@ def test_a_malformed_publish_is_refused_with_a_code_and_stores_nothing(careconne
 
 
 def test_the_invoke_event_publishes_and_answers_the_sequence(careconnect_connections):
-    command = {"careconnect_ws": {"command": "publish", "topic": "test-care-plan", "subject": "patient-17",
-                                  "payload": {"type": "care-plan"}}}
+    command = {
+        "careconnect_ws": {
+            "command": "publish",
+            "topic": "test-care-plan",
+            "subject": "patient-17",
+            "payload": {"type": "care-plan"},
+        }
+    }
     first, second = (lambda_handler(command) for _ in range(2))
     assert (first["statusCode"], json.loads(first["body"])["seq"], json.loads(second["body"])["seq"]) == (200, 1, 2)
     bad = lambda_handler({"careconnect_ws": {"command": "publish", "topic": "nope", "subject": "s", "payload": {}}})
@@ -125,6 +145,7 @@ def test_notifications_are_stored_in_the_users_stream_with_their_old_shape(carec
 
 
 # -- gapless under concurrency ------------------------------------------------------------------------------
+
 
 def test_concurrent_publishers_to_one_stream_never_leave_a_gap_or_repeat_a_sequence(careconnect_connections, sql):
     seen: list[int] = []
@@ -151,6 +172,7 @@ def test_concurrent_publishers_to_one_stream_never_leave_a_gap_or_repeat_a_seque
 
 
 # -- resume ---------------------------------------------------------------------------------------------
+
 
 def test_a_client_that_was_away_resumes_with_since_and_gets_exactly_what_it_missed(careconnect_connections):
     connect("first=", "nurse-1", connections=careconnect_connections, expect=200)
@@ -184,7 +206,11 @@ def test_a_since_at_the_head_replays_nothing_and_a_plain_subscribe_says_where_th
     publish("test-care-plan", "patient-17", {})
     connect("c=", "nurse-1", connections=careconnect_connections, expect=200)
     assert subscribe("c=", "test-care-plan", "patient-17") == {
-        "type": "subscribed", "topic": "test-care-plan", "subject": "patient-17", "seq": 1}
+        "type": "subscribed",
+        "topic": "test-care-plan",
+        "subject": "patient-17",
+        "seq": 1,
+    }
     assert subscribe("c=", "test-care-plan", "patient-17", since=1)["events"] == []
 
 
@@ -195,8 +221,13 @@ def test_a_long_gap_replays_in_pages_within_one_message_each_and_the_client_cont
     connect("c=", "nurse-1", connections=careconnect_connections, expect=200)
     got, since, pages = [], 0, 0
     while True:
-        response = lambda_handler(make_event("message", connection_id="c=", body={
-            "action": "subscribe", "topic": "test-care-plan", "subject": "patient-17", "since": since}))
+        response = lambda_handler(
+            make_event(
+                "message",
+                connection_id="c=",
+                body={"action": "subscribe", "topic": "test-care-plan", "subject": "patient-17", "since": since},
+            )
+        )
         assert len(response["body"].encode()) <= 128 * 1024
         reply = json.loads(response["body"])
         pages += 1
@@ -211,8 +242,13 @@ def test_one_event_of_almost_128_kb_replays_alone(careconnect_connections):
     publish("test-care-plan", "patient-17", {"pad": "y" * largest_pad("test-care-plan", "patient-17")})
     publish("test-care-plan", "patient-17", {"n": 2})
     connect("c=", "nurse-1", connections=careconnect_connections, expect=200)
-    response = lambda_handler(make_event("message", connection_id="c=", body={
-        "action": "subscribe", "topic": "test-care-plan", "subject": "patient-17", "since": 0, "id": "x" * 128}))
+    response = lambda_handler(
+        make_event(
+            "message",
+            connection_id="c=",
+            body={"action": "subscribe", "topic": "test-care-plan", "subject": "patient-17", "since": 0, "id": "x" * 128},
+        )
+    )
     assert len(response["body"].encode()) <= 128 * 1024
     reply = json.loads(response["body"])
     assert [e["seq"] for e in reply["events"]] == [1] and reply["more"] is True
@@ -227,7 +263,12 @@ def test_an_expired_since_gets_resync_required_and_cleanup_purges_oldest_first(c
     assert [r[0] for r in sql.execute("SELECT seq FROM websocket_events ORDER BY seq")] == [4, 5]
     connect("c=", "nurse-1", connections=careconnect_connections, expect=200)
     assert subscribe("c=", "test-care-plan", "patient-17", since=1) == {
-        "type": "resync_required", "topic": "test-care-plan", "subject": "patient-17", "oldest": 4, "seq": 5}
+        "type": "resync_required",
+        "topic": "test-care-plan",
+        "subject": "patient-17",
+        "oldest": 4,
+        "seq": 5,
+    }
     assert [e["seq"] for e in subscribe("c=", "test-care-plan", "patient-17", since=3)["events"]] == [4, 5]
     # The subscription stands after a resync: live events follow.
     publish("test-care-plan", "patient-17", {"n": 5})
@@ -257,6 +298,7 @@ def test_a_malformed_since_is_a_client_error(careconnect_connections, since):
 
 
 # -- isolation --------------------------------------------------------------------------------------------
+
 
 def test_replay_never_crosses_users_or_streams(careconnect_connections):
     publish("test-care-plan", "patient-18", {"secret": "for nurse-2 only"})
@@ -295,6 +337,7 @@ def test_a_stream_nobody_may_read_delivers_to_nobody(careconnect_connections, sq
 
 # -- a payload no stream can be poisoned by; replies within one message (hardening round 4) ---------------
 
+
 def test_a_payload_at_the_depth_bound_is_stored_replayed_and_pushed(careconnect_connections):
     connect("c=", "nurse-1", connections=careconnect_connections, expect=200)
     subscribe("c=", "test-care-plan", "patient-17")
@@ -309,11 +352,12 @@ def test_an_event_stored_before_the_bound_replays_as_a_placeholder_not_a_500(car
     publish("test-care-plan", "patient-17", {"n": 1})
     deep = '{"a":' * 1496 + "{}" + "}" * 1496  # built as text: the encoder itself would overflow
     sql.execute("SELECT careconnect_ws_publish('test-care-plan', 'patient-17', %s, NULL)", [deep])
-    sql.execute("SELECT careconnect_ws_publish('test-care-plan', 'patient-17', %s, NULL)", ['[1, 2]'])
+    sql.execute("SELECT careconnect_ws_publish('test-care-plan', 'patient-17', %s, NULL)", ["[1, 2]"])
     publish("test-care-plan", "patient-17", {"n": 4})
     connect("c=", "nurse-1", connections=careconnect_connections, expect=200)
-    status, reply = send("c=", {"action": "subscribe", "topic": "test-care-plan", "subject": "patient-17", "since": 0,
-                                "id": "r-1"})
+    status, reply = send(
+        "c=", {"action": "subscribe", "topic": "test-care-plan", "subject": "patient-17", "since": 0, "id": "r-1"}
+    )
     assert status == 200 and reply["id"] == "r-1"
     assert [e["seq"] for e in reply["events"]] == [1, 2, 3, 4]  # no gap: the client's position moves past them
     assert reply["events"][1]["unreadable"] == "payload_too_deep" and "a" not in reply["events"][1]
@@ -333,7 +377,7 @@ def test_an_unexpected_error_in_an_action_answers_500_with_the_requests_id(carec
     assert (status, reply["code"], reply["id"]) == (500, "internal_error", "r-9")
 
 
-@pytest.mark.parametrize("subject", ["\U0001F600" * 256, "\x01" * 256, "s"])
+@pytest.mark.parametrize("subject", ["\U0001f600" * 256, "\x01" * 256, "s"])
 def test_a_maximal_event_replays_within_128_kb_whatever_the_subject_and_id(careconnect_connections, subject):
     """A subject of wide characters (4 bytes each) or control characters (escaped, 6 bytes each) appears in the
     reply twice, and the id a third time: the event bound leaves room for all of them."""
@@ -343,8 +387,13 @@ def test_a_maximal_event_replays_within_128_kb_whatever_the_subject_and_id(carec
         publish(rule.name, subject, {"pad": "y" * (largest_pad(rule.name, subject) + 1)})
     publish(rule.name, subject, {"n": 2})
     connect("c=", "nurse-1", connections=careconnect_connections, expect=200)
-    response = lambda_handler(make_event("message", connection_id="c=", body={
-        "action": "subscribe", "topic": rule.name, "subject": subject, "since": 0, "id": "\x02" * 128}))
+    response = lambda_handler(
+        make_event(
+            "message",
+            connection_id="c=",
+            body={"action": "subscribe", "topic": rule.name, "subject": subject, "since": 0, "id": "\x02" * 128},
+        )
+    )
     assert response["statusCode"] == 200
     assert len(response["body"].encode("utf-8")) <= 128 * 1024
     reply = json.loads(response["body"])
@@ -352,6 +401,7 @@ def test_a_maximal_event_replays_within_128_kb_whatever_the_subject_and_id(carec
 
 
 # -- access that ends when it is withdrawn (hardening round 4) -----------------------------------------------
+
 
 def _live(endpoint, cid: str) -> list[int]:
     return [m["seq"] for m in endpoint.messages_for(cid) if "seq" in m]
@@ -381,12 +431,21 @@ def test_withdraw_access_ends_live_delivery_at_once_and_tells_the_connection(car
     subscribe("k1=", "test-care-plan", "patient-17")
     publish("test-care-plan", "patient-17", {"n": 1})
     care_team["nurse-2"].discard("patient-17")  # the backend changes its own data first ...
-    response = lambda_handler({"careconnect_ws": {"command": "withdraw-access", "userId": "nurse-2",
-                                                  "topic": "test-care-plan", "subject": "patient-17"}})
+    response = lambda_handler(
+        {
+            "careconnect_ws": {
+                "command": "withdraw-access",
+                "userId": "nurse-2",
+                "topic": "test-care-plan",
+                "subject": "patient-17",
+            }
+        }
+    )
     assert response["statusCode"] == 200 and sorted(json.loads(response["body"])["delivered"]) == ["n1=", "n2="]
     for cid in ("n1=", "n2="):
-        assert _notices(careconnect_connections, cid) == [{"type": "unsubscribed", "topic": "test-care-plan",
-                                                        "subject": "patient-17", "reason": "access_withdrawn"}]
+        assert _notices(careconnect_connections, cid) == [
+            {"type": "unsubscribed", "topic": "test-care-plan", "subject": "patient-17", "reason": "access_withdrawn"}
+        ]
     publish("test-care-plan", "patient-17", {"n": 2})
     publish("test-care-plan", "patient-18", {"n": 1})
     assert _live(careconnect_connections, "n1=") == [1, 1] and _live(careconnect_connections, "n2=") == [1]
@@ -395,7 +454,9 @@ def test_withdraw_access_ends_live_delivery_at_once_and_tells_the_connection(car
     assert send("n1=", {"action": "subscribe", "topic": "test-care-plan", "subject": "patient-17"})[0] == 403
 
 
-def test_withdraw_access_to_every_stream_of_a_topic_from_the_cli_and_python(careconnect_connections, careconnect_runtime, care_team):
+def test_withdraw_access_to_every_stream_of_a_topic_from_the_cli_and_python(
+    careconnect_connections, careconnect_runtime, care_team
+):
     import os
     import subprocess
     import sys
@@ -405,10 +466,18 @@ def test_withdraw_access_to_every_stream_of_a_topic_from_the_cli_and_python(care
     connect("n1=", "nurse-2", connections=careconnect_connections, expect=200)
     subscribe("n1=", "test-care-plan", "patient-17")
     subscribe("n1=", "test-care-plan", "patient-18")
-    env = {**os.environ, "DATABASE_URL": careconnect_runtime.database_url,
-           "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": get_settings().management_endpoint}
-    proc = subprocess.run([sys.executable, "-m", "careconnect_ws", "withdraw-access", "--user", "nurse-2",
-                           "--topic", "test-care-plan"], env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "DATABASE_URL": careconnect_runtime.database_url,
+        "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT": get_settings().management_endpoint,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "careconnect_ws", "withdraw-access", "--user", "nurse-2", "--topic", "test-care-plan"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["delivered"] == ["n1=", "n1="]
     assert sorted(n["subject"] for n in _notices(careconnect_connections, "n1=")) == ["patient-17", "patient-18"]

@@ -28,8 +28,11 @@ def test_a_bearer_token_in_the_authorization_header(careconnect_runtime):
     query_only = connect_event("c-2", token=token_for("alice"))  # the other place does not count
     refused = lambda_handler(query_only)
     assert refused["statusCode"] == 401
-    assert json.loads(refused["body"]) == {"type": "error", "code": "missing_token",
-                                           "message": "send the JWT in the Authorization header (Bearer <JWT>)"}
+    assert json.loads(refused["body"]) == {
+        "type": "error",
+        "code": "missing_token",
+        "message": "send the JWT in the Authorization header (Bearer <JWT>)",
+    }
 
 
 def test_a_custom_header(careconnect_runtime):
@@ -58,11 +61,14 @@ def test_the_authorizer_reads_the_same_source(careconnect_runtime):
     assert lambda_handler(event)["context"] == {"reason": "missing_token"}
 
 
-@pytest.mark.parametrize(("text", "identity_source"), [
-    ("query:token", "route.request.querystring.token"),
-    ("header:Authorization", "route.request.header.Authorization"),
-    ("protocol", "route.request.header.Sec-WebSocket-Protocol"),
-])
+@pytest.mark.parametrize(
+    ("text", "identity_source"),
+    [
+        ("query:token", "route.request.querystring.token"),
+        ("header:Authorization", "route.request.header.Authorization"),
+        ("protocol", "route.request.header.Sec-WebSocket-Protocol"),
+    ],
+)
 def test_one_definition_for_the_authorizers_identity_source(text, identity_source):
     source = TokenSource.parse(text)
     assert (source.identity_source, str(source)) == (identity_source, text)

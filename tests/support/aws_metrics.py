@@ -12,11 +12,15 @@ from careconnect_ws import contract
 _STAGE = (("ApiId",), ("ApiId", "Stage"), ("ApiId", "Stage", "Route"))
 AWS_METRICS: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
     # https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-logging.html
-    "AWS/ApiGateway": {name: _STAGE for name in (
-        "ConnectCount", "MessageCount", "IntegrationError", "ClientError", "ExecutionError", "IntegrationLatency")},
+    "AWS/ApiGateway": {
+        name: _STAGE
+        for name in ("ConnectCount", "MessageCount", "IntegrationError", "ClientError", "ExecutionError", "IntegrationLatency")
+    },
     # https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html
-    "AWS/Lambda": {name: (("FunctionName",), ("FunctionName", "Resource")) for name in (
-        "Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions")},
+    "AWS/Lambda": {
+        name: (("FunctionName",), ("FunctionName", "Resource"))
+        for name in ("Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions")
+    },
     # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
     "AWS/SQS": {"ApproximateNumberOfMessagesVisible": (("QueueName",),)},
     # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-monitoring.html

@@ -17,5 +17,4 @@ def minimal_env(**values: str) -> dict[str, str]:
 
 def bare_run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """``python -m careconnect_ws ARGS`` with ``env`` as its whole environment."""
-    return subprocess.run([sys.executable, "-m", "careconnect_ws", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-m", "careconnect_ws", *args], env=env, capture_output=True, text=True, timeout=60)

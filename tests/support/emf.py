@@ -8,10 +8,33 @@ import math
 from collections.abc import Iterator
 
 UNITS = {
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes", "Bits",
-    "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second", "Kilobytes/Second",
-    "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second",
-    "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
 }
 
 
@@ -46,7 +69,8 @@ def validate(line: dict) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
             assert metric.get("Unit", "None") in UNITS, f"{name}: unit {metric.get('Unit')!r}"
             value = line.get(name)
             assert _number(value) or (isinstance(value, list) and 0 < len(value) <= 100 and all(map(_number, value))), (
-                f"metric {name}: a number member")
+                f"metric {name}: a number member"
+            )
             for dimension_set in dimension_sets or [[]]:
                 found.append((namespace, name, tuple((d, line[d]) for d in dimension_set)))
     return found

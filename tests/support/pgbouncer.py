@@ -69,7 +69,9 @@ class PgBouncer:
             kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         self.proc = subprocess.Popen(
             [self.binary, str(self.root / "pgbouncer.ini")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            **kwargs,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
