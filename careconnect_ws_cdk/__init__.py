@@ -11,7 +11,7 @@ Where things are: ``websocket_api`` (the API construct) with ``websocket_api_pro
 and its parts, a file each: ``connect_authorization`` (who may connect: a token authorizer, IAM or none),
 ``websocket_routes`` (routes, integrations, permissions), ``websocket_stage`` (the stage and its logs),
 ``custom_domain``, ``lambda_target``; ``websocket_system`` (the complete system: API, function, key, secrets,
-schedule, dashboard, alarms); ``backend_function`` (the Lambda built from this package); ``lambda_artifact``
+schedule, dashboard, alarms) with ``websocket_system_props`` and ``cleanup_schedule``; ``backend_function`` (the Lambda built from this package); ``lambda_artifact``
 (building its zip); ``testing`` (synthesize, snapshot without churn, assert routes: for your own stack's tests);
 ``alarms`` and ``dashboard`` (what an operator watches), ``log_encryption_key``, ``account_logging_role``, ``iam``;
 ``provider`` (the one rule that puts a construct's resources on its provider), ``prop_values``, ``deprecations``,
@@ -33,7 +33,7 @@ _EXPORTS = {
     "IamAuthorization": "connect_authorization",
     "NoAuthorization": "connect_authorization",
     "WebSocketSystem": "websocket_system",
-    "WebSocketSystemProps": "websocket_system",
+    "WebSocketSystemProps": "websocket_system_props",
     "BackendFunction": "backend_function",
     "BackendFunctionProps": "backend_function",
     "Alarms": "alarms",

@@ -12,7 +12,7 @@ told (:meth:`runtime_environment`), so neither is decided anywhere else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from careconnect_ws import contract
@@ -131,6 +131,23 @@ class NoAuthorization:
 
     def runtime_environment(self) -> dict[str, str]:
         return _token_source_environment(self.token_source)
+
+
+#: The deprecated props that were parts of ``connect_authorization``, and how each is written now (both props
+#: classes warn with these until ``REMOVED_IN``).
+REPLACED_PROPS = {
+    "connect_authorizer": "connect_authorization=TokenAuthorizer(function=...)",
+    "authorizer": "connect_authorization=TokenAuthorizer() (or NoAuthorization() for none)",
+    "iam_connect": "connect_authorization=IamAuthorization()",
+    "token_source": "connect_authorization=TokenAuthorizer(token_source=...) (or NoAuthorization(token_source=...))",
+    "authorizer_routes": "connect_authorization (it guards $connect, the only route an authorizer can)",
+}
+
+
+def given_old_props(props: Any, names: tuple[str, ...]) -> list[str]:
+    """Which of the deprecated parts ``names`` were given to ``props`` (a value other than the field's default)."""
+    defaults = {f.name: f.default for f in fields(props)}
+    return [name for name in names if getattr(props, name) != defaults[name]]
 
 
 ConnectAuthorization = TokenAuthorizer | IamAuthorization | NoAuthorization

@@ -17,11 +17,13 @@ from careconnect_ws.contract import DEFAULT_TOKEN_SOURCE
 from careconnect_ws.limits import LIMITS
 
 from .connect_authorization import (
+    REPLACED_PROPS,
     ConnectAuthorization,
     IamAuthorization,
     NoAuthorization,
     TokenAuthorizer,
     check_connect_authorization,
+    given_old_props,
 )
 from .custom_domain import CustomDomain, check_domain
 from .deprecations import renamed, replaced
@@ -187,22 +189,8 @@ class WebSocketApiProps:
             replaced("WebSocketApiProps", "backend_role_name", "WebSocketApi.grant_manage_connections(role)")
         if self.output_prefix:
             replaced("WebSocketApiProps", "output_prefix", "WebSocketApi.add_outputs(prefix=...)")
-        if self.connect_authorizer is not None:
-            replaced("WebSocketApiProps", "connect_authorizer", "connect_authorization=TokenAuthorizer(function=...)")
-        if self.iam_connect:
-            replaced("WebSocketApiProps", "iam_connect", "connect_authorization=IamAuthorization()")
-        if self.token_source is not None:
-            replaced(
-                "WebSocketApiProps",
-                "token_source",
-                "connect_authorization=TokenAuthorizer(token_source=...) (or NoAuthorization(token_source=...))",
-            )
-        if self.authorizer_routes is not None:
-            replaced(
-                "WebSocketApiProps",
-                "authorizer_routes",
-                "connect_authorization (it guards $connect, the only route an authorizer can)",
-            )
+        for old in given_old_props(self, ("connect_authorizer", "iam_connect", "token_source", "authorizer_routes")):
+            replaced("WebSocketApiProps", old, REPLACED_PROPS[old])
         legacy = _legacy_connect_authorization(self)
         if legacy is not None:
             object.__setattr__(self, "connect_authorization", legacy)

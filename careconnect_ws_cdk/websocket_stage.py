@@ -72,21 +72,11 @@ class WebSocketStage:
                 ),
             )
             kms_key_arn = self.log_key.arn
-        self.access_log_group = CloudwatchLogGroup(
-            scope,
-            "access_logs",
-            name=access_log_name,
-            retention_in_days=props.log_retention_days,
-            kms_key_id=kms_key_arn,
-            tags=tags,
-        )
-        self.execution_log_group = CloudwatchLogGroup(
-            scope,
-            "execution_logs",
-            name=execution_log_name,
-            retention_in_days=props.log_retention_days,
-            kms_key_id=kms_key_arn,
-            tags=tags,
+        self.access_log_group, self.execution_log_group = (
+            CloudwatchLogGroup(
+                scope, id_, name=name, retention_in_days=props.log_retention_days, kms_key_id=kms_key_arn, tags=tags
+            )
+            for id_, name in (("access_logs", access_log_name), ("execution_logs", execution_log_name))
         )
         self.stage = Apigatewayv2Stage(
             scope,

@@ -3,7 +3,8 @@
     from careconnect_ws_cdk.websocket_system import WebSocketSystem, WebSocketSystemProps
     WebSocketSystem(stack, "notifications", WebSocketSystemProps(artifact_path="dist/lambda/careconnect-ws-lambda-arm64.zip"))
 
-Mode (b), the default: the backend Lambda built from this package, its ``$connect`` authorizer, a
+Its props are in :mod:`~careconnect_ws_cdk.websocket_system_props`, the scheduled cleanup in
+:mod:`~careconnect_ws_cdk.cleanup_schedule`. Mode (b), the default: the backend Lambda built from this package, its ``$connect`` authorizer, a
 least-privilege role, two Secrets Manager containers, the cleanup schedule and a KMS key for logs,
 environment, secrets and dead letters. Mode (a), with ``existing_function``: the API bound to a
 function you already run. Optionally alarms, a custom domain and the account's API Gateway role.
@@ -16,39 +17,17 @@ any stack can embed it with its own provider (``provider=``) and state. The defa
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from careconnect_ws import contract
-from careconnect_ws.contract import DEFAULT_TOKEN_SOURCE
-from careconnect_ws.limits import LIMITS
-
-from . import defaults
 from .account_logging_role import AccountLoggingRole, AccountLoggingRoleProps
 from .alarms import Alarms, AlarmsProps, AlarmThresholds
-from .backend_function import UNRESERVED, BackendFunction, BackendFunctionProps
-from .cdk import (
-    CloudwatchEventRule,
-    CloudwatchEventTarget,
-    Construct,
-    DataAwsLambdaFunction,
-    LambdaPermission,
-    SecretsmanagerSecret,
-    TerraformOutput,
-)
-from .connect_authorization import (
-    ConnectAuthorization,
-    IamAuthorization,
-    NoAuthorization,
-    TokenAuthorizer,
-    check_connect_authorization,
-)
-from .custom_domain import CustomDomain
+from .backend_function import BackendFunction, BackendFunctionProps
+from .cdk import Construct, DataAwsLambdaFunction, SecretsmanagerSecret, TerraformOutput
+from .cleanup_schedule import add_cleanup_schedule
+from .connect_authorization import IamAuthorization, TokenAuthorizer
 from .dashboard import Dashboard, DashboardProps
-from .deprecations import renamed, replaced
 from .errors import InvalidPropsError
 from .lambda_target import LambdaTarget
 from .log_encryption_key import LogEncryptionKey, LogEncryptionKeyProps
@@ -56,170 +35,17 @@ from .provider import use_provider
 from .websocket_api import WebSocketApi
 from .websocket_api_props import WebSocketApiProps
 from .websocket_stage import access_log_group_name, execution_log_group_name
+from .websocket_system_props import DEFAULT_CLEANUP_SCHEDULE, WebSocketSystemProps, resolved_connect_authorization
 
-DEFAULT_CLEANUP_SCHEDULE = defaults.CLEANUP_SCHEDULE
-
-
-@dataclass(frozen=True, kw_only=True)
-class WebSocketSystemProps:
-    """Everything :class:`WebSocketSystem` can be told. ``None`` means the default of the construct it feeds."""
-
-    name: str = defaults.API_NAME
-    """API name; also the prefix of the secrets, the schedule and the alarms. Default: as shown."""
-    stage: str = LIMITS.stage_name
-    """Default: ``prod``."""
-    tags: Mapping[str, str] = field(default_factory=dict)
-    logging_level: str | None = None
-    """Default: ``INFO``."""
-    log_retention_days: int | None = None
-    """Default: 2192 (6 years)."""
-
-    # -- mode (a): an existing function --------------------------------------------------------
-    existing_function: LambdaTarget | None = None
-    """Bind this function instead of deploying one. Default: none (mode b)."""
-    backend_role_name: str | None = None
-    """Mode (a): attach the ``@connections`` policy to this role. Default: none."""
-    existing_role_name: str | None = None
-    """Deprecated: the old name of ``backend_role_name`` (the stack option's name)."""
-
-    # -- mode (b): the function built from this package ------------------------------------------
-    function_name: str = defaults.FUNCTION_NAME
-    artifact_path: str | None = None
-    """The Lambda zip (``python -m careconnect_ws_cdk.lambda_artifact``). Required in mode (b)."""
-    architecture: str | None = None
-    memory_mb: int | None = None
-    timeout_seconds: int | None = None
-    reserved_concurrency: int | str | None = None
-    """A number, ``"none"`` for unreserved (as in ``BackendFunctionProps``), or None for the default (100)."""
-    database_secret_arn: str | None = None
-    """Default: a secret container created here (its value set outside Terraform)."""
-    jwt_secret_arn: str | None = None
-    """Default: a secret container created here."""
-    jwt_public_key: str | None = None
-    jwt_jwks_url: str | None = None
-    """Your identity provider's key set instead of a token key (no token secret is created then)."""
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    subnet_ids: Sequence[str] = ()
-    security_group_ids: Sequence[str] = ()
-    cleanup_schedule: str | None = DEFAULT_CLEANUP_SCHEDULE
-    """EventBridge schedule of the cleanup; None disables it. Mode (b) only."""
-    function_environment: Mapping[str, str] = field(default_factory=dict)
-    """Non-secret runtime settings for the function (``WS_MAX_MESSAGES_PER_SECOND``, …). Mode (b) only."""
-    environment: Mapping[str, str] | None = None
-    """Deprecated: the old name of ``function_environment`` (the stack option's name)."""
-    snap_start: bool | None = None
-    """Lambda SnapStart for the function (an alias the routes, authorizer and schedule invoke). Default: off."""
-
-    # -- both modes -------------------------------------------------------------------------------
-    connect_authorization: ConnectAuthorization | None = None
-    """Who may open a connection: ``TokenAuthorizer(token_source=...)`` (the function checks the token as
-    ``$connect``'s REQUEST authorizer first; ``function`` defaults to the system's), ``IamAuthorization()``
-    (SigV4-signed handshakes, the signer's ARN is the user; in mode (b) no token secret) or
-    ``NoAuthorization(token_source=...)`` (the ``$connect`` handler checks the token itself). In mode (b) the
-    function is told the same (``WS_TOKEN_SOURCE``, ``WS_CONNECT_AUTH``). Default: ``TokenAuthorizer()`` in
-    mode (b), ``NoAuthorization()`` in mode (a); set at construction, never None after."""
-    authorizer: bool | None = None
-    """Deprecated: ``connect_authorization=TokenAuthorizer()`` (True) or ``NoAuthorization()`` (False)."""
-    iam_connect: bool = False
-    """Deprecated: ``connect_authorization=IamAuthorization()``."""
-    token_source: str | None = None
-    """Deprecated: the ``token_source`` of ``TokenAuthorizer`` or ``NoAuthorization``."""
-    alarm_topic_arn: str | None = None
-    """SNS topic; setting it creates the alarms."""
-    alarm_thresholds: AlarmThresholds | None = None
-    """Default: :class:`AlarmThresholds`' defaults."""
-    dashboard: bool = True
-    """A CloudWatch dashboard of the API, the function, the runtime's metrics, the dead letters and the cleanup."""
-    domain: CustomDomain | None = None
-    disable_execute_api_endpoint: bool = False
-    """Clients connect only through ``domain``. Default: off."""
-    manage_account_cloudwatch_role: bool = False
-    """The account's API Gateway CloudWatch role: a per-account, per-region singleton."""
-    provider: Any = None
-    """The ``AwsProvider`` every resource and data source uses. Default: the stack's default provider."""
-    outputs: bool = False
-    """Deprecated: call :meth:`WebSocketSystem.add_outputs` (the one way, as on ``WebSocketApi``)."""
-
-    def __post_init__(self) -> None:
-        if self.existing_role_name is not None:
-            renamed("WebSocketSystemProps", "existing_role_name", "backend_role_name")
-            object.__setattr__(self, "backend_role_name", self.existing_role_name)
-        if self.environment is not None:
-            renamed("WebSocketSystemProps", "environment", "function_environment")
-            object.__setattr__(self, "function_environment", self.environment)
-        if self.outputs:
-            replaced("WebSocketSystemProps", "outputs", "WebSocketSystem.add_outputs()")
-        if self.authorizer is not None:
-            replaced(
-                "WebSocketSystemProps", "authorizer", "connect_authorization=TokenAuthorizer() (or NoAuthorization() for none)"
-            )
-        if self.iam_connect:
-            replaced("WebSocketSystemProps", "iam_connect", "connect_authorization=IamAuthorization()")
-        if self.token_source is not None:
-            replaced(
-                "WebSocketSystemProps",
-                "token_source",
-                "connect_authorization=TokenAuthorizer(token_source=...) (or NoAuthorization(token_source=...))",
-            )
-        object.__setattr__(self, "connect_authorization", _connect_authorization(self))
-        validate_system(self)
-
-
-def _connect_authorization(props: WebSocketSystemProps) -> ConnectAuthorization:
-    """The prop as given, what its deprecated parts meant, or the mode's default."""
-    legacy = props.authorizer is not None or props.iam_connect or props.token_source is not None
-    if props.connect_authorization is not None:
-        if legacy:
-            raise InvalidPropsError(
-                "connect_authorization",
-                props.connect_authorization,
-                "give it alone: authorizer, iam_connect and token_source are its deprecated parts",
-            )
-        return props.connect_authorization
-    if props.iam_connect:
-        if props.authorizer:
-            raise InvalidPropsError("authorizer", True, "iam_connect puts AWS_IAM on $connect: a route has one authorization")
-        return IamAuthorization()
-    token_source = props.token_source if props.token_source is not None else str(DEFAULT_TOKEN_SOURCE)
-    authorizer = props.authorizer if props.authorizer is not None else props.existing_function is None
-    return TokenAuthorizer(token_source=token_source) if authorizer else NoAuthorization(token_source=token_source)
-
-
-def validate_system(props: WebSocketSystemProps) -> None:
-    """What can be told from the props alone, naming the prop; the rest is checked by the props of the constructs
-    the system feeds (``WebSocketApiProps``, ``BackendFunctionProps``), also at construction."""
-    if not isinstance(props.name, str) or not props.name.strip():
-        raise InvalidPropsError("name", props.name, "the system needs a non-empty name (it prefixes every physical name)")
-    if (
-        props.reserved_concurrency is not None
-        and props.reserved_concurrency != UNRESERVED
-        and (
-            not isinstance(props.reserved_concurrency, int)
-            or isinstance(props.reserved_concurrency, bool)
-            or props.reserved_concurrency < 1
-        )
-    ):
-        raise InvalidPropsError(
-            "reserved_concurrency", props.reserved_concurrency, f'a number of at least 1, or "{UNRESERVED}" for unreserved'
-        )
-    if props.existing_function is not None:
-        for prop in ("artifact_path", "database_secret_arn", "jwt_secret_arn", "snap_start"):
-            if getattr(props, prop):
-                raise InvalidPropsError(
-                    prop,
-                    getattr(props, prop),
-                    "applies to the function this construct builds (mode b); with existing_function, configure your own function",
-                )
-    elif props.backend_role_name:
-        raise InvalidPropsError(
-            "backend_role_name",
-            props.backend_role_name,
-            "names the role of an existing_function (mode a); the function built here has its own",
-        )
-    check_connect_authorization("connect_authorization", props.connect_authorization, function_required=False)
-    if not isinstance(props.alarm_thresholds, AlarmThresholds | None):
-        raise InvalidPropsError("alarm_thresholds", props.alarm_thresholds, "an AlarmThresholds")
+__all__ = [
+    "DEFAULT_CLEANUP_SCHEDULE",
+    "SystemParts",
+    "WebSocketSystem",
+    "WebSocketSystemProps",
+    "add_system_outputs",
+    "build_system",
+    "existing_function_target",
+]
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -246,7 +72,7 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
         target, role_name, key_arn = props.existing_function, props.backend_role_name, None
     else:
         target, role_name, key_arn = _own_backend(scope, props, tags, parts)
-    authorization = _resolved(props)
+    authorization = resolved_connect_authorization(props)
     if isinstance(authorization, TokenAuthorizer) and authorization.function is None:
         authorization = replace(authorization, function=target)  # the system's function is its own authorizer
 
@@ -276,7 +102,9 @@ def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
         add_system_outputs(scope, parts)
 
     if parts.function is not None and props.cleanup_schedule:
-        parts.cleanup_rule_name = _cleanup_schedule(scope, props, parts.function, tags)
+        parts.cleanup_rule_name = add_cleanup_schedule(
+            scope, name=props.name, schedule=props.cleanup_schedule, function=parts.function, tags=tags, provider=props.provider
+        )
     own = parts.function.props if parts.function else None
     # The name as written, not a reference: it is what the runtime's metrics carry as functionName.
     function_name = own.function_name if own else target.function_name
@@ -393,7 +221,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, part
             jwt_audience=props.jwt_audience,
             subnet_ids=props.subnet_ids,
             security_group_ids=props.security_group_ids,
-            environment={**props.function_environment, **_resolved(props).runtime_environment()},
+            environment={**props.function_environment, **resolved_connect_authorization(props).runtime_environment()},
             tags=tags,
             provider=props.provider,
             **_given(
@@ -445,37 +273,6 @@ def _secret(scope: Construct, id_: str, name: str, key_arn: str, description: st
     return secret.arn
 
 
-def _cleanup_schedule(scope: Construct, props: WebSocketSystemProps, function: BackendFunction, tags: dict) -> str:
-    rule = CloudwatchEventRule(
-        scope,
-        "cleanup_schedule",
-        name=f"{props.name}-cleanup",
-        description="Deactivates expired and idle WebSocket connections ($disconnect is best effort)",
-        schedule_expression=props.cleanup_schedule,
-        tags=tags,
-    )
-    target = CloudwatchEventTarget(
-        scope,
-        "cleanup_target",
-        rule=rule.name,
-        arn=function.arn,
-        input=json.dumps(contract.CLEANUP_EVENT),
-        retry_policy={"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 600},
-    )
-    permission = LambdaPermission(
-        scope,
-        "cleanup_permission",
-        action="lambda:InvokeFunction",
-        function_name=function.function.function_name,
-        principal="events.amazonaws.com",
-        source_arn=rule.arn,
-        **function.target.permission_qualifier,
-    )
-    for resource in (rule, target, permission):
-        use_provider(resource, props.provider)
-    return rule.name
-
-
 class WebSocketSystem(Construct):
     """The complete system in its own construct: embed it in any stack, with any provider."""
 
@@ -504,9 +301,3 @@ def existing_function_target(
         use_provider(function, provider)
         invoke_arn = function.invoke_arn
     return LambdaTarget(function_name=function_name, invoke_arn=invoke_arn)
-
-
-def _resolved(props: WebSocketSystemProps) -> ConnectAuthorization:
-    """``connect_authorization`` after construction (the mode's default filled in then)."""
-    assert props.connect_authorization is not None, "set in WebSocketSystemProps.__post_init__"
-    return props.connect_authorization
