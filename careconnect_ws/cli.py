@@ -194,6 +194,11 @@ def _use_settings(*needs: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        _load_extensions(argv)  # first: a team's notification types are `notify` subcommands
+    except ConfigError as err:
+        print(f"careconnect-ws: configuration error: {err}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         if args.command == "listen":
@@ -238,6 +243,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _load_extensions(argv: Sequence[str] | None) -> None:
+    """``WS_EXTENSIONS`` (and, for ``serve``, ``--extension``), imported from the installed packages or the current
+    directory, as a local tool is expected to (the function finds them in its zip)."""
+    from .extensions import ExtensionError, extension_names, load_extensions, module_names
+
+    from_env = extension_names()
+    from_options = module_names(_extension_options(sys.argv[1:] if argv is None else argv), "--extension")
+    if not from_env and not from_options:
+        return
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    load_extensions(from_env)
+    try:
+        load_extensions(from_options)
+    except ExtensionError as err:
+        raise ConfigError("--extension", f"{err.module!r} could not be imported: {err.problem}") from None
+
+
+def _extension_options(argv: Sequence[str]) -> list[str]:
+    """The values of ``--extension`` in ``argv`` (serve's option, read before the parser is built)."""
+    names = []
+    for index, arg in enumerate(argv):
+        if arg == "--extension" and index + 1 < len(argv):
+            names.append(argv[index + 1])
+        elif arg.startswith("--extension="):
+            names.append(arg.partition("=")[2])
+    return names
 
 
 def _migrate(args: argparse.Namespace) -> int:

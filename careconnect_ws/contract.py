@@ -52,7 +52,11 @@ TOKEN_SOURCE = "WS_TOKEN_SOURCE"
 """Where a client's token is on ``$connect``: the construct's authorizer identity source and the runtime's reading."""
 CONNECT_AUTH = "WS_CONNECT_AUTH"
 """``token`` (a JWT, the default) or ``iam``: ``$connect`` takes AWS SigV4-signed handshakes (``AWS_IAM`` on the
-route) and the caller's IAM ARN is the user id. The construct's ``iam_connect`` sets it with the route's auth."""
+route) and the caller's IAM ARN is the user id. The construct's ``connect_authorization=IamAuthorization()`` sets it with the route's auth."""
+EXTENSIONS = "WS_EXTENSIONS"
+"""A team's modules (comma-separated, e.g. ``acme_ws,acme_ws.chat``) imported at cold start: their topics, actions
+and notification types. The construct's ``extensions`` prop sets it; ``serve --extension``, the CLI and the pytest
+plugin read it too (:mod:`careconnect_ws.extensions`)."""
 TOKEN_PROTOCOL = "careconnect-ws"
 """With ``WS_TOKEN_SOURCE=protocol`` a client offers the subprotocols ``careconnect-ws`` and its token
 (``new WebSocket(url, ["careconnect-ws", token])``); ``$connect`` selects ``careconnect-ws``."""

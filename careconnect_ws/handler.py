@@ -47,6 +47,7 @@ from .events import (
     is_authorizer_event,
     is_websocket_event,
 )
+from .extensions import ensure_extensions
 from .logs import configure_logging, current_fields, exception_summary, invocation_fields, lambda_context, note
 from .management import management_endpoint, region_of
 from .registry import Ended, NewConnection, Registered
@@ -93,6 +94,7 @@ def _metrics_enabled() -> bool:
 def _respond(event: Any) -> dict[str, Any]:
     """The answer to one event; whatever goes wrong inside becomes an answer, never an exception."""
     try:
+        ensure_extensions()  # the team's topics and actions, before anything is answered (once per container)
         return _dispatch(event)
     except ConfigError as err:
         # The operator's mistake, not the client's: say which variable to fix.

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import contract
 from .errors import ConfigError
+from .extensions import extension_names
 from .limits import LIMITS
 from .secrets import (
     SecretReader,
@@ -237,6 +238,12 @@ TABLE: tuple[Setting, ...] = (
     Setting(
         "WS_METRICS", "metrics", OPERATIONS, "CloudWatch metrics (Embedded Metric Format) in each invocation's log line", True
     ),
+    Setting(
+        contract.EXTENSIONS,
+        "extensions",
+        OPERATIONS,
+        "your modules (comma-separated) imported at cold start: topics, actions, notification types",
+    ),
 )
 BY_VARIABLE = {row.variable: row for row in TABLE}
 
@@ -378,6 +385,8 @@ class Settings:
     """True when a ``*_SECRET_ARN`` filled a value: only then is there anything to read again."""
 
     metrics: bool = _default("WS_METRICS")
+    extensions: tuple[str, ...] = ()
+    """``WS_EXTENSIONS``: the modules :mod:`careconnect_ws.extensions` imports (checked here, loaded there)."""
     """On: each invocation's log line is also a CloudWatch Embedded Metric Format record (namespace
     ``CareConnectWs``), which CloudWatch turns into metrics with no API call."""
 
@@ -413,6 +422,7 @@ class Settings:
             **_token_settings(env, needs),
             **previous,
             **numbers,
+            extensions=extension_names(env),
             from_secrets=from_secrets,
         )
 

@@ -36,7 +36,12 @@ def before_snapshot() -> None:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: F401  (RS256 / ES256 keys)
 
     from . import cleanup, notifications, publishing, sigv4  # noqa: F401
+    from .extensions import ensure_extensions
 
+    try:
+        ensure_extensions()  # the team's modules go into the snapshot too; a failure is answered at the first event
+    except Exception:  # noqa: S110 (reported, once, by ensure_extensions itself)
+        pass
     get_session()
     _drop_connections()
 

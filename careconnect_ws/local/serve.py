@@ -14,6 +14,7 @@ import asyncio
 import importlib
 import os
 import secrets
+import shlex
 import signal
 import socket
 import sys
@@ -53,6 +54,14 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
         default=None,
         metavar="MODULE:FUNCTION",
         help=f"any Python WebSocket Lambda handler (default {BUILT_IN_HANDLER}, with its database)",
+    )
+    what.add_argument(
+        "--extension",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="your module (topics, actions, notification types), imported as the deployed function imports "
+        "WS_EXTENSIONS; repeatable, added to WS_EXTENSIONS",
     )
     what.add_argument(
         "--authorizer",
@@ -137,7 +146,7 @@ def load_callable(spec: str, option: str) -> Callable[..., Any]:
 
 
 def read_env_file(path: str, option: str = "--handler-env-file") -> dict[str, str]:
-    """``KEY=value`` lines; blank lines and ``#`` comments skipped; one pair of surrounding quotes removed."""
+    """``KEY=value`` lines; blank lines and ``#`` comments skipped; a quoted value read as a shell reads it."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
@@ -151,10 +160,23 @@ def read_env_file(path: str, option: str = "--handler-env-file") -> dict[str, st
         if not sep or not key.strip().isidentifier():
             raise ConfigError(option, f"{path}:{number} is not KEY=value")
         value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
+        if value[:1] in ("'", '"'):
+            # Shell quoting, as write_env_file writes it ('it'\''s'): the value the shell would set.
+            try:
+                words = shlex.split(value)
+            except ValueError:
+                raise ConfigError(option, f"{path}:{number} has an unclosed quote") from None
+            if len(words) != 1:
+                raise ConfigError(option, f"{path}:{number}: quote the whole value")
+            value = words[0]
         values[key.strip()] = value
     return values
+
+
+def shell_quoted(value: str) -> str:
+    """``value`` in single quotes (a ``'`` inside as ``'\\''``): ``set -a; . ./file`` in bash and in sh sets exactly
+    it, ``&``, ``?``, ``$`` and spaces included (a database URL has them)."""
+    return "'" + value.replace("'", "'\\''") + "'"
 
 
 def write_env_file(path: str, lines: Mapping[str, str]) -> None:
@@ -174,7 +196,7 @@ def write_env_file(path: str, lines: Mapping[str, str]) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)  # O_CREAT|O_EXCL, mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("".join(f"{k}={v}\n" for k, v in lines.items()))
+            f.write("".join(f"{k}={shell_quoted(v)}\n" for k, v in lines.items()))
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -248,6 +270,22 @@ def gateway_config(args: argparse.Namespace, *, built_in: bool) -> GatewayConfig
     )
 
 
+def _extensions(args: argparse.Namespace) -> tuple[str, ...]:
+    """``WS_EXTENSIONS`` and ``--extension``, imported now (a failure stops serve before anything starts) and set
+    in this process's environment, which the handler reads as the deployed function reads its own."""
+    from ..extensions import ExtensionError, extension_names, load_extensions, module_names
+
+    names = (*extension_names(), *module_names(getattr(args, "extension", None) or (), "--extension"))
+    names = tuple(dict.fromkeys(names))
+    if names:
+        os.environ[contract.EXTENSIONS] = ",".join(names)
+        try:
+            load_extensions(names)
+        except ExtensionError as err:
+            raise ConfigError("--extension", f"{err.module!r} could not be imported: {err.problem}") from None
+    return names
+
+
 def serve_from_cli(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(args))
 
@@ -262,11 +300,14 @@ async def _serve(args: argparse.Namespace) -> int:
     configure_logging(non_blocking=True)
     handler_env = read_env_file(args.handler_env_file) if args.handler_env_file else {}
     os.environ.update(handler_env)
+    extensions = _extensions(args)
     embedded = None
     try:
         printed: dict[str, str] = {}
         if built_in:
             handler, embedded, printed = _built_in_environment(handler_env)
+            if extensions:
+                printed[contract.EXTENSIONS] = ",".join(extensions)  # the CLI's commands need the same topics
         else:
             handler = load_callable(args.handler, "--handler")
         authorizer = load_callable(args.authorizer, "--authorizer") if args.authorizer and not args.no_authorizer else None

@@ -24,15 +24,24 @@ def careconnect_database() -> Iterator[Any]:
 def careconnect_runtime(careconnect_database: Any) -> Iterator[Any]:
     """Empty tables, and the runtime (``lambda_handler``, ``publish``, ...) pointed at ``careconnect_database`` with
     :data:`~careconnect_ws.testing.TEST_JWT_SECRET` as its token key; ``@connections`` calls can only reach this
-    machine. Yields the ``Settings`` (replace them with ``careconnect_ws.settings.set_settings``)."""
+    machine. The modules ``WS_EXTENSIONS`` names are imported first, as the function would. Yields the ``Settings``
+    (replace them with ``careconnect_ws.settings.set_settings``)."""
     from .. import db as db_module
+    from ..extensions import extension_names, load_extensions
     from ..management import set_management_api
     from ..settings import Settings, set_settings
     from . import TEST_JWT_SECRET
     from .database import clear_tables
 
+    # WS_EXTENSIONS: the same topics, actions and notification types as the function, serve and the CLI.
+    extensions = load_extensions()
     clear_tables(careconnect_database.url)
-    settings = Settings(database_url=careconnect_database.url, jwt_secret=TEST_JWT_SECRET, region="us-east-1")
+    settings = Settings(
+        database_url=careconnect_database.url,
+        jwt_secret=TEST_JWT_SECRET,
+        region="us-east-1",
+        extensions=extension_names() or extensions,
+    )
     set_settings(settings)
     db_module.reset_database()
     set_management_api(loopback_only_management_api())

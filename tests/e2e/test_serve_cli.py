@@ -16,17 +16,39 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from careconnect_ws.local.serve import read_env_file
 
-def cli(*args, env):
-    return subprocess.run([sys.executable, "-m", "careconnect_ws", *args], env=env, capture_output=True, text=True, timeout=60)
+
+def cli(*args, env, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "careconnect_ws", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+# A team's own package, in the directory serve and the CLI run from (not installed): a topic any user may read.
+TEAM_MODULE = """
+from careconnect_ws.topics import Topic, register_topic
+
+register_topic(Topic("care-plan", may_subscribe=lambda user, subject: True, static=True))
+"""
+
+
+def sourced(env_file: Path, shell: str, env: dict) -> dict[str, str]:
+    """What ``set -a; . ./file`` sets in ``shell``: the README's recipe, run as written."""
+    script = f'set -a; . "{env_file}"; python3 -c "import json, os; print(json.dumps(dict(os.environ)))"'
+    done = subprocess.run([shell, "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def test_serve_end_to_end_with_embedded_postgres(tmp_path: Path):
     env_file = tmp_path / "local.env"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "WS_JWT", "AWS_WEBSOCKET"))}
+    (tmp_path / "acme_ws.py").write_text(TEAM_MODULE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "WS_", "AWS_WEBSOCKET"))}
     server = subprocess.Popen(
-        [sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", "--env-file", str(env_file)],
+        [sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", "--env-file", str(env_file), "--extension", "acme_ws"],
         env=env,
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -42,20 +64,40 @@ def test_serve_end_to_end_with_embedded_postgres(tmp_path: Path):
         while not env_file.exists():
             time.sleep(0.05)
         printed = dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))
-        written = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        written = read_env_file(str(env_file))
         assert written == {**printed, **written} and set(written) >= {
             "DATABASE_URL",
             "AWS_WEBSOCKET_API_GATEWAY_ENDPOINT",
             "WS_JWT_SECRET",
+            "WS_EXTENSIONS",
         }
+        assert "&" in written["DATABASE_URL"] and "?" in written["DATABASE_URL"]  # what broke the unquoted file
+        for shell in ("bash", "sh"):
+            assert {k: sourced(env_file, shell, env)[k] for k in written} == written, shell
         assert oct(env_file.stat().st_mode & 0o777) == "0o600"
         ws_url = next(re.search(r"ws://\S+?(?=\?)", line)[0] for line in lines if "ws://" in line)
 
         terminal2 = {**env, **written}
-        token = cli("token", "--user", "dana", env=terminal2).stdout.strip()
+        token = cli("token", "--user", "dana", env=terminal2, cwd=tmp_path).stdout.strip()
         with connect(f"{ws_url}?token={token}") as ws:
             ws.send(json.dumps({"action": "subscribe", "topic": "email-verification"}))
             assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+            # The team's topic, declared in its own module: served, and known to the CLI through the env file.
+            ws.send(json.dumps({"action": "subscribe", "topic": "care-plan", "subject": "patient-17"}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+            published = cli(
+                "publish",
+                "--topic",
+                "care-plan",
+                "--subject",
+                "patient-17",
+                "--payload",
+                '{"type": "care-plan"}',
+                env=terminal2,
+                cwd=tmp_path,
+            )
+            assert published.returncode == 0, published.stderr
+            assert json.loads(ws.recv(timeout=10))["type"] == "care-plan"
             ws.send(json.dumps({"action": "ping"}))
             assert json.loads(ws.recv(timeout=10))["type"] == "pong"
             # The embedded server is a direct connection: statements are prepared (Bind/Execute with $n
@@ -67,7 +109,7 @@ def test_serve_end_to_end_with_embedded_postgres(tmp_path: Path):
                 assert any("careconnect_ws_check_message($1" in q for q in last), last
                 assert not any(q.startswith("SET LOCAL") for q in last), last
                 assert db.execute("SHOW statement_timeout").fetchone()[0] == "5s"
-            notified = cli("notify", "email-verified", "--user", "dana", env=terminal2)
+            notified = cli("notify", "email-verified", "--user", "dana", env=terminal2, cwd=tmp_path)
             assert notified.returncode == 0, notified.stderr
             assert json.loads(notified.stdout)["reached"] == 1
             assert json.loads(ws.recv(timeout=10))["status"] == "verified"

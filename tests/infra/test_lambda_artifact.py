@@ -72,6 +72,7 @@ RUNTIME_MODULES = {
     "deprecations",
     "errors",
     "events",
+    "extensions",
     "handler",
     "jwks",
     "limits",
