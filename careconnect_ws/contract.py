@@ -53,6 +53,8 @@ TOKEN_SOURCE = "WS_TOKEN_SOURCE"
 CONNECT_AUTH = "WS_CONNECT_AUTH"
 """``token`` (a JWT, the default) or ``iam``: ``$connect`` takes AWS SigV4-signed handshakes (``AWS_IAM`` on the
 route) and the caller's IAM ARN is the user id. The construct's ``connect_authorization=IamAuthorization()`` sets it with the route's auth."""
+MODULE_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+"""A module name ``WS_EXTENSIONS`` (and the construct's ``extensions`` prop) may hold: dotted identifiers."""
 EXTENSIONS = "WS_EXTENSIONS"
 """A team's modules (comma-separated, e.g. ``acme_ws,acme_ws.chat``) imported at cold start: their topics, actions
 and notification types. The construct's ``extensions`` prop sets it; ``serve --extension``, the CLI and the pytest

@@ -20,12 +20,12 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from .contract import EXTENSIONS
+from .contract import EXTENSIONS, MODULE_NAME_PATTERN
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_MODULE_NAME = re.compile(MODULE_NAME_PATTERN)
 
 
 class ExtensionError(ConfigError):

@@ -53,6 +53,15 @@ UNRESERVED = "none"
 """``reserved_concurrency`` of a function with no reserved concurrency, in every construct and the stack option."""
 
 
+def check_extensions(extensions: Sequence[str], environment: Mapping[str, str], *, environment_prop: str) -> None:
+    """``extensions`` are module names, and ``WS_EXTENSIONS`` is not also set through ``environment_prop``."""
+    for module in extensions:
+        if not isinstance(module, str) or not re.fullmatch(contract.MODULE_NAME_PATTERN, module):
+            raise InvalidPropsError("extensions", module, "give module names such as acme_ws or acme_ws.topics")
+    if extensions and contract.EXTENSIONS in environment:
+        raise InvalidPropsError(environment_prop, contract.EXTENSIONS, "set the modules once: the extensions prop")
+
+
 @dataclass(frozen=True, kw_only=True)
 class BackendFunctionProps:
     function_name: str
@@ -113,6 +122,10 @@ class BackendFunctionProps:
     environment: Mapping[str, str] = field(default_factory=dict)
     """Extra non-secret settings (e.g. ``CONNECTION_TTL_SECONDS``). Default: none."""
 
+    extensions: Sequence[str] = ()
+    """Your modules the function imports at cold start (``WS_EXTENSIONS``): their topics, actions and notification
+    types. Put them in the zip with ``python -m careconnect_ws_cdk.lambda_artifact --include PATH``. Default: none."""
+
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Default: 2192 (6 years)."""
 
@@ -171,6 +184,7 @@ class BackendFunctionProps:
             )
         if self.log_retention_days not in LOG_RETENTION_DAYS_ALLOWED:
             raise InvalidPropsError("log_retention_days", self.log_retention_days, "use a retention CloudWatch Logs accepts")
+        check_extensions(self.extensions, self.environment, environment_prop="environment")
         for name in contract.PLAIN_SECRETS:
             if name in self.environment:
                 raise InvalidPropsError(
@@ -232,6 +246,7 @@ class BackendFunction(Construct):
             **({contract.JWT_ISSUER: props.jwt_issuer} if props.jwt_issuer else {}),
             **({contract.JWT_AUDIENCE: props.jwt_audience} if props.jwt_audience else {}),
             **props.environment,
+            **({contract.EXTENSIONS: ",".join(props.extensions)} if props.extensions else {}),
         }
         extra: dict[str, Any] = {}
         if in_vpc:

@@ -103,11 +103,35 @@ def artifact_path(arch: str = DEFAULT_ARCHITECTURE) -> Path:
     return Path.cwd() / "dist" / "lambda" / f"careconnect-ws-lambda-{arch}.zip"
 
 
-def inputs_fingerprint(arch: str, compiler: str | None = None) -> str:
-    """Everything the zip is made of: the pinned requirements, the target, the bytecode compiler, and this
-    package's files."""
+def check_include(path: Path) -> Path:
+    """An ``--include``: a package directory (with ``__init__.py``), a module (``.py``) or a requirements file
+    (``.txt``, pinned and complete, as ``pip freeze`` writes it: installed without dependencies, for the target)."""
+    path = Path(path).resolve()
+    if path.is_dir() and (path / "__init__.py").is_file() or path.is_file() and path.suffix in (".py", ".txt"):
+        if path.stem == "careconnect_ws" or path.name == "careconnect_ws":
+            raise SystemExit(f"--include {path}: careconnect_ws is the runtime itself, already in the zip")
+        return path
+    raise SystemExit(
+        f"--include {path}: give a package directory (with __init__.py), a module (.py) or a requirements file (.txt)"
+    )
+
+
+def _files_of(path: Path) -> list[Path]:
+    """The files an include contributes, in a stable order (bytecode and caches left out)."""
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+
+
+def inputs_fingerprint(arch: str, compiler: str | None = None, include: tuple[Path, ...] = ()) -> str:
+    """Everything the zip is made of: the pinned requirements, the target, the bytecode compiler, this
+    package's files, and what ``include`` adds."""
     digest = hashlib.sha256(f"{arch}|{PYTHON_VERSION}|{_version_of(compiler)}|".encode())
     digest.update(REQUIREMENTS.read_bytes())
+    for extra in include:
+        for path in _files_of(extra):
+            digest.update(f"include:{extra.name}/{path.relative_to(extra.parent).as_posix()}".encode() + b"\0")
+            digest.update(path.read_bytes())
     source = runtime_source()
     for path in sorted(source.rglob("*")):
         rel = path.relative_to(source)
@@ -117,8 +141,16 @@ def inputs_fingerprint(arch: str, compiler: str | None = None) -> str:
 
 
 def build(
-    arch: str = DEFAULT_ARCHITECTURE, *, out: Path | None = None, pip: list[str] | None = None, force: bool = False
+    arch: str = DEFAULT_ARCHITECTURE,
+    *,
+    out: Path | None = None,
+    pip: list[str] | None = None,
+    force: bool = False,
+    include: tuple[Path, ...] | list[Path] = (),
 ) -> Path:
+    """The zip for ``arch``; ``include``: a team's packages, modules and pinned requirements (``--include``), put
+    beside ``careconnect_ws`` with the same bytecode, so ``WS_EXTENSIONS`` can name them."""
+    include = tuple(check_include(Path(p)) for p in include)
     if arch not in ARCHITECTURES:
         raise SystemExit(f"--arch must be one of {', '.join(ARCHITECTURES)}")
     out = out or artifact_path(arch)
@@ -127,7 +159,7 @@ def build(
     # build: no pip run, no downloads on every `make synth`.
     stamp = out.with_suffix(".inputs")
     compiler = target_python()
-    fingerprint = inputs_fingerprint(arch, compiler)
+    fingerprint = inputs_fingerprint(arch, compiler, include)
     if not force and out.is_file() and stamp.is_file() and stamp.read_text() == fingerprint:
         return out
     stamp.unlink(missing_ok=True)
@@ -153,9 +185,19 @@ def build(
             str(REQUIREMENTS),
         ]
         subprocess.run(cmd, check=True)
+        for requirements in (p for p in include if p.suffix == ".txt"):
+            subprocess.run([*cmd[:-1], str(requirements)], check=True)  # the same target, wheels only, no deps
         shutil.copytree(
             runtime_source(), site / "careconnect_ws", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", *RUNTIME_EXCLUDED)
         )
+        for extra in (p for p in include if p.suffix != ".txt"):
+            target = site / extra.name
+            if target.exists():
+                raise SystemExit(f"--include {extra}: the zip already has {extra.name} (a dependency or another include)")
+            if extra.is_dir():
+                shutil.copytree(extra, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            else:
+                shutil.copyfile(extra, target)
         if compiler:
             compile_bytecode(site, compiler)
         else:
@@ -217,8 +259,16 @@ def run_cli(argv: list[str] | None, *, prog: str, default_arch) -> int:
     )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
+    parser.add_argument(
+        "--include",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="your code for WS_EXTENSIONS: a package directory, a module (.py) or a pinned requirements file (.txt); repeatable",
+    )
     args = parser.parse_args(argv)
-    path = build(args.arch or default_arch(), out=args.out, force=args.force)
+    path = build(args.arch or default_arch(), out=args.out, force=args.force, include=args.include)
     size = path.stat().st_size
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
     print(f"{shown}  {size / 1024 / 1024:.1f} MiB  sha256 {sha256(path)}")

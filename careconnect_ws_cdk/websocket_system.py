@@ -222,6 +222,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, part
             subnet_ids=props.subnet_ids,
             security_group_ids=props.security_group_ids,
             environment={**props.function_environment, **resolved_connect_authorization(props).runtime_environment()},
+            extensions=tuple(props.extensions),
             tags=tags,
             provider=props.provider,
             **_given(

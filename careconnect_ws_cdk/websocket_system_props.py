@@ -12,7 +12,7 @@ from careconnect_ws.limits import LIMITS
 
 from . import defaults
 from .alarms import AlarmThresholds
-from .backend_function import UNRESERVED
+from .backend_function import UNRESERVED, check_extensions
 from .connect_authorization import (
     REPLACED_PROPS,
     ConnectAuthorization,
@@ -74,6 +74,9 @@ class WebSocketSystemProps:
     security_group_ids: Sequence[str] = ()
     cleanup_schedule: str | None = DEFAULT_CLEANUP_SCHEDULE
     """EventBridge schedule of the cleanup; None disables it. Mode (b) only."""
+    extensions: Sequence[str] = ()
+    """Your modules the function imports at cold start (``WS_EXTENSIONS``); build the zip with them
+    (``lambda_artifact --include``). Mode (b) only. Default: none."""
     function_environment: Mapping[str, str] = field(default_factory=dict)
     """Non-secret runtime settings for the function (``WS_MAX_MESSAGES_PER_SECOND``, …). Mode (b) only."""
     environment: Mapping[str, str] | None = None
@@ -164,7 +167,7 @@ def validate_system(props: WebSocketSystemProps) -> None:
             "reserved_concurrency", props.reserved_concurrency, f'a number of at least 1, or "{UNRESERVED}" for unreserved'
         )
     if props.existing_function is not None:
-        for prop in ("artifact_path", "database_secret_arn", "jwt_secret_arn", "snap_start"):
+        for prop in ("artifact_path", "database_secret_arn", "jwt_secret_arn", "snap_start", "extensions"):
             if getattr(props, prop):
                 raise InvalidPropsError(
                     prop,
@@ -178,6 +181,7 @@ def validate_system(props: WebSocketSystemProps) -> None:
             "names the role of an existing_function (mode a); the function built here has its own",
         )
     check_connect_authorization("connect_authorization", props.connect_authorization, function_required=False)
+    check_extensions(props.extensions, props.function_environment, environment_prop="function_environment")
     if not isinstance(props.alarm_thresholds, AlarmThresholds | None):
         raise InvalidPropsError("alarm_thresholds", props.alarm_thresholds, "an AlarmThresholds")
 

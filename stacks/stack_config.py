@@ -103,6 +103,9 @@ class StackConfig:
     subnet_ids: Sequence[str] = ()
     """Comma-separated in the environment. Default: no VPC."""
     security_group_ids: Sequence[str] = ()
+    extensions: Sequence[str] = ()
+    """(b) Your modules the function imports (``WS_EXTENSIONS``), comma-separated: build the zip with them
+    (``python -m stacks.lambda_artifact --include PATH``). Default: none."""
     cleanup_schedule: str | None = defaults.CLEANUP_SCHEDULE
     """EventBridge schedule of the cleanup; ``off`` disables it."""
     function_environment: Mapping[str, str] = field(default_factory=dict)
@@ -227,7 +230,7 @@ _BOOLS = {
     "iam_connect",
 }
 _INTS = {"log_retention_days", "memory_mb", "timeout_seconds", "reserved_concurrency"}
-_LISTS = {"subnet_ids", "security_group_ids"}
+_LISTS = {"subnet_ids", "security_group_ids", "extensions"}
 
 
 def _env_name(option: str) -> str:

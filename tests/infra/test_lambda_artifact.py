@@ -137,7 +137,8 @@ def _source_hash_312(source: bytes) -> bytes:
 
 def test_modules_import_from_bytecode_in_a_read_only_task_directory(tmp_path):
     """As Lambda runs it: the zip unpacked, no bytecode writing, CPython 3.12; every module of the zip that the
-    handler and its first events import is loaded from the zip's own bytecode, and nothing is written."""
+    handler and its first events import, a team's extensions (--include) among them, is loaded from the zip's own
+    bytecode, and nothing is written."""
     import json
     import os
     import platform
@@ -147,7 +148,14 @@ def test_modules_import_from_bytecode_in_a_read_only_task_directory(tmp_path):
     if python is None:
         pytest.skip("no CPython 3.12 on this machine")
     arch = "x86_64" if platform.machine() in ("x86_64", "AMD64") else "arm64"
-    artifact = build(arch, out=tmp_path / f"{arch}.zip")
+    # A team's package and module (--include), imported as WS_EXTENSIONS names them.
+    team = tmp_path / "team" / "acme_ws"
+    team.mkdir(parents=True)
+    (team / "__init__.py").write_text(
+        "from careconnect_ws.topics import Topic, register_topic\nregister_topic(Topic('care-plan'))\n"
+    )
+    (tmp_path / "team" / "acme_chat.py").write_text("from careconnect_ws.routing import router\n")
+    artifact = build(arch, out=tmp_path / f"{arch}.zip", include=[team, tmp_path / "team" / "acme_chat.py"])
     task = tmp_path / "task"
     zipfile.ZipFile(artifact).extractall(task)
     before = sorted(str(p) for p in task.rglob("*"))
@@ -156,6 +164,8 @@ def test_modules_import_from_bytecode_in_a_read_only_task_directory(tmp_path):
     code = (
         "import sys, json; sys.path.insert(0, sys.argv[1]);"
         "import careconnect_ws.handler, careconnect_ws.publishing, careconnect_ws.cleanup, jwt, jwt.algorithms;"
+        "from careconnect_ws.extensions import load_extensions; load_extensions(['acme_ws', 'acme_chat']);"
+        "from careconnect_ws.topics import get_topic; assert get_topic('care-plan');"
         "from cryptography.hazmat.primitives.asymmetric import rsa;"
         "mods = {m.__name__: getattr(m, '__cached__', None) for m in list(sys.modules.values())"
         "        if (getattr(m, '__file__', None) or '').startswith(sys.argv[1]) and m.__file__.endswith('.py')};"
@@ -172,7 +182,7 @@ def test_modules_import_from_bytecode_in_a_read_only_task_directory(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     modules = json.loads(proc.stdout.strip().splitlines()[-1])
     loaded_from_bytecode = set(re.findall(r"^# code object from '([^']+)'", proc.stderr, re.M))
-    assert len(modules) > 50
+    assert len(modules) > 50 and {"acme_ws", "acme_chat"} <= set(modules)
     assert {name for name, cached in modules.items() if cached not in loaded_from_bytecode} == set()
     assert sorted(str(p) for p in task.rglob("*")) == before, "nothing may be written under the task directory"
 
@@ -181,3 +191,14 @@ def test_reproducible(artifact, tmp_path):
     again = build("arm64", out=tmp_path / "again.zip", force=True)
     assert sha256(again) == sha256(artifact)
     assert any(n.endswith(".pyc") for n in zipfile.ZipFile(again).namelist()) == (target_python() is not None)
+
+
+def test_an_include_must_be_a_package_a_module_or_a_requirements_file(tmp_path):
+    from careconnect_ws_cdk.lambda_artifact import check_include
+
+    (tmp_path / "not_a_package").mkdir()
+    for bad in (tmp_path / "not_a_package", tmp_path / "missing.py", tmp_path / "careconnect_ws.py"):
+        if bad.suffix == ".py" and bad.stem == "careconnect_ws":
+            bad.write_text("")
+        with pytest.raises(SystemExit, match="--include"):
+            check_include(bad)

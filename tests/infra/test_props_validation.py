@@ -292,6 +292,12 @@ def _no_warning() -> Iterator[None]:
             {"artifact_path": "x.zip", "connect_authorization": NoAuthorization(token_source="cookie:x")},
             "connect_authorization.token_source",
         ),
+        ({"artifact_path": "x.zip", "extensions": ("acme-ws",)}, "extensions"),
+        ({"existing_function": BACKEND, "extensions": ("acme_ws",)}, "extensions"),
+        (
+            {"artifact_path": "x.zip", "extensions": ("acme_ws",), "function_environment": {"WS_EXTENSIONS": "x"}},
+            "function_environment",
+        ),
     ],
 )
 def test_system_props_are_checked_at_construction_naming_the_prop(changes, prop):

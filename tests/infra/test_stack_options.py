@@ -76,6 +76,7 @@ def test_the_options_become_the_props_unchanged(fake_artifact):
             "CARECONNECT_WS_FUNCTION_ENVIRONMENT": '{"WS_MAX_MESSAGES_PER_SECOND": "20"}',
             "CARECONNECT_WS_TOKEN_SOURCE": "header:Authorization",
             "CARECONNECT_WS_DASHBOARD": "off",
+            "CARECONNECT_WS_EXTENSIONS": "acme_ws, acme_ws.chat",
         },
     )
     values = config.system_prop_values()
@@ -88,6 +89,7 @@ def test_the_options_become_the_props_unchanged(fake_artifact):
         "none",
         {"WS_MAX_MESSAGES_PER_SECOND": "20"},
     )
+    assert tuple(props.extensions) == ("acme_ws", "acme_ws.chat")
     assert config.composite_prop_values("domain") == {}
     config = load_stack_config(
         {},
