@@ -14,7 +14,8 @@ and its parts, a file each: ``connect_authorization`` (who may connect: a token 
 schedule, dashboard, alarms) with ``websocket_system_props`` and ``cleanup_schedule``; ``backend_function`` (the Lambda built from this package); ``lambda_artifact``
 (building its zip); ``testing`` (synthesize, snapshot without churn, assert routes: for your own stack's tests);
 ``alarms`` and ``dashboard`` (what an operator watches), ``log_encryption_key``, ``account_logging_role``, ``iam``;
-``provider`` (the one rule that puts a construct's resources on its provider), ``prop_values``, ``deprecations``,
+``provider`` (the one rule that puts a construct's resources on its provider), ``physical_names`` (each claimed
+once per stack), ``outputs`` (root outputs named ``{prefix}{name}``), ``prop_values``, ``deprecations``,
 ``defaults`` and ``errors``.
 """
 

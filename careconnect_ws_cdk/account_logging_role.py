@@ -18,6 +18,7 @@ from .cdk import ApiGatewayAccount, Construct, IamRole, IamRolePolicyAttachment
 from .deprecations import replaced
 from .errors import InvalidPropsError
 from .iam import trust_policy
+from .physical_names import claim
 from .provider import use_provider
 
 PUSH_TO_CLOUDWATCH = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
@@ -43,6 +44,18 @@ class AccountLoggingRole(Construct):
             replaced("AccountLoggingRole", "name", "AccountLoggingRole(scope, id, AccountLoggingRoleProps(name=...))")
             props = AccountLoggingRoleProps(**legacy)
         self.props = props
+        claim(self, "IAM role", props.name, prop="name")
+        # The account's API Gateway settings are one per account and region: a second construct managing them would
+        # take them over silently.
+        claim(
+            self,
+            "API Gateway account settings",
+            "cloudwatch_role_arn",
+            prop="manage_account_cloudwatch_role",
+            value=True,
+            provider=props.provider,
+            advice="an account and region has one; let one construct (or stack) manage it",
+        )
         self.role = IamRole(
             self,
             "role",

@@ -23,6 +23,7 @@ from .cdk import (
 )
 from .deprecations import replaced
 from .errors import InvalidPropsError
+from .physical_names import claim
 from .provider import use_provider
 
 METRIC_NAMESPACE = contract.METRIC_NAMESPACE
@@ -257,10 +258,12 @@ class Alarms(Construct):
         statistic: str = "Sum",
     ) -> CloudwatchMetricAlarm:
         """One alarm on one metric, to the topic, named ``{name}-{id}`` (an alarm of your own beside these too)."""
+        alarm_name = f"{self.name}-{id_.replace('_', '-')}"
+        claim(self, "CloudWatch alarm", alarm_name, prop="name", value=self.name, provider=self.props.provider)
         alarm = CloudwatchMetricAlarm(
             self,
             id_,
-            alarm_name=f"{self.name}-{id_.replace('_', '-')}",
+            alarm_name=alarm_name,
             alarm_description=description,
             namespace=namespace,
             metric_name=metric,

@@ -34,6 +34,7 @@ from .cdk import (
 from .errors import InvalidPropsError
 from .iam import trust_policy
 from .lambda_artifact import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from .physical_names import claim
 from .provider import use_provider
 from .websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS_ALLOWED, LambdaTarget
 
@@ -203,6 +204,14 @@ class BackendFunction(Construct):
         in_vpc = bool(props.subnet_ids)
 
         asset = TerraformAsset(self, "code", path=props.artifact_path, type=AssetType.FILE)
+        name, on = props.function_name, props.provider
+        for kind, physical in (
+            ("Lambda function", name),
+            ("log group", f"/aws/lambda/{name}"),
+            ("SQS queue", f"{name}-dead-letters"),
+            ("IAM role", f"{name}-role"),
+        ):
+            claim(self, kind, physical, prop="function_name", value=name, provider=on)
 
         self.log_group = CloudwatchLogGroup(
             self,

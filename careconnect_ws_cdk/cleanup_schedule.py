@@ -10,6 +10,7 @@ from careconnect_ws import contract
 
 from .backend_function import BackendFunction
 from .cdk import CloudwatchEventRule, CloudwatchEventTarget, Construct, LambdaPermission
+from .physical_names import claim
 from .provider import use_provider
 
 
@@ -18,6 +19,7 @@ def add_cleanup_schedule(
 ) -> str:
     """The rule ``{name}-cleanup`` on ``schedule``, created in ``scope`` (its Terraform addresses are the caller's);
     returns the rule's name (the alarms and the dashboard watch it)."""
+    claim(scope, "EventBridge rule", f"{name}-cleanup", prop="name", value=name, provider=provider)
     rule = CloudwatchEventRule(
         scope,
         "cleanup_schedule",

@@ -17,6 +17,7 @@ from careconnect_ws.contract import Metric
 
 from .cdk import CloudwatchDashboard, Construct, DataAwsRegion
 from .errors import InvalidPropsError
+from .physical_names import claim
 from .provider import use_provider
 
 PERIOD_SECONDS = 300
@@ -222,6 +223,7 @@ class Dashboard(Construct):
     def __init__(self, scope: Construct, id_: str, props: DashboardProps) -> None:
         super().__init__(scope, id_)
         self.props = props
+        claim(self, "CloudWatch dashboard", props.name, prop="name", provider=props.provider)
         region = props.region or DataAwsRegion(self, "region").id  # the id of aws_region is its name
         self.dashboard = CloudwatchDashboard(
             self, "dashboard", dashboard_name=props.name, dashboard_body=json.dumps(dashboard_body(props, region))

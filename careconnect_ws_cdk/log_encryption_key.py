@@ -17,6 +17,7 @@ from .cdk import (
 )
 from .deprecations import replaced
 from .errors import InvalidPropsError
+from .physical_names import claim
 from .provider import use_provider
 
 
@@ -71,6 +72,7 @@ class LogEncryptionKey(Construct):
             policy=self._policy(),
             tags=dict(props.tags),
         )
+        claim(self, "KMS alias", f"alias/{props.alias}-logs", prop="alias", value=props.alias, provider=props.provider)
         KmsAlias(self, "alias", name=f"alias/{props.alias}-logs", target_key_id=self.key.key_id)
         use_provider(self, props.provider)
 

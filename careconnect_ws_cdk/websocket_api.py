@@ -13,7 +13,6 @@ stay the ones every deployment already has.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from .cdk import (
@@ -30,6 +29,8 @@ from .cdk import (
 from .custom_domain import add_custom_domain
 from .errors import InvalidPropsError
 from .lambda_target import LambdaTarget, check_target
+from .outputs import root_outputs
+from .physical_names import claim
 from .provider import use_provider
 from .websocket_api_props import WebSocketApiProps, check_custom_route_key
 from .websocket_routes import WebSocketRoutes, route_id
@@ -52,7 +53,15 @@ class WebSocketApi(Construct):
     def __init__(self, scope: Construct, id_: str, props: WebSocketApiProps) -> None:
         super().__init__(scope, id_)
         self.props = props
-        _claim_physical_names(self)
+        # Its log groups, KMS alias and policy names derive from the name and stage: one API per pair.
+        claim(
+            self,
+            "log group",
+            access_log_group_name(props.name, props.stage),
+            prop="name",
+            value=props.name,
+            provider=props.provider,
+        )
         self.api = Apigatewayv2Api(
             self,
             "api",
@@ -130,8 +139,6 @@ class WebSocketApi(Construct):
         """The Terraform module's outputs (``websocket_api_endpoint``, …) as root outputs, with ``prefix``
         (default: the ``output_prefix`` prop). A reusable construct creates none unless asked."""
         p = self.props.output_prefix if prefix is None else prefix
-        if p and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", p):
-            raise InvalidPropsError("prefix", p, "use a Terraform name: letters, digits and '_'")
         outputs = {
             "websocket_api_endpoint": (self.endpoint, "WebSocket URL clients connect to (wss://)"),
             "websocket_management_endpoint": (
@@ -145,12 +152,7 @@ class WebSocketApi(Construct):
                 "IAM policy (JSON) granting execute-api:ManageConnections on this stage's @connections",
             ),
         }
-        created = {}
-        for name, (value, description) in outputs.items():
-            out = TerraformOutput(self, f"{p}{name}" if p else name, value=value, description=description)
-            out.override_logical_id(f"{p}{name}")
-            created[name] = out
-        return created
+        return root_outputs(self, p, outputs)
 
     # -- attributes (as AWS CDK's WebSocketApi/WebSocketStage and terraform-aws-modules/apigateway-v2) --
 
@@ -201,28 +203,3 @@ class WebSocketApi(Construct):
     def connections_arn(self) -> str:
         """ARN pattern of this stage's ``@connections`` (any verb, any connection)."""
         return f"{self.api.execution_arn}/{self.props.stage}/*/@connections/*"
-
-
-# Physical names derive from the API's name and stage (log groups, the KMS alias, IAM policy names).
-# Two APIs with the same name and stage on the same provider would collide only at apply: refuse at synth.
-def _claim_physical_names(api: WebSocketApi) -> None:
-    from .cdk import TerraformStack, Token
-
-    if Token.is_unresolved(api.props.name) or Token.is_unresolved(api.props.stage):
-        return  # known only at apply: nothing to compare now
-    stack = TerraformStack.of(api)
-    claimed = getattr(stack, "_careconnect_ws_names", None)
-    if claimed is None:
-        claimed = {}
-        stack._careconnect_ws_names = claimed
-    key = (id(api.props.provider), api.props.name, api.props.stage)
-    path = api.node.path
-    other = claimed.get(key)
-    if other is not None and other != path:
-        raise InvalidPropsError(
-            "name",
-            api.props.name,
-            f"{path} and {other} both use name {api.props.name!r} and stage {api.props.stage!r} on the same "
-            "provider: their log groups, KMS alias and policy names would collide; give each a different name",
-        )
-    claimed[key] = path

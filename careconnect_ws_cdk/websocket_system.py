@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import defaults
 from .account_logging_role import AccountLoggingRole, AccountLoggingRoleProps
 from .alarms import Alarms, AlarmsProps, AlarmThresholds
 from .backend_function import BackendFunction, BackendFunctionProps
@@ -31,6 +32,8 @@ from .dashboard import Dashboard, DashboardProps
 from .errors import InvalidPropsError
 from .lambda_target import LambdaTarget
 from .log_encryption_key import LogEncryptionKey, LogEncryptionKeyProps
+from .outputs import root_outputs
+from .physical_names import claim
 from .provider import use_provider
 from .websocket_api import WebSocketApi
 from .websocket_api_props import WebSocketApiProps
@@ -67,6 +70,8 @@ class SystemParts:
 def build_system(scope: Construct, props: WebSocketSystemProps) -> SystemParts:
     """Create the system's resources in ``scope`` (a stack or a construct)."""
     tags = dict(props.tags)
+    # Its key alias, secrets, schedule, alarms and dashboard derive from name (and stage): one system per name.
+    claim(scope, "system's names", f"{props.name}-{props.stage}", prop="name", value=props.name, provider=props.provider)
     parts = SystemParts(websocket=None)  # type: ignore[arg-type]
     if props.existing_function is not None:
         target, role_name, key_arn = props.existing_function, props.backend_role_name, None
@@ -171,7 +176,8 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, part
         raise InvalidPropsError(
             "artifact_path", props.artifact_path, "no such file: build it with python -m careconnect_ws_cdk.lambda_artifact"
         )
-    function_log_group = f"/aws/lambda/{props.function_name}"
+    function_name = props.function_name or defaults.function_name(props.name)
+    function_log_group = f"/aws/lambda/{function_name}"
     key = parts.key = LogEncryptionKey(
         scope,
         "key",
@@ -210,7 +216,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, part
         scope,
         "backend_lambda",
         BackendFunctionProps(
-            function_name=props.function_name,
+            function_name=function_name,
             artifact_path=str(artifact),
             kms_key_arn=key.arn,
             database_secret_arn=database_secret_arn,
@@ -240,33 +246,26 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, part
 
 
 def add_system_outputs(scope: Construct, parts: SystemParts, prefix: str = "") -> dict[str, TerraformOutput]:
-    """The Terraform module's outputs (the API's) and, in mode (b), where to put the secrets' values."""
+    """The Terraform module's outputs (the API's) and, in mode (b), where to put the secrets' values: each named
+    ``{prefix}{name}`` exactly, returned by ``name``."""
     outputs = parts.websocket.add_outputs(prefix)
     if parts.function is not None:
-        outputs[f"{prefix}backend_function_name"] = TerraformOutput(
-            scope,
-            f"{prefix}backend_function_name",
-            value=parts.function.function.function_name,
-            description="The backend Lambda built from this package",
-        )
-        outputs[f"{prefix}database_secret_arn"] = TerraformOutput(
-            scope,
-            f"{prefix}database_secret_arn",
-            value=parts.database_secret_arn,
-            description="Put the database URL here: aws secretsmanager put-secret-value --secret-id <arn> --secret-string ...",
-        )
+        own = {
+            "backend_function_name": (parts.function.function.function_name, "The backend Lambda built from this package"),
+            "database_secret_arn": (
+                parts.database_secret_arn,
+                "Put the database URL here: aws secretsmanager put-secret-value --secret-id <arn> --secret-string ...",
+            ),
+        }
         if parts.jwt_secret_arn:
-            outputs[f"{prefix}jwt_secret_arn"] = TerraformOutput(
-                scope,
-                f"{prefix}jwt_secret_arn",
-                value=parts.jwt_secret_arn,
-                description="Put the HS256 token key (32+ bytes) here",
-            )
+            own["jwt_secret_arn"] = (parts.jwt_secret_arn, "Put the HS256 token key (32+ bytes) here")
+        outputs.update(root_outputs(scope, prefix, own))
     return outputs
 
 
 def _secret(scope: Construct, id_: str, name: str, key_arn: str, description: str, tags: dict, provider: Any) -> str:
     # Only the container: its value is set out of band, so it never enters Terraform state.
+    claim(scope, "Secrets Manager secret", name, prop="name", provider=provider)
     secret = SecretsmanagerSecret(
         scope, id_, name=name, description=description, kms_key_id=key_arn, recovery_window_in_days=7, tags=tags
     )

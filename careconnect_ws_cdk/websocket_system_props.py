@@ -53,7 +53,9 @@ class WebSocketSystemProps:
     """Deprecated: the old name of ``backend_role_name`` (the stack option's name)."""
 
     # -- mode (b): the function built from this package ------------------------------------------
-    function_name: str = defaults.FUNCTION_NAME
+    function_name: str | None = None
+    """The function's name, prefix of its role, dead-letter queue and log group. Default: ``{name}-backend``
+    (``careconnect-ws-backend`` for the default ``name``); set at construction, never None after."""
     artifact_path: str | None = None
     """The Lambda zip (``python -m careconnect_ws_cdk.lambda_artifact``). Required in mode (b)."""
     architecture: str | None = None
@@ -126,6 +128,8 @@ class WebSocketSystemProps:
         for old in given_old_props(self, ("authorizer", "iam_connect", "token_source")):
             replaced("WebSocketSystemProps", old, REPLACED_PROPS[old])
         object.__setattr__(self, "connect_authorization", _connect_authorization(self))
+        if self.function_name is None and isinstance(self.name, str):
+            object.__setattr__(self, "function_name", defaults.function_name(self.name))
         validate_system(self)
 
 

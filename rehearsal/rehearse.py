@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from careconnect_ws.limits import LIMITS
+from careconnect_ws_cdk import defaults
 from careconnect_ws_cdk.backend_function import SNAP_START_ALIAS
 from careconnect_ws_cdk.websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, WebSocketApiProps
 from rehearsal.cli import CLIS, rehearse_cli
@@ -101,7 +102,9 @@ def expectations(mode: Mode, function_role: str) -> Expectations:
         throttling_burst_limit=LIMITS.throttling_burst_limit,
         logging_level=config.logging_level or str(WebSocketApiProps.__dataclass_fields__["logging_level"].default),
         log_retention_days=config.log_retention_days or DEFAULT_LOG_RETENTION_DAYS,
-        function_name=(config.backend_function_name or "") if existing else config.function_name,
+        function_name=(config.backend_function_name or "")
+        if existing
+        else (config.function_name or defaults.function_name(config.name)),
         authorizer=config.authorizer_enabled,
         manage_connections_role=config.backend_role_name if existing else function_role,
         cleanup_rule=not existing and config.cleanup_schedule is not None,

@@ -81,7 +81,8 @@ class StackConfig:
     """Mode a: attach the ``@connections`` policy to this role. Default: none."""
 
     # -- mode (b): the function built from this package ----------------------------------
-    function_name: str = defaults.FUNCTION_NAME
+    function_name: str | None = None
+    """Default: ``{name}-backend`` (``careconnect-ws-backend`` for the default name)."""
     artifact_path: str | None = None
     """Default: ``dist/lambda/careconnect-ws-lambda-<arch>.zip`` (``make lambda``)."""
     architecture: str | None = None

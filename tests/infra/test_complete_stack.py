@@ -313,3 +313,59 @@ def test_the_complete_system_embeds_in_another_stack_with_its_own_provider(defau
     # The same wiring as the app's stack: its cleanup rule targets its function with the cleanup event.
     target = next(iter(doc["resource"]["aws_cloudwatch_event_target"].values()))
     assert json.loads(target["input"]) == CLEANUP_EVENT
+
+
+# Every named resource of the complete system: what two systems in one stack must not share.
+NAMED = {
+    "aws_lambda_function": "function_name",
+    "aws_iam_role": "name",
+    "aws_sqs_queue": "name",
+    "aws_cloudwatch_log_group": "name",
+    "aws_secretsmanager_secret": "name",
+    "aws_cloudwatch_metric_alarm": "alarm_name",
+    "aws_cloudwatch_dashboard": "dashboard_name",
+    "aws_cloudwatch_event_rule": "name",
+    "aws_kms_alias": "name",
+    "aws_iam_role_policy": "name",
+}
+
+
+def test_two_systems_in_one_stack_differ_by_name_alone_and_their_outputs_are_addressable(fake_artifact):
+    """Two WebSocketSystems given only different names: every physical name differs (function, role, queue, log
+    groups, secrets, alarms, dashboard, rule, alias), and add_outputs(prefix=...) gives plain names, no hash; the same
+    name twice is refused at synth, naming both construct paths and the prop to change."""
+    from careconnect_ws_cdk.cdk import AwsProvider, TerraformStack, Testing
+    from careconnect_ws_cdk.errors import InvalidPropsError
+    from careconnect_ws_cdk.websocket_system import WebSocketSystem, WebSocketSystemProps
+
+    stack = TerraformStack(Testing.app(), "two")
+    AwsProvider(stack, "aws", region="eu-west-1")
+    topic = "arn:aws:sns:eu-west-1:111122223333:oncall"
+    for name in ("care-alerts", "care-chat"):
+        system = WebSocketSystem(
+            stack, name.replace("-", "_"), WebSocketSystemProps(name=name, artifact_path=fake_artifact, alarm_topic_arn=topic)
+        )
+        system.add_outputs(prefix=name.replace("care-", "") + "_")
+    doc = json.loads(Testing.synth(stack))
+    for rtype, attribute in NAMED.items():
+        names = [body[attribute] for body in doc["resource"][rtype].values()]
+        assert len(names) == len(set(names)) and len(names) >= 2, (rtype, names)
+    functions = sorted(body["function_name"] for body in doc["resource"]["aws_lambda_function"].values())
+    assert functions == ["care-alerts-backend", "care-chat-backend"]
+    assert {"alerts_websocket_api_endpoint", "chat_database_secret_arn", "chat_backend_function_name"} <= set(doc["output"])
+    assert all(re.fullmatch(r"(alerts|chat)_[a-z_]+", name) for name in doc["output"])
+
+    again = TerraformStack(Testing.app(), "twice")
+    AwsProvider(again, "aws", region="eu-west-1")
+    WebSocketSystem(again, "first", WebSocketSystemProps(name="same", artifact_path=fake_artifact))
+    with pytest.raises(InvalidPropsError) as err:
+        WebSocketSystem(again, "second", WebSocketSystemProps(name="same", artifact_path=fake_artifact))
+    assert "twice/second and twice/first would both create" in str(err.value) and err.value.prop == "name"
+    assert "give one of them another name" in str(err.value)
+    alias = TerraformStack(Testing.app(), "outputs")
+    AwsProvider(alias, "aws", region="eu-west-1")
+    one = WebSocketSystem(alias, "one", WebSocketSystemProps(name="one", artifact_path=fake_artifact))
+    two = WebSocketSystem(alias, "two", WebSocketSystemProps(name="two", artifact_path=fake_artifact))
+    one.add_outputs(prefix="x_")
+    with pytest.raises(InvalidPropsError, match="would both create the output 'x_websocket_api_endpoint'"):
+        two.add_outputs(prefix="x_")

@@ -199,7 +199,8 @@ def test_two_apis_with_the_same_name_in_one_stack_are_refused_naming_both(defaul
         WebSocketApi(
             stack, "second", WebSocketApiProps(name="same", backend=target, log_kms_key_arn="arn:aws:kms:us-east-1:1:key/k")
         )
-    assert "twins/second and twins/first" in str(err.value) and "collide" in str(err.value)
+    assert "twins/second and twins/first would both create the log group" in str(err.value)
+    assert err.value.prop == "name" and "give one of them another name" in str(err.value)
     # Another name, or the same name on another stage, is fine.
     WebSocketApi(
         stack,
