@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands import COMMANDS
 
     for entry in COMMANDS.values():
-        _add_backend_command(command(entry.name, entry.help, *entry.parts), entry)
+        if entry.cli:
+            _add_backend_command(command(entry.name, entry.help, *entry.parts), entry)
 
     listen = command(
         "listen", "print a stream's events as they arrive, resuming across reconnects (the reference client)", TOKENS
@@ -275,36 +276,22 @@ def _extension_options(argv: Sequence[str]) -> list[str]:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from .db import get_database
-    from .migrations import current_version, migrate
+    from .migrations import run_migrations
     from .settings import DATABASE
 
     _use_settings(DATABASE)
-    db = get_database()
-    applied = db.run(migrate)
-    version = db.run(current_version)
+    applied, version = run_migrations()
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing to apply"
     print(f"migrate: {names}; schema version {version}")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .db import Database
-    from .migrations import available
-    from .settings import DATABASE, get_settings
-    from .status import Limits, read_snapshot, report
+    from .settings import DATABASE
+    from .status import status_of
 
     _use_settings(DATABASE)
-    settings = get_settings()
-    limits = Limits(
-        expected_schema=available()[-1].version,
-        idle_timeout_seconds=settings.idle_timeout_seconds,
-        stream_retention_seconds=settings.stream_retention_seconds,
-        grace_seconds=args.grace,
-    )
-    # Read-only: it may point at a read replica or connect as a read-only role.
-    database = Database.from_settings(settings, read_only=True)
-    result = report(read_snapshot(database, idle_timeout_seconds=settings.idle_timeout_seconds), limits)
+    result = status_of(grace_seconds=args.grace)
     print(json.dumps(result, indent=2))
     for problem in result["problems"]:
         print(f"careconnect-ws: {problem}", file=sys.stderr)

@@ -52,6 +52,9 @@ class Command:
     arguments: tuple[Argument, ...] = ()
     parts: tuple[str, ...] = (DATABASE, SENDING)
     """The settings it reads (the CLI validates only these and lists them in ``--help``)."""
+    cli: bool = True
+    """False: the CLI has its own command of this name (more options, output for a person) running the same
+    function; the entry is for the function's invocations (a database in private subnets needs no bastion)."""
 
 
 def _given(values: Mapping[str, Any], key: str) -> Any:
@@ -115,6 +118,25 @@ def _cleanup(values: Mapping[str, Any]) -> Outcome:
 
     result = run_cleanup(close_connections=values.get("close", True) is not False, purge=values.get("purge", True) is not False)
     return Outcome(result.as_dict())
+
+
+def _migrate(values: Mapping[str, Any]) -> Outcome:
+    from .migrations import run_migrations
+
+    applied, version = run_migrations()
+    names = [f"{m.version:04d}_{m.name}" for m in applied]
+    return Outcome({"applied": names, "schemaVersion": version}, {"schemaVersion": version, "applied": len(names)})
+
+
+def _status(values: Mapping[str, Any]) -> Outcome:
+    from .errors import InvalidRequest
+    from .status import DEFAULT_GRACE_SECONDS, status_of
+
+    grace = values.get("graceSeconds", DEFAULT_GRACE_SECONDS)
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 1 <= grace <= 7 * 86_400:
+        raise InvalidRequest("invalid_field", "'graceSeconds' must be whole seconds, 1 to 604800")
+    result = status_of(grace_seconds=grace)
+    return Outcome(result, {"ok": result["ok"], "problems": len(result["problems"])}, failed=not result["ok"])
 
 
 _USER = Argument("userId", "--user", "the user id (the token's sub, or an IAM principal's ARN)")
@@ -204,6 +226,21 @@ COMMANDS: dict[str, Command] = {
                 Argument("purge", "--no-purge", "keep inactive rows and old events", required=False, kind="switch-off"),
             ),
             parts=(DATABASE, SENDING, LIMITS_PART),
+        ),
+        Command(
+            "migrate",
+            "create or upgrade the database schema (idempotent, safe concurrently)",
+            _migrate,
+            parts=(DATABASE,),
+            cli=False,
+        ),
+        Command(
+            "status",
+            "the registry's health: schema, connections, how far behind the cleanup is, the event store (read-only); "
+            "optional graceSeconds",
+            _status,
+            parts=(DATABASE, LIMITS_PART),
+            cli=False,
         ),
     )
 }

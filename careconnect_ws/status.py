@@ -164,3 +164,21 @@ def report(snapshot: Snapshot | int, limits: Limits) -> dict[str, Any]:
         "revokedTokens": snapshot.revoked_tokens,
         "problems": found,
     }
+
+
+def status_of(*, grace_seconds: int = DEFAULT_GRACE_SECONDS) -> dict[str, Any]:
+    """The report for the configured database (``careconnect-ws status`` and the ``status`` invoke command):
+    read-only, so it may point at a read replica or connect as a read-only role."""
+    from .db import Database
+    from .migrations import available
+    from .settings import get_settings
+
+    settings = get_settings()
+    limits = Limits(
+        expected_schema=available()[-1].version,
+        idle_timeout_seconds=settings.idle_timeout_seconds,
+        stream_retention_seconds=settings.stream_retention_seconds,
+        grace_seconds=grace_seconds,
+    )
+    database = Database.from_settings(settings, read_only=True)
+    return report(read_snapshot(database, idle_timeout_seconds=settings.idle_timeout_seconds), limits)

@@ -62,3 +62,13 @@ def current_version(conn: psycopg.Connection) -> int:
         return 0
     row = conn.execute(f"SELECT coalesce(max(version), 0) FROM {HISTORY_TABLE}").fetchone()
     return int(row[0]) if row is not None else 0
+
+
+def run_migrations() -> tuple[list[Migration], int]:
+    """Apply what is missing to the configured database (``careconnect-ws migrate`` and the ``migrate`` invoke
+    command): the migrations applied now, and the schema version after."""
+    from ..db import get_database
+
+    db = get_database()
+    applied = db.run(migrate)
+    return applied, db.run(current_version)

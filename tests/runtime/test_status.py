@@ -199,3 +199,25 @@ def test_status_works_for_a_read_only_role(careconnect_database, sql):
     finally:
         sql.execute("DROP OWNED BY oncall_reader")
         sql.execute("DROP ROLE oncall_reader")
+
+
+def test_migrate_and_status_are_commands_of_the_deployed_function(new_database, careconnect_runtime):
+    """A database in private subnets needs no bastion: the function itself migrates it and reports its health
+    ({"careconnect_ws": {"command": "migrate"}}, then "status"), the same functions as the CLI's commands."""
+    from dataclasses import replace
+
+    from careconnect_ws import db as db_module
+    from careconnect_ws.settings import set_settings
+    from careconnect_ws.testing import command_event, invoke
+
+    set_settings(replace(careconnect_runtime, database_url=new_database))
+    db_module.reset_database()
+    before = invoke(command_event("status"))
+    assert before.status == 200 and before.body["ok"] is False and before.body["schema"]["version"] == 0
+    first = invoke(command_event("migrate"))
+    assert first.status == 200 and first.body["schemaVersion"] == LATEST and len(first.body["applied"]) == LATEST
+    assert invoke(command_event("migrate")).body == {"applied": [], "schemaVersion": LATEST}  # idempotent
+    after = invoke(command_event("status", graceSeconds=7200))
+    assert after.status == 200 and after.body["ok"] is True and after.body["schema"]["version"] == LATEST
+    assert invoke(command_event("status", graceSeconds="soon")).outcome == (400, "invalid_field")
+    db_module.reset_database()
