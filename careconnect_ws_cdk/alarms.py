@@ -66,6 +66,9 @@ class AlarmsProps:
     api_id: str
     stage: str
     function_name: str | None = None
+    runs_careconnect_ws: bool = True
+    """The function runs careconnect-ws's handler, which writes the ``CareConnectWs`` metrics: the handled-5xx-rate
+    alarm watches them. False for a function of your own (that alarm could never fire). Default: true."""
     function_log_group_name: str | None = None
     """The function's log group: a metric filter counts failed cleanups in it."""
     function_timeout_seconds: int | None = None
@@ -138,7 +141,8 @@ class Alarms(Construct):
                 thresholds.lambda_throttles,
                 "The backend Lambda was throttled (reserved concurrency or account limit)",
             )
-            self._server_error_rate(function_name, thresholds)
+            if props.runs_careconnect_ws:
+                self._server_error_rate(function_name, thresholds)
             if function_timeout_seconds:
                 self.alarm(
                     "duration_near_timeout",

@@ -36,7 +36,7 @@ from .iam import trust_policy
 from .lambda_artifact import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from .physical_names import claim
 from .provider import use_provider
-from .websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS_ALLOWED, LambdaTarget
+from .websocket_api_props import DEFAULT_LOG_RETENTION_DAYS, LambdaTarget, check_log_retention_days
 
 HANDLER = contract.HANDLER
 SNAP_START_ALIAS = "live"
@@ -183,8 +183,7 @@ class BackendFunctionProps:
                 None,
                 f"{ways[0]} needs both jwt_issuer and jwt_audience",
             )
-        if self.log_retention_days not in LOG_RETENTION_DAYS_ALLOWED:
-            raise InvalidPropsError("log_retention_days", self.log_retention_days, "use a retention CloudWatch Logs accepts")
+        check_log_retention_days(self.log_retention_days)
         check_extensions(self.extensions, self.environment, environment_prop="environment")
         for name in contract.PLAIN_SECRETS:
             if name in self.environment:

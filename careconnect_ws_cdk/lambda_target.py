@@ -7,6 +7,8 @@ from typing import Any
 
 from .errors import InvalidPropsError
 
+_TARGET_OF_FUNCTION = "_careconnect_ws_target"
+
 
 @dataclass(frozen=True, kw_only=True)
 class LambdaTarget:
@@ -25,8 +27,14 @@ class LambdaTarget:
 
     @classmethod
     def from_function(cls, function: Any) -> LambdaTarget:
-        """From an ``aws_lambda_function`` resource or data source of your own stack, in one call."""
-        return cls(function_name=function.function_name, invoke_arn=function.invoke_arn)
+        """From an ``aws_lambda_function`` resource or data source of your own stack, in one call. The same function
+        gives the same target each time (each read of a resource attribute is a new token, and routes share one
+        integration per target)."""
+        target = getattr(function, _TARGET_OF_FUNCTION, None)
+        if target is None:
+            target = cls(function_name=function.function_name, invoke_arn=function.invoke_arn)
+            setattr(function, _TARGET_OF_FUNCTION, target)
+        return target
 
     @property
     def permission_qualifier(self) -> dict[str, str]:

@@ -111,13 +111,13 @@ def websocket_routes(stack: SynthesizedStack | dict[str, Any], api: str | None =
     """The routes of the stack's WebSocket API by key (``api``: its name, needed when the stack has several)."""
     doc = stack.doc if isinstance(stack, SynthesizedStack) else stack
     resources = doc.get("resource", {})
-    apis = {
-        name: body
-        for name, body in resources.get("aws_apigatewayv2_api", {}).items()
-        if body.get("protocol_type") == "WEBSOCKET" and (api is None or body.get("name") == api)
+    websocket = {
+        name: body for name, body in resources.get("aws_apigatewayv2_api", {}).items() if body.get("protocol_type") == "WEBSOCKET"
     }
+    apis = {name: body for name, body in websocket.items() if api is None or body.get("name") == api}
     assert len(apis) == 1, (
-        f"expected one WebSocket API{f' named {api!r}' if api else ''}, found {sorted(b.get('name') for b in apis.values())}"
+        f"expected one WebSocket API{f' named {api!r}' if api else ''}; the stack has "
+        f"{sorted(str(b.get('name')) for b in websocket.values()) or 'none'}" + ("" if api else ": pass api=<its name>")
     )
     api_ref = f"${{aws_apigatewayv2_api.{next(iter(apis))}.id}}"
     integrations = {

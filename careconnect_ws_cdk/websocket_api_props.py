@@ -40,6 +40,7 @@ __all__ = [
     "LambdaTarget",
     "WebSocketApiProps",
     "check_custom_route_key",
+    "check_log_retention_days",
     "check_target",
     "validate",
 ]
@@ -242,6 +243,17 @@ def _legacy_connect_authorization(props: WebSocketApiProps) -> ConnectAuthorizat
     return NoAuthorization(token_source=token_source)
 
 
+def check_log_retention_days(value: Any) -> None:
+    """A retention CloudWatch Logs accepts (or a token), for every log group of every construct."""
+    retention = number("log_retention_days", value)
+    if retention is not None and retention not in LOG_RETENTION_DAYS_ALLOWED:
+        raise InvalidPropsError(
+            "log_retention_days",
+            value,
+            "use a retention CloudWatch Logs accepts: " + ", ".join(str(d) for d in LOG_RETENTION_DAYS_ALLOWED),
+        )
+
+
 def check_custom_route_key(prop: str, key: Any) -> None:
     if not isinstance(key, str):
         raise InvalidPropsError(prop, key, "route keys are strings")
@@ -283,13 +295,7 @@ def validate(props: WebSocketApiProps) -> None:
     level = text("logging_level", props.logging_level)
     if level is not None and level not in LOGGING_LEVELS:
         raise InvalidPropsError("logging_level", props.logging_level, f"use one of {', '.join(LOGGING_LEVELS)}")
-    retention = number("log_retention_days", props.log_retention_days)
-    if retention is not None and retention not in LOG_RETENTION_DAYS_ALLOWED:
-        raise InvalidPropsError(
-            "log_retention_days",
-            props.log_retention_days,
-            "use a retention CloudWatch Logs accepts: " + ", ".join(str(d) for d in LOG_RETENTION_DAYS_ALLOWED),
-        )
+    check_log_retention_days(props.log_retention_days)
     check_connect_authorization("connect_authorization", props.connect_authorization, function_required=True)
     if props.disable_execute_api_endpoint and props.domain is None:
         raise InvalidPropsError(

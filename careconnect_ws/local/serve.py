@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib
 import os
 import secrets
@@ -315,7 +316,15 @@ async def _serve(args: argparse.Namespace) -> int:
         from .gateway import LocalGateway
 
         gateway = LocalGateway(config, handler, authorizer=authorizer)
-        await gateway.start()
+        try:
+            await gateway.start()
+        except OSError as err:
+            if err.errno != errno.EADDRINUSE:
+                raise
+            raise ConfigError(
+                "--port",
+                f"port {config.port} is in use on {config.host}: stop what listens there, or give --port 0 for a free one",
+            ) from None
         try:
             if built_in:
                 _prepare_built_in(gateway, printed, embedded=embedded is not None)

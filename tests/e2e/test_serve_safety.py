@@ -331,3 +331,17 @@ def test_a_stop_signal_is_not_lost_when_the_loops_wakeup_pipe_is_full():
             restore()
 
     assert asyncio.run(scenario())
+
+
+def test_serve_on_a_busy_port_says_so_and_exits_2():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        from tests.support.cli import bare_run, minimal_env
+
+        done = bare_run("serve", "--port", str(port), "--no-authorizer", env=minimal_env())
+    assert done.returncode == 2, done.stderr
+    assert f"--port: port {port} is in use on 127.0.0.1" in done.stderr and "--port 0" in done.stderr

@@ -364,3 +364,62 @@ def test_every_construct_takes_props_and_its_old_keyword_arguments_warn(fake_art
     with pytest.raises(InvalidPropsError) as err:
         LogEncryptionKeyProps(alias="a", log_group_names="/one-string")
     assert err.value.prop == "log_group_names"
+
+
+def test_every_construct_refuses_a_retention_cloudwatch_would_refuse_listing_the_accepted_ones():
+    from careconnect_ws_cdk.backend_function import BackendFunctionProps
+
+    with pytest.raises(InvalidPropsError, match="accepts: 1, 3, 5, 7, 14, 30") as err:
+        BackendFunctionProps(
+            function_name="f",
+            artifact_path="a.zip",
+            kms_key_arn="k",
+            database_secret_arn="d",
+            jwt_secret_arn="j",
+            log_retention_days=10,
+        )
+    assert err.value.prop == "log_retention_days"
+
+
+def test_the_route_helpers_name_the_apis_a_stack_has():
+    from careconnect_ws_cdk.testing import websocket_routes
+
+    doc = {
+        "resource": {
+            "aws_apigatewayv2_api": {
+                "a": {"protocol_type": "WEBSOCKET", "name": "chat"},
+                "b": {"protocol_type": "WEBSOCKET", "name": "alerts"},
+            }
+        }
+    }
+    with pytest.raises(AssertionError, match=r"named 'nope'; the stack has \['alerts', 'chat'\]"):
+        websocket_routes(doc, api="nope")
+    with pytest.raises(AssertionError, match=r"the stack has \['alerts', 'chat'\]: pass api=<its name>"):
+        websocket_routes(doc)
+
+
+def test_one_function_added_as_routes_twice_shares_one_integration_and_alarms_skip_metrics_it_never_writes():
+    """LambdaTarget.from_function gives the same target for the same function (attribute reads are new tokens each
+    time), so add_route reuses the integration; a function of your own gets no alarm on careconnect-ws's metrics."""
+    import json
+
+    from careconnect_ws_cdk import Alarms, AlarmsProps, WebSocketApi
+    from careconnect_ws_cdk.cdk import AwsProvider, LambdaFunction, TerraformStack, Testing
+
+    stack = TerraformStack(Testing.app(), "shared")
+    AwsProvider(stack, "aws", region="eu-west-1")
+    fn = LambdaFunction(stack, "fn", function_name="f", role="r", runtime="python3.12", handler="h", filename="x.zip")
+    api = WebSocketApi(stack, "ws", WebSocketApiProps(name="shared", backend=LambdaTarget.from_function(fn)))
+    api.add_route("chat.send", LambdaTarget.from_function(fn))
+    topic = "arn:aws:sns:eu-west-1:111122223333:oncall"
+    Alarms(
+        stack,
+        "mine",
+        AlarmsProps(name="mine", topic_arn=topic, api_id=api.api_id, stage="prod", function_name="f", runs_careconnect_ws=False),
+    )
+    Alarms(stack, "ours", AlarmsProps(name="ours", topic_arn=topic, api_id=api.api_id, stage="prod", function_name="f"))
+    doc = json.loads(Testing.synth(stack))
+    assert len(doc["resource"]["aws_apigatewayv2_integration"]) == 1
+    names = {body["alarm_name"] for body in doc["resource"]["aws_cloudwatch_metric_alarm"].values()}
+    assert "ours-server-error-rate" in names and "mine-server-error-rate" not in names
+    assert {"mine-lambda-errors", "ours-lambda-errors"} <= names
