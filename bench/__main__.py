@@ -11,6 +11,7 @@ BENCHMARKS = [
     "synth",
     "artifact",
     "cold_start",
+    "extensions",
     "handler",
     "gateway",
     "serve_memory",
