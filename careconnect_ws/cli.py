@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--allow-long-ttl", action="store_true", help=f"allow a --ttl over {MAX_TTL_SECONDS} seconds")
     token.add_argument(
+        "--claim",
+        action="append",
+        default=[],
+        type=_claim,
+        metavar="NAME=JSON",
+        help="an extra claim, e.g. care_plans='[\"patient-17\"]' for a topic ruled by claim:care_plans; repeatable",
+    )
+    token.add_argument(
         "--production-key",
         action="store_true",
         help="sign with the key WS_JWT_SECRET_ARN names (refused without this flag: that key is production's)",
@@ -165,6 +173,22 @@ def _run_backend_command(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(outcome.body))
     return 1 if outcome.failed else 0
+
+
+_RESERVED_CLAIMS = frozenset({"sub", "iat", "exp", "nbf", "jti", "iss", "aud"})
+
+
+def _claim(raw: str) -> tuple[str, object]:
+    """``NAME=JSON`` (a JSON value; text that is not JSON is taken as a string)."""
+    name, sep, value = raw.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{raw!r}: write NAME=JSON, e.g. care_plans='[\"patient-17\"]'")
+    if name.strip() in _RESERVED_CLAIMS:
+        raise argparse.ArgumentTypeError(f"{name.strip()} is set by the token itself: use --user or --ttl")
+    try:
+        return name.strip(), json.loads(value)
+    except ValueError:
+        return name.strip(), value
 
 
 def _positive_int(raw: str) -> int:
@@ -391,7 +415,8 @@ def _token(args: argparse.Namespace) -> int:
             "WS_JWT_SECRET, or pass --production-key to mean it",
         )
     # Only the token settings matter here: no database needed to sign one.
-    print(issue_token(args.user, Settings.from_env(needs=(TOKENS,)), ttl_seconds=args.ttl))
+    claims = dict(args.claim)
+    print(issue_token(args.user, Settings.from_env(needs=(TOKENS,)), ttl_seconds=args.ttl, claims=claims))
     return 0
 
 

@@ -55,6 +55,53 @@ CONNECT_AUTH = "WS_CONNECT_AUTH"
 route) and the caller's IAM ARN is the user id. The construct's ``connect_authorization=IamAuthorization()`` sets it with the route's auth."""
 MODULE_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 """A module name ``WS_EXTENSIONS`` (and the construct's ``extensions`` prop) may hold: dotted identifiers."""
+TOPICS_VARIABLE = "WS_TOPICS"
+"""Topics declared without code: a JSON list of ``{"name", "rule"}`` with the rules ``own-subject``, ``any-user``
+and ``claim:<name>`` (:func:`careconnect_ws.topics.declared_topics`). The construct's ``topics`` prop sets it."""
+TOPIC_RULES = ("own-subject", "any-user")
+CLAIM_RULE = "claim:"
+"""``claim:<name>``: the token's claim ``<name>`` lists the subjects the user may read."""
+_DECLARED_TOPIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_CLAIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_:.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class DeclaredTopic:
+    """One topic of ``WS_TOPICS``: its name, its rule as written, and the claim a ``claim:`` rule reads."""
+
+    name: str
+    rule: str = "own-subject"
+    description: str = ""
+
+    @property
+    def claim(self) -> str | None:
+        return self.rule.removeprefix(CLAIM_RULE) if self.rule.startswith(CLAIM_RULE) else None
+
+
+def parse_declared_topics(entries: object) -> list[DeclaredTopic]:
+    """``WS_TOPICS``'s list (decoded JSON) checked; ``ValueError`` says which entry and what to write. The runtime
+    and the construct library both check with it, so a prop the construct accepts is one the function reads."""
+    if not isinstance(entries, list):
+        raise ValueError('give a JSON list of {"name": ..., "rule": ...}')
+    topics: list[DeclaredTopic] = []
+    for index, entry in enumerate(entries):
+        where = f"entry {index}"
+        if not isinstance(entry, dict) or "name" not in entry or set(entry) - {"name", "rule", "description"}:
+            raise ValueError(f'{where}: give {{"name": ..., "rule": ...}} (and optionally "description")')
+        name, rule, description = entry["name"], entry.get("rule", "own-subject"), entry.get("description", "")
+        if not isinstance(name, str) or not _DECLARED_TOPIC_NAME.fullmatch(name):
+            raise ValueError(f"{where}: the name must be 1-128 letters, digits, '-', '_', '.', ':'")
+        claim = rule.removeprefix(CLAIM_RULE) if isinstance(rule, str) and rule.startswith(CLAIM_RULE) else None
+        if rule not in TOPIC_RULES and not (claim is not None and _CLAIM_NAME.fullmatch(claim)):
+            raise ValueError(f"{where}: rule {str(rule)[:80]!r}: use own-subject, any-user or claim:<claim name>")
+        if not isinstance(description, str):
+            raise ValueError(f"{where}: the description must be text")
+        if any(t.name == name for t in topics):
+            raise ValueError(f"{name} is declared twice")
+        topics.append(DeclaredTopic(name, rule, description))
+    return topics
+
+
 EXTENSIONS = "WS_EXTENSIONS"
 """A team's modules (comma-separated, e.g. ``acme_ws,acme_ws.chat``) imported at cold start: their topics, actions
 and notification types. The construct's ``extensions`` prop sets it; ``serve --extension``, the CLI and the pytest

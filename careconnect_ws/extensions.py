@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from .contract import EXTENSIONS, MODULE_NAME_PATTERN
+from .contract import EXTENSIONS, MODULE_NAME_PATTERN, TOPICS_VARIABLE
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -60,8 +60,12 @@ _loaded: list[str] = []
 
 
 def load_extensions(names: Iterable[str] | None = None) -> tuple[str, ...]:
-    """Import each extension (``names``, or ``WS_EXTENSIONS``) once per process; returns every one loaded so far.
-    Raises :class:`ExtensionError` for the first that fails (what it raised is named, not its traceback's values)."""
+    """Register the topics ``WS_TOPICS`` declares, then import each extension (``names``, or ``WS_EXTENSIONS``) once
+    per process; returns every extension loaded so far. Raises :class:`ExtensionError` for the first that fails
+    (what it raised is named, not its traceback's values), ``ConfigError`` for a malformed ``WS_TOPICS``."""
+    from .topics import register_declared
+
+    register_declared(os.environ.get(TOPICS_VARIABLE, ""))
     for name in extension_names() if names is None else names:
         if name in _loaded:
             continue

@@ -56,6 +56,7 @@ from .services import Services, get_services
 from .settings import get_settings, peek_settings
 from .text import clip, log_value
 from .tokens import MAX_TOKEN_ID_CHARS, epoch_seconds, reread_key, verify_identity
+from .topics import grants_of
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +162,9 @@ def authorize(event: AuthorizerEvent) -> dict[str, Any]:
         context[TOKEN_ISSUED_AT] = identity.issued_at
     if identity.token_id is not None:
         context[TOKEN_ID] = identity.token_id
+    if identity.grants:
+        # A context holds strings and numbers only: the grants ride as JSON to $connect, which stores them.
+        context[TOKEN_GRANTS] = json.dumps({k: list(v) for k, v in identity.grants.items()}, separators=(",", ":"))
     return _policy(identity.user_id, "Allow", event.method_arn, context=context)
 
 
@@ -180,6 +184,7 @@ def _policy(principal: str, effect: str, resource: str, *, context: dict[str, An
 TOKEN_EXPIRES_AT = "tokenExpiresAt"
 TOKEN_ISSUED_AT = "tokenIssuedAt"
 TOKEN_ID = "tokenId"
+TOKEN_GRANTS = "tokenGrants"
 
 
 def on_connect(ws: WebSocketEvent) -> dict[str, Any]:
@@ -192,6 +197,7 @@ def on_connect(ws: WebSocketEvent) -> dict[str, Any]:
     token_expires_at = _epoch_seconds(ws.authorizer.get(TOKEN_EXPIRES_AT))
     issued_at = _epoch_seconds(ws.authorizer.get(TOKEN_ISSUED_AT))
     token_id = ws.authorizer.get(TOKEN_ID)
+    grants: Mapping[str, tuple[str, ...]] = grants_in_context(ws.authorizer.get(TOKEN_GRANTS))
     if not user_id and settings.connect_auth == "iam":
         # AWS_IAM on $connect: API Gateway verified the SigV4 signature; the signer is the user.
         user_id = ws.caller_arn
@@ -211,7 +217,7 @@ def on_connect(ws: WebSocketEvent) -> dict[str, Any]:
         except Unavailable as err:
             return _unavailable(err, "cannot verify tokens right now: retry shortly")
         user_id, token_expires_at = identity.user_id, identity.expires_at
-        issued_at, token_id = identity.issued_at, identity.token_id
+        issued_at, token_id, grants = identity.issued_at, identity.token_id, identity.grants
     ttl = settings.connection_ttl_seconds
     if settings.bind_connection_to_token_expiry and token_expires_at is not None:
         ttl = min(ttl, int(token_expires_at - time.time()))
@@ -233,6 +239,7 @@ def on_connect(ws: WebSocketEvent) -> dict[str, Any]:
                 token_issued_at=issued_at,
                 token_id=clip(token_id, MAX_TOKEN_ID_CHARS) if isinstance(token_id, str) and token_id else None,
                 revoked_for_seconds=settings.iam_revocation_seconds if signed else None,
+                grants=grants or None,
             )
         )
     except DatabaseUnavailable as err:
@@ -252,6 +259,18 @@ def on_connect(ws: WebSocketEvent) -> dict[str, Any]:
         # The client offered "careconnect-ws" and its token: a browser fails the handshake unless one is selected.
         return {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": contract.TOKEN_PROTOCOL}}
     return {"statusCode": 200}
+
+
+def grants_in_context(raw: Any) -> dict[str, tuple[str, ...]]:
+    """The grants the authorizer handed over (JSON text), checked again as a token's claims would be: the context
+    is ours, but whatever reaches the registry is bounded the same way."""
+    if not isinstance(raw, str) or not raw:
+        return {}
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return {}
+    return grants_of(decoded) if isinstance(decoded, dict) else {}
 
 
 def _token_of(settings: Any, query: Mapping[str, str], header: Any) -> str:

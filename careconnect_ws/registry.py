@@ -14,10 +14,11 @@ data-modifying CTEs ran at a third of the speed, planned and locked as a write e
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
 from .contract import CloseCode
 from .db import Database
@@ -46,6 +47,8 @@ class NewConnection:
     revoked_for_seconds: int | None = None
     """For a connect that carries no ``iat`` (an IAM-signed handshake): refused only while the user's revocation
     is younger than this. None: a connect without an ``iat`` is refused as long as a revocation stands."""
+    grants: Mapping[str, tuple[str, ...]] | None = None
+    """The subjects the token's claims grant, by claim (for topics ruled by a claim); None: none."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class ActiveConnection:
     connection_id: str
     user_id: str
     callback_url: str
+    grants: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The subjects its token's claims granted, by claim name (topics ruled by ``claim:<name>``)."""
 
 
 @dataclass(frozen=True)
@@ -123,9 +128,9 @@ WITH revoked AS (
 ), stored AS (
 INSERT INTO websocket_connections
     (connection_id, user_id, callback_url, connected_at, last_activity_at, expires_at,
-     is_active, source_ip, user_agent, token_id)
+     is_active, source_ip, user_agent, token_id, grants)
 SELECT %(id)s, %(user)s, %(url)s, now(), now(), now() + make_interval(secs => %(ttl)s::double precision),
-       true, %(ip)s, %(ua)s, %(jti)s::text
+       true, %(ip)s, %(ua)s, %(jti)s::text, %(grants)s::jsonb
  WHERE NOT (SELECT yes FROM revoked) AND (%(max)s::int = 0 OR (SELECT n FROM open_now) < %(max)s::int)
 ON CONFLICT (connection_id) DO UPDATE SET
     user_id = EXCLUDED.user_id,
@@ -139,7 +144,8 @@ ON CONFLICT (connection_id) DO UPDATE SET
     disconnect_reason = NULL,
     source_ip = EXCLUDED.source_ip,
     user_agent = EXCLUDED.user_agent,
-    token_id = EXCLUDED.token_id
+    token_id = EXCLUDED.token_id,
+    grants = EXCLUDED.grants
 RETURNING 1
 )
 SELECT (SELECT yes FROM revoked), EXISTS (SELECT 1 FROM stored)
@@ -150,7 +156,7 @@ SELECT (SELECT yes FROM revoked), EXISTS (SELECT 1 FROM stored)
 USER_LOCK_SPACE = 0x63637775
 
 # The message path: a plain read unless last activity is due or the rate is counted (see migration 0002).
-CHECK_MESSAGE = "SELECT * FROM careconnect_ws_check_message(%(id)s, %(touch)s, %(count)s, %(limit)s::int)"
+CHECK_MESSAGE = "SELECT * FROM careconnect_ws_check_message(%(id)s, %(touch)s, %(count)s, %(limit)s::int, true)"
 
 
 # Every statement that ends connections also drops their rate counters, by primary key:
@@ -185,6 +191,7 @@ class Registry:
                 "iat": new.token_issued_at,
                 "jti": new.token_id,
                 "window": new.revoked_for_seconds,
+                "grants": Jsonb({k: list(v) for k, v in new.grants.items()}) if new.grants else None,
             },
         ).fetchone()
         assert row is not None  # the statement always answers one row
@@ -351,7 +358,8 @@ class Registry:
         ).fetchone()
         if row is None:
             return MessageCheck(None, None)
-        return MessageCheck(ActiveConnection(row[0], row[1], row[2]), row[3], row[4])
+        grants = {name: tuple(subjects) for name, subjects in (row[5] or {}).items()}
+        return MessageCheck(ActiveConnection(row[0], row[1], row[2], grants), row[3], row[4])
 
     def expire(self, *, idle_seconds: int) -> list[Deactivated]:
         """Deactivate every active connection past its TTL or idle too long; one statement."""

@@ -164,7 +164,7 @@ def _topic_and_subject(ctx: MessageContext) -> tuple[str, str]:
     topic = get_topic(topic_name)
     if topic is None:
         raise MessageError("unknown_topic", f"unknown topic; known topics: {', '.join(topic_names())}", status=404)
-    if not topic.may_subscribe(ctx.user_id, subject):
+    if not topic.allows(ctx.user_id, subject, ctx.connection.grants):
         raise MessageError("forbidden", f"this connection may not subscribe to {topic.name} for that subject", status=403)
     return topic.name, subject
 

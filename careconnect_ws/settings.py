@@ -26,6 +26,7 @@ from .secrets import (
     read_key_versions,
     read_secret,
 )
+from .topics import declared_topics
 
 logger = logging.getLogger(__name__)
 _PG_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE")
@@ -244,6 +245,12 @@ TABLE: tuple[Setting, ...] = (
         OPERATIONS,
         "your modules (comma-separated) imported at cold start: topics, actions, notification types",
     ),
+    Setting(
+        contract.TOPICS_VARIABLE,
+        "topics",
+        OPERATIONS,
+        'topics declared without code, JSON: [{"name": "care-plan", "rule": "own-subject|any-user|claim:<name>"}]',
+    ),
 )
 BY_VARIABLE = {row.variable: row for row in TABLE}
 
@@ -387,6 +394,8 @@ class Settings:
     metrics: bool = _default("WS_METRICS")
     extensions: tuple[str, ...] = ()
     """``WS_EXTENSIONS``: the modules :mod:`careconnect_ws.extensions` imports (checked here, loaded there)."""
+    topics: tuple[str, ...] = ()
+    """The names of the topics ``WS_TOPICS`` declares (checked here, registered with the extensions)."""
     """On: each invocation's log line is also a CloudWatch Embedded Metric Format record (namespace
     ``CareConnectWs``), which CloudWatch turns into metrics with no API call."""
 
@@ -423,6 +432,7 @@ class Settings:
             **previous,
             **numbers,
             extensions=extension_names(env),
+            topics=tuple(t.name for t in declared_topics(env.get(contract.TOPICS_VARIABLE, ""))),
             from_secrets=from_secrets,
         )
 

@@ -54,13 +54,33 @@ UNRESERVED = "none"
 """``reserved_concurrency`` of a function with no reserved concurrency, in every construct and the stack option."""
 
 
-def check_extensions(extensions: Sequence[str], environment: Mapping[str, str], *, environment_prop: str) -> None:
-    """``extensions`` are module names, and ``WS_EXTENSIONS`` is not also set through ``environment_prop``."""
+def check_extensions(
+    extensions: Sequence[str],
+    environment: Mapping[str, str],
+    *,
+    environment_prop: str,
+    topics: Sequence[Mapping[str, str]] = (),
+) -> None:
+    """``extensions`` are module names and ``topics`` declarations the function will read, and neither variable is
+    also set through ``environment_prop``."""
     for module in extensions:
         if not isinstance(module, str) or not re.fullmatch(contract.MODULE_NAME_PATTERN, module):
             raise InvalidPropsError("extensions", module, "give module names such as acme_ws or acme_ws.topics")
-    if extensions and contract.EXTENSIONS in environment:
-        raise InvalidPropsError(environment_prop, contract.EXTENSIONS, "set the modules once: the extensions prop")
+    try:
+        contract.parse_declared_topics(list(topics))
+    except ValueError as err:
+        raise InvalidPropsError("topics", list(topics), str(err)) from None
+    for prop, given, variable in (("extensions", extensions, contract.EXTENSIONS), ("topics", topics, contract.TOPICS_VARIABLE)):
+        if given and variable in environment:
+            raise InvalidPropsError(environment_prop, variable, f"set it once: the {prop} prop")
+
+
+def extension_environment(extensions: Sequence[str], topics: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """The variables that carry a team's extensions and declared topics to the function."""
+    return {
+        **({contract.EXTENSIONS: ",".join(extensions)} if extensions else {}),
+        **({contract.TOPICS_VARIABLE: json.dumps([dict(t) for t in topics], separators=(",", ":"))} if topics else {}),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +147,10 @@ class BackendFunctionProps:
     """Your modules the function imports at cold start (``WS_EXTENSIONS``): their topics, actions and notification
     types. Put them in the zip with ``python -m careconnect_ws_cdk.lambda_artifact --include PATH``. Default: none."""
 
+    topics: Sequence[Mapping[str, str]] = ()
+    """Topics declared without code (``WS_TOPICS``): ``{"name": "care-plan", "rule": "claim:care_plans"}`` with the
+    rules ``own-subject``, ``any-user`` or ``claim:<name>`` (the token's claim lists the subjects). Default: none."""
+
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     """Default: 2192 (6 years)."""
 
@@ -184,7 +208,7 @@ class BackendFunctionProps:
                 f"{ways[0]} needs both jwt_issuer and jwt_audience",
             )
         check_log_retention_days(self.log_retention_days)
-        check_extensions(self.extensions, self.environment, environment_prop="environment")
+        check_extensions(self.extensions, self.environment, environment_prop="environment", topics=self.topics)
         for name in contract.PLAIN_SECRETS:
             if name in self.environment:
                 raise InvalidPropsError(
@@ -254,7 +278,7 @@ class BackendFunction(Construct):
             **({contract.JWT_ISSUER: props.jwt_issuer} if props.jwt_issuer else {}),
             **({contract.JWT_AUDIENCE: props.jwt_audience} if props.jwt_audience else {}),
             **props.environment,
-            **({contract.EXTENSIONS: ",".join(props.extensions)} if props.extensions else {}),
+            **extension_environment(props.extensions, props.topics),
         }
         extra: dict[str, Any] = {}
         if in_vpc:

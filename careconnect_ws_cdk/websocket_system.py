@@ -229,6 +229,7 @@ def _own_backend(scope: Construct, props: WebSocketSystemProps, tags: dict, part
             security_group_ids=props.security_group_ids,
             environment={**props.function_environment, **resolved_connect_authorization(props).runtime_environment()},
             extensions=tuple(props.extensions),
+            topics=tuple(props.topics),
             tags=tags,
             provider=props.provider,
             **_given(

@@ -79,6 +79,9 @@ class WebSocketSystemProps:
     extensions: Sequence[str] = ()
     """Your modules the function imports at cold start (``WS_EXTENSIONS``); build the zip with them
     (``lambda_artifact --include``). Mode (b) only. Default: none."""
+    topics: Sequence[Mapping[str, str]] = ()
+    """Topics declared without code (``WS_TOPICS``): ``{"name": ..., "rule": "own-subject" | "any-user" |
+    "claim:<name>"}``. Mode (b) only. Default: none."""
     function_environment: Mapping[str, str] = field(default_factory=dict)
     """Non-secret runtime settings for the function (``WS_MAX_MESSAGES_PER_SECOND``, …). Mode (b) only."""
     environment: Mapping[str, str] | None = None
@@ -171,7 +174,7 @@ def validate_system(props: WebSocketSystemProps) -> None:
             "reserved_concurrency", props.reserved_concurrency, f'a number of at least 1, or "{UNRESERVED}" for unreserved'
         )
     if props.existing_function is not None:
-        for prop in ("artifact_path", "database_secret_arn", "jwt_secret_arn", "snap_start", "extensions"):
+        for prop in ("artifact_path", "database_secret_arn", "jwt_secret_arn", "snap_start", "extensions", "topics"):
             if getattr(props, prop):
                 raise InvalidPropsError(
                     prop,
@@ -185,7 +188,7 @@ def validate_system(props: WebSocketSystemProps) -> None:
             "names the role of an existing_function (mode a); the function built here has its own",
         )
     check_connect_authorization("connect_authorization", props.connect_authorization, function_required=False)
-    check_extensions(props.extensions, props.function_environment, environment_prop="function_environment")
+    check_extensions(props.extensions, props.function_environment, environment_prop="function_environment", topics=props.topics)
     if not isinstance(props.alarm_thresholds, AlarmThresholds | None):
         raise InvalidPropsError("alarm_thresholds", props.alarm_thresholds, "an AlarmThresholds")
 

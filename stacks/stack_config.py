@@ -104,6 +104,9 @@ class StackConfig:
     subnet_ids: Sequence[str] = ()
     """Comma-separated in the environment. Default: no VPC."""
     security_group_ids: Sequence[str] = ()
+    topics: Sequence[Mapping[str, str]] = ()
+    """(b) Topics declared without code (``WS_TOPICS``), a JSON list: ``[{"name": "care-plan", "rule":
+    "claim:care_plans"}]``. Default: none."""
     extensions: Sequence[str] = ()
     """(b) Your modules the function imports (``WS_EXTENSIONS``), comma-separated: build the zip with them
     (``python -m stacks.lambda_artifact --include PATH``). Default: none."""
@@ -427,6 +430,15 @@ def _convert(name: str, raw: Any, source: str) -> Any:
         return tuple(str(i).strip() for i in items if str(i).strip())
     if name == "cleanup_schedule" and str(raw).strip().lower() == "off":
         return None
+    if name == "topics":
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                raise InvalidPropsError(
+                    source, raw, 'give a JSON list, e.g. [{"name": "care-plan", "rule": "any-user"}]'
+                ) from None
+        return tuple(raw) if isinstance(raw, list) else raw
     if name == "function_environment":
         raw = _json_object(raw, source, '{"WS_MAX_MESSAGES_PER_SECOND": "20"}')
         from careconnect_ws import contract

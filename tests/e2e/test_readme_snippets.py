@@ -50,9 +50,13 @@ def test_the_client_contract_snippet_subscribes_and_receives_pushes(gateway, sql
 
 
 def test_the_invoke_example_is_an_event_the_handler_takes():
-    payload = re.search(r"--payload '(\{.*?\})' out\.json", README)[1]
-    event = json.loads(payload)
-    assert event["careconnect_ws"]["command"] == "notify" and event["careconnect_ws"]["notification"] == "email-verified"
+    from careconnect_ws.commands import COMMANDS
+
+    events = [json.loads(p) for p in re.findall(r"--payload '(\{.*?\})' out\.json", README)]
+    assert {e["careconnect_ws"]["command"] for e in events} >= {"notify", "migrate"}
+    assert all(e["careconnect_ws"]["command"] in COMMANDS for e in events)
+    notify = next(e["careconnect_ws"] for e in events if e["careconnect_ws"]["command"] == "notify")
+    assert notify["notification"] == "email-verified"
     assert "--cli-binary-format raw-in-base64-out" in README
 
 

@@ -128,6 +128,7 @@ def test_an_identity_providers_key_set_instead_of_a_token_secret_and_no_dashboar
             jwt_jwks_url=jwks,
             connect_authorization=TokenAuthorizer(token_source="header:Authorization"),
             extensions=("acme_ws", "acme_ws.chat"),
+            topics=({"name": "care-plan", "rule": "claim:care_plans"},),
             jwt_issuer="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
             jwt_audience="client-id",
         ),
@@ -143,6 +144,7 @@ def test_an_identity_providers_key_set_instead_of_a_token_secret_and_no_dashboar
     assert authorizer["identity_sources"] == ["route.request.header.Authorization"]
     assert [s["name"] for s in resources["aws_secretsmanager_secret"].values()] == ["careconnect-websocket/database-url"]
     assert variables[contract.EXTENSIONS] == "acme_ws,acme_ws.chat"  # the team's modules, imported at cold start
+    assert json.loads(variables[contract.TOPICS_VARIABLE]) == [{"name": "care-plan", "rule": "claim:care_plans"}]
 
 
 @pytest.mark.parametrize(

@@ -293,6 +293,8 @@ def _no_warning() -> Iterator[None]:
             "connect_authorization.token_source",
         ),
         ({"artifact_path": "x.zip", "extensions": ("acme-ws",)}, "extensions"),
+        ({"artifact_path": "x.zip", "topics": ({"name": "care-plan", "rule": "nurses"},)}, "topics"),
+        ({"existing_function": BACKEND, "topics": ({"name": "care-plan"},)}, "topics"),
         ({"existing_function": BACKEND, "extensions": ("acme_ws",)}, "extensions"),
         (
             {"artifact_path": "x.zip", "extensions": ("acme_ws",), "function_environment": {"WS_EXTENSIONS": "x"}},

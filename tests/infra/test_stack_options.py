@@ -77,6 +77,7 @@ def test_the_options_become_the_props_unchanged(fake_artifact):
             "CARECONNECT_WS_TOKEN_SOURCE": "header:Authorization",
             "CARECONNECT_WS_DASHBOARD": "off",
             "CARECONNECT_WS_EXTENSIONS": "acme_ws, acme_ws.chat",
+            "CARECONNECT_WS_TOPICS": '[{"name": "care-plan", "rule": "claim:care_plans"}]',
         },
     )
     values = config.system_prop_values()
@@ -90,6 +91,7 @@ def test_the_options_become_the_props_unchanged(fake_artifact):
         {"WS_MAX_MESSAGES_PER_SECOND": "20"},
     )
     assert tuple(props.extensions) == ("acme_ws", "acme_ws.chat")
+    assert tuple(props.topics) == ({"name": "care-plan", "rule": "claim:care_plans"},)
     assert config.composite_prop_values("domain") == {}
     config = load_stack_config(
         {},
