@@ -12,6 +12,7 @@ BENCHMARKS = [
     "artifact",
     "cold_start",
     "extensions",
+    "declared_topics",
     "handler",
     "gateway",
     "serve_memory",

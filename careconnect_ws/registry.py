@@ -156,7 +156,7 @@ SELECT (SELECT yes FROM revoked), EXISTS (SELECT 1 FROM stored)
 USER_LOCK_SPACE = 0x63637775
 
 # The message path: a plain read unless last activity is due or the rate is counted (see migration 0002).
-CHECK_MESSAGE = "SELECT * FROM careconnect_ws_check_message(%(id)s, %(touch)s, %(count)s, %(limit)s::int, true)"
+CHECK_MESSAGE = "SELECT * FROM careconnect_ws_check_message(%(id)s, %(touch)s, %(count)s, %(limit)s::int, %(grants)s)"
 
 
 # Every statement that ends connections also drops their rate counters, by primary key:
@@ -345,21 +345,35 @@ class Registry:
         return int(row[0]) if row is not None else 0
 
     def check_message(
-        self, connection_id: str, *, touch_interval_seconds: int, count: bool, connection_limit: int = 0
+        self,
+        connection_id: str,
+        *,
+        touch_interval_seconds: int,
+        count: bool,
+        connection_limit: int = 0,
+        grants: bool = False,
     ) -> MessageCheck:
         """The connection a message came from (None when not active or expired), in one round trip.
 
         Refreshes last activity only when it is at least ``touch_interval_seconds`` old, and with
         ``count`` returns how many messages this connection, and (unless it is over ``connection_limit``)
-        its user, sent in the current second.
+        its user, sent in the current second; with ``grants``, the subjects its token's claims granted (read only
+        for a message that may subscribe to a claim-ruled topic).
         """
         row = self.db.execute(
-            CHECK_MESSAGE, {"id": connection_id, "touch": touch_interval_seconds, "count": count, "limit": connection_limit}
+            CHECK_MESSAGE,
+            {
+                "id": connection_id,
+                "touch": touch_interval_seconds,
+                "count": count,
+                "limit": connection_limit,
+                "grants": grants,
+            },
         ).fetchone()
         if row is None:
             return MessageCheck(None, None)
-        grants = {name: tuple(subjects) for name, subjects in (row[5] or {}).items()}
-        return MessageCheck(ActiveConnection(row[0], row[1], row[2], grants), row[3], row[4])
+        granted = {name: tuple(subjects) for name, subjects in (row[5] or {}).items()}
+        return MessageCheck(ActiveConnection(row[0], row[1], row[2], granted), row[3], row[4])
 
     def expire(self, *, idle_seconds: int) -> list[Deactivated]:
         """Deactivate every active connection past its TTL or idle too long; one statement."""

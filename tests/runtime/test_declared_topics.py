@@ -140,3 +140,10 @@ def test_the_cli_signs_development_tokens_with_claims():
     assert claims["care_plans"] == ["patient-17"] and claims["ward"] == "4b" and claims["sub"] == "nurse-1"
     refused = bare_run("token", "--user", "nurse-1", "--claim", "sub=mallory", env=minimal_env(WS_JWT_SECRET=secret))
     assert refused.returncode == 2 and "sub is set by the token itself" in refused.stderr
+
+
+def test_a_subscribe_spelled_with_json_escapes_still_reads_the_grant(declared, careconnect_runtime):
+    assert connect("c-6", token=token_for("nurse-6", claims={"care_plans": ["patient-17"]})).status == 200
+    raw = '{"action": "\\u0073ubscribe", "topic": "t-care-plan", "subject": "patient-17"}'
+    assert send("c-6", raw).status == 200
+    assert send("c-6", {"action": "ping"}).status == 200  # a message that cannot subscribe reads no grants
