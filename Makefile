@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 CHECKOV_VENV ?= .venv-checkov
 CDKTN_VENV ?= .venv-cdktn
+DIST_VENV ?= .venv-dist
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: synth lambda test test-cdktn test-consumer chaos fuzz lint bench rehearse clean
+.PHONY: synth lambda test test-cdktn test-consumer chaos fuzz lint bench rehearse dist clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +77,19 @@ rehearse: lambda $(CDKTN_VENV)/.installed
 fuzz: $(VENV)/.installed
 	FUZZ_EXAMPLES=20000 REDACTION_EXAMPLES=2000 $(PY) -m pytest tests/runtime/test_fuzz_handler.py \
 		tests/runtime/test_redaction.py -p no:cacheprovider -o timeout=1800
+
+## The release: the sdist and the wheel in dist/ (PEP 517 build, isolated), checked with twine (strict). Install a
+## pinned release from the wheel file: pip install 'dist/careconnect_ws-<version>-py3-none-any.whl[infra]'.
+$(DIST_VENV)/.installed:
+	$(PYTHON) -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DIST_VENV)/bin/python -m pip install -q 'build>=1.2' 'twine>=5'
+	touch $@
+
+dist: $(DIST_VENV)/.installed
+	rm -f dist/careconnect_ws-*.whl dist/careconnect_ws-*.tar.gz
+	$(DIST_VENV)/bin/python -m build --outdir dist .
+	$(DIST_VENV)/bin/python -m twine check --strict dist/careconnect_ws-*.whl dist/careconnect_ws-*.tar.gz
 
 ## Ruff (its rules, then its formatting: run `ruff format` to fix), then the type checker: strict on the runtime,
 ## the default level on the construct library, the app and the rehearsal (zero errors either way).
