@@ -28,6 +28,40 @@ logger = logging.getLogger(__name__)
 _MODULE_NAME = re.compile(MODULE_NAME_PATTERN)
 
 
+SURFACE: tuple[str, ...] = (
+    "careconnect_ws:publish",
+    "careconnect_ws.topics:Topic",
+    "careconnect_ws.topics:register_topic",
+    "careconnect_ws.topics:get_topic",
+    "careconnect_ws.routing:router",
+    "careconnect_ws.routing:MessageContext",
+    "careconnect_ws.notifications:NotificationType",
+    "careconnect_ws.notifications:Field",
+    "careconnect_ws.notifications:register_notification",
+    "careconnect_ws.notifications:notify",
+    "careconnect_ws.access:withdraw_access",
+    "careconnect_ws.revocation:disconnect_user",
+    "careconnect_ws.revocation:revoke_token",
+    "careconnect_ws.revocation:restore_user",
+    "careconnect_ws.errors:MessageError",
+    "careconnect_ws.errors:InvalidRequest",
+    "careconnect_ws.errors:RequestError",
+    "careconnect_ws.testing:connect",
+    "careconnect_ws.testing:send",
+    "careconnect_ws.testing:disconnect",
+    "careconnect_ws.testing:invoke",
+    "careconnect_ws.testing:Answer",
+    "careconnect_ws.testing:token_for",
+    "careconnect_ws.testing:RunningGateway",
+    "careconnect_ws.testing:ConnectionsRecorder",
+)
+"""What an extension may import, as ``module:name``: a versioned surface. A name here changes only through a
+deprecation that warns for one release (:mod:`careconnect_ws.deprecations`) with an upgrade note in the CHANGELOG;
+everything else in the package may change in any release. ``MessageContext``'s surface is ``user_id``,
+``message``, ``string()``, ``sequence()``, ``correlation_id``, ``connection`` and ``settings``. The README lists
+these (a test keeps the two equal)."""
+
+
 class ExtensionError(ConfigError):
     """An extension module could not be imported; the message names it and what it raised."""
 

@@ -107,3 +107,17 @@ def test_serve_stops_before_starting_anything_when_an_extension_cannot_be_import
     assert "--extension: 'team_nowhere' could not be imported: ModuleNotFoundError" in done.stderr
     bad = bare_run("serve", "--port", "0", "--extension", "team-nowhere", env=minimal_env())
     assert bad.returncode == 2 and "--extension: 'team-nowhere' is not a module name" in bad.stderr
+
+
+def test_the_extension_surface_is_importable_and_the_readme_lists_exactly_it():
+    import importlib
+    import re
+
+    from careconnect_ws.extensions import SURFACE
+
+    for entry in SURFACE:
+        module, name = entry.split(":")
+        assert hasattr(importlib.import_module(module), name), entry
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("**What your module may import**") : readme.index("**Your module, everywhere")]
+    assert set(re.findall(r"`(careconnect_ws[\w.]*:\w+)`", section)) == set(SURFACE)
