@@ -92,7 +92,7 @@ def run() -> str:
 
         db = get_services().registry.db
         before = "SELECT * FROM careconnect_ws_check_message(%s, 60, true, 10000)"  # migration 0004's, kept
-        after = "SELECT * FROM careconnect_ws_check_message(%s, 60, true, 10000, false)"  # 0006's, no grants asked
+        after = "SELECT * FROM careconnect_ws_check_message(%s, 60, true, 10000, NULL, NULL)"  # 0006's, no claim asked
 
         def check_0004(i: int) -> None:
             db.execute(before, ["granted="]).fetchone()
@@ -129,6 +129,6 @@ def run() -> str:
             f"| the same, the connection holding {len(GRANTED)} granted subjects | {med['ping_granted']:,.0f} | "
             f"{statistics.median(ping_ratios):.2f} |",
             f"| floor: migration 0004's message check statement (kept for rolling deploys) | {med['c4']:,.0f} | 1.00 |",
-            f"| migration 0006's, grants not asked | {med['c6']:,.0f} | {statistics.median(check_ratios):.2f} |",
+            f"| migration 0006's, no claim asked | {med['c6']:,.0f} | {statistics.median(check_ratios):.2f} |",
         ]
     )

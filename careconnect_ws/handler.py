@@ -56,7 +56,7 @@ from .services import Services, get_services
 from .settings import get_settings, peek_settings
 from .text import clip, log_value
 from .tokens import MAX_TOKEN_ID_CHARS, epoch_seconds, reread_key, verify_identity
-from .topics import claim_names, grants_of
+from .topics import claim_asked, grants_of
 
 logger = logging.getLogger(__name__)
 
@@ -332,17 +332,25 @@ def on_message(ws: WebSocketEvent) -> dict[str, Any]:
     settings = services.settings
     correlation: str | None = None
     try:
+        # Parsed first, refused after the connection check (a closed connection answers 410 whatever it sent):
+        # a subscribe to a claim-ruled topic asks that check for its one grant.
+        try:
+            message: dict[str, Any] | None = parse_message(ws.body_bytes)
+            unreadable: MessageError | None = None
+        except MessageError as err:
+            message, unreadable = None, err
         check = services.registry.check_message(
             ws.connection_id,
             touch_interval_seconds=settings.touch_interval_seconds,
             count=settings.max_messages_per_second > 0 or settings.max_messages_per_user_per_second > 0,
             connection_limit=settings.max_messages_per_second,
-            grants=_may_need_grants(ws.body_bytes),
+            claim=claim_asked(message),
         )
         connection = check.connection
         if connection is None:
             raise MessageError("not_connected", "this connection is not registered (expired or closed): reconnect", status=410)
-        message = parse_message(ws.body_bytes)
+        if unreadable is not None or message is None:
+            raise unreadable or MessageError("invalid_json", "the message is not a JSON object")
         correlation = correlation_id(message)
         note(action=router.log_name(message.get("action")))
         limit = settings.max_messages_per_second
@@ -376,15 +384,6 @@ def on_message(ws: WebSocketEvent) -> dict[str, Any]:
     if correlation is not None:
         reply = {**reply, "id": correlation}
     return {"statusCode": 200, "body": encode_reply(reply)}
-
-
-def _may_need_grants(body: bytes | None) -> bool:
-    """Whether this message could be a subscribe to a claim-ruled topic, before it is parsed (the connection is
-    checked first): only then does the check return the connection's grants. A JSON escape could spell the action
-    any way, so a body with one is read in full too."""
-    if not body or not claim_names():
-        return False
-    return b"subscribe" in body or b"\\u" in body
 
 
 def _close_abusive(services: Services, connection_id: str, callback_url: str) -> None:

@@ -156,7 +156,9 @@ SELECT (SELECT yes FROM revoked), EXISTS (SELECT 1 FROM stored)
 USER_LOCK_SPACE = 0x63637775
 
 # The message path: a plain read unless last activity is due or the rate is counted (see migration 0002).
-CHECK_MESSAGE = "SELECT * FROM careconnect_ws_check_message(%(id)s, %(touch)s, %(count)s, %(limit)s::int, %(grants)s)"
+CHECK_MESSAGE = (
+    "SELECT * FROM careconnect_ws_check_message(%(id)s, %(touch)s, %(count)s, %(limit)s::int, %(claim)s::text, %(subject)s::text)"
+)
 
 
 # Every statement that ends connections also drops their rate counters, by primary key:
@@ -351,14 +353,15 @@ class Registry:
         touch_interval_seconds: int,
         count: bool,
         connection_limit: int = 0,
-        grants: bool = False,
+        claim: tuple[str, str | None] | None = None,
     ) -> MessageCheck:
         """The connection a message came from (None when not active or expired), in one round trip.
 
         Refreshes last activity only when it is at least ``touch_interval_seconds`` old, and with
         ``count`` returns how many messages this connection, and (unless it is over ``connection_limit``)
-        its user, sent in the current second; with ``grants``, the subjects its token's claims granted (read only
-        for a message that may subscribe to a claim-ruled topic).
+        its user, sent in the current second. With ``claim`` (a claim name and a subject, None for the user's own),
+        whether the connection's token granted that subject under that claim: the connection's ``grants`` then
+        hold it (the one membership a subscribe to a claim-ruled topic needs).
         """
         row = self.db.execute(
             CHECK_MESSAGE,
@@ -367,12 +370,13 @@ class Registry:
                 "touch": touch_interval_seconds,
                 "count": count,
                 "limit": connection_limit,
-                "grants": grants,
+                "claim": claim[0] if claim else None,
+                "subject": claim[1] if claim else None,
             },
         ).fetchone()
         if row is None:
             return MessageCheck(None, None)
-        granted = {name: tuple(subjects) for name, subjects in (row[5] or {}).items()}
+        granted = {claim[0]: (claim[1] if claim[1] is not None else row[1],)} if claim and row[5] else {}
         return MessageCheck(ActiveConnection(row[0], row[1], row[2], granted), row[3], row[4])
 
     def expire(self, *, idle_seconds: int) -> list[Deactivated]:

@@ -142,6 +142,23 @@ def claim_names() -> frozenset[str]:
     return frozenset(t.claim for t in TOPICS if t.claim is not None)
 
 
+def claim_asked(message: Mapping[str, object] | None) -> tuple[str, str | None] | None:
+    """The claim and subject a message's subscribe to a claim-ruled topic needs granted (None for the subject: the
+    user's own id); None for any other message. Only what a grant lookup needs is read: the subscribe itself
+    checks its fields as always."""
+    if not message or message.get("action") != "subscribe":
+        return None
+    topic = TOPICS.get(message.get("topic"))
+    if topic is None or topic.claim is None:
+        return None
+    from .streams import MAX_STREAM_NAME_CHARS
+    from .text import is_bounded_text
+
+    subject = message.get("subject")
+    # A subject that could not be stored is refused by the subscribe itself (invalid_field); never sent as a parameter.
+    return topic.claim, subject if is_bounded_text(subject, MAX_STREAM_NAME_CHARS) else None
+
+
 def grants_of(claims: Mapping[str, object]) -> dict[str, tuple[str, ...]]:
     """From a verified token's claims, the subjects each claim the topics read grants: a list of subject strings
     (or one string). A claim of another shape, or granting more than ``MAX_GRANTED_SUBJECTS``, grants nothing."""

@@ -3,13 +3,15 @@
 -- already finds the connection (no extra round trip) whichever way $connect was authorized.
 ALTER TABLE websocket_connections ADD COLUMN grants jsonb;
 
--- The message check, as migration 0004's, also returning the connection's grants (p_grants: read them). The 0004
--- version stays for a release that still calls it during a rolling deploy.
+-- The message check, as migration 0004's, also answering whether the connection's token granted p_subject (the
+-- user's own id when NULL) under the claim p_claim: the one membership a subscribe to a claim-ruled topic asks,
+-- never the whole list (NULL when no claim is asked). The 0004 version stays for a release that still calls it
+-- during a rolling deploy.
 CREATE FUNCTION careconnect_ws_check_message(
     p_connection_id text, p_touch_seconds double precision, p_count boolean, p_connection_limit integer,
-    p_grants boolean)
+    p_claim text, p_subject text)
 RETURNS TABLE (connection_id text, user_id text, callback_url text, messages integer, user_messages integer,
-               grants jsonb)
+               granted boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     found_row record;
@@ -42,6 +44,8 @@ BEGIN
         END IF;
     END IF;
     RETURN QUERY SELECT found_row.connection_id, found_row.user_id, found_row.callback_url, counted, user_counted,
-                        CASE WHEN p_grants THEN found_row.grants END;
+                        CASE WHEN p_claim IS NULL THEN NULL
+                             ELSE coalesce((found_row.grants -> p_claim) ? coalesce(p_subject, found_row.user_id), false)
+                        END;
 END
 $$;

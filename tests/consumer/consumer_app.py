@@ -52,7 +52,21 @@ chat.grant_manage_connections(role)
 alerts.add_route("chat.send", LambdaTarget.from_function(fn))
 chat.add_route("chat.send", LambdaTarget.from_function(fn), return_response=True)  # answers on the socket
 # And the complete system (its own function, key, secrets, schedule) in the same stack, on the same provider.
-WebSocketSystem(stack, "notifications", WebSocketSystemProps(name="notify", artifact_path="function.zip", provider=eu))
+# Twice, told apart by name alone (every physical name derives from it), with the team's own topics and modules.
+notify = WebSocketSystem(stack, "notifications", WebSocketSystemProps(name="notify", artifact_path="function.zip", provider=eu))
+care = WebSocketSystem(
+    stack,
+    "notifications_care",
+    WebSocketSystemProps(
+        name="care",
+        artifact_path="function.zip",
+        provider=eu,
+        extensions=("acme_ws",),
+        topics=({"name": "care-plan", "rule": "claim:care_plans"},),
+    ),
+)
+notify.add_outputs(prefix="notify_")
+care.add_outputs(prefix="care_")
 
 # Every other construct, on the same aliased provider, through its props: the routes and authorizers a team asks
 # for (a bearer header, the subprotocols, AWS_IAM for service clients with only the custom domain), a dashboard,

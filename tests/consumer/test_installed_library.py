@@ -56,6 +56,8 @@ def test_two_apis_on_an_aliased_provider_in_a_consumer_stack(wheel, tmp_path, ex
     # Distinct outputs, asked for explicitly; none of the module's unprefixed names leak in.
     outputs = set(doc["output"])
     assert {"chat_websocket_api_endpoint", "alerts_websocket_api_endpoint"} <= outputs
+    # Two systems' outputs by their plain names: terraform output -raw care_database_secret_arn works.
+    assert {"notify_database_secret_arn", "care_database_secret_arn", "care_backend_function_name"} <= outputs
     assert not {"websocket_api_endpoint", "websocket_api_id"} & outputs
 
     # Every resource and data source of every construct is on the consumer's aliased provider.
@@ -78,9 +80,16 @@ def test_two_apis_on_an_aliased_provider_in_a_consumer_stack(wheel, tmp_path, ex
 
     # Distinct physical names.
     groups = [b["name"] for b in doc["resource"]["aws_cloudwatch_log_group"].values()]
-    assert len(groups) == len(set(groups)) == 13  # 2 per API (5), and the system's function log group
+    assert len(groups) == len(set(groups)) == 16  # 2 per API (7, two of them the systems'), a function's per system
     aliases = [b["name"] for b in doc["resource"]["aws_kms_alias"].values()]
-    assert len(aliases) == len(set(aliases)) == 7
+    assert len(aliases) == len(set(aliases)) == 8
+    functions = {b["function_name"]: b for b in doc["resource"]["aws_lambda_function"].values()}
+    assert set(functions) == {"consumer-ws", "notify-backend", "care-backend"}
+    variables = functions["care-backend"]["environment"]["variables"]
+    assert variables["WS_EXTENSIONS"] == "acme_ws" and json.loads(variables["WS_TOPICS"])[0]["rule"] == "claim:care_plans"
+    for rtype, attribute in (("aws_iam_role", "name"), ("aws_sqs_queue", "name"), ("aws_secretsmanager_secret", "name")):
+        names = [b[attribute] for b in doc["resource"][rtype].values()]
+        assert len(names) == len(set(names)), (rtype, names)
 
     # The routes and authorizers: a bearer header, the subprotocols, AWS_IAM with only the custom domain.
     authorizers = {b["name"]: b["identity_sources"] for b in doc["resource"]["aws_apigatewayv2_authorizer"].values()}

@@ -147,3 +147,10 @@ def test_a_subscribe_spelled_with_json_escapes_still_reads_the_grant(declared, c
     raw = '{"action": "\\u0073ubscribe", "topic": "t-care-plan", "subject": "patient-17"}'
     assert send("c-6", raw).status == 200
     assert send("c-6", {"action": "ping"}).status == 200  # a message that cannot subscribe reads no grants
+
+
+def test_a_subscribe_with_a_subject_that_cannot_be_stored_is_refused_not_a_500(declared, careconnect_runtime):
+    assert connect("c-7", token=token_for("nurse-7", claims={"care_plans": ["patient-17"]})).status == 200
+    for subject in ("bad\x00subject", "x" * 300, 7):
+        assert subscribe("c-7", "t-care-plan", subject).outcome == (400, "invalid_field")
+    assert subscribe("c-7", "t-care-plan", None).outcome == (403, "forbidden")  # the user's own id is not granted
