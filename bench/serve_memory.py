@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -71,7 +72,10 @@ def run() -> str:
         lines: list[str] = []
         while not any(line.startswith("# Ctrl-C") for line in lines):
             lines.append(server.stdout.readline().rstrip("\n"))
-        values = dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))
+        values = {
+            k: v if v.startswith("(") else shlex.split(v)[0]
+            for k, v in (x.split("=", 1) for x in lines if re.match(r"^[A-Z_]+=", x))
+        }  # the banner shell-quotes its values
         url = re.search(r"ws://\S+?/prod", "\n".join(lines))[0]
         time.sleep(1)
         idle = _rss_mib(server.pid)

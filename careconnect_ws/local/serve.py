@@ -477,7 +477,9 @@ def _print_banner(
     if config.credentials is not None:
         out[contract.LOCAL_ACCESS_KEY_ID] = config.credentials.access_key
         out[contract.LOCAL_SECRET_ACCESS_KEY] = config.credentials.secret_key
-    lines += [f"{k}={v}" for k, v in out.items()]
+    # Pasted after `export`, as the env file is sourced; a "(from your environment)" note stays as it is, so pasting
+    # it fails instead of setting the variable to the note.
+    lines += [f"{k}={v if v.startswith('(') else shell_quoted(v)}" for k, v in out.items()]
     lines.append("# Ctrl-C stops (every open connection gets its $disconnect).")
     printed.update(out)
     print("\n".join(lines), flush=True)

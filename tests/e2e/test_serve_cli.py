@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from careconnect_ws import contract
 from careconnect_ws.local.serve import read_env_file
 
 
@@ -31,6 +33,22 @@ from careconnect_ws.topics import Topic, register_topic
 
 register_topic(Topic("care-plan", may_subscribe=lambda user, subject: True, static=True))
 """
+
+
+def _shape(line: str) -> str:
+    """A banner line with what changes from run to run (ports, paths, secrets, the module list) taken out."""
+    line = re.sub(r"^([A-Z_]+)=.*$", r"\1=…", line)
+    line = re.sub(r"\(--extension \S+\)|\(built-in handler\)", "(…)", line)
+    return re.sub(r"\d+", "N", line)
+
+
+def assert_matches_the_readme_sample(lines: list[str]) -> None:
+    """The README shows what serve prints: the same lines, in the same order, up to ports, paths and secrets."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    sample = readme.split("It prints the endpoints", 1)[1].split("```", 2)[1].strip("\n").splitlines()
+    shown = [line for line in lines if not line.startswith(contract.EXTENSIONS)]
+    assert [_shape(x) for x in sample] == [_shape(x) for x in shown]
+    assert all(v.startswith(("'", "(")) for k, v in (x.split("=", 1) for x in shown if re.match(r"^[A-Z_]+=", x)))
 
 
 def sourced(env_file: Path, shell: str, env: dict) -> dict[str, str]:
@@ -56,14 +74,15 @@ def test_serve_end_to_end_with_embedded_postgres(tmp_path: Path):
     try:
         lines = []
         deadline = time.monotonic() + 60
-        while not any(line.startswith("AWS_WEBSOCKET_API_GATEWAY_ENDPOINT=") for line in lines):
+        while not any(line.startswith("# Ctrl-C stops") for line in lines):  # the whole banner
             assert time.monotonic() < deadline and server.poll() is None, (
                 server.stderr.read() if server.poll() is not None else "timeout"
             )
             lines.append(server.stdout.readline().rstrip("\n"))
         while not env_file.exists():
             time.sleep(0.05)
-        printed = dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))
+        printed = {k: shlex.split(v)[0] for k, v in (line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))}
+        assert_matches_the_readme_sample(lines)
         written = read_env_file(str(env_file))
         assert written == {**printed, **written} and set(written) >= {
             "DATABASE_URL",

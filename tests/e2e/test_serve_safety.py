@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -45,7 +46,10 @@ class Serve:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"serve did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
             self.lines.append(self.proc.stdout.readline().rstrip("\n"))
-        self.values = dict(line.split("=", 1) for line in self.lines if re.match(r"^[A-Z_]+=", line))
+        self.values = {
+            k: v if v.startswith("(") else shlex.split(v)[0]
+            for k, v in (x.split("=", 1) for x in self.lines if re.match(r"^[A-Z_]+=", x))
+        }  # the banner shell-quotes its values
         self.port = int(re.search(r":(\d+)/prod", "\n".join(self.lines))[1])
 
     @property
