@@ -287,6 +287,17 @@ def _extensions(args: argparse.Namespace) -> tuple[str, ...]:
     return names
 
 
+def _runs_built_in(spec: str | None) -> bool:
+    """Whether ``--handler`` is the built-in handler, also when a team's module re-exports it (after importing its
+    actions): it then gets everything built-in mode has (the database, the authorizer, the limits)."""
+    if spec in (None, BUILT_IN_HANDLER):
+        return True
+    assert spec is not None
+    from ..handler import lambda_handler
+
+    return load_callable(spec, "--handler") is lambda_handler
+
+
 def serve_from_cli(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(args))
 
@@ -294,7 +305,7 @@ def serve_from_cli(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     from ..logs import configure_logging, dropped_lines, stop_logging
 
-    built_in = args.handler in (None, BUILT_IN_HANDLER)
+    built_in = _runs_built_in(args.handler)
     config = gateway_config(args, built_in=built_in)
     if args.env_file and Path(os.path.abspath(args.env_file)).is_symlink():
         write_env_file(args.env_file, {})  # refuses, naming the option, before anything starts

@@ -143,3 +143,42 @@ def test_serve_end_to_end_with_embedded_postgres(tmp_path: Path):
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_a_module_that_re_exports_the_built_in_handler_gets_the_built_in_mode(tmp_path: Path):
+    """serve --handler acme_wrap:handler, where acme_wrap imports the team's actions and re-exports the handler:
+    the embedded database, the authorizer and the limits, as without --handler (it answered 500 misconfigured)."""
+    (tmp_path / "acme_wrap.py").write_text(
+        "from careconnect_ws.handler import lambda_handler as handler\n"
+        "from careconnect_ws.routing import router\n\n"
+        "@router.action('acme.hello')\n"
+        "def hello(ctx):\n    return {'type': 'hello', 'user': ctx.user_id}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "WS_", "AWS_WEBSOCKET"))}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "careconnect_ws", "serve", "--port", "0", "--handler", "acme_wrap:handler"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("# Ctrl-C stops") for line in lines):
+            assert time.monotonic() < deadline and server.poll() is None, server.stderr.read() if server.poll() else "timeout"
+            lines.append(server.stdout.readline().rstrip("\n"))
+        assert lines[0] == "careconnect-ws local gateway (built-in handler)"
+        assert any(line.startswith("# PostgreSQL:   embedded") for line in lines)
+        values = {k: shlex.split(v)[0] for k, v in (x.split("=", 1) for x in lines if re.match(r"^[A-Z_]+=", x))}
+        token = cli("token", "--user", "dana", env={**env, **values}, cwd=tmp_path).stdout.strip()
+        with connect(f"{values['CARECONNECT_WS_URL']}?token={token}") as ws:
+            ws.send(json.dumps({"action": "acme.hello"}))
+            assert json.loads(ws.recv(timeout=10)) == {"type": "hello", "user": "dana"}
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=60) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
