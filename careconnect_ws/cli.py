@@ -273,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _load_extensions(argv: Sequence[str] | None) -> None:
     """``WS_EXTENSIONS`` (and, for ``serve``, ``--extension``), imported from the installed packages or the current
     directory, as a local tool is expected to (the function finds them in its zip)."""
-    from .extensions import ExtensionError, extension_names, load_extensions, module_names
+    from .extensions import extension_names, load_extensions, load_extensions_given_as, module_names
 
     from_env = extension_names()
     from_options = module_names(_extension_options(sys.argv[1:] if argv is None else argv), "--extension")
@@ -282,10 +282,7 @@ def _load_extensions(argv: Sequence[str] | None) -> None:
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     load_extensions(from_env)
-    try:
-        load_extensions(from_options)
-    except ExtensionError as err:
-        raise ConfigError("--extension", f"{err.module!r} could not be imported: {err.problem}") from None
+    load_extensions_given_as(from_options, "--extension")
 
 
 def _extension_options(argv: Sequence[str]) -> list[str]:

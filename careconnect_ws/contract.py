@@ -75,7 +75,12 @@ class DeclaredTopic:
 
     @property
     def claim(self) -> str | None:
-        return self.rule.removeprefix(CLAIM_RULE) if self.rule.startswith(CLAIM_RULE) else None
+        return _claim_of(self.rule)
+
+
+def _claim_of(rule: object) -> str | None:
+    """The claim a ``claim:<name>`` rule reads; None for any other rule."""
+    return rule.removeprefix(CLAIM_RULE) if isinstance(rule, str) and rule.startswith(CLAIM_RULE) else None
 
 
 def parse_declared_topics(entries: object) -> list[DeclaredTopic]:
@@ -91,7 +96,7 @@ def parse_declared_topics(entries: object) -> list[DeclaredTopic]:
         name, rule, description = entry["name"], entry.get("rule", "own-subject"), entry.get("description", "")
         if not isinstance(name, str) or not _DECLARED_TOPIC_NAME.fullmatch(name):
             raise ValueError(f"{where}: the name must be 1-128 letters, digits, '-', '_', '.', ':'")
-        claim = rule.removeprefix(CLAIM_RULE) if isinstance(rule, str) and rule.startswith(CLAIM_RULE) else None
+        claim = _claim_of(rule)
         if rule not in TOPIC_RULES and not (claim is not None and _CLAIM_NAME.fullmatch(claim)):
             raise ValueError(f"{where}: rule {str(rule)[:80]!r}: use own-subject, any-user or claim:<claim name>")
         if not isinstance(description, str):

@@ -112,6 +112,15 @@ def load_extensions(names: Iterable[str] | None = None) -> tuple[str, ...]:
     return tuple(_loaded)
 
 
+def load_extensions_given_as(names: Iterable[str], option: str) -> tuple[str, ...]:
+    """:func:`load_extensions` for modules named on a command line: a failure names ``option`` (``--extension``),
+    what the user typed, instead of the variable."""
+    try:
+        return load_extensions(names)
+    except ExtensionError as err:
+        raise ConfigError(option, f"{err.module!r} could not be imported: {err.problem}") from None
+
+
 _failure: ConfigError | None = None
 _checked = False
 

@@ -75,14 +75,6 @@ class Topic:
             return subject in grants.get(self.claim, ())
         return bool(self.may_subscribe(user_id, subject))
 
-    @property
-    def rule(self) -> str:
-        """The rule as ``WS_TOPICS`` writes it (``code`` for a code rule)."""
-        if self.claim is not None:
-            return f"claim:{self.claim}"
-        names: dict[Callable[[str, str], bool], str] = {own_subject_only: "own-subject", any_user: "any-user"}
-        return names.get(self.may_subscribe, "code")
-
 
 TOPICS: Catalogue[Topic] = Catalogue("topic")
 """Every topic this deployment knows, by name."""

@@ -4,8 +4,9 @@
 
 Everything CDK-shaped comes through :mod:`careconnect_ws_cdk.cdk`, the one module that imports
 cdktf/cdktn and the AWS provider bindings (it starts Node.js: seconds, hundreds of MB). The names
-below load on first use, so ``careconnect_ws_cdk.lambda_artifact`` and the props classes import
-without the CDK, and the Lambda runtime (``careconnect_ws``) never imports this package at all.
+below load on first use, so ``careconnect_ws_cdk.lambda_artifact``, ``WebSocketApiProps`` and the
+``connect_authorization`` types import without the CDK (``WebSocketSystemProps`` does not: it reads the
+alarms' and the function's own defaults), and the Lambda runtime (``careconnect_ws``) never imports this package at all.
 
 Where things are: ``websocket_api`` (the API construct) with ``websocket_api_props`` (its props and validation)
 and its parts, a file each: ``connect_authorization`` (who may connect: a token authorizer, IAM or none),

@@ -14,9 +14,10 @@ from .physical_names import claim
 _TERRAFORM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def check_prefix(prefix: str) -> None:
+def check_prefix(prefix: str, prop: str = "prefix") -> None:
+    """An output prefix is the start of a Terraform name: letters, digits and ``_``."""
     if prefix and not _TERRAFORM_NAME.match(prefix):
-        raise InvalidPropsError("prefix", prefix, "use a Terraform name: letters, digits and '_'")
+        raise InvalidPropsError(prop, prefix, "use a Terraform name: letters, digits and '_'")
 
 
 def root_outputs(scope: Any, prefix: str, outputs: Mapping[str, tuple[Any, str]]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from .custom_domain import CustomDomain, check_domain
 from .deprecations import renamed, replaced
 from .errors import InvalidPropsError
 from .lambda_target import LambdaTarget, check_target
+from .outputs import check_prefix
 from .prop_values import number, text
 
 __all__ = [
@@ -314,5 +315,4 @@ def validate(props: WebSocketApiProps) -> None:
         if chosen is None:
             raise InvalidPropsError(prop, None, f"{route} needs a function: set backend (one for all routes) or {prop}")
         check_target(prop if getattr(props, prop) else "backend", chosen)
-    if props.output_prefix and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", props.output_prefix):
-        raise InvalidPropsError("output_prefix", props.output_prefix, "use a Terraform name: letters, digits and '_'")
+    check_prefix(props.output_prefix, "output_prefix")

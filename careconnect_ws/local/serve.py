@@ -274,16 +274,13 @@ def gateway_config(args: argparse.Namespace, *, built_in: bool) -> GatewayConfig
 def _extensions(args: argparse.Namespace) -> tuple[str, ...]:
     """``WS_EXTENSIONS`` and ``--extension``, imported now (a failure stops serve before anything starts) and set
     in this process's environment, which the handler reads as the deployed function reads its own."""
-    from ..extensions import ExtensionError, extension_names, load_extensions, module_names
+    from ..extensions import extension_names, load_extensions_given_as, module_names
 
     names = (*extension_names(), *module_names(getattr(args, "extension", None) or (), "--extension"))
     names = tuple(dict.fromkeys(names))
     if names:
         os.environ[contract.EXTENSIONS] = ",".join(names)
-        try:
-            load_extensions(names)
-        except ExtensionError as err:
-            raise ConfigError("--extension", f"{err.module!r} could not be imported: {err.problem}") from None
+        load_extensions_given_as(names, "--extension")
     return names
 
 
